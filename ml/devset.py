@@ -1,0 +1,246 @@
+"""A reproducible dev set of realistic uploads, one named category per case.
+
+Digits come from the MNIST *test* split (never training digits) and from a
+second, differently-written source: the UCI handwritten digits that
+scikit-learn ships (8x8, 17 grey levels). Each category renders them the way
+people really send digits: canvas exports, scans, chalkboards, phone photos
+with uneven light and shadows, tiny digits in huge photos, specks, every
+file format and pixel mode we accept, EXIF-rotated files.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+CATEGORIES = (
+    "mnist_png",
+    "canvas_rgba",
+    "scan_dark_on_light",
+    "light_on_dark",
+    "phone_photo",
+    "large_offcentre",
+    "noise_specks",
+    "formats_modes",
+    "exif_rotated",
+    "uci_digits",
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    category: str
+    label: int
+    filename: str
+    data: bytes
+
+
+def _glyph(digit: np.ndarray, height: int, rng: np.random.Generator, thickness: float = 0.0) -> np.ndarray:
+    """28x28 (or 8x8) white-on-black digit -> ink map in [0, 1], ``height`` px tall."""
+    img = Image.fromarray((digit.astype(np.float32) / max(float(digit.max()), 1e-6) * 255).astype(np.uint8))
+    size = max(8, int(height * digit.shape[1] / digit.shape[0]))
+    img = img.resize((size, max(8, height)), Image.Resampling.BICUBIC)
+    if thickness > 0:
+        k = int(round(thickness * height / 28)) | 1
+        if k >= 3:
+            img = img.filter(ImageFilter.MaxFilter(min(k, 9)))
+    img = img.filter(ImageFilter.GaussianBlur(max(0.4, height / 140)))
+    ink = np.asarray(img, dtype=np.float32) / 255.0
+    return np.clip((ink - 0.25) / 0.5, 0, 1)  # crisp pen edge, anti-aliased
+
+
+def _place(canvas_hw: tuple[int, int], ink: np.ndarray, rng: np.random.Generator, centred: bool) -> np.ndarray:
+    h, w = canvas_hw
+    gh, gw = ink.shape
+    field = np.zeros((h, w), dtype=np.float32)
+    if centred:
+        top = (h - gh) // 2 + int(rng.integers(-h // 10, h // 10 + 1))
+        left = (w - gw) // 2 + int(rng.integers(-w // 10, w // 10 + 1))
+    else:
+        top, left = int(rng.integers(0, h - gh)), int(rng.integers(0, w - gw))
+    top, left = min(max(top, 0), h - gh), min(max(left, 0), w - gw)
+    field[top : top + gh, left : left + gw] = ink
+    return field
+
+
+def _encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
+    out = io.BytesIO()
+    img.save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+def _paper(field: np.ndarray, paper: float, ink_level: float, rng: np.random.Generator, noise: float) -> np.ndarray:
+    grey = paper + (ink_level - paper) * field
+    grey = grey + rng.normal(0, noise, field.shape)
+    return np.clip(grey, 0, 255).astype(np.uint8)
+
+
+def _rgb(grey_field: np.ndarray, tint: tuple[float, float, float]) -> Image.Image:
+    return Image.fromarray(np.clip(grey_field[..., None] * np.array(tint), 0, 255).astype(np.uint8), "RGB")
+
+
+def _mnist_png(d, rng):
+    return "png", _encode(Image.fromarray(d), "PNG")
+
+
+def _canvas_rgba(d, rng):
+    ink = _glyph(d, int(rng.integers(140, 230)), rng, thickness=float(rng.uniform(0, 4)))
+    alpha = _place((280, 280), ink, rng, centred=True)
+    colour = [(0, 0, 0), (20, 40, 200), (255, 255, 255)][int(rng.integers(0, 3))]
+    rgba = np.zeros((280, 280, 4), dtype=np.uint8)
+    rgba[..., :3] = np.array(colour, dtype=np.uint8) * (alpha[..., None] > 0)
+    rgba[..., 3] = (alpha * 255).astype(np.uint8)
+    return "png", _encode(Image.fromarray(rgba, "RGBA"), "PNG")
+
+
+def _scan(d, rng, specks: int = 0):
+    h, w = int(rng.integers(300, 600)), int(rng.integers(300, 600))
+    ink = _glyph(d, int(rng.integers(60, min(h, w) * 3 // 4)), rng, thickness=float(rng.uniform(0, 3)))
+    field = _place((h, w), ink, rng, centred=bool(rng.integers(0, 2)))
+    for _ in range(specks):
+        r = int(rng.integers(1, 4))
+        y, x = int(rng.integers(r, h - r)), int(rng.integers(r, w - r))
+        field[y - r : y + r, x - r : x + r] = np.maximum(field[y - r : y + r, x - r : x + r], rng.uniform(0.5, 1))
+    grey = _paper(field, rng.uniform(225, 252), rng.uniform(10, 70), rng, rng.uniform(1, 5))
+    if rng.random() < 0.5:
+        return "png", _encode(Image.fromarray(grey, "L"), "PNG")
+    return "jpg", _encode(_rgb(grey, (1.0, 0.99, 0.96)), "JPEG", quality=int(rng.integers(80, 96)))
+
+
+def _light_on_dark(d, rng):
+    h, w = int(rng.integers(250, 500)), int(rng.integers(250, 500))
+    ink = _glyph(d, int(rng.integers(80, min(h, w) * 3 // 4)), rng, thickness=float(rng.uniform(1, 4)))
+    field = _place((h, w), ink, rng, centred=True)
+    grey = _paper(field, rng.uniform(15, 70), rng.uniform(180, 250), rng, rng.uniform(2, 8))
+    return "jpg", _encode(_rgb(grey, (0.85, 1.0, 0.9)), "JPEG", quality=int(rng.integers(75, 95)))
+
+
+def _lighting(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Multiplicative light: a gradient plus a soft-edged shadow."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    gy, gx = rng.uniform(-0.35, 0.35, 2)
+    light = 1.0 + gx * (xs / w - 0.5) + gy * (ys / h - 0.5)
+    angle = rng.uniform(0, np.pi)
+    edge = (np.cos(angle) * (xs - w * rng.uniform(0.2, 0.8)) + np.sin(angle) * (ys - h * rng.uniform(0.2, 0.8)))
+    shadow = 1.0 - rng.uniform(0.15, 0.4) / (1.0 + np.exp(-edge / (0.03 * max(h, w))))
+    return light * shadow
+
+
+def _photo(d, rng, size: tuple[int, int], digit_share: tuple[float, float], centred: bool):
+    w, h = size if rng.random() < 0.7 else size[::-1]
+    height = int(min(h, w) * rng.uniform(*digit_share))
+    ink = _glyph(d, height, rng, thickness=float(rng.uniform(0, 3)))
+    ink = np.asarray(Image.fromarray(ink, "F").rotate(float(rng.uniform(-8, 8)), Image.Resampling.BILINEAR, expand=True))
+    field = _place((h, w), ink, rng, centred=centred)
+    paper = np.array(rng.uniform(190, 240) * np.array([1.0, rng.uniform(0.93, 1.0), rng.uniform(0.8, 0.97)]))
+    ink_rgb = np.array([[25, 25, 30], [20, 30, 120], [40, 40, 40]][int(rng.integers(0, 3))], dtype=np.float32)
+    rgb = paper * (1 - field[..., None]) + ink_rgb * field[..., None]
+    rgb = rgb * _lighting(h, w, rng)[..., None] + rng.normal(0, rng.uniform(2, 7), (h, w, 1))
+    img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+    return "jpg", _encode(img, "JPEG", quality=int(rng.integers(70, 92)))
+
+
+def _phone_photo(d, rng):
+    return _photo(d, rng, (1000, 750), (0.15, 0.45), centred=bool(rng.integers(0, 2)))
+
+
+def _large_offcentre(d, rng):
+    size = (4000, 3000) if rng.random() < 0.25 else (2400, 1800)
+    return _photo(d, rng, size, (0.06, 0.12), centred=False)
+
+
+def _noise_specks(d, rng):
+    return _scan(d, rng, specks=int(rng.integers(5, 30)))
+
+
+def _formats_modes(d, rng):
+    ink = _glyph(d, int(rng.integers(40, 120)), rng, thickness=float(rng.uniform(0, 2)))
+    field = _place((160, 160), ink, rng, centred=True)
+    grey = _paper(field, 245, 20, rng, 2.0)
+    kind = int(rng.integers(0, 9))
+    base = Image.fromarray(grey, "L")
+    if kind == 0:
+        return "png", _encode(base.point(lambda v: 255 if v > 128 else 0).convert("1"), "PNG")
+    if kind == 1:
+        la = Image.merge("LA", (Image.fromarray(np.zeros_like(grey)), Image.fromarray((field * 255).astype(np.uint8))))
+        return "png", _encode(la, "PNG")
+    if kind == 2:
+        pal = base.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+        return "png", _encode(pal, "PNG", transparency=int(np.asarray(pal)[0, 0]))
+    if kind == 3:
+        return "gif", _encode(base.convert("P"), "GIF")
+    if kind == 4:
+        return "bmp", _encode(base.convert("RGB"), "BMP")
+    if kind == 5:
+        return "webp", _encode(base.convert("RGB"), "WEBP", quality=90)
+    if kind == 6:
+        return "tiff", _encode(base, "TIFF")
+    if kind == 7:
+        return "jpg", _encode(base.convert("RGB").convert("CMYK"), "JPEG", quality=92)
+    wide = Image.fromarray(grey.astype("<u2") * 257)  # mode I;16
+    return "png", _encode(wide, "PNG")
+
+
+def _exif_rotated(d, rng):
+    _, data = _scan(d, rng)
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    orientation, transpose = [(3, Image.Transpose.ROTATE_180), (6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270)][
+        int(rng.integers(0, 3))
+    ]
+    # store the pixels turned so that applying the EXIF orientation brings them upright
+    stored = img.transpose(transpose)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return "jpg", _encode(stored, "JPEG", quality=90, exif=exif.tobytes())
+
+
+def _uci(d, rng):
+    style = [_canvas_rgba, _scan, _phone_photo][int(rng.integers(0, 3))]
+    return style(d, rng)
+
+
+_RENDER: dict[str, Callable] = {
+    "mnist_png": _mnist_png,
+    "canvas_rgba": _canvas_rgba,
+    "scan_dark_on_light": _scan,
+    "light_on_dark": _light_on_dark,
+    "phone_photo": _phone_photo,
+    "large_offcentre": _large_offcentre,
+    "noise_specks": _noise_specks,
+    "formats_modes": _formats_modes,
+    "exif_rotated": _exif_rotated,
+    "uci_digits": _uci,
+}
+
+
+def uci_digits(half: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 UCI digits as 8x8 uint8 (0-16); ``half`` 'eval' or 'train'
+    (alternate images, so both halves cover every writer)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = bunch.images.astype(np.uint8)
+    pick = slice(1, None, 2) if half == "eval" else slice(0, None, 2)
+    return images[pick], bunch.target[pick].astype(np.uint8)
+
+
+def generate(
+    mnist_test_images: np.ndarray,
+    mnist_test_labels: np.ndarray,
+    per_category: int = 100,
+    seed: int = 2024,
+    categories: tuple[str, ...] = CATEGORIES,
+) -> Iterator[Sample]:
+    """Yield ``per_category`` samples of each category, the same ones every time."""
+    uci_x, uci_y = uci_digits("eval")
+    for c_index, category in enumerate(categories):
+        rng = np.random.default_rng([seed, c_index])
+        source_x, source_y = (uci_x, uci_y) if category == "uci_digits" else (mnist_test_images, mnist_test_labels)
+        picks = rng.choice(len(source_x), size=min(per_category, len(source_x)), replace=False)
+        for n, index in enumerate(picks):
+            ext, data = _RENDER[category](source_x[index], rng)
+            label = int(source_y[index])
+            yield Sample(category, label, f"{category}/{n:04d}_{label}.{ext}", data)

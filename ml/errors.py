@@ -1,0 +1,42 @@
+"""Named errors of the ML core.
+
+Each carries a stable ``code`` that the HTTP layer maps to a status once, so
+callers never have to parse messages.
+"""
+from __future__ import annotations
+
+
+class MLError(Exception):
+    """Base class: every error the core raises on purpose."""
+
+    code = "ml_error"
+
+
+class InvalidImage(MLError):
+    """The bytes are not an image we can decode (or are truncated/corrupt)."""
+
+    code = "invalid_image"
+
+
+class ImageTooLarge(MLError):
+    """The image declares more pixels than we are willing to decode."""
+
+    code = "image_too_large"
+
+
+class NoDigitFound(MLError):
+    """The image decoded fine but holds nothing that looks like ink."""
+
+    code = "no_digit_found"
+
+
+class DataIntegrityError(MLError):
+    """A dataset file is missing, malformed or fails its sha256 check."""
+
+    code = "data_integrity"
+
+
+class ArtifactError(MLError):
+    """A model artifact is incomplete, corrupt or of an unknown format."""
+
+    code = "artifact_invalid"

@@ -1,0 +1,41 @@
+"""Accuracy, per-class accuracy and the confusion matrix (pure numpy)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    per_class: list[float]
+    confusion: list[list[int]]  # rows: true digit, columns: predicted digit
+    count: int
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "test_accuracy": round(self.accuracy, 5),
+            "per_class_accuracy": [round(a, 5) for a in self.per_class],
+            "confusion_matrix": self.confusion,
+            "test_count": self.count,
+        }
+
+
+def evaluate_predictions(predicted: np.ndarray, truth: np.ndarray) -> Evaluation:
+    predicted, truth = np.asarray(predicted).astype(int), np.asarray(truth).astype(int)
+    confusion = np.zeros((10, 10), dtype=int)
+    np.add.at(confusion, (truth, predicted), 1)
+    totals = confusion.sum(axis=1)
+    per_class = np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), 0.0)
+    return Evaluation(
+        accuracy=float((predicted == truth).mean()) if len(truth) else 0.0,
+        per_class=[float(a) for a in per_class],
+        confusion=confusion.tolist(),
+        count=int(len(truth)),
+    )
+
+
+def evaluate_probabilities(probabilities: np.ndarray, truth: np.ndarray) -> Evaluation:
+    return evaluate_predictions(np.argmax(probabilities, axis=1), truth)

@@ -1,0 +1,196 @@
+"""A decoded picture of a digit -> the 28x28 MNIST representation.
+
+LeCun's recipe for MNIST: the digit, anti-aliased, fitted into a 20x20 box
+keeping its aspect ratio, then placed in 28x28 so that its centre of mass is
+in the middle; white ink on black. Real uploads first need their paper,
+lighting and specks taken away, which is what most of this module does.
+Pure functions of their arguments; no I/O.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+from skimage.filters import threshold_otsu
+from skimage.morphology import skeletonize
+
+from ml.errors import NoDigitFound
+
+VERSION = "lecun-box20-com-v1"  # bump whenever the output for some input changes
+
+MIN_CONTRAST = 0.12  # raw luma range below which there is no ink at all
+BOX = 20
+SIZE = 28
+TARGET_STROKE = 2.6  # median stroke width of MNIST test digits in the 20x20 box, measured
+PEAK_PIXELS = 40
+COM_TARGET = (14.0, 14.0)  # mean centre of mass of MNIST digits (row, col), measured
+
+
+def composite(luma: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Flatten transparency onto a background that contrasts with the opaque strokes.
+
+    Canvas exports carry strokes in alpha over fully transparent pixels whose
+    colour is arbitrary (often black), so the colour alone is meaningless.
+    """
+    if alpha is None:
+        return luma
+    opaque = alpha > 0.5
+    stroke_luma = float(luma[opaque].mean()) if opaque.any() else 0.0
+    background = 0.0 if stroke_luma > 0.5 else 1.0
+    return luma * alpha + background * (1.0 - alpha)
+
+
+def _extremes(grey: np.ndarray, count: int) -> tuple[float, float, float]:
+    """The ``count``-th darkest and brightest values, and the median.
+
+    Counted in pixels, not as a percentile, so that a small digit in a large
+    photo (a few hundred ink pixels out of 200,000) still sets the range.
+    """
+    flat = grey.ravel()
+    if flat.size <= 2 * count:
+        return float(flat.min()), float(np.median(flat)), float(flat.max())
+    part = np.partition(flat, (count, flat.size - count - 1))
+    return float(part[count]), float(np.median(flat)), float(part[flat.size - count - 1])
+
+
+def _coarse(values: np.ndarray, cells: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Block means on a cells x cells grid, with their centre coordinates in [0, 1]."""
+    small = np.asarray(Image.fromarray(values, "F").resize((cells, cells), Image.Resampling.BOX))
+    ys, xs = np.mgrid[0:cells, 0:cells]
+    return small, (ys + 0.5) / cells, (xs + 0.5) / cells
+
+
+def _design(ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], axis=-1)
+
+
+def fit_background(values: np.ndarray, ink_sign: float, ink_range: float) -> np.ndarray:
+    """A robustly fitted quadratic surface through the paper (or board).
+
+    Cells holding ink are outliers on the ink's side (``ink_sign`` +1: ink is
+    brighter; -1: darker) and are dropped from the fit iteratively; a
+    quadratic is too stiff to follow a stroke. Sharp shadow edges survive
+    this; ``digit_mask`` tells them from ink by their contrast. Cells a
+    quarter of the ink range or more away from the median, on the ink's side,
+    are ink from the start: a big bold digit covers many cells.
+    """
+    small, ys, xs = _coarse(values.astype(np.float32))
+    a = _design(ys.ravel(), xs.ravel())
+    b = small.ravel()
+    keep = ink_sign * (b - np.median(b)) < 0.25 * ink_range
+    if keep.sum() < 12:
+        return np.full(values.shape, np.median(b), dtype=np.float32)
+    for _ in range(4):
+        coef, *_ = np.linalg.lstsq(a[keep], b[keep], rcond=None)
+        residual = ink_sign * (b - a @ coef)
+        spread = 1.4826 * np.median(np.abs(residual[keep] - np.median(residual[keep]))) + 1e-3
+        keep = residual < 2.5 * spread
+        if keep.sum() < 12:
+            break
+    h, w = values.shape
+    fy, fx = np.meshgrid((np.arange(h) + 0.5) / h, (np.arange(w) + 0.5) / w, indexing="ij")
+    return (_design(fy, fx) @ coef).astype(np.float32)
+
+
+def flatten(grey: np.ndarray) -> np.ndarray:
+    """Greyscale in [0, 1] -> ink map (ink bright, paper ~0) without the lighting.
+
+    Light-or-dark is decided against the image's own range: the background is
+    the majority, so the median sits on the paper's side of the midpoint. Ink
+    on lit paper is a reflectance, so the light is divided out; light strokes
+    on a dark board add light, so the board is subtracted.
+    """
+    lo, median, hi = _extremes(grey, PEAK_PIXELS)
+    if hi - lo < MIN_CONTRAST:
+        raise NoDigitFound(
+            "no digit found: the image is almost uniform "
+            f"(contrast {hi - lo:.3f}); send a picture with a visible digit"
+        )
+    # the surface is clipped to the image's own range: a quadratic extrapolated
+    # into a corner must not invent ink there
+    if median > (lo + hi) / 2:
+        paper = np.clip(fit_background(grey, -1.0, hi - lo), max(lo, 1e-3), hi)
+        ink = 1.0 - grey / paper
+    else:
+        ink = grey - np.clip(fit_background(grey, 1.0, hi - lo), lo, hi)
+    return np.clip(ink, 0.0, None).astype(np.float32)
+
+
+def digit_mask(flat: np.ndarray) -> np.ndarray:
+    """Ink pixels of the digit: thresholded, specks and far-away blobs dropped."""
+    # the darkest few dozen pixels are ink if there is any: a shadow or stain is
+    # far lighter than a pen stroke, so it stays under half of this level
+    peak = float(np.partition(flat.ravel(), -PEAK_PIXELS)[-PEAK_PIXELS]) if flat.size > PEAK_PIXELS else float(flat.max())
+    if peak < MIN_CONTRAST / 2:
+        raise NoDigitFound("no digit found: nothing stands out from the background")
+    threshold = max(float(threshold_otsu(flat)), 0.45 * peak)
+    labels, count = ndimage.label(flat > threshold, structure=np.ones((3, 3)))
+    if count == 0:
+        raise NoDigitFound("no digit found: nothing stands out from the background")
+    areas = np.bincount(labels.ravel())[1:]
+    main = int(np.argmax(areas)) + 1
+    if areas[main - 1] < 4:
+        raise NoDigitFound("no digit found: only isolated specks")
+    slices = ndimage.find_objects(labels)
+    ms = slices[main - 1]
+    reach = 0.6 * max(ms[0].stop - ms[0].start, ms[1].stop - ms[1].start)
+    keep = np.zeros(count + 1, dtype=bool)
+    for index, (sl, area) in enumerate(zip(slices, areas), start=1):
+        near = (
+            sl[0].start < ms[0].stop + reach
+            and sl[0].stop > ms[0].start - reach
+            and sl[1].start < ms[1].stop + reach
+            and sl[1].stop > ms[1].start - reach
+        )
+        keep[index] = area >= 0.08 * areas[main - 1] and near
+    return keep[labels]
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels: ink area over skeleton length."""
+    length = int(skeletonize(mask).sum())
+    return float(mask.sum()) / max(length, 1)
+
+
+def fit_box(crop: np.ndarray, box: int = BOX) -> np.ndarray:
+    """Resize so the longest side is ``box``, keeping aspect, anti-aliased."""
+    h, w = crop.shape
+    scale = box / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    resized = np.asarray(Image.fromarray(crop, "F").resize(size, Image.Resampling.LANCZOS))
+    resized = np.clip(resized, 0.0, None)
+    top = float(resized.max())
+    return (resized / top if top > 0 else resized).astype(np.float32)
+
+
+def centre_by_mass(glyph: np.ndarray, size: int = SIZE) -> np.ndarray:
+    """Place ``glyph`` in a size x size field with its centre of mass at COM_TARGET."""
+    cy, cx = ndimage.center_of_mass(glyph)
+    h, w = glyph.shape
+    top = int(round(COM_TARGET[0] - cy))
+    left = int(round(COM_TARGET[1] - cx))
+    top = min(max(top, 0), size - h)
+    left = min(max(left, 0), size - w)
+    field = np.zeros((size, size), dtype=np.float32)
+    field[top : top + h, left : left + w] = glyph
+    return field
+
+
+def normalise(grey: np.ndarray) -> np.ndarray:
+    """Greyscale picture in [0, 1] -> 28x28 float32, white digit on black."""
+    flat = flatten(grey)
+    mask = digit_mask(flat)
+    rows, cols = np.nonzero(mask)
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    mask = mask[top:bottom, left:right]
+    halo = ndimage.binary_dilation(mask, structure=np.ones((3, 3)))
+    crop = flat[top:bottom, left:right] * halo
+    level = float(np.percentile(crop[mask], 90))
+    crop = np.clip(crop / max(level, 1e-6), 0.0, 1.0)
+    longest = max(crop.shape)
+    width_in_box = stroke_width(mask) * BOX / longest
+    if width_in_box < TARGET_STROKE * 0.6 and longest > BOX:
+        radius = max(1, round((TARGET_STROKE - width_in_box) / 2 * longest / BOX))
+        footprint = ndimage.generate_binary_structure(2, 1)
+        crop = ndimage.grey_dilation(crop, footprint=ndimage.iterate_structure(footprint, radius))
+    return centre_by_mass(fit_box(crop.astype(np.float32)))

@@ -1,0 +1,113 @@
+"""Train -> export -> check -> publish -> promote, shared by the CLI and the train function."""
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from ml import preprocess
+from ml.artifacts import CONFUSION_FILE, KERAS_FILE, TFLITE_FILE, Artifact, new_version
+from ml.errors import ArtifactError
+from ml.mnist import Mnist
+from ml.predictor import Predictor
+from ml.registry import ModelRegistry
+from ml.training import TrainConfig, TrainResult, train
+
+EXPORT_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Outcome:
+    version: str
+    promoted: bool
+    reason: str
+    metrics: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "promoted": self.promoted, "reason": self.reason, "metrics": self.metrics}
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in ("tensorflow-cpu", "keras", "numpy", "pillow", "scikit-image", "ai-edge-litert"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def check_export(artifact: Artifact, keras_probabilities: np.ndarray, data: Mnist) -> dict[str, Any]:
+    """The TFLite export must agree with Keras on the whole MNIST test set."""
+    from ml.evaluation import batched_probabilities
+
+    lite = batched_probabilities(Predictor(artifact), data.x_test)
+    same = int((np.argmax(lite, axis=1) == np.argmax(keras_probabilities, axis=1)).sum())
+    diff = float(np.max(np.abs(lite - keras_probabilities)))
+    report = {"argmax_agree": same, "count": len(lite), "max_abs_diff": diff, "tolerance": EXPORT_TOLERANCE}
+    if same != len(lite) or diff > EXPORT_TOLERANCE:
+        raise ArtifactError(f"TFLite export disagrees with Keras: {report}")
+    return report
+
+
+def build_artifact(result: TrainResult, data: Mnist) -> Artifact:
+    from ml.export import keras_to_bytes, to_tflite
+    from ml.plots import confusion_png
+
+    version = new_version()
+    metrics = result.metrics()
+    payload = {
+        KERAS_FILE: keras_to_bytes(result.model),
+        TFLITE_FILE: to_tflite(result.model),
+        CONFUSION_FILE: confusion_png(
+            result.evaluation.confusion,
+            f"{result.config.architecture} {version}: test accuracy {result.evaluation.accuracy:.2%}",
+        ),
+    }
+    metadata = {
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "architecture": result.config.architecture,
+        "parameters": result.parameters,
+        "preprocessing_version": preprocess.VERSION,
+        "metrics": metrics,
+        "data_sha256": result.data_sha256,
+        "libraries": _library_versions(),
+    }
+    provisional = Artifact.create(version, payload, metadata)
+    metadata["export_check"] = check_export(provisional, result.test_probabilities, data)
+    return Artifact.create(version, payload, metadata)
+
+
+def gate(accuracy: float, current: float | None, min_accuracy: float, force: bool) -> tuple[bool, str]:
+    """Promote only a model that is good enough and not worse than the one serving."""
+    if accuracy < min_accuracy:
+        return False, f"test accuracy {accuracy:.4f} is below the minimum {min_accuracy:.4f}"
+    if current is not None and accuracy < current and not force:
+        return False, f"test accuracy {accuracy:.4f} is worse than the current model's {current:.4f}"
+    return True, f"test accuracy {accuracy:.4f} passed the gate (minimum {min_accuracy:.4f})"
+
+
+def train_and_publish(
+    config: TrainConfig,
+    data: Mnist,
+    registry: ModelRegistry,
+    min_accuracy: float = 0.99,
+    force: bool = False,
+    verbose: bool | None = None,
+) -> Outcome:
+    result = train(config, data, verbose=verbose)
+    artifact = build_artifact(result, data)
+    registry.publish(artifact)
+    current_version = registry.latest_version()
+    current = None
+    if current_version:
+        current = registry.metadata(current_version).get("metrics", {}).get("test_accuracy")
+    promoted, reason = gate(result.evaluation.accuracy, current, min_accuracy, force)
+    if promoted:
+        registry.promote(artifact.version)
+    return Outcome(artifact.version, promoted, reason, artifact.metadata["metrics"])

@@ -1,0 +1,32 @@
+"""The object-store interface everything else is written against."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from ml.errors import MLError
+
+
+class NotFound(MLError):
+    """The key does not exist in the store."""
+
+    code = "not_found"
+
+
+class StoreUnavailable(MLError):
+    """The store could not be reached or refused the request (retry later)."""
+
+    code = "store_unavailable"
+
+
+class ObjectStore(Protocol):
+    """Flat key -> bytes storage (keys use '/' as separator)."""
+
+    def get(self, key: str) -> bytes: ...
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def describe(self) -> str: ...

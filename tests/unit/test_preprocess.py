@@ -1,0 +1,167 @@
+"""Preprocessing on real encoded files of every format and mode we accept."""
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from ml.errors import ImageTooLarge, InvalidImage, MLError, NoDigitFound
+from ml.preprocess import preprocess
+
+
+def encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    out = io.BytesIO()
+    img.save(out, fmt, **kw)
+    return out.getvalue()
+
+
+def seven(size=200, ink=20, paper=240) -> np.ndarray:
+    """A dark '7' on light paper, as uint8 greyscale."""
+    grey = np.full((size, size), paper, dtype=np.uint8)
+    s = size // 10
+    grey[2 * s : 3 * s, 3 * s : 8 * s] = ink
+    for row in range(3 * s, 9 * s):
+        col = 8 * s - (row - 3 * s) * 4 * s // (6 * s)
+        grey[row, col - s // 2 : col + s // 2] = ink
+    return grey
+
+
+def check(out: np.ndarray) -> None:
+    assert out.shape == (28, 28) and out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0 and out.max() > 0.9
+    rows, cols = np.nonzero(out > 0.1)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 <= 22  # fitted into the 20x20 box (plus blur)
+    assert out[:, :2].max() < 0.1 and out[:, -2:].max() < 0.1  # black margins, white digit
+
+
+MODES = {
+    "L-png": lambda g: encode(Image.fromarray(g), "PNG"),
+    "1-png": lambda g: encode(Image.fromarray(g).convert("1", dither=Image.Dither.NONE), "PNG"),
+    "LA-png": lambda g: encode(Image.fromarray(g).convert("LA"), "PNG"),
+    "P-png": lambda g: encode(Image.fromarray(g).convert("P"), "PNG"),
+    "RGB-jpeg": lambda g: encode(Image.fromarray(g).convert("RGB"), "JPEG"),
+    "RGBA-png": lambda g: encode(Image.fromarray(g).convert("RGBA"), "PNG"),
+    "CMYK-jpeg": lambda g: encode(Image.fromarray(g).convert("CMYK"), "JPEG"),
+    "I16-png": lambda g: encode(Image.fromarray(g.astype("<u2") * 257), "PNG"),
+    "gif": lambda g: encode(Image.fromarray(g).convert("P"), "GIF"),
+    "bmp": lambda g: encode(Image.fromarray(g), "BMP"),
+    "webp": lambda g: encode(Image.fromarray(g).convert("RGB"), "WEBP"),
+    "tiff": lambda g: encode(Image.fromarray(g), "TIFF"),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_format_and_mode_gives_the_same_digit(mode):
+    reference = preprocess(MODES["L-png"](seven()))
+    out = preprocess(MODES[mode](seven()))
+    check(out)
+    assert np.abs(out - reference).mean() < 0.03
+
+
+def test_light_on_dark_matches_dark_on_light():
+    dark = preprocess(MODES["L-png"](seven()))
+    light = preprocess(MODES["L-png"](255 - seven()))
+    assert np.abs(dark - light).mean() < 0.02
+
+
+def test_transparent_canvas_strokes_in_alpha():
+    alpha = 255 - seven(ink=0, paper=255)
+    rgba = np.zeros((200, 200, 4), dtype=np.uint8)
+    rgba[..., 3] = alpha  # black strokes on fully transparent black
+    out = preprocess(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.03
+
+
+def test_exif_orientation_is_applied():
+    upright = Image.fromarray(seven()).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the viewer must rotate 90 degrees clockwise
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    out = preprocess(encode(stored, "JPEG", exif=exif.tobytes()))
+    assert np.abs(out - preprocess(encode(upright, "JPEG"))).mean() < 0.03
+
+
+def test_animated_gif_uses_the_first_frame():
+    first, second = Image.fromarray(seven()).convert("P"), Image.fromarray(255 - seven()).convert("P")
+    data = encode(first, "GIF", save_all=True, append_images=[Image.new("P", (200, 200), 0), second])
+    assert np.abs(preprocess(data) - preprocess(encode(first, "GIF"))).mean() < 0.01
+
+
+def test_small_digit_in_a_large_photo():
+    big = np.full((3000, 4000), 235, dtype=np.uint8)
+    big[2000:2200, 500:700] = seven()
+    out = preprocess(encode(Image.fromarray(big).convert("RGB"), "JPEG", quality=85))
+    assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.08  # 25 px tall after downscaling
+
+
+def test_uneven_lighting_and_specks_are_removed():
+    grey = seven().astype(np.float32)
+    ys, xs = np.mgrid[0:200, 0:200]
+    grey = grey * (1.0 - 0.35 * xs / 200)  # light falling off to one side
+    grey[10:13, 180:183] = 20  # a speck far from the digit
+    out = preprocess(encode(Image.fromarray(grey.astype(np.uint8)), "PNG"))
+    assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.03
+
+
+def test_mnist_digits_pass_through_almost_unchanged(mnist_data):
+    """MNIST is already in the target representation: preprocessing must keep it."""
+    diffs = [np.abs(preprocess(encode(Image.fromarray(d), "PNG")) - d / 255.0).mean() for d in mnist_data.x_test[:100]]
+    assert np.median(diffs) < 0.02 and max(diffs) < 0.1
+
+
+@pytest.mark.parametrize("value", [0, 255, 128])
+def test_uniform_images_have_no_digit(value):
+    with pytest.raises(NoDigitFound, match="no digit found"):
+        preprocess(encode(Image.new("L", (64, 64), value), "PNG"))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"hello world", b"<html></html>", b"%PDF-1.4\n", b"PK\x03\x04" + b"\x00" * 40],
+)
+def test_non_images_are_invalid(data):
+    with pytest.raises(InvalidImage):
+        preprocess(data)
+
+
+def test_truncated_files_are_invalid():
+    for fmt in ("PNG", "JPEG"):
+        data = encode(Image.fromarray(seven()).convert("RGB"), fmt)
+        with pytest.raises(InvalidImage):
+            preprocess(data[: len(data) // 2])
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    bomb = encode(Image.new("1", (30000, 30000), 0), "PNG")
+    assert len(bomb) < 200_000
+    with pytest.raises(ImageTooLarge, match="too large"):
+        preprocess(bomb)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048))
+def test_random_bytes_raise_only_named_errors(data):
+    try:
+        preprocess(data)
+    except MLError:
+        pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mode=st.sampled_from(["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"]),
+    width=st.integers(1, 120),
+    height=st.integers(1, 120),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_images_give_an_array_or_a_named_error(mode, width, height, seed):
+    noise = np.random.default_rng(seed).integers(0, 256, (height, width), dtype=np.uint8)
+    img = Image.fromarray(noise)
+    img = Image.fromarray(noise.astype("<u2") * 257) if mode == "I;16" else img.convert(mode)
+    try:
+        out = preprocess(encode(img, "TIFF"))
+    except MLError:
+        return
+    assert out.shape == (28, 28) and np.isfinite(out).all()
