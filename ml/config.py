@@ -44,11 +44,53 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _log_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme == "sqlite":
+        path = parsed.netloc + parsed.path
+        if not path:
+            raise ConfigError(f"PREDICTION_LOG={value!r}: sqlite needs a path, e.g. sqlite:///abs/predictions.db")
+        return "sqlite://" + (path if path.startswith("/") else str(Path(path).resolve()))
+    if parsed.scheme == "cassandra":
+        if not parsed.hostname:
+            raise ConfigError(f"PREDICTION_LOG={value!r}: cassandra needs hosts, e.g. cassandra://h1,h2:9042/digits")
+        keyspace = parsed.path.strip("/")
+        if keyspace and not keyspace.replace("_", "").isalnum():
+            raise ConfigError(f"PREDICTION_LOG={value!r}: keyspace {keyspace!r} must be letters, digits and _")
+        return value
+    if parsed.scheme == "":
+        return "sqlite://" + str(Path(value).resolve())
+    raise ConfigError(f"PREDICTION_LOG={value!r}: use sqlite:///path or cassandra://host1,host2:9042/keyspace")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip()
+    if value.upper() not in {c.upper() for c in choices}:
+        raise ConfigError(f"{name}={value!r}: must be one of {', '.join(choices)}")
+    return value.upper() if choices[0].isupper() else value.lower()
+
+
+CONSISTENCY_LEVELS = ("LOCAL_QUORUM", "ONE", "LOCAL_ONE", "QUORUM", "ALL", "TWO", "THREE", "EACH_QUORUM")
+
+
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of both functions and the CLI. Names are the env var names, lower-cased."""
+
     mnist_dir: Path
     model_store: str
     max_image_pixels: int
+    prediction_log: str = "sqlite://" + str(Path("var/predictions.db").resolve())
+    cassandra_username: str | None = None
+    cassandra_password: str | None = None
+    cassandra_consistency: str = "LOCAL_QUORUM"
+    train_token: str | None = None
+    train_data: str = "local"  # or "store": MODEL_STORE's datasets/mnist/
+    max_upload_bytes: int = 4 * 1024 * 1024
+    max_files_per_request: int = 64
+    model_refresh_seconds: int = 30
+    inline_image_bytes: int = 1024 * 1024
+    train_lock_file: Path = Path("var/train.lock")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -57,4 +99,21 @@ class Settings:
             mnist_dir=Path(env.get("MNIST_DIR") or "data/mnist").resolve(),
             model_store=_store_url(env.get("MODEL_STORE") or "var/models", "MODEL_STORE"),
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 200_000_000),
+            prediction_log=_log_url(env.get("PREDICTION_LOG") or "var/predictions.db"),
+            cassandra_username=env.get("CASSANDRA_USERNAME") or None,
+            cassandra_password=env.get("CASSANDRA_PASSWORD") or None,
+            cassandra_consistency=_choice(env, "CASSANDRA_CONSISTENCY", "LOCAL_QUORUM", CONSISTENCY_LEVELS),
+            train_token=env.get("TRAIN_TOKEN") or None,
+            train_data=_choice(env, "TRAIN_DATA", "local", ("local", "store")),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 4 * 1024 * 1024, 1024, 6 * 1024 * 1024),
+            max_files_per_request=_int(env, "MAX_FILES_PER_REQUEST", 64, 1, 1000),
+            model_refresh_seconds=_int(env, "MODEL_REFRESH_SECONDS", 30, 0, 86400),
+            inline_image_bytes=_int(env, "INLINE_IMAGE_BYTES", 1024 * 1024, 0, 16 * 1024 * 1024),
+            train_lock_file=Path(env.get("TRAIN_LOCK_FILE") or "var/train.lock").resolve(),
         )
+
+    def public(self) -> dict[str, str]:
+        """Settings safe to show (no secrets): for /healthz and start-up logs."""
+        parsed = urlparse(self.prediction_log)
+        log = self.prediction_log if parsed.scheme == "sqlite" else f"cassandra://{parsed.hostname}/{parsed.path.strip('/')}"
+        return {"model_store": self.model_store, "prediction_log": log, "train_data": self.train_data}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ml.errors import ImageTooLarge, InvalidImage
+from ml.errors import ImageTooLarge, InvalidImage, UnsupportedImage
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 40_000_000  # a 48 MP phone photo is fine; a PNG bomb is not
@@ -42,7 +42,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge(f"the image is too large to decode: {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise InvalidImage(
+        raise UnsupportedImage(
             "the file is not an image in a supported format (PNG, JPEG, GIF, BMP, WebP, TIFF)"
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

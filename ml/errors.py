@@ -18,6 +18,12 @@ class InvalidImage(MLError):
     code = "invalid_image"
 
 
+class UnsupportedImage(InvalidImage):
+    """The bytes are not in any image format we accept (text, PDF, ZIP...)."""
+
+    code = "unsupported_media_type"
+
+
 class ImageTooLarge(MLError):
     """The image declares more pixels than we are willing to decode."""
 

@@ -1,0 +1,16 @@
+"""Predict function: `functions-framework --source functions/predict/main.py --target predict`,
+or the Lambda handler `main.lambda_handler`. Everything else lives in the shared layer."""
+import functions_framework
+
+from service.entrypoints import predict_app
+
+app = predict_app()
+
+
+@functions_framework.http
+def predict(request):
+    return app.serve_flask(request)
+
+
+def lambda_handler(event, context):
+    return app.serve_lambda(event)

@@ -1,0 +1,16 @@
+"""Train function: `functions-framework --source functions/train/main.py --target train`,
+or the Lambda handler `main.lambda_handler`. Everything else lives in the shared layer."""
+import functions_framework
+
+from service.entrypoints import train_app
+
+app = train_app()
+
+
+@functions_framework.http
+def train(request):
+    return app.serve_flask(request)
+
+
+def lambda_handler(event, context):
+    return app.serve_lambda(event)

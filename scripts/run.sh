@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make run`: both functions on embedded defaults (file model store, SQLite log).
+# Trains the default model first if the store has none (progress is shown).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+FF=.venv/bin/functions-framework
+PREDICT_PORT=${PREDICT_PORT:-8080}
+TRAIN_PORT=${TRAIN_PORT:-8081}
+mkdir -p var
+if [ -z "${TRAIN_TOKEN:-}" ]; then
+  [ -s var/train-token ] || $PY -c 'import secrets; print(secrets.token_urlsafe(24))' > var/train-token
+  TRAIN_TOKEN=$(cat var/train-token)
+fi
+export TRAIN_TOKEN
+
+if [ -z "$($PY -c 'from ml.config import Settings; from ml.storage import open_object_store; from ml.registry import ModelRegistry; print(ModelRegistry(open_object_store(Settings.from_env().model_store)).latest_version() or "")')" ]; then
+  echo "no model in the store yet: training the default one (a few minutes on 2 cores)"
+  $PY -m ml train
+fi
+
+$FF --source functions/predict/main.py --target predict --host 127.0.0.1 --port "$PREDICT_PORT" &
+PREDICT=$!
+$FF --source functions/train/main.py --target train --host 127.0.0.1 --port "$TRAIN_PORT" &
+TRAIN=$!
+trap 'kill $PREDICT $TRAIN 2>/dev/null' EXIT INT TERM
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$PREDICT_PORT/healthz" >/dev/null && break
+  sleep 0.2
+done
+cat <<MSG
+
+predict: http://127.0.0.1:$PREDICT_PORT  (open it in a browser, or:)
+  curl -F file=@tests/fixtures/golden/3_canvas.png http://127.0.0.1:$PREDICT_PORT
+train:   http://127.0.0.1:$TRAIN_PORT
+  curl -X POST -H "Authorization: Bearer $TRAIN_TOKEN" http://127.0.0.1:$TRAIN_PORT
+Ctrl-C stops both.
+MSG
+wait

@@ -1,0 +1,79 @@
+"""A framework-neutral request/response pair and the one place errors become HTTP.
+
+Both entry points (functions-framework's Flask request and a Lambda
+function-URL event) are converted to ``Request``, handled by the same code,
+and the ``Response`` converted back, so the two can never drift apart.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ml.errors import ArtifactError, ImageTooLarge, InvalidImage, MLError, NoDigitFound, UnsupportedImage
+from ml.storage.base import NotFound, StoreUnavailable
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # keys lower-case
+    query: dict[str, str]
+    body: bytes
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class HTTPError(Exception):
+    """An error the client should see: status, stable code, what to do."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+class ModelUnavailable(MLError):
+    """No model can be served yet (none trained, or the store is unreachable)."""
+
+    code = "model_unavailable"
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    return Response(status, body, "application/json", dict(headers or {}))
+
+
+# Ordered: the first matching class wins (subclasses before their bases).
+_STATUS: list[tuple[type[Exception], int]] = [
+    (NoDigitFound, 422),
+    (UnsupportedImage, 415),
+    (ImageTooLarge, 413),
+    (InvalidImage, 400),
+    (NotFound, 404),
+    (ModelUnavailable, 503),
+    (StoreUnavailable, 503),
+    (ArtifactError, 503),
+]
+RETRY_AFTER_SECONDS = "5"
+
+
+def error_response(exc: Exception) -> Response:
+    """Map an exception to a JSON error response; unknown ones are 500s."""
+    if isinstance(exc, HTTPError):
+        return json_response(exc.status, {"error": exc.code, "message": exc.message}, exc.headers)
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else {}
+            return json_response(status, {"error": exc.code, "message": str(exc)}, headers)
+    return json_response(500, {"error": "internal", "message": "internal error; it has been logged"})

@@ -1,0 +1,122 @@
+"""Turn a predict request into the list of uploaded images it carries.
+
+Accepted: multipart ``file`` parts (one or many), a raw image body, or JSON
+``{"image": "<base64>"}`` / ``{"images": [...]}``. Limits are enforced while
+parsing so a hostile request costs little.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
+from werkzeug.http import parse_options_header
+
+from service.http import HTTPError, Request
+
+FIELD = "file"
+MAX_FILENAME = 200
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def sanitise_filename(raw: str | bytes | None) -> str:
+    """A display name only: never used as a path. Keeps the last path
+    component, drops control characters, bounds the length."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    name = unicodedata.normalize("NFC", raw or "")
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
+    if len(name) > MAX_FILENAME:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: MAX_FILENAME - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else name[:MAX_FILENAME]
+    return name or "upload"
+
+
+def _too_large(limit: int) -> HTTPError:
+    return HTTPError(413, "payload_too_large", f"the request body is over the {limit:,}-byte limit; send a smaller image")
+
+
+def _multipart(request: Request, mimetype: str, options: dict, max_bytes: int, max_files: int) -> list[Upload]:
+    parser = FormDataParser(max_content_length=max_bytes, max_form_parts=max_files + 16, silent=False)
+    try:
+        _, form, files = parser.parse(io.BytesIO(request.body), mimetype, len(request.body), options)
+    except RequestEntityTooLarge as exc:
+        raise HTTPError(413, "too_many_parts", f"the multipart request has too many parts (limit {max_files} files)") from exc
+    except ValueError as exc:
+        raise HTTPError(400, "invalid_multipart", f"the multipart body cannot be parsed: {exc}") from exc
+    parts = files.getlist(FIELD)
+    if not parts:
+        others = sorted(set(files.keys()) | set(form.keys()))
+        hint = f" (found: {', '.join(others[:5])})" if others else ""
+        raise HTTPError(400, "missing_file", f"no multipart field named '{FIELD}'{hint}; send curl -F {FIELD}=@digit.png")
+    if len(parts) > max_files:
+        raise HTTPError(413, "too_many_files", f"{len(parts)} files in one request; the limit is {max_files}")
+    uploads = []
+    for part in parts:
+        data = part.read()
+        if not data:
+            raise HTTPError(400, "empty_file", f"the file {sanitise_filename(part.filename)!r} is empty (0 bytes)")
+        uploads.append(Upload(sanitise_filename(part.filename), part.mimetype or "application/octet-stream", data))
+    return uploads
+
+
+def _b64(value: object, where: str) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise HTTPError(400, "invalid_base64", f"{where} must be a non-empty base64 string")
+    if value.startswith("data:") and "," in value:
+        value = value.split(",", 1)[1]  # a data URL from a canvas
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise HTTPError(400, "invalid_base64", f"{where} is not valid base64: {exc}") from exc
+
+
+def _json(request: Request, max_files: int) -> list[Upload]:
+    try:
+        payload = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict) or not ({"image", "images"} & payload.keys()):
+        raise HTTPError(400, "missing_image", 'send {"image": "<base64>"} or {"images": ["<base64>", ...]}')
+    name = sanitise_filename(payload.get("filename") if isinstance(payload.get("filename"), str) else None)
+    if "image" in payload:
+        return [Upload(name, "application/octet-stream", _b64(payload["image"], '"image"'))]
+    images = payload["images"]
+    if not isinstance(images, list) or not images:
+        raise HTTPError(400, "missing_image", '"images" must be a non-empty list of base64 strings')
+    if len(images) > max_files:
+        raise HTTPError(413, "too_many_files", f"{len(images)} images in one request; the limit is {max_files}")
+    return [Upload(name, "application/octet-stream", _b64(v, f'"images"[{i}]')) for i, v in enumerate(images)]
+
+
+def extract_uploads(request: Request, max_bytes: int, max_files: int) -> list[Upload]:
+    if len(request.body) > max_bytes:
+        raise _too_large(max_bytes)
+    mimetype, options = parse_options_header(request.header("content-type"))
+    mimetype = mimetype.lower()
+    if not request.body:
+        raise HTTPError(400, "empty_body", f"the request has no body; send curl -F {FIELD}=@digit.png")
+    if mimetype == "multipart/form-data":
+        return _multipart(request, mimetype, options, max_bytes, max_files)
+    if mimetype in ("application/json", "text/json"):
+        return _json(request, max_files)
+    if mimetype.startswith("image/") or mimetype in ("application/octet-stream", ""):
+        return [Upload(sanitise_filename(request.query.get("filename")), mimetype or "application/octet-stream", request.body)]
+    raise HTTPError(
+        415,
+        "unsupported_content_type",
+        f"Content-Type {mimetype!r} is not accepted; use multipart/form-data (field '{FIELD}'), image/*, or application/json",
+    )

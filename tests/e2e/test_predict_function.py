@@ -1,0 +1,123 @@
+"""The predict function as users reach it: a real functions-framework process over HTTP."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import sqlite3
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import GOLDEN, golden_images
+from tests.servers import function_server
+
+
+@pytest.fixture
+def predict_url(tmp_path, predict_env):
+    with function_server("predict", predict_env, tmp_path) as url:
+        yield url
+
+
+def test_golden_images_over_multipart(predict_url):
+    for path in golden_images():
+        with open(path, "rb") as f:
+            answer = requests.post(predict_url, files={"file": (path.name, f)}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["digit"] == int(path.name[0]), f"{path.name}: {body}"
+        assert set(body) >= {"id", "digit", "confidence", "probabilities", "model_version", "filename", "created_at"}
+        assert body["filename"] == path.name and len(body["probabilities"]) == 10
+        assert abs(sum(body["probabilities"]) - 1) < 1e-3
+
+
+def test_raw_body_json_base64_and_many_files(predict_url):
+    three, seven = (GOLDEN / "3_canvas.png").read_bytes(), (GOLDEN / "7_paper.jpg").read_bytes()
+    raw = requests.post(predict_url, data=three, headers={"Content-Type": "image/png"}, timeout=30)
+    assert raw.status_code == 200 and raw.json()["digit"] == 3
+    js = requests.post(predict_url, json={"image": base64.b64encode(seven).decode()}, timeout=30)
+    assert js.status_code == 200 and js.json()["digit"] == 7
+    many = requests.post(
+        predict_url, files=[("file", ("a.png", three)), ("file", ("b.jpg", seven)), ("file", ("c.png", three))], timeout=30
+    )
+    assert many.status_code == 200
+    assert [(r["filename"], r["digit"]) for r in many.json()] == [("a.png", 3), ("b.jpg", 7), ("c.png", 3)]
+
+
+def test_form_page_and_html_result(predict_url):
+    page = requests.get(predict_url, timeout=10)
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    assert 'enctype="multipart/form-data"' in page.text and "name=file" in page.text
+    html = requests.post(
+        predict_url, files={"file": ("5.png", (GOLDEN / "5_chalk.png").read_bytes())},
+        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, timeout=30,
+    )
+    assert html.status_code == 200 and "text/html" in html.headers["Content-Type"]
+    assert "<p class=digit>5</p>" in html.text
+
+
+def test_predictions_are_logged_and_readable(predict_url, tmp_path):
+    sent = {}
+    for name in ("1_canvas.png", "8_paper.jpg", "0_chalk.png"):
+        data = (GOLDEN / name).read_bytes()
+        body = requests.post(predict_url, files={"file": (name, data, "image/x-test")}, timeout=30).json()
+        sent[body["id"]] = (name, data)
+    listed = requests.get(predict_url + "/predictions?limit=2", timeout=10).json()["predictions"]
+    assert [p["filename"] for p in listed] == ["0_chalk.png", "8_paper.jpg"]  # newest first
+    for pid, (name, data) in sent.items():
+        one = requests.get(f"{predict_url}/predictions/{pid}", timeout=10)
+        assert one.status_code == 200 and one.json()["filename"] == name
+        image = requests.get(f"{predict_url}/predictions/{pid}/image", timeout=10)
+        assert image.content == data and image.headers["Content-Type"] == "image/x-test"
+        seen = requests.get(f"{predict_url}/predictions/{pid}/normalised.png", timeout=10)
+        assert Image.open(io.BytesIO(seen.content)).size == (28, 28)
+    # and straight from the store
+    rows = sqlite3.connect(tmp_path / "predictions.db").execute("SELECT id, filename, length(normalised) FROM predictions").fetchall()
+    assert {r[0] for r in rows} == set(sent) and all(r[2] == 784 for r in rows)
+
+
+def test_healthz_reports_model_and_stores(predict_url):
+    health = requests.get(predict_url + "/healthz", timeout=10)
+    assert health.status_code == 200
+    body = health.json()
+    assert body["model_version"] and body["model_store"]["reachable"] and body["prediction_log"]["reachable"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, code",
+    [
+        ({"files": {"image": ("x.png", b"abc")}}, 400, "missing_file"),
+        ({"files": {"file": ("x.png", b"")}}, 400, "empty_file"),
+        ({"data": b"", "headers": {"Content-Type": "image/png"}}, 400, "empty_body"),
+        ({"files": {"file": ("x.png", b"just some text")}}, 415, "unsupported_media_type"),
+        ({"data": b"hello", "headers": {"Content-Type": "text/plain"}}, 415, "unsupported_content_type"),
+        ({"data": b"{bad json", "headers": {"Content-Type": "application/json"}}, 400, "invalid_json"),
+        ({"json": {"image": "***not base64***"}}, 400, "invalid_base64"),
+        ({"data": b"\0" * (5 * 1024 * 1024), "headers": {"Content-Type": "image/png"}}, 413, "payload_too_large"),
+    ],
+)
+def test_bad_requests_get_clear_errors(predict_url, kwargs, status, code):
+    answer = requests.post(predict_url, timeout=30, **kwargs)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"] == code and answer.json()["message"]
+
+
+def test_blank_image_is_422_and_unknown_ids_404(predict_url):
+    blank = io.BytesIO()
+    Image.new("L", (100, 100), 255).save(blank, "PNG")
+    answer = requests.post(predict_url, files={"file": ("blank.png", blank.getvalue())}, timeout=30)
+    assert answer.status_code == 422 and answer.json()["error"] == "no_digit_found"
+    assert requests.get(predict_url + "/predictions/not-an-id", timeout=10).status_code == 404
+    missing = requests.get(predict_url + "/predictions/8c1f6c1e-0000-11f0-8000-000000000000", timeout=10)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert requests.get(predict_url + "/predictions?limit=0", timeout=10).status_code == 400
+
+
+def test_no_model_is_503_with_retry_after(tmp_path):
+    env = {"MODEL_STORE": f"file://{tmp_path / 'empty'}", "PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}"}
+    with function_server("predict", env, tmp_path) as url:
+        answer = requests.post(url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
+        assert answer.status_code == 503 and answer.json()["error"] == "model_unavailable"
+        assert answer.headers["Retry-After"]
+        assert requests.get(url + "/healthz", timeout=10).status_code == 503

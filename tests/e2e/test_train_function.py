@@ -1,0 +1,57 @@
+"""The train function over HTTP: auth, validation, one run at a time, publish + promote."""
+from __future__ import annotations
+
+import threading
+
+import requests
+
+from tests.conftest import GOLDEN
+from tests.servers import function_server
+
+TOKEN = "test-token-with-enough-entropy"
+QUICK = {"architecture": "cnn", "epochs": 1, "subset": 3000, "min_accuracy": 0.0}
+
+
+def test_train_auth_and_params(tmp_path):
+    env = {"MODEL_STORE": f"file://{tmp_path / 'models'}", "TRAIN_TOKEN": TOKEN, "TRAIN_LOCK_FILE": str(tmp_path / "lock")}
+    with function_server("train", env, tmp_path) as url:
+        anonymous = requests.post(url, timeout=10)
+        assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+        wrong = requests.post(url, headers={"Authorization": "Bearer nope"}, timeout=10)
+        assert wrong.status_code == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for params, word in [({"epochs": 0}, "epochs"), ({"architecture": "resnet"}, "architecture"),
+                             ({"learning_rate": 1}, "unknown"), ({"epochs": "5"}, "epochs"), ({"force": 1}, "force")]:
+            answer = requests.post(url, json=params, headers=auth, timeout=10)
+            assert answer.status_code == 400 and word in answer.json()["message"], answer.text
+        assert TOKEN not in anonymous.text + wrong.text
+
+
+def test_train_publishes_promotes_and_predict_picks_it_up(tmp_path):
+    models = tmp_path / "models"
+    train_env = {"MODEL_STORE": f"file://{models}", "TRAIN_TOKEN": TOKEN, "TRAIN_LOCK_FILE": str(tmp_path / "lock")}
+    predict_env = {"MODEL_STORE": f"file://{models}", "PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}",
+                   "MODEL_REFRESH_SECONDS": "0"}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with function_server("train", train_env, tmp_path) as train_url, function_server("predict", predict_env, tmp_path) as predict_url:
+        results: dict[str, requests.Response] = {}
+        first = threading.Thread(target=lambda: results.setdefault("first", requests.post(train_url, json=QUICK, headers=auth, timeout=600)))
+        first.start()
+        # while the first run holds the lock, a second is refused
+        for _ in range(200):
+            second = requests.post(train_url, json=QUICK, headers=auth, timeout=600)
+            if second.status_code == 409:
+                break
+        first.join()
+        assert second.status_code == 409 and second.json()["error"] == "training_in_progress"
+        body = results["first"].json()
+        assert results["first"].status_code == 200, body
+        assert body["promoted"] is True and body["metrics"]["test_accuracy"] > 0.5
+        assert (models / "models" / body["version"] / "model.tflite").is_file()
+        assert (models / "models" / "LATEST").read_text() == body["version"]
+        answer = requests.post(predict_url, files={"file": ("1.png", (GOLDEN / "1_canvas.png").read_bytes())}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["model_version"] == body["version"]
+        # the gate: a worse model is published but not promoted
+        worse = requests.post(train_url, json={**QUICK, "subset": 200, "min_accuracy": 0.999}, headers=auth, timeout=600)
+        assert worse.status_code == 200 and worse.json()["promoted"] is False
+        assert (models / "models" / "LATEST").read_text() == body["version"]

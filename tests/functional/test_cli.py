@@ -1,0 +1,42 @@
+"""The command line, run as a user runs it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import GOLDEN, MODEL_STORE, ROOT
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ml", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+
+
+def test_predict_prints_one_json_line_per_file(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    done = run("predict", str(GOLDEN / "2_canvas.png"), str(GOLDEN / "7_chalk.png"), str(bad),
+               MODEL_STORE=f"file://{MODEL_STORE}")
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line.get("digit") for line in lines] == [2, 7, None]
+    assert lines[2]["error"] == "unsupported_media_type"
+    assert done.returncode == 1  # one file failed
+
+
+def test_predict_without_a_model_says_what_to_do(tmp_path):
+    done = run("predict", str(GOLDEN / "2_canvas.png"), MODEL_STORE=f"file://{tmp_path}")
+    assert done.returncode == 2 and "python -m ml train" in done.stderr
+
+
+def test_bad_configuration_is_refused_at_start(tmp_path):
+    done = run("predict", "x.png", MODEL_STORE="ftp://example/models")
+    assert done.returncode == 2 and "MODEL_STORE" in done.stderr
+
+
+def test_eval_reports_every_category(mnist_data):
+    done = run("eval", "--per-category", "3", MODEL_STORE=f"file://{MODEL_STORE}")
+    assert done.returncode == 0, done.stderr
+    for category in ("mnist_png", "phone_photo", "uci_digits", "overall"):
+        assert category in done.stdout

@@ -1,0 +1,32 @@
+"""Training on a small subset (fast), export agreement, publishing through the registry."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml.artifacts import CONFUSION_FILE, KERAS_FILE, TFLITE_FILE
+from ml.pipeline import train_and_publish
+from ml.registry import ModelRegistry
+from ml.storage.filestore import FileObjectStore
+from ml.training import TrainConfig, train
+
+
+@pytest.mark.parametrize("architecture", ["cnn", "mlp"])
+def test_train_export_publish(architecture, mnist_data, tmp_path):
+    registry = ModelRegistry(FileObjectStore(tmp_path))
+    outcome = train_and_publish(TrainConfig(architecture, epochs=1, subset=2000), mnist_data, registry, min_accuracy=0.5)
+    assert outcome.promoted and registry.latest_version() == outcome.version
+    artifact = registry.load(outcome.version)
+    artifact.verify(required=(TFLITE_FILE, KERAS_FILE, CONFUSION_FILE))
+    meta = artifact.metadata
+    assert meta["architecture"] == architecture and meta["metrics"]["test_count"] == 10000
+    assert meta["export_check"]["argmax_agree"] == 10000 and meta["export_check"]["max_abs_diff"] <= 1e-4
+    assert meta["data_sha256"]["t10k-images-idx3-ubyte"].startswith("0fa7898d")
+    assert np.asarray(meta["metrics"]["confusion_matrix"]).sum() == 10000
+    assert artifact.files[CONFUSION_FILE][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_is_repeatable(mnist_data):
+    first = train(TrainConfig("cnn", epochs=1, subset=1000, seed=7), mnist_data, verbose=False)
+    second = train(TrainConfig("cnn", epochs=1, subset=1000, seed=7), mnist_data, verbose=False)
+    assert np.allclose(first.test_probabilities, second.test_probabilities, atol=1e-5)

