@@ -5,10 +5,11 @@ STAMP   := .venv/.installed
 
 .PHONY: install data train eval run test test-all golden clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-nodeps.txt
 	python3 -m venv .venv
 	$(PIP) install --upgrade pip
 	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -r requirements-nodeps.txt
 	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

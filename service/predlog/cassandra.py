@@ -28,7 +28,7 @@ def schema_statements(keyspace: str, text: str | None = None) -> list[str]:
     text = SCHEMA_FILE.read_text() if text is None else text
     text = re.sub(r"--[^\n]*", "", text)
     text = re.sub(r"\bdigits\b", keyspace, text)
-    return [s.strip() for s in text.split(";") if s.strip()]
+    return [" ".join(s.split()) for s in text.split(";") if s.strip()]
 
 
 class CassandraPredictionLog:
@@ -132,7 +132,7 @@ class CassandraPredictionLog:
         for back in range(MAX_DAYS_BACK):
             rows = self._execute(
                 "recent",
-                f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? LIMIT ?",
+                f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id DESC LIMIT ?",
                 (today - timedelta(days=back), limit - len(found)),
             )
             found.extend(self._record(r) for r in rows)

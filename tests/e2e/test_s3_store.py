@@ -35,8 +35,21 @@ def copy_shipped_model(store) -> str:
     return version
 
 
-def test_object_store_contract_on_s3(s3):
-    store = S3ObjectStore("models", "contract")
+@pytest.fixture(params=["file", "s3"])
+def any_store(request, tmp_path):
+    if request.param == "file":
+        yield FileObjectStore(tmp_path / "files")
+    else:
+        yield S3ObjectStore("models", "contract")
+
+
+@pytest.fixture
+def s3_if_needed(request):
+    return request.getfixturevalue("s3") if "s3" in request.node.name else None
+
+
+def test_object_store_contract(s3_if_needed, any_store):
+    store = any_store
     store.put("a/b.bin", b"\x00\x01")
     store.put("a/c.json", b"{}", "application/json")
     assert store.get("a/b.bin") == b"\x00\x01"
@@ -44,6 +57,20 @@ def test_object_store_contract_on_s3(s3):
     store.delete("a/b.bin")
     with pytest.raises(NotFound):
         store.get("a/b.bin")
+    assert store.list("nothing/") == []
+    store.put("a/c.json", b"[]")  # overwrite
+    assert store.get("a/c.json") == b"[]"
+
+
+def test_s3_outage_is_store_unavailable(tmp_path, monkeypatch):
+    from tests.servers import free_port
+    from ml.storage.base import StoreUnavailable
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    with pytest.raises(StoreUnavailable, match="cannot read"):
+        S3ObjectStore("models", "p").get("models/LATEST")
 
 
 def test_predict_function_on_s3(s3, tmp_path):
@@ -62,3 +89,22 @@ def test_predict_function_on_s3(s3, tmp_path):
         assert image.content == data and image.headers["Content-Type"] == "image/jpeg"
         health = requests.get(url + "/healthz", timeout=10).json()
         assert health["model_store"] == {"url": "s3://models/prod", "reachable": True}
+
+
+def test_train_function_reads_data_from_and_publishes_to_s3(s3, tmp_path, mnist_data):
+    from ml import mnist
+    from tests.conftest import ROOT
+
+    store = S3ObjectStore("models", "ci")
+    source = mnist.DirectorySource(ROOT / "data" / "mnist")
+    for name in mnist.SHA256:
+        store.put(f"datasets/mnist/{name}", source.read(name))
+    env = {**s3, "MODEL_STORE": "s3://models/ci", "TRAIN_DATA": "store", "TRAIN_TOKEN": "t0ken",
+           "TRAIN_LOCK_FILE": str(tmp_path / "lock"), "MNIST_DIR": str(tmp_path / "nowhere")}
+    with function_server("train", env, tmp_path) as url:
+        answer = requests.post(url, json={"epochs": 1, "subset": 2000, "min_accuracy": 0.0},
+                               headers={"Authorization": "Bearer t0ken"}, timeout=600)
+    assert answer.status_code == 200, answer.text
+    version = answer.json()["version"]
+    assert store.get("models/LATEST").decode() == version
+    assert f"models/{version}/model.tflite" in store.list(f"models/{version}/")

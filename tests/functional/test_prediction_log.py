@@ -1,0 +1,125 @@
+"""One contract, every prediction-log backend.
+
+- sqlite: always (the embedded default).
+- cassandra: a real cluster, when CASSANDRA_TEST_URL (or PREDICTION_LOG) names one that answers;
+  skipped with the reason otherwise (no Cassandra server can run on the dev machine).
+- cassandra-double: the same CassandraPredictionLog against mockylla, an in-process CQL double
+  (a double, not Cassandra: it catches CQL and binding mistakes, not cluster behaviour).
+"""
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import contextmanager
+from datetime import timedelta
+from urllib.parse import urlparse
+
+import pytest
+
+from service.predlog import PredictionRecord, new_prediction_id
+from service.predlog.base import created_at_of
+from service.predlog.cassandra import CassandraPredictionLog, schema_statements
+from service.predlog.sqlite import SqlitePredictionLog
+
+
+def cassandra_url() -> str | None:
+    url = os.environ.get("CASSANDRA_TEST_URL") or os.environ.get("PREDICTION_LOG", "")
+    return url if url.startswith("cassandra://") else None
+
+
+def reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    host = parsed.hostname.split(",")[0]
+    try:
+        with socket.create_connection((host, parsed.port or 9042), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def backend(name: str, tmp_path):
+    if name == "sqlite":
+        log = SqlitePredictionLog(tmp_path / "log.db")
+        yield log
+    elif name == "cassandra":
+        url = cassandra_url()
+        if url is None:
+            pytest.skip("no Cassandra cluster configured: set CASSANDRA_TEST_URL=cassandra://host:9042/keyspace")
+        if not reachable(url):
+            pytest.skip(f"Cassandra at {url} does not answer")
+        log = CassandraPredictionLog(url.rsplit("/", 1)[0] + f"/test_{os.getpid()}", None, None, "ONE")
+        yield log
+    else:
+        mockylla = pytest.importorskip("mockylla", reason="mockylla (the CQL double) is not installed")
+        with mockylla.MockScyllaDB():
+            yield CassandraPredictionLog("cassandra://127.0.0.1:9042/digits", None, None, "ONE")
+        return
+    log.close()
+
+
+def record(**overrides) -> PredictionRecord:
+    pid = overrides.pop("id", None) or new_prediction_id()
+    base = dict(
+        id=pid, created_at=created_at_of(pid), filename="seven.png", content_type="image/png", digit=7,
+        confidence=0.98, probabilities=[0.002] * 9 + [0.982], model_version="v1", latency_ms=1.5,
+        normalised=bytes(range(256)) * 3 + bytes(16), image=b"\x89PNG fake", image_size=9,
+    )
+    return PredictionRecord(**{**base, **overrides})
+
+
+@pytest.fixture(params=["sqlite", "cassandra", "cassandra-double"])
+def prediction_log(request, tmp_path):
+    with backend(request.param, tmp_path) as log:
+        log.ensure_schema()
+        if request.param != "cassandra-double":  # mockylla 0.5 ignores IF NOT EXISTS
+            log.ensure_schema()  # idempotent
+        yield log
+
+
+def test_write_then_read_back_every_field(prediction_log):
+    written = record()
+    prediction_log.write(written)
+    read = prediction_log.get(written.id)
+    assert read is not None
+    assert (read.digit, read.filename, read.model_version, read.normalised, read.image) == (
+        7, "seven.png", "v1", written.normalised, b"\x89PNG fake")
+    assert read.probabilities == pytest.approx(written.probabilities, abs=1e-6)
+    assert abs((read.created_at - written.created_at).total_seconds()) < 0.001
+
+
+def test_writes_are_idempotent(prediction_log):
+    once = record()
+    prediction_log.write(once)
+    prediction_log.write(once)
+    assert [r.id for r in prediction_log.recent(10)].count(once.id) == 1
+
+
+def test_recent_is_newest_first_and_limited(prediction_log):
+    ids = [new_prediction_id() for _ in range(5)]
+    for pid in ids:
+        prediction_log.write(record(id=pid))
+    assert [r.id for r in prediction_log.recent(3)] == ids[::-1][:3]
+
+
+def test_large_originals_are_referenced_not_inlined(prediction_log):
+    big = record(image=None, image_key="uploads/2026-11-29/x", image_size=5_000_000)
+    prediction_log.write(big)
+    read = prediction_log.get(big.id)
+    assert read.image is None and read.image_key == "uploads/2026-11-29/x" and read.image_size == 5_000_000
+
+
+def test_unknown_id_is_none(prediction_log):
+    assert prediction_log.get(new_prediction_id()) is None
+
+
+def test_schema_file_is_only_creates():
+    statements = schema_statements("my_ks")
+    assert statements and all(s.upper().startswith("CREATE") and "IF NOT EXISTS" in s.upper() for s in statements)
+    assert not any("DROP" in s.upper() for s in statements)
+    assert all("digits" not in s for s in statements)
+
+
+def test_ids_are_timeuuids_in_time_order():
+    first, second = new_prediction_id(), new_prediction_id()
+    assert created_at_of(first) <= created_at_of(second) < created_at_of(first) + timedelta(seconds=5)
