@@ -3,14 +3,16 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 
-.PHONY: install data train eval run test test-all golden clean
+.PHONY: install data train eval run test golden layer clean
 
-$(STAMP): requirements.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-tools.txt
 	python3 -m venv .venv
 	$(PIP) install --upgrade pip
 	$(PIP) install -r requirements.txt
 	$(PIP) install --no-deps -r requirements-nodeps.txt
 	$(PIP) install --no-deps --no-build-isolation -e .
+	python3 -m venv .venv-tools
+	.venv-tools/bin/pip install -r requirements-tools.txt
 	touch $(STAMP)
 
 install: $(STAMP) data            ## .venv with everything pinned, then MNIST fetched and verified
@@ -34,6 +36,9 @@ golden: install                   ## redraw the golden images and retrain the mo
 	$(PY) -m tests.fixtures.make_golden
 	rm -rf tests/fixtures/modelstore
 	MODEL_STORE=tests/fixtures/modelstore $(PY) -m ml train
+
+layer: $(STAMP)                   ## build/layer.zip: the shared Lambda layer (python3.12, manylinux x86_64)
+	$(PY) layers/build.py
 
 clean:
 	rm -rf var build .pytest_cache

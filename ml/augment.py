@@ -13,6 +13,7 @@ MAX_ROTATION_DEG = 12.0
 MAX_SHEAR = 0.15
 SCALE_RANGE = (0.88, 1.12)
 MAX_SHIFT_PX = 2.0
+LOW_RES_SHARE = 0.15
 
 
 def _affine(batch: int, seed: tf.Tensor) -> tf.Tensor:
@@ -69,11 +70,30 @@ def _blur(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.where(use, blurred, images)
 
 
+def _low_resolution(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """On a fraction of the images: down to ~8 px across the digit and back up.
+
+    Digits from coarse sources (the UCI set is 8x8 with 17 grey levels, old
+    scans, thumbnails) reach the model as smooth blobs after preprocessing;
+    MNIST has none of those.
+    """
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    size = tf.random.stateless_uniform([], seeds[1], 9, 13, dtype=tf.int32)
+    small = tf.image.resize(images, tf.stack([size, size]), method="area")
+    small = tf.round(small * 16.0) / 16.0  # 17 grey levels, like the UCI counts
+    blobs = tf.image.resize(small, [28, 28], method="bicubic")
+    blobs = tf.clip_by_value((blobs - 0.3) / 0.4, 0.0, 1.0)  # coarse pixels read back as bold strokes
+    use = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[0]) < LOW_RES_SHARE
+    return tf.where(use, blobs, images)
+
+
 def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """images: (batch, 28, 28, 1) float32 in [0, 1]; seed: shape [2] int."""
-    seeds = tf.random.experimental.stateless_split(seed, 3)
+    seeds = tf.random.experimental.stateless_split(seed, 4)
     images = _stroke(images, seeds[0])
     images = _blur(images, seeds[1])
+    images = _low_resolution(images, seeds[3])
     batch = tf.shape(images)[0]
     moved = tf.raw_ops.ImageProjectiveTransformV3(
         images=images,

@@ -49,7 +49,10 @@ def _glyph(digit: np.ndarray, height: int, rng: np.random.Generator, thickness: 
             img = img.filter(ImageFilter.MaxFilter(min(k, 9)))
     img = img.filter(ImageFilter.GaussianBlur(max(0.4, height / 140)))
     ink = np.asarray(img, dtype=np.float32) / 255.0
-    return np.clip((ink - 0.25) / 0.5, 0, 1)  # crisp pen edge, anti-aliased
+    # crisp pen edge, anti-aliased; an 8x8 source holds coverage counts, so
+    # half coverage is the stroke's edge
+    low, span = (0.4, 0.2) if digit.shape[0] <= 8 else (0.25, 0.5)
+    return np.clip((ink - low) / span, 0, 1)
 
 
 def _place(canvas_hw: tuple[int, int], ink: np.ndarray, rng: np.random.Generator, centred: bool) -> np.ndarray:

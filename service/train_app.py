@@ -100,9 +100,12 @@ class TrainApp:
         challenge = {"WWW-Authenticate": 'Bearer realm="train"'}
         if not expected:
             raise HTTPError(503, "train_disabled", "training is disabled: the server has no TRAIN_TOKEN configured")
+        # Behind an AWS_IAM function URL, Authorization carries the SigV4 signature,
+        # so the token may come in X-Train-Token instead.
         scheme, _, token = request.header("authorization").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-            raise HTTPError(401, "unauthorized", "send Authorization: Bearer <TRAIN_TOKEN>", challenge)
+        token = token.strip() if scheme.lower() == "bearer" else request.header("x-train-token").strip()
+        if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise HTTPError(401, "unauthorized", "send Authorization: Bearer <TRAIN_TOKEN> (or X-Train-Token)", challenge)
 
     def _data(self):
         from ml import mnist

@@ -1,13 +1,18 @@
 """Predict function: `functions-framework --source functions/predict/main.py --target predict`,
 or the Lambda handler `main.lambda_handler`. Everything else lives in the shared layer."""
-import functions_framework
+try:  # functions-framework runs it locally; on Lambda only lambda_handler is used
+    from functions_framework import http
+except ImportError:  # the Lambda layer does not ship Flask
+
+    def http(function):
+        return function
 
 from service.entrypoints import predict_app
 
 app = predict_app()
 
 
-@functions_framework.http
+@http
 def predict(request):
     return app.serve_flask(request)
 

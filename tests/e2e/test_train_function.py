@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import requests
 
@@ -9,7 +10,25 @@ from tests.conftest import GOLDEN
 from tests.servers import function_server
 
 TOKEN = "test-token-with-enough-entropy"
-QUICK = {"architecture": "cnn", "epochs": 1, "subset": 3000, "min_accuracy": 0.0}
+QUICK = {"architecture": "cnn", "epochs": 2, "subset": 6000, "min_accuracy": 0.0}
+
+
+def lock_is_held(path) -> bool:
+    """Whether a training run holds the flock (the same lock the server takes)."""
+    import fcntl
+    import os
+
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def test_train_auth_and_params(tmp_path):
@@ -38,10 +57,11 @@ def test_train_publishes_promotes_and_predict_picks_it_up(tmp_path):
         first = threading.Thread(target=lambda: results.setdefault("first", requests.post(train_url, json=QUICK, headers=auth, timeout=600)))
         first.start()
         # while the first run holds the lock, a second is refused
-        for _ in range(200):
-            second = requests.post(train_url, json=QUICK, headers=auth, timeout=600)
-            if second.status_code == 409:
+        for _ in range(600):
+            if lock_is_held(tmp_path / "lock"):
                 break
+            time.sleep(0.05)
+        second = requests.post(train_url, json=QUICK, headers=auth, timeout=600)
         first.join()
         assert second.status_code == 409 and second.json()["error"] == "training_in_progress"
         body = results["first"].json()

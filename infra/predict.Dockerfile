@@ -1,0 +1,17 @@
+# The predict function for docker-compose: functions-framework over the same code the
+# Lambda layer carries. (On AWS it is a zip function with the layer built by `make layer`.)
+FROM python:3.12-slim
+
+WORKDIR /app
+COPY layers/requirements.txt /app/layer-requirements.txt
+RUN pip install --no-cache-dir -r /app/layer-requirements.txt functions-framework==3.10.2 boto3==1.44.8
+
+COPY ml /app/ml
+COPY service /app/service
+COPY functions/predict/main.py /app/functions/predict/main.py
+
+ENV PYTHONPATH=/app
+RUN useradd --uid 10001 --no-create-home app
+USER app
+EXPOSE 8080
+CMD ["functions-framework", "--source", "functions/predict/main.py", "--target", "predict", "--host", "0.0.0.0", "--port", "8080"]

@@ -1,0 +1,15 @@
+# The train function: TensorFlow is too big for a zip + layer, so it ships as an image.
+# AWS Lambda's Python base image carries the runtime interface client; locally the same
+# image runs under functions-framework (see docker-compose.yml).
+FROM public.ecr.aws/lambda/python:3.12
+
+COPY requirements.txt ${LAMBDA_TASK_ROOT}/requirements.txt
+RUN pip install --no-cache-dir -r ${LAMBDA_TASK_ROOT}/requirements.txt
+
+COPY ml ${LAMBDA_TASK_ROOT}/ml
+COPY service ${LAMBDA_TASK_ROOT}/service
+COPY functions/train/main.py ${LAMBDA_TASK_ROOT}/main.py
+
+ENV MPLCONFIGDIR=/tmp/matplotlib \
+    TRAIN_LOCK_FILE=/tmp/train.lock
+CMD ["main.lambda_handler"]
