@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 
-.PHONY: install data train eval run test golden layer clean
+.PHONY: install data train eval run test golden layer bench clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt requirements-tools.txt
 	python3 -m venv .venv
@@ -36,6 +36,10 @@ golden: install                   ## redraw the golden images and retrain the mo
 	$(PY) -m tests.fixtures.make_golden
 	rm -rf tests/fixtures/modelstore
 	MODEL_STORE=tests/fixtures/modelstore $(PY) -m ml train
+
+bench: install                    ## benchmarks, the seed's way beside ours -> BENCHMARKS.md (needs wrk)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(PY) benchmarks/bench.py --training
 
 layer: $(STAMP)                   ## build/layer.zip: the shared Lambda layer (python3.12, manylinux x86_64)
 	$(PY) layers/build.py

@@ -247,3 +247,26 @@ def generate(
             ext, data = _RENDER[category](source_x[index], rng)
             label = int(source_y[index])
             yield Sample(category, label, f"{category}/{n:04d}_{label}.{ext}", data)
+
+
+def uci_training_set() -> tuple[np.ndarray, np.ndarray]:
+    """The UCI *train* half as 28x28 uint8 MNIST-style images, for training.
+
+    Each 8x8 digit is drawn as dark ink on paper at 64x64 and sent through the
+    real normalisation, so the model learns this second way of writing in the
+    very representation predict produces. The dev set's ``uci_digits`` uses
+    only the other half.
+    """
+    from ml.errors import NoDigitFound
+    from ml.normalise import normalise
+
+    images, labels = uci_digits("train")
+    out, kept = [], []
+    for digit, label in zip(images, labels):
+        ink = _glyph(digit, 64, np.random.default_rng(0))
+        try:
+            out.append(normalise(1.0 - ink))
+        except NoDigitFound:
+            continue
+        kept.append(label)
+    return np.round(np.stack(out) * 255).astype(np.uint8), np.asarray(kept, dtype=np.uint8)

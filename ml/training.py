@@ -25,6 +25,7 @@ class TrainConfig:
     seed: int = 0
     subset: int | None = None
     augment: bool = True
+    uci_train_half: bool = True  # add the UCI digits' train half (see ml.devset.uci_training_set)
 
     def resolved_epochs(self) -> int:
         from ml.models import DEFAULT_EPOCHS
@@ -57,7 +58,7 @@ class TrainResult:
         }
 
 
-def _dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, epochs: int):
+def _dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, epochs: int, steps: int):
     """Batches of (augmented) images, reshuffled every epoch, without a shuffle buffer.
 
     The batch indices of every epoch are drawn up front (a few MB of int32),
@@ -68,7 +69,6 @@ def _dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, epochs: int):
 
     from ml.augment import augment
 
-    steps = len(x) // config.batch_size
     rng = np.random.default_rng(config.seed)
     order = np.concatenate([rng.permutation(len(x))[: steps * config.batch_size] for _ in range(epochs)])
     batches = order.reshape(-1, config.batch_size).astype(np.int32)
@@ -92,20 +92,28 @@ def train(config: TrainConfig, data: Mnist, verbose: bool | None = None) -> Trai
     from ml.models import build
 
     keras.utils.set_random_seed(config.seed)
+    started = time.perf_counter()
     x = (data.x_train.astype(np.float32) / 255.0)[..., None]
     y = data.y_train.astype(np.int32)
     if config.subset:
         x, y = x[: config.subset], y[: config.subset]
     if config.batch_size > len(x):
         config = replace(config, batch_size=len(x))
-    epochs = config.resolved_epochs()
+    # an epoch is as many steps as MNIST alone needs: extra data costs no time,
+    # each epoch draws its batches from the union
     steps = max(1, len(x) // config.batch_size)
+    if config.uci_train_half and not config.subset and config.architecture != "mlp":
+        from ml.devset import uci_training_set
+
+        extra_x, extra_y = uci_training_set()
+        x = np.concatenate([x, (extra_x.astype(np.float32) / 255.0)[..., None]])
+        y = np.concatenate([y, extra_y.astype(np.int32)])
+    epochs = config.resolved_epochs()
     model = build(config.architecture, steps, epochs)
     if verbose is None:
         verbose = sys.stdout.isatty()
-    started = time.perf_counter()
     fitted = model.fit(
-        _dataset(x, y, config, epochs), epochs=epochs, steps_per_epoch=steps, verbose=1 if verbose else 2
+        _dataset(x, y, config, epochs, steps), epochs=epochs, steps_per_epoch=steps, verbose=1 if verbose else 2
     )
     seconds = time.perf_counter() - started
     probabilities = model.predict(data.x_test.astype(np.float32)[..., None] / 255.0, batch_size=1000, verbose=0)
