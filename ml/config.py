@@ -91,11 +91,13 @@ class Settings:
     model_refresh_seconds: int = 30
     inline_image_bytes: int = 1024 * 1024
     train_lock_file: Path = Path("var/train.lock")
+    predictions_read: str = "public"  # public | token | off: who may read /predictions...
+    predictions_token: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
-        return cls(
+        settings = cls(
             mnist_dir=Path(env.get("MNIST_DIR") or "data/mnist").resolve(),
             model_store=_store_url(env.get("MODEL_STORE") or "var/models", "MODEL_STORE"),
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 200_000_000),
@@ -110,7 +112,12 @@ class Settings:
             model_refresh_seconds=_int(env, "MODEL_REFRESH_SECONDS", 30, 0, 86400),
             inline_image_bytes=_int(env, "INLINE_IMAGE_BYTES", 1024 * 1024, 0, 16 * 1024 * 1024),
             train_lock_file=Path(env.get("TRAIN_LOCK_FILE") or "var/train.lock").resolve(),
+            predictions_read=_choice(env, "PREDICTIONS_READ", "public", ("public", "token", "off")),
+            predictions_token=env.get("PREDICTIONS_TOKEN") or None,
         )
+        if settings.predictions_read == "token" and not settings.predictions_token:
+            raise ConfigError("PREDICTIONS_READ=token needs PREDICTIONS_TOKEN")
+        return settings
 
     def public(self) -> dict[str, str]:
         """Settings safe to show (no secrets): for /healthz and start-up logs."""

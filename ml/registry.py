@@ -6,12 +6,15 @@ follows the pointer never sees a half-written version.
 """
 from __future__ import annotations
 
+import json
+
 from ml.artifacts import METADATA_FILE, Artifact
 from ml.errors import ArtifactError
 from ml.storage.base import NotFound, ObjectStore
 
 PREFIX = "models/"
 LATEST = PREFIX + "LATEST"
+HISTORY = PREFIX + "HISTORY"  # JSON list of promoted versions, oldest first (for rollback)
 
 _CONTENT_TYPES = {".json": "application/json", ".png": "image/png"}
 
@@ -32,7 +35,35 @@ class ModelRegistry:
         self.store.put(f"{PREFIX}{artifact.version}/{METADATA_FILE}", artifact.files[METADATA_FILE], "application/json")
 
     def promote(self, version: str) -> None:
+        """Point LATEST at ``version`` (written last) and remember it for rollback."""
+        history = [v for v in self.history() if v != version] + [version]
+        self.store.put(HISTORY, json.dumps(history).encode(), "application/json")
         self.store.put(LATEST, version.encode(), "text/plain")
+
+    def history(self) -> list[str]:
+        try:
+            return list(json.loads(self.store.get(HISTORY)))
+        except NotFound:
+            return []
+
+    def rollback(self) -> tuple[str, str]:
+        """Re-point LATEST to the previously promoted version that is still complete.
+
+        Returns (from, to). Raises ArtifactError when there is nothing to go back to.
+        """
+        current = self.latest_version()
+        history = [v for v in self.history() if v != current]
+        while history:
+            candidate = history[-1]
+            try:
+                self.load(candidate).verify()
+            except ArtifactError:
+                history.pop()
+                continue
+            self.store.put(HISTORY, json.dumps(history).encode(), "application/json")
+            self.store.put(LATEST, candidate.encode(), "text/plain")
+            return current or "", candidate
+        raise ArtifactError("there is no earlier complete promoted version to roll back to")
 
     def latest_version(self) -> str | None:
         try:

@@ -1,6 +1,7 @@
 """The predict function: routes, and the core call each route makes."""
 from __future__ import annotations
 
+import hmac
 import io
 import logging
 import time
@@ -171,6 +172,8 @@ class PredictApp:
         if path == "/healthz":
             ready, body = self.health()
             return json_response(200 if ready else 503, body)
+        if path.startswith("/predictions"):
+            self._authorise_read(request)
         if path == "/predictions":
             limit = self._limit(request.query.get("limit", "20"))
             return json_response(200, {"predictions": [r.public() for r in self.prediction_log.recent(limit)]})
@@ -184,6 +187,18 @@ class PredictApp:
             if len(parts) == 4 and parts[3] == "normalised.png":
                 return Response(200, _normalised_png(record), "image/png")
         raise HTTPError(404, "not_found", f"no route {path}; try POST / or GET /predictions")
+
+    def _authorise_read(self, request: Request) -> None:
+        """PREDICTIONS_READ: public (default), token (Bearer PREDICTIONS_TOKEN) or off."""
+        mode = self.settings.predictions_read
+        if mode == "off":
+            raise HTTPError(403, "forbidden", "reading predictions is turned off on this server (PREDICTIONS_READ=off)")
+        if mode == "token":
+            scheme, _, token = request.header("authorization").partition(" ")
+            expected = (self.settings.predictions_token or "").encode()
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+                raise HTTPError(401, "unauthorized", "send Authorization: Bearer <PREDICTIONS_TOKEN>",
+                                {"WWW-Authenticate": 'Bearer realm="predictions"'})
 
     @staticmethod
     def _limit(raw: str) -> int:

@@ -133,10 +133,27 @@ class TrainApp:
         log.info("trained %s: promoted=%s (%s)", outcome.version, outcome.promoted, outcome.reason)
         return outcome.as_dict()
 
+    def rollback(self) -> dict:
+        from ml.registry import ModelRegistry
+        from ml.storage import open_object_store
+
+        from ml.errors import ArtifactError
+
+        with TrainLock(self.settings.train_lock_file):
+            try:
+                previous, current = ModelRegistry(open_object_store(self.settings.model_store)).rollback()
+            except ArtifactError as exc:
+                raise HTTPError(409, "nothing_to_roll_back", str(exc)) from exc
+        log.info("rolled back from %s to %s", previous, current)
+        return {"version": current, "rolled_back_from": previous}
+
     def handle(self, request: Request) -> Response:
         try:
             path = "/" + request.path.strip("/")
             method = request.method.upper()
+            if path == "/models/rollback" and method == "POST":
+                self.authorise(request)
+                return json_response(200, self.rollback())
             if not ((path == "/" and method == "POST") or (path == "/train" and method in ("GET", "POST"))):
                 raise HTTPError(404, "not_found", "train with POST / (or GET /train) and a bearer token")
             self.authorise(request)

@@ -121,3 +121,27 @@ def test_no_model_is_503_with_retry_after(tmp_path):
         assert answer.status_code == 503 and answer.json()["error"] == "model_unavailable"
         assert answer.headers["Retry-After"]
         assert requests.get(url + "/healthz", timeout=10).status_code == 503
+
+
+@pytest.mark.parametrize("mode, token, status", [("off", None, 403), ("token", None, 401), ("token", "reader", 200)])
+def test_read_endpoints_can_be_closed(tmp_path, predict_env, mode, token, status):
+    env = {**predict_env, "PREDICTIONS_READ": mode, "PREDICTIONS_TOKEN": "reader" if mode == "token" else ""}
+    with function_server("predict", env, tmp_path) as url:
+        posted = requests.post(url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
+        assert posted.status_code == 200  # predicting stays open
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        assert requests.get(url + "/predictions", headers=headers, timeout=10).status_code == status
+        one = requests.get(f"{url}/predictions/{posted.json()['id']}/image", headers=headers, timeout=10)
+        assert one.status_code == status
+
+
+def test_hostile_filenames_and_part_counts(predict_url):
+    data = (GOLDEN / "3_canvas.png").read_bytes()
+    for raw, expected in [("../../etc/passwd", "passwd"), ("a\x00b.png", "ab.png"), ("x" * 5000 + ".png", None)]:
+        body = requests.post(predict_url, files={"file": (raw, data)}, timeout=30).json()
+        assert "/" not in body["filename"] and "\x00" not in body["filename"] and len(body["filename"]) <= 200
+        if expected:
+            assert body["filename"] == expected
+    many = requests.post(predict_url, files=[("file", ("d.png", b"x"))] * 1000, timeout=60)
+    assert many.status_code == 413 and many.json()["error"] in ("too_many_parts", "too_many_files")
+    assert requests.get(predict_url + "/healthz", timeout=10).status_code == 200

@@ -75,3 +75,23 @@ def test_train_publishes_promotes_and_predict_picks_it_up(tmp_path):
         worse = requests.post(train_url, json={**QUICK, "subset": 200, "min_accuracy": 0.999}, headers=auth, timeout=600)
         assert worse.status_code == 200 and worse.json()["promoted"] is False
         assert (models / "models" / "LATEST").read_text() == body["version"]
+
+
+def test_rollback_endpoint(tmp_path):
+    from ml.artifacts import TFLITE_FILE, Artifact
+    from ml.registry import ModelRegistry
+    from ml.storage.filestore import FileObjectStore
+
+    registry = ModelRegistry(FileObjectStore(tmp_path / "models"))
+    for version in ("20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb"):
+        registry.publish(Artifact.create(version, {TFLITE_FILE: b"x"}, {}))
+        registry.promote(version)
+    env = {"MODEL_STORE": f"file://{tmp_path / 'models'}", "TRAIN_TOKEN": TOKEN, "TRAIN_LOCK_FILE": str(tmp_path / "lock")}
+    with function_server("train", env, tmp_path) as url:
+        assert requests.post(url + "/models/rollback", timeout=10).status_code == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        answer = requests.post(url + "/models/rollback", headers=auth, timeout=10)
+        assert answer.status_code == 200
+        assert answer.json() == {"version": "20260101T000000Z-aaaaaa", "rolled_back_from": "20260102T000000Z-bbbbbb"}
+        again = requests.post(url + "/models/rollback", headers=auth, timeout=10)
+        assert again.status_code == 409 and again.json()["error"] == "nothing_to_roll_back"

@@ -76,3 +76,17 @@ def test_file_store_refuses_keys_that_escape_its_root(tmp_path):
 )
 def test_gate(accuracy, current, force, promoted):
     assert gate(accuracy, current, 0.99, force)[0] is promoted
+
+
+def test_rollback_returns_to_the_previous_complete_version(tmp_path):
+    store = FileObjectStore(tmp_path)
+    registry = ModelRegistry(store)
+    first, second, third = (make(f"2026010{i}T000000Z-aaaaaa") for i in (1, 2, 3))
+    for artifact in (first, second, third):
+        registry.publish(artifact)
+        registry.promote(artifact.version)
+    store.delete(f"models/{second.version}/{TFLITE_FILE}")  # second is no longer complete
+    assert registry.rollback() == (third.version, first.version)
+    assert registry.latest_version() == first.version
+    with pytest.raises(ArtifactError, match="no earlier"):
+        registry.rollback()
