@@ -11,7 +11,6 @@ import io
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from ml.predictor import Predictor  # noqa: E402
 from ml.preprocess import preprocess  # noqa: E402
 from ml.registry import ModelRegistry  # noqa: E402
 from ml.storage.filestore import FileObjectStore  # noqa: E402
-from tests.servers import free_port, seaweedfs  # noqa: E402
+from tests.servers import free_port, seaweedfs, stop  # noqa: E402
 
 MODEL_STORE = ROOT / "tests" / "fixtures" / "modelstore"
 LINES: list[str] = []
@@ -125,11 +124,6 @@ def start_predict(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, str
         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     return proc, f"http://127.0.0.1:{port}"
-
-
-def stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(10)
 
 
 def pss_mb(proc: subprocess.Popen) -> float:

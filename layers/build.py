@@ -25,11 +25,13 @@ PRUNE_DIRS = ("__pycache__", "tests")
 # Subpackages the predict path imports (traced: a warm process after predicting
 # every golden image); the rest of scipy and scikit-image is dead weight here.
 KEEP = {
-    "scipy": {"_lib", "constants", "linalg", "ndimage", "sparse", "spatial", "special"},
-    "skimage": {"_shared", "_vendored", "draw", "exposure", "filters", "measure", "morphology", "transform", "util"},
+    "scipy": {"_lib", "ndimage", "special"},
 }
-# LiteRT's GPU accelerator, NPU vendor plugins and command-line tools: CPU inference needs none.
-DROP = ("ai_edge_litert/libLiteRtWebGpuAccelerator.so", "ai_edge_litert/tools", "ai_edge_litert/vendors")
+# LiteRT's GPU accelerator, NPU vendor plugins, command-line tools and the CompiledModel
+# runtime (libLiteRt.so): the classic Interpreter on CPU needs none of them (checked by
+# tests/unit/test_deployment.py running the golden images from the pruned layer).
+DROP = ("ai_edge_litert/libLiteRtWebGpuAccelerator.so", "ai_edge_litert/libLiteRt.so",
+        "ai_edge_litert/tools", "ai_edge_litert/vendors")
 
 
 def tree_size(path: Path) -> int:

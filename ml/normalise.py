@@ -11,12 +11,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from skimage.filters import threshold_otsu
-from skimage.morphology import skeletonize
 
 from ml.errors import NoDigitFound
 
-VERSION = "lecun-box20-com-v1"  # bump whenever the output for some input changes
+VERSION = "lecun-box20-com-v2"  # bump whenever the output for some input changes
 
 MIN_CONTRAST = 0.12  # raw luma range below which there is no ink at all
 BOX = 20
@@ -146,10 +144,28 @@ def digit_mask(flat: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
+def threshold_otsu(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold (maximum between-class variance) on a 256-bin histogram.
+
+    Twenty lines of numpy instead of importing scikit-image's filters, which
+    pulled ~0.35 s of imports into every cold start (measured).
+    """
+    counts, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(counts)
+    weight_high = weight_low[-1] - weight_low
+    mass_low = np.cumsum(counts * centres)
+    mean_low = mass_low / np.maximum(weight_low, 1)
+    mean_high = (mass_low[-1] - mass_low) / np.maximum(weight_high, 1)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
 def stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width in pixels: ink area over skeleton length."""
-    length = int(skeletonize(mask).sum())
-    return float(mask.sum()) / max(length, 1)
+    """Mean stroke width in pixels: a stroke of width w and length L has area
+    w*L and about 2*L boundary pixels, so w ~ 2 * area / boundary."""
+    boundary = int((mask & ~ndimage.binary_erosion(mask)).sum())
+    return 2.0 * float(mask.sum()) / max(boundary, 1)
 
 
 def fit_box(crop: np.ndarray, box: int = BOX) -> np.ndarray:

@@ -24,6 +24,16 @@ class Entrypoint:
         return serve_lambda(self.handler, event, self.max_body)
 
 
+def http_target(function: Callable) -> Callable:
+    """functions-framework's ``@http`` where it is installed; on Lambda (no Flask in
+    the layer) the function is returned as it is and only ``lambda_handler`` is used."""
+    try:
+        from functions_framework import http
+    except ImportError:
+        return function
+    return http(function)
+
+
 def _logging() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
 

@@ -37,6 +37,16 @@ def wait_for(url: str, timeout: float, proc: subprocess.Popen | None = None, log
     raise RuntimeError(f"{url} did not answer within {timeout} s: {log.read_text()[-3000:] if log else ''}")
 
 
+def stop(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the process group, SIGKILL it if it lingers."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @contextmanager
 def function_server(name: str, env: dict[str, str], tmp: Path) -> Iterator[str]:
     """Run functions/<name>/main.py under functions-framework on a free port."""
@@ -54,12 +64,7 @@ def function_server(name: str, env: dict[str, str], tmp: Path) -> Iterator[str]:
         wait_for(url + "/healthz" if name == "predict" else url + "/", 60, proc, log)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
 
 
 S3_ACCESS_KEY = "test-access-key"
@@ -108,9 +113,4 @@ def seaweedfs(tmp: Path) -> Iterator[dict[str, str]]:
         wait_for(endpoint, 60, proc, log)
         yield env
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc, grace=15)
