@@ -19,7 +19,9 @@ if [ -z "$($PY -c 'from ml.config import Settings; from ml.storage import open_o
   $PY -m ml train
 fi
 
-$FF --source functions/predict/main.py --target predict --host 127.0.0.1 --port "$PREDICT_PORT" &
+# 2 single-threaded gunicorn workers: on 2 cores they beat 1 worker x N threads (GIL), see BENCHMARKS.md
+WORKERS=${PREDICT_WORKERS:-2} THREADS=${PREDICT_THREADS:-1} \
+  $FF --source functions/predict/main.py --target predict --host 127.0.0.1 --port "$PREDICT_PORT" &
 PREDICT=$!
 $FF --source functions/train/main.py --target train --host 127.0.0.1 --port "$TRAIN_PORT" &
 TRAIN=$!
