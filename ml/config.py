@@ -91,6 +91,8 @@ class Settings:
     model_refresh_seconds: int = 30
     inline_image_bytes: int = 1024 * 1024
     train_lock_file: Path = Path("var/train.lock")
+    spool_dir: Path = Path("var/spool")
+    spool_max_bytes: int = 64 * 1024 * 1024
     predictions_read: str = "public"  # public | token | off: who may read /predictions...
     predictions_token: str | None = None
 
@@ -112,6 +114,8 @@ class Settings:
             model_refresh_seconds=_int(env, "MODEL_REFRESH_SECONDS", 30, 0, 86400),
             inline_image_bytes=_int(env, "INLINE_IMAGE_BYTES", 1024 * 1024, 0, 16 * 1024 * 1024),
             train_lock_file=Path(env.get("TRAIN_LOCK_FILE") or "var/train.lock").resolve(),
+            spool_dir=Path(env.get("SPOOL_DIR") or "var/spool").resolve(),
+            spool_max_bytes=_int(env, "SPOOL_MAX_BYTES", 64 * 1024 * 1024, 1024, 2**40),
             predictions_read=_choice(env, "PREDICTIONS_READ", "public", ("public", "token", "off")),
             predictions_token=env.get("PREDICTIONS_TOKEN") or None,
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 from ml.errors import ArtifactError, ImageTooLarge, InvalidImage, MLError, NoDigitFound, UnsupportedImage
 from ml.storage.base import NotFound, StoreUnavailable
+from service.predlog.spool import SpoolFull
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (NotFound, 404),
     (ModelUnavailable, 503),
     (StoreUnavailable, 503),
+    (SpoolFull, 503),
     (ArtifactError, 503),
 ]
 RETRY_AFTER_SECONDS = "5"

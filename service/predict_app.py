@@ -23,6 +23,7 @@ from service.http import HTTPError, Request, Response, error_response, json_resp
 from service.models import ModelCache
 from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
 from service.predlog.base import created_at_of
+from service.predlog.spool import SpooledPredictionLog
 from service.uploads import Upload, extract_uploads
 
 log = logging.getLogger("digits.predict")
@@ -45,8 +46,7 @@ class PredictApp:
         self.settings = settings
         self._store = None
         self._models: ModelCache | None = None
-        self._log = None
-        self._schema_ready = False
+        self._log: SpooledPredictionLog | None = None
 
     # -- resources ---------------------------------------------------------
     @property
@@ -62,12 +62,14 @@ class PredictApp:
         return self._models
 
     @property
-    def prediction_log(self):
+    def prediction_log(self) -> SpooledPredictionLog:
+        """The configured log behind a durable local spool (nothing accepted is lost)."""
         if self._log is None:
-            self._log = open_prediction_log(self.settings)
-        if not self._schema_ready:
-            self._log.ensure_schema()
-            self._schema_ready = True
+            log = SpooledPredictionLog(
+                open_prediction_log(self.settings), self.settings.spool_dir, self.settings.spool_max_bytes
+            )
+            log.ensure_schema()
+            self._log = log
         return self._log
 
     # -- core --------------------------------------------------------------
@@ -134,7 +136,8 @@ class PredictApp:
             "model_version": self.models.version,
             "model_error": self.models.last_error,
             "model_store": {"url": public["model_store"], "reachable": store_ok},
-            "prediction_log": {"url": public["prediction_log"], "reachable": log_ok},
+            "prediction_log": {"url": public["prediction_log"], "reachable": log_ok,
+                               "spooled": self.prediction_log.pending()},
         }
         return self.models.version is not None, body
 

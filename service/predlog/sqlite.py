@@ -39,8 +39,9 @@ _COLUMNS = (
 class SqlitePredictionLog:
     """One connection per process, guarded by a lock (SQLite serialises writes anyway)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, timeout: float = 5.0):
         self.path = path
+        self.timeout = timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -48,7 +49,7 @@ class SqlitePredictionLog:
         if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0, isolation_level=None)
+                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=self.timeout, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
             except (OSError, sqlite3.Error) as exc:
