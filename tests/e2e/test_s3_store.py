@@ -31,7 +31,7 @@ def s3_server(tmp_path):
                "AWS_SECRET_ACCESS_KEY": os.environ["S3_TEST_SECRET_KEY"], "AWS_DEFAULT_REGION": "us-east-1"}
     else:
         with seaweedfs(tmp_path) as env:
-            yield env
+            yield {k: v for k, v in env.items() if k != "ports"}
 
 
 @pytest.fixture
@@ -127,3 +127,35 @@ def test_train_function_reads_data_from_and_publishes_to_s3(s3, tmp_path, mnist_
     version = answer.json()["version"]
     assert store.get("models/LATEST").decode() == version
     assert f"models/{version}/model.tflite" in store.list(f"models/{version}/")
+
+
+@pytest.mark.skipif(weed_binary() is None, reason="needs SeaweedFS to stop and restart")
+def test_object_store_outage(tmp_path, monkeypatch):
+    """Warm process: keeps serving its cached model. Cold process: 503 with Retry-After,
+    then recovers by itself once the store is back."""
+    data = (GOLDEN / "4_canvas.png").read_bytes()
+    with seaweedfs(tmp_path / "s3") as env:
+        ports = env.pop("ports")
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        boto3.client("s3", config=Config(s3={"addressing_style": "path"})).create_bucket(Bucket="models")
+        copy_shipped_model(S3ObjectStore("models", "p"))
+        app_env = {**env, "MODEL_STORE": "s3://models/p", "PREDICTION_LOG": f"sqlite://{tmp_path / 'w.db'}",
+                   "MODEL_REFRESH_SECONDS": "0"}
+        warm = function_server("predict", app_env, tmp_path)
+        warm_url = warm.__enter__()
+        assert requests.post(warm_url, files={"file": ("4.png", data)}, timeout=30).json()["digit"] == 4
+    try:
+        # the store is down now
+        answer = requests.post(warm_url, files={"file": ("4.png", data)}, timeout=60)
+        assert answer.status_code == 200 and answer.json()["digit"] == 4, answer.text
+        cold_env = {**app_env, "PREDICTION_LOG": f"sqlite://{tmp_path / 'c.db'}"}
+        with function_server("predict", cold_env, tmp_path) as cold_url:
+            refused = requests.post(cold_url, files={"file": ("4.png", data)}, timeout=60)
+            assert refused.status_code == 503 and refused.json()["error"] == "model_unavailable"
+            assert refused.headers["Retry-After"]
+            with seaweedfs(tmp_path / "s3", ports):
+                recovered = requests.post(cold_url, files={"file": ("4.png", data)}, timeout=60)
+                assert recovered.status_code == 200 and recovered.json()["digit"] == 4
+    finally:
+        warm.__exit__(None, None, None)
