@@ -212,4 +212,7 @@ def normalise(grey: np.ndarray) -> np.ndarray:
         radius = max(1, round((TARGET_STROKE - width_in_box) / 2 * longest / BOX))
         footprint = ndimage.generate_binary_structure(2, 1)
         crop = ndimage.grey_dilation(crop, footprint=ndimage.iterate_structure(footprint, radius))
-    return centre_by_mass(fit_box(crop.astype(np.float32)))
+    glyph = fit_box(crop.astype(np.float32))
+    if not np.isfinite(glyph).all() or glyph.sum() <= 0:
+        raise NoDigitFound("no digit found: the marks are too small or faint to form a digit")
+    return centre_by_mass(glyph)
