@@ -145,3 +145,32 @@ def test_hostile_filenames_and_part_counts(predict_url):
     many = requests.post(predict_url, files=[("file", ("d.png", b"x"))] * 1000, timeout=60)
     assert many.status_code == 413 and many.json()["error"] in ("too_many_parts", "too_many_files")
     assert requests.get(predict_url + "/healthz", timeout=10).status_code == 200
+
+
+def test_bad_input_corpus_over_http(predict_url):
+    """Every case answers as expected and the server stays healthy after each."""
+    from tests.fixtures.bad_inputs import corpus
+
+    for name, (filename, data, status, code) in corpus().items():
+        answer = requests.post(predict_url, files={"file": (filename, data)}, timeout=60)
+        assert answer.status_code == status, f"{name}: {answer.status_code} {answer.text[:200]}"
+        if code:
+            assert answer.json()["error"] == code, name
+        else:
+            assert answer.json()["digit"] == 3, name
+        assert requests.get(predict_url + "/healthz", timeout=10).status_code == 200, name
+
+
+def test_oversized_and_odd_requests(predict_url):
+    big = requests.post(predict_url, files={"file": ("big.png", b"\0" * (20 * 1024 * 1024))}, timeout=60)
+    assert big.status_code == 413 and big.json()["error"] == "payload_too_large"
+    raw_name = requests.post(  # a non-UTF-8 filename in the multipart header
+        predict_url, data=b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\xff\xfe.png\"\r\n\r\n"
+        + (GOLDEN / "3_canvas.png").read_bytes() + b"\r\n--b--\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=b"}, timeout=30)
+    # multipart headers must be UTF-8 (RFC 7578); the answer says so instead of guessing
+    assert raw_name.status_code == 400 and raw_name.json()["error"] == "invalid_multipart"
+    assert "utf-8" in raw_name.json()["message"]
+    empty_name = requests.post(predict_url, files={"file": ("", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
+    assert empty_name.status_code == 200 and empty_name.json()["filename"] == "upload"
+    assert requests.get(predict_url + "/healthz", timeout=10).status_code == 200
