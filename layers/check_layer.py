@@ -11,7 +11,7 @@ from ml.preprocess import preprocess
 from ml.predictor import Predictor
 from ml.registry import ModelRegistry
 from ml.storage.filestore import FileObjectStore
-import service.predict_app, service.predlog.sqlite  # the predict path's imports
+import service.predict_app, service.predlog.sqlite  # noqa: F401  (the predict path imports them)
 root = Path(sys.argv[1])
 r = ModelRegistry(FileObjectStore(root / "tests/fixtures/modelstore"))
 p = Predictor(r.load(r.latest_version(), files=("model.tflite",)))

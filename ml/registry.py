@@ -36,7 +36,10 @@ class ModelRegistry:
 
     def promote(self, version: str) -> None:
         """Point LATEST at ``version`` (written last) and remember it for rollback."""
-        history = [v for v in self.history() if v != version] + [version]
+        self._point_at(version, [v for v in self.history() if v != version] + [version])
+
+    def _point_at(self, version: str, history: list[str]) -> None:
+        """HISTORY first, LATEST last: a reader only ever follows a complete pointer."""
         self.store.put(HISTORY, json.dumps(history).encode(), "application/json")
         self.store.put(LATEST, version.encode(), "text/plain")
 
@@ -60,8 +63,7 @@ class ModelRegistry:
             except ArtifactError:
                 history.pop()
                 continue
-            self.store.put(HISTORY, json.dumps(history).encode(), "application/json")
-            self.store.put(LATEST, candidate.encode(), "text/plain")
+            self._point_at(candidate, history)
             return current or "", candidate
         raise ArtifactError("there is no earlier complete promoted version to roll back to")
 

@@ -7,7 +7,6 @@ Writes the response to --out and the confusion matrix next to it as confusion.pn
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 from typing import Any, Callable
 
-from service.http import HTTPError, Request, Response, error_response
+from service.http import HTTPError, Request, Response, error_response, payload_too_large
 
 Handler = Callable[[Request], Response]
 
@@ -14,14 +14,14 @@ _TEXT_TYPES = ("application/json", "text/")
 def _read_limited(stream, limit: int) -> bytes:
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise HTTPError(413, "payload_too_large", f"the request body is over the {limit:,}-byte limit; send a smaller image")
+        raise payload_too_large(limit)
     return data
 
 
 def from_flask(request, max_body: int) -> Request:
     """Refuse an oversized body by its Content-Length, before reading it."""
     if request.content_length is not None and request.content_length > max_body:
-        raise HTTPError(413, "payload_too_large", f"the request body is over the {max_body:,}-byte limit; send a smaller image")
+        raise payload_too_large(max_body)
     return Request(
         method=request.method,
         path=request.path,
@@ -60,7 +60,7 @@ def from_lambda(event: dict[str, Any], max_body: int) -> Request:
     else:
         body = raw.encode("utf-8")
     if len(body) > max_body:
-        raise HTTPError(413, "payload_too_large", f"the request body is over the {max_body:,}-byte limit; send a smaller image")
+        raise payload_too_large(max_body)
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     return Request(
         method=http.get("method", "GET"),

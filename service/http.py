@@ -6,6 +6,7 @@ and the ``Response`` converted back, so the two can never drift apart.
 """
 from __future__ import annotations
 
+import hmac
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,22 @@ class ModelUnavailable(MLError):
     """No model can be served yet (none trained, or the store is unreachable)."""
 
     code = "model_unavailable"
+
+
+def payload_too_large(limit: int) -> HTTPError:
+    """The one 413 for a body over the limit, wherever it is detected."""
+    return HTTPError(413, "payload_too_large", f"the request body is over the {limit:,}-byte limit; send a smaller image")
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header; None for any other scheme."""
+    scheme, _, token = request.header("authorization").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def token_matches(given: str | None, expected: str) -> bool:
+    """Constant-time comparison; an empty token never matches."""
+    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:

@@ -1,12 +1,10 @@
 """The predict function: routes, and the core call each route makes."""
 from __future__ import annotations
 
-import hmac
 import io
 import logging
 import time
 import uuid
-from datetime import datetime, timezone
 
 import numpy as np
 from werkzeug.datastructures import MIMEAccept
@@ -19,7 +17,7 @@ from ml.registry import ModelRegistry
 from ml.storage import open_object_store
 from ml.storage.base import NotFound, StoreUnavailable
 from service import pages
-from service.http import HTTPError, Request, Response, error_response, json_response
+from service.http import HTTPError, Request, Response, bearer_token, error_response, json_response, token_matches
 from service.models import ModelCache
 from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
 from service.predlog.base import created_at_of
@@ -197,9 +195,7 @@ class PredictApp:
         if mode == "off":
             raise HTTPError(403, "forbidden", "reading predictions is turned off on this server (PREDICTIONS_READ=off)")
         if mode == "token":
-            scheme, _, token = request.header("authorization").partition(" ")
-            expected = (self.settings.predictions_token or "").encode()
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+            if not token_matches(bearer_token(request), self.settings.predictions_token or ""):
                 raise HTTPError(401, "unauthorized", "send Authorization: Bearer <PREDICTIONS_TOKEN>",
                                 {"WWW-Authenticate": 'Bearer realm="predictions"'})
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import fcntl
-import hmac
 import json
 import logging
 import os
@@ -11,7 +10,7 @@ from typing import Any
 
 from ml.config import Settings
 from ml.errors import MLError
-from service.http import HTTPError, Request, Response, error_response, json_response
+from service.http import HTTPError, Request, Response, bearer_token, error_response, json_response, token_matches
 
 log = logging.getLogger("digits.train")
 
@@ -102,9 +101,10 @@ class TrainApp:
             raise HTTPError(503, "train_disabled", "training is disabled: the server has no TRAIN_TOKEN configured")
         # Behind an AWS_IAM function URL, Authorization carries the SigV4 signature,
         # so the token may come in X-Train-Token instead.
-        scheme, _, token = request.header("authorization").partition(" ")
-        token = token.strip() if scheme.lower() == "bearer" else request.header("x-train-token").strip()
-        if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+        token = bearer_token(request)
+        if token is None:
+            token = request.header("x-train-token").strip()
+        if not token_matches(token, expected):
             raise HTTPError(401, "unauthorized", "send Authorization: Bearer <TRAIN_TOKEN> (or X-Train-Token)", challenge)
 
     def _data(self):

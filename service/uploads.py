@@ -18,7 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 
-from service.http import HTTPError, Request
+from service.http import HTTPError, Request, payload_too_large
 
 FIELD = "file"
 MAX_FILENAME = 200
@@ -43,10 +43,6 @@ def sanitise_filename(raw: str | bytes | None) -> str:
         stem, dot, ext = name.rpartition(".")
         name = (stem[: MAX_FILENAME - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else name[:MAX_FILENAME]
     return name or "upload"
-
-
-def _too_large(limit: int) -> HTTPError:
-    return HTTPError(413, "payload_too_large", f"the request body is over the {limit:,}-byte limit; send a smaller image")
 
 
 def _multipart(request: Request, mimetype: str, options: dict, max_bytes: int, max_files: int) -> list[Upload]:
@@ -104,7 +100,7 @@ def _json(request: Request, max_files: int) -> list[Upload]:
 
 def extract_uploads(request: Request, max_bytes: int, max_files: int) -> list[Upload]:
     if len(request.body) > max_bytes:
-        raise _too_large(max_bytes)
+        raise payload_too_large(max_bytes)
     mimetype, options = parse_options_header(request.header("content-type"))
     mimetype = mimetype.lower()
     if not request.body:
