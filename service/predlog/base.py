@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Iterator, Protocol
 
 
 def new_prediction_id() -> str:
@@ -34,6 +34,8 @@ class PredictionRecord:
     image_key: str | None = None  # object-store key, when the original is too large to inline
     image_size: int = 0
     extra: dict = field(default_factory=dict)
+    label: int | None = None  # the right digit, when a person corrected (or confirmed) the answer
+    labelled_at: datetime | None = None
 
     @property
     def day(self) -> str:
@@ -49,10 +51,49 @@ class PredictionRecord:
             "model_version": self.model_version,
             "filename": self.filename,
             "content_type": self.content_type,
-            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+            "created_at": _iso(self.created_at),
             "latency_ms": round(self.latency_ms, 3),
             "image_bytes": self.image_size,
+            "label": self.label,
+            "labelled_at": _iso(self.labelled_at) if self.labelled_at else None,
         }
+
+    def with_label(self, label: int, at: datetime) -> "PredictionRecord":
+        return replace(self, label=label, labelled_at=at)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A labelled prediction, as training data: the 28x28 image the model saw and the right digit."""
+
+    id: str
+    normalised: bytes
+    label: int
+    digit: int  # what the model answered
+    model_version: str
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    """Aggregates of one (day, model version, predicted digit) group."""
+
+    day: str
+    model_version: str
+    digit: int
+    count: int
+    confidence_sum: float
+    low_confidence: int  # answers below the low-confidence threshold
+    corrected: int  # records with a label
+    corrected_right: int  # ... whose label equals the answer
+
+
+def days_between(first: date, last: date) -> list[date]:
+    """Every day from ``first`` to ``last`` inclusive."""
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 class PredictionLog(Protocol):
@@ -63,8 +104,20 @@ class PredictionLog(Protocol):
 
     def get(self, prediction_id: str) -> PredictionRecord | None: ...
 
-    def recent(self, limit: int) -> list[PredictionRecord]:
-        """Newest first."""
+    def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
+        """Newest first; only answers below ``max_confidence`` when it is given."""
+
+    def set_label(self, prediction_id: str, label: int, at: datetime) -> PredictionRecord | None:
+        """Store a person's correction; None when there is no such prediction. Idempotent."""
+
+    def corrections(self) -> Iterator[Correction]:
+        """Every labelled prediction (training data for the next model)."""
+
+    def stats(self, first: date, last: date, low_below: float) -> list[StatsRow]:
+        """Aggregates per day, model version and digit, computed where the data lives."""
+
+    def export(self, first: date, last: date) -> Iterator[PredictionRecord]:
+        """Every record of the days ``first``..``last``, oldest first, streamed (bounded memory)."""
 
     def ping(self) -> bool: ...
 

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
+from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlparse
 
 from ml.storage.base import StoreUnavailable
-from service.predlog.base import PredictionRecord, created_at_of
+from service.predlog.base import Correction, PredictionRecord, StatsRow, created_at_of, days_between
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.cql"
 MAX_DAYS_BACK = 31
+PAGE_SIZE = 500  # rows per page when a query walks a whole day partition
+CORRECTIONS_BUCKET = "all"
 _FIELDS = (
     "id, filename, content_type, digit, confidence, probabilities, model_version, "
     "latency_ms, normalised, image, image_key, image_size"
@@ -75,9 +80,12 @@ class CassandraPredictionLog:
             self._prepared[name] = statement
         return self._prepared[name]
 
-    def _execute(self, name: str, cql: str, params: tuple):
+    def _execute(self, name: str, cql: str, params: tuple, fetch_size: int | None = None):
         try:
-            return self._connect().execute(self._statement(name, cql), params)
+            bound = self._statement(name, cql).bind(params)
+            if fetch_size:
+                bound.fetch_size = fetch_size  # paged: rows arrive as the caller iterates
+            return self._connect().execute(bound)
         except StoreUnavailable:
             raise
         except Exception as exc:
@@ -92,8 +100,6 @@ class CassandraPredictionLog:
             raise StoreUnavailable(f"cannot apply the schema on {self.describe()}: {exc}") from exc
 
     def write(self, record: PredictionRecord) -> None:
-        import uuid
-
         self._execute(
             "insert",
             f"INSERT INTO {self.keyspace}.predictions_by_day (day, {_FIELDS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -105,40 +111,118 @@ class CassandraPredictionLog:
         )
 
     @staticmethod
-    def _record(row) -> PredictionRecord:
+    def _record(row, labels: dict) -> PredictionRecord:
         pid = str(row.id)
+        label, labelled_at = labels.get(row.id, (None, None))
         return PredictionRecord(
             id=pid, created_at=created_at_of(pid), filename=row.filename, content_type=row.content_type,
             digit=row.digit, confidence=row.confidence, probabilities=list(row.probabilities or []),
             model_version=row.model_version, latency_ms=row.latency_ms, normalised=row.normalised or b"",
             image=row.image, image_key=row.image_key, image_size=row.image_size or 0,
+            label=label, labelled_at=labelled_at.replace(tzinfo=timezone.utc) if labelled_at else None,
         )
+
+    def _labels(self, day: date) -> dict:
+        """The day's corrections, id -> (label, labelled_at): one single-partition read."""
+        rows = self._execute(
+            "labels", f"SELECT id, label, labelled_at FROM {self.keyspace}.labels_by_day WHERE day = ?", (day,),
+            fetch_size=PAGE_SIZE,
+        )
+        return {r.id: (r.label, r.labelled_at) for r in rows}
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
-        import uuid
+        day, pid = created_at_of(prediction_id).date(), uuid.UUID(prediction_id)
+        row = self._execute(
+            "get", f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? AND id = ?", (day, pid),
+        ).one()
+        if row is None:
+            return None
+        label = self._execute(
+            "get_label", f"SELECT id, label, labelled_at FROM {self.keyspace}.labels_by_day WHERE day = ? AND id = ?",
+            (day, pid),
+        ).one()
+        return self._record(row, {label.id: (label.label, label.labelled_at)} if label else {})
 
-        day = created_at_of(prediction_id).date()
-        rows = self._execute(
-            "get",
-            f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? AND id = ?",
-            (day, uuid.UUID(prediction_id)),
-        )
-        row = rows.one()
-        return self._record(row) if row else None
-
-    def recent(self, limit: int) -> list[PredictionRecord]:
+    def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
+        """Newest day partitions first; the low-confidence filter is applied while paging through them."""
         found: list[PredictionRecord] = []
         today = datetime.now(timezone.utc).date()
         for back in range(MAX_DAYS_BACK):
+            day = today - timedelta(days=back)
             rows = self._execute(
                 "recent",
-                f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id DESC LIMIT ?",
-                (today - timedelta(days=back), limit - len(found)),
+                f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id DESC",
+                (day,), fetch_size=min(PAGE_SIZE, limit if max_confidence is None else PAGE_SIZE),
             )
-            found.extend(self._record(r) for r in rows)
-            if len(found) >= limit:
-                break
+            labels = None
+            for row in rows:
+                if max_confidence is not None and row.confidence >= max_confidence:
+                    continue
+                if labels is None:
+                    labels = self._labels(day)
+                found.append(self._record(row, labels))
+                if len(found) >= limit:
+                    return found
         return found
+
+    def set_label(self, prediction_id: str, label: int, at: datetime) -> PredictionRecord | None:
+        record = self.get(prediction_id)
+        if record is None:
+            return None
+        pid = uuid.UUID(prediction_id)
+        self._execute(
+            "set_label", f"INSERT INTO {self.keyspace}.labels_by_day (day, id, label, labelled_at) VALUES (?,?,?,?)",
+            (date.fromisoformat(record.day), pid, label, at),
+        )
+        self._execute(
+            "add_correction",
+            f"INSERT INTO {self.keyspace}.corrections (bucket, id, label, digit, model_version, normalised) "
+            "VALUES (?,?,?,?,?,?)",
+            (CORRECTIONS_BUCKET, pid, label, record.digit, record.model_version, record.normalised),
+        )
+        return record.with_label(label, at)
+
+    def corrections(self) -> Iterator[Correction]:
+        rows = self._execute(
+            "corrections",
+            f"SELECT id, label, digit, model_version, normalised FROM {self.keyspace}.corrections WHERE bucket = ?",
+            (CORRECTIONS_BUCKET,), fetch_size=PAGE_SIZE,
+        )
+        for r in rows:
+            yield Correction(str(r.id), r.normalised, r.label, r.digit, r.model_version)
+
+    def stats(self, first: date, last: date, low_below: float) -> list[StatsRow]:
+        """One pass over each day partition (narrow columns, paged) plus its labels: never the table."""
+        result: list[StatsRow] = []
+        for day in days_between(first, last):
+            labels = self._labels(day)
+            groups: dict[tuple[str, int], list] = defaultdict(lambda: [0, 0.0, 0, 0, 0])
+            rows = self._execute(
+                "stats_day",
+                f"SELECT id, digit, confidence, model_version FROM {self.keyspace}.predictions_by_day WHERE day = ?",
+                (day,), fetch_size=PAGE_SIZE,
+            )
+            for row in rows:
+                g = groups[(row.model_version, row.digit)]
+                g[0] += 1
+                g[1] += row.confidence
+                g[2] += row.confidence < low_below
+                if row.id in labels:
+                    g[3] += 1
+                    g[4] += labels[row.id][0] == row.digit
+            result.extend(StatsRow(day.isoformat(), version, digit, *g) for (version, digit), g in groups.items())
+        return result
+
+    def export(self, first: date, last: date) -> Iterator[PredictionRecord]:
+        for day in days_between(first, last):
+            labels = self._labels(day)
+            rows = self._execute(
+                "export_day",
+                f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id ASC",
+                (day,), fetch_size=PAGE_SIZE,
+            )
+            for row in rows:
+                yield self._record(row, labels)
 
     def ping(self) -> bool:
         try:

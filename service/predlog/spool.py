@@ -17,13 +17,13 @@ import os
 import threading
 import time
 from dataclasses import asdict, fields
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ml.errors import MLError
 from ml.storage.base import StoreUnavailable
-from service.predlog.base import PredictionLog, PredictionRecord
+from service.predlog.base import Correction, PredictionLog, PredictionRecord, StatsRow
 
 
 class SpoolFull(MLError):
@@ -192,8 +192,21 @@ class SpooledPredictionLog:
     def get(self, prediction_id: str) -> PredictionRecord | None:
         return self.inner.get(prediction_id)
 
-    def recent(self, limit: int) -> list[PredictionRecord]:
-        return self.inner.recent(limit)
+    def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
+        return self.inner.recent(limit, max_confidence)
+
+    def set_label(self, prediction_id: str, label: int, at: datetime) -> PredictionRecord | None:
+        """Not spooled: the caller is told (503) and may retry; a label is not an accepted upload."""
+        return self.inner.set_label(prediction_id, label, at)
+
+    def corrections(self) -> Iterator[Correction]:
+        return self.inner.corrections()
+
+    def stats(self, first: date, last: date, low_below: float) -> list[StatsRow]:
+        return self.inner.stats(first, last, low_below)
+
+    def export(self, first: date, last: date) -> Iterator[PredictionRecord]:
+        return self.inner.export(first, last)
 
     def ping(self) -> bool:
         return self.inner.ping()

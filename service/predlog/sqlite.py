@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
+from typing import Iterator
 
 from ml.storage.base import StoreUnavailable
-from service.predlog.base import PredictionRecord
+from service.predlog.base import Correction, PredictionRecord, StatsRow
+
+EXPORT_CHUNK = 1000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -28,11 +31,23 @@ CREATE TABLE IF NOT EXISTS predictions (
     image_size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_at DESC);
+CREATE INDEX IF NOT EXISTS predictions_by_day ON predictions (day);
+-- Corrections live in their own table, so a database from before they existed
+-- needs no migration: this CREATE is all it takes.
+CREATE TABLE IF NOT EXISTS labels (
+    id TEXT PRIMARY KEY REFERENCES predictions (id),
+    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
+    labelled_at TEXT NOT NULL
+);
 """
 
 _COLUMNS = (
     "id, day, created_at, filename, content_type, digit, confidence, probabilities, "
     "model_version, latency_ms, normalised, image, image_key, image_size"
+)
+_SELECT = (
+    "SELECT " + ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(",")) + ", l.label, l.labelled_at "
+    "FROM predictions p LEFT JOIN labels l ON l.id = p.id"
 )
 
 
@@ -83,20 +98,67 @@ class SqlitePredictionLog:
 
     @staticmethod
     def _record(row: tuple) -> PredictionRecord:
-        (pid, _day, created, filename, ctype, digit, conf, probs, version, latency, norm, image, key, size) = row
+        (pid, _day, created, filename, ctype, digit, conf, probs, version, latency, norm, image, key, size,
+         label, labelled_at) = row
         return PredictionRecord(
             id=pid, created_at=datetime.fromisoformat(created), filename=filename, content_type=ctype,
             digit=digit, confidence=conf, probabilities=json.loads(probs), model_version=version,
             latency_ms=latency, normalised=norm, image=image, image_key=key, image_size=size,
+            label=label, labelled_at=datetime.fromisoformat(labelled_at) if labelled_at else None,
         )
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
-        rows = self._run(f"SELECT {_COLUMNS} FROM predictions WHERE id = ?", (prediction_id,))
+        rows = self._run(f"{_SELECT} WHERE p.id = ?", (prediction_id,))
         return self._record(rows[0]) if rows else None
 
-    def recent(self, limit: int) -> list[PredictionRecord]:
-        rows = self._run(f"SELECT {_COLUMNS} FROM predictions ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
+    def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
+        where, params = ("WHERE p.confidence < ?", (max_confidence,)) if max_confidence is not None else ("", ())
+        rows = self._run(f"{_SELECT} {where} ORDER BY p.created_at DESC, p.id DESC LIMIT ?", (*params, limit))
         return [self._record(r) for r in rows]
+
+    def set_label(self, prediction_id: str, label: int, at: datetime) -> PredictionRecord | None:
+        record = self.get(prediction_id)
+        if record is None:
+            return None
+        self._run(
+            "INSERT INTO labels (id, label, labelled_at) VALUES (?,?,?) "
+            "ON CONFLICT (id) DO UPDATE SET label = excluded.label, labelled_at = excluded.labelled_at",
+            (prediction_id, label, at.isoformat()),
+        )
+        return record.with_label(label, at)
+
+    def corrections(self) -> Iterator[Correction]:
+        rows = self._run(
+            "SELECT p.id, p.normalised, l.label, p.digit, p.model_version "
+            "FROM labels l JOIN predictions p ON p.id = l.id ORDER BY p.id"
+        )
+        for pid, normalised, label, digit, version in rows:
+            yield Correction(pid, normalised, label, digit, version)
+
+    def stats(self, first: date, last: date, low_below: float) -> list[StatsRow]:
+        rows = self._run(
+            "SELECT p.day, p.model_version, p.digit, COUNT(*), SUM(p.confidence), SUM(p.confidence < ?), "
+            "COUNT(l.label), COALESCE(SUM(l.label = p.digit), 0) "
+            "FROM predictions p LEFT JOIN labels l ON l.id = p.id "
+            "WHERE p.day BETWEEN ? AND ? GROUP BY p.day, p.model_version, p.digit",
+            (low_below, first.isoformat(), last.isoformat()),
+        )
+        return [StatsRow(*row) for row in rows]
+
+    def export(self, first: date, last: date) -> Iterator[PredictionRecord]:
+        """Keyset pagination: one short query per chunk, so no lock is held between chunks."""
+        after = ("", "")
+        while True:
+            rows = self._run(
+                f"{_SELECT} WHERE p.day BETWEEN ? AND ? AND (p.created_at, p.id) > (?, ?) "
+                "ORDER BY p.created_at, p.id LIMIT ?",
+                (first.isoformat(), last.isoformat(), *after, EXPORT_CHUNK),
+            )
+            for row in rows:
+                yield self._record(row)
+            if len(rows) < EXPORT_CHUNK:
+                return
+            after = (rows[-1][2], rows[-1][0])
 
     def ping(self) -> bool:
         try:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import socket
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlparse
 
 import pytest
 
 from service.predlog import PredictionRecord, new_prediction_id
+from service.analytics import summarise
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import CassandraPredictionLog, schema_statements
 from service.predlog.sqlite import SqlitePredictionLog
@@ -111,6 +112,68 @@ def test_large_originals_are_referenced_not_inlined(prediction_log):
 
 def test_unknown_id_is_none(prediction_log):
     assert prediction_log.get(new_prediction_id()) is None
+
+
+def test_a_label_is_stored_and_read_back_everywhere(prediction_log):
+    wrong, other = record(digit=7), record(digit=3)
+    prediction_log.write(wrong)
+    prediction_log.write(other)
+    at = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
+    updated = prediction_log.set_label(wrong.id, 1, at)
+    assert (updated.label, updated.labelled_at) == (1, at)
+    assert prediction_log.get(wrong.id).label == 1
+    assert prediction_log.get(wrong.id).labelled_at == at
+    assert prediction_log.get(other.id).label is None
+    assert {r.id: r.label for r in prediction_log.recent(10)} == {wrong.id: 1, other.id: None}
+    prediction_log.set_label(wrong.id, 2, at)  # a second correction replaces the first
+    assert [(c.id, c.label, c.digit, c.normalised) for c in prediction_log.corrections()] == [
+        (wrong.id, 2, 7, wrong.normalised)]
+
+
+def test_labelling_an_unknown_id_is_none(prediction_log):
+    assert prediction_log.set_label(new_prediction_id(), 4, datetime.now(timezone.utc)) is None
+    assert list(prediction_log.corrections()) == []
+
+
+def test_recent_can_keep_only_low_confidence(prediction_log):
+    sure, unsure, unsure_too = record(confidence=0.99), record(confidence=0.5), record(confidence=0.85)
+    for r in (sure, unsure, unsure_too):
+        prediction_log.write(r)
+    assert [r.id for r in prediction_log.recent(10, max_confidence=0.9)] == [unsure_too.id, unsure.id]
+    assert [r.id for r in prediction_log.recent(1, max_confidence=0.9)] == [unsure_too.id]
+
+
+def test_stats_per_day_model_and_digit(prediction_log):
+    rows = [record(digit=7, confidence=0.9, model_version="a"), record(digit=7, confidence=0.5, model_version="a"),
+            record(digit=2, confidence=1.0, model_version="b")]
+    for r in rows:
+        prediction_log.write(r)
+    prediction_log.set_label(rows[1].id, 1, datetime.now(timezone.utc))
+    prediction_log.set_label(rows[2].id, 2, datetime.now(timezone.utc))
+    day = rows[0].created_at.date()
+    stats = summarise(prediction_log.stats(day - timedelta(days=1), day, 0.8), day - timedelta(days=1), day, 0.8)
+    assert [d["count"] for d in stats["days"]] == [0, 3]
+    today = stats["days"][1]
+    assert today["per_digit"] == [0, 0, 1, 0, 0, 0, 0, 2, 0, 0]
+    assert today["mean_confidence"] == pytest.approx(0.8, abs=1e-6)
+    assert today["low_confidence_share"] == pytest.approx(1 / 3, abs=1e-6)
+    assert (today["corrected"], today["corrected_accuracy"]) == (2, 0.5)
+    by_model = {m["model_version"]: m for m in today["by_model"]}
+    assert (by_model["a"]["count"], by_model["a"]["corrected_accuracy"]) == (2, 0.0)
+    assert (by_model["b"]["count"], by_model["b"]["corrected_accuracy"]) == (1, 1.0)
+    assert stats["total"]["count"] == 3 and stats["days"][0]["mean_confidence"] is None
+
+
+def test_export_streams_the_days_oldest_first(prediction_log):
+    rows = [record(digit=d % 10) for d in range(12)]
+    for r in rows:
+        prediction_log.write(r)
+    prediction_log.set_label(rows[3].id, 9, datetime.now(timezone.utc))
+    day = rows[0].created_at.date()
+    exported = list(prediction_log.export(day, day))
+    assert [r.id for r in exported] == [r.id for r in rows]
+    assert exported[3].label == 9
+    assert list(prediction_log.export(day - timedelta(days=3), day - timedelta(days=1))) == []
 
 
 def test_schema_file_is_only_creates():
