@@ -44,6 +44,19 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: must be a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value}: must be between {low} and {high}")
+    return value
+
+
 def _log_url(value: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme == "sqlite":
@@ -95,6 +108,7 @@ class Settings:
     spool_max_bytes: int = 64 * 1024 * 1024
     predictions_read: str = "public"  # public | token | off: who may read /predictions...
     predictions_token: str | None = None
+    low_confidence: float = 0.9  # answers below this are "low confidence" in history and /stats
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -118,6 +132,7 @@ class Settings:
             spool_max_bytes=_int(env, "SPOOL_MAX_BYTES", 64 * 1024 * 1024, 1024, 2**40),
             predictions_read=_choice(env, "PREDICTIONS_READ", "public", ("public", "token", "off")),
             predictions_token=env.get("PREDICTIONS_TOKEN") or None,
+            low_confidence=_float(env, "LOW_CONFIDENCE", 0.9, 0.0, 1.0),
         )
         if settings.predictions_read == "token" and not settings.predictions_token:
             raise ConfigError("PREDICTIONS_READ=token needs PREDICTIONS_TOKEN")

@@ -1,7 +1,38 @@
-"""HTML for people: the upload form (works without JavaScript) and a result page."""
+"""HTML for people: the static page and its assets, and the result page the no-JavaScript form gets."""
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
 from html import escape
+from pathlib import Path
+
+from service.http import HTTPError, Request, Response
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+          ".svg": "image/svg+xml", ".png": "image/png"}
+
+
+@lru_cache(maxsize=None)
+def _asset(name: str) -> tuple[bytes, str, str] | None:
+    """(body, content type, etag) of a file in assets/, read once per process; None if there is none."""
+    path = ASSETS / name
+    if "/" in name or name.startswith(".") or path.suffix not in _TYPES or not path.is_file():
+        return None
+    body = path.read_bytes()
+    return body, _TYPES[path.suffix], '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+
+def asset_response(name: str, request: Request) -> Response:
+    """A static file, revalidated by ETag (a redeploy is seen at once, an unchanged file costs a 304)."""
+    found = _asset(name)
+    if found is None:
+        raise HTTPError(404, "not_found", f"no static file {name!r}")
+    body, content_type, etag = found
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in request.header("if-none-match"):
+        return Response(304, b"", content_type, headers)
+    return Response(200, body, content_type, headers)
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -20,18 +51,6 @@ def _page(title: str, body: str) -> bytes:
     ).encode()
 
 
-def upload_form() -> bytes:
-    return _page(
-        "Handwritten digit recognition",
-        "<h1>Which digit is it?</h1>"
-        '<form method=post action="./" enctype="multipart/form-data">'
-        '<label for=file>Picture of one handwritten digit (PNG, JPEG, GIF, BMP, WebP, TIFF)</label><br>'
-        '<input id=file name=file type=file accept="image/*" required> '
-        "<button type=submit>Recognise</button></form>"
-        '<p>Or from a terminal: <code>curl -F file=@digit.png URL</code></p>',
-    )
-
-
 def result_page(results: list[dict]) -> bytes:
     parts = ["<h1>Result</h1>"]
     for r in results:
@@ -42,6 +61,8 @@ def result_page(results: list[dict]) -> bytes:
         parts.append(
             f"<section><p>{escape(r['filename'])}</p><p class=digit>{r['digit']}</p>"
             f"<p>confidence {r['confidence']:.1%} · model {escape(r['model_version'])}</p>"
+            f"<p><img src='predictions/{escape(r['id'])}/normalised.png' width=112 height=112 "
+            f"style='image-rendering:pixelated;border:1px solid #ccc' alt='the 28 by 28 image the model saw'></p>"
             f"<table aria-label='probability per digit'>{rows}</table></section>"
         )
     parts.append('<p><a href="./">Try another picture</a></p>')

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from werkzeug.datastructures import MIMEAccept
@@ -17,6 +19,7 @@ from ml.registry import ModelRegistry
 from ml.storage import open_object_store
 from ml.storage.base import NotFound, StoreUnavailable
 from service import pages
+from service.analytics import summarise
 from service.http import HTTPError, Request, Response, bearer_token, error_response, json_response, token_matches
 from service.models import ModelCache
 from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
@@ -27,6 +30,7 @@ from service.uploads import Upload, extract_uploads
 log = logging.getLogger("digits.predict")
 
 MAX_LIST = 500
+MAX_STATS_DAYS = 90
 
 
 def _normalised_png(record: PredictionRecord) -> bytes:
@@ -35,6 +39,35 @@ def _normalised_png(record: PredictionRecord) -> bytes:
     out = io.BytesIO()
     Image.frombytes("L", (28, 28), record.normalised).save(out, "PNG")
     return out.getvalue()
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser navigating here (Accept prefers text/html); curl and fetch() get JSON."""
+    accept = parse_accept_header(request.header("accept"), MIMEAccept)
+    return accept.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def _flag(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise HTTPError(400, "invalid_query", f"{name} must be true or false, not {raw!r}")
+
+
+def _parse_label(body: bytes) -> int:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPError(400, "invalid_json", 'send a JSON body such as {"label": 7}') from None
+    label = payload.get("label") if isinstance(payload, dict) else None
+    if isinstance(payload, dict) and set(payload) - {"label"}:
+        raise HTTPError(400, "invalid_label", f"unknown field(s) {', '.join(sorted(set(payload) - {'label'}))}; "
+                        'send only {"label": 0-9}')
+    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
+        raise HTTPError(400, "invalid_label", f'label must be a whole number from 0 to 9, e.g. {{"label": 7}}; got {label!r}')
+    return label
 
 
 class PredictApp:
@@ -166,19 +199,33 @@ class PredictApp:
             if method == "POST":
                 return self._post_predict(request)
             if method in ("GET", "HEAD"):
-                return Response(200, pages.upload_form(), "text/html; charset=utf-8")
+                return pages.asset_response("index.html", request)
             raise HTTPError(405, "method_not_allowed", "use GET for the form or POST an image", {"Allow": "GET, POST"})
+        parts = path.split("/")
+        if len(parts) == 4 and parts[1] == "predictions" and parts[3] == "label":
+            if method != "POST":
+                raise HTTPError(405, "method_not_allowed", "POST {\"label\": 0-9} to correct a prediction", {"Allow": "POST"})
+            self._authorise_read(request)
+            return self._post_label(parts[2], request)
         if method not in ("GET", "HEAD"):
             raise HTTPError(405, "method_not_allowed", f"{path} only answers GET", {"Allow": "GET"})
         if path == "/healthz":
             ready, body = self.health()
             return json_response(200 if ready else 503, body)
-        if path.startswith("/predictions"):
+        if len(parts) == 3 and parts[1] == "assets":
+            return pages.asset_response(parts[2], request)
+        if path.startswith("/predictions") or path == "/stats":
             self._authorise_read(request)
+        if path == "/stats":
+            if _wants_html(request):
+                return pages.asset_response("stats.html", request)
+            return json_response(200, self.stats(self._days(request.query.get("days", "7"))))
         if path == "/predictions":
             limit = self._limit(request.query.get("limit", "20"))
-            return json_response(200, {"predictions": [r.public() for r in self.prediction_log.recent(limit)]})
-        parts = path.split("/")
+            low = _flag(request.query.get("low_confidence", ""), "low_confidence")
+            records = self.prediction_log.recent(limit, self.settings.low_confidence if low else None)
+            return json_response(200, {"predictions": [r.public() for r in records],
+                                       "low_confidence_below": self.settings.low_confidence})
         if len(parts) >= 3 and parts[1] == "predictions":
             record = self.find(parts[2])
             if len(parts) == 3:
@@ -186,8 +233,32 @@ class PredictApp:
             if len(parts) == 4 and parts[3] == "image":
                 return self._image(record)
             if len(parts) == 4 and parts[3] == "normalised.png":
-                return Response(200, _normalised_png(record), "image/png")
+                return Response(200, _normalised_png(record), "image/png", {"Cache-Control": "max-age=86400"})
         raise HTTPError(404, "not_found", f"no route {path}; try POST / or GET /predictions")
+
+    def stats(self, days: int) -> dict:
+        last = datetime.now(timezone.utc).date()
+        first = last - timedelta(days=days - 1)
+        low = self.settings.low_confidence
+        return summarise(self.prediction_log.stats(first, last, low), first, last, low)
+
+    def _post_label(self, prediction_id: str, request: Request) -> Response:
+        label = _parse_label(request.body)
+        self.find(prediction_id)  # 404 before anything is written
+        record = self.prediction_log.set_label(prediction_id, label, datetime.now(timezone.utc))
+        if record is None:
+            raise HTTPError(404, "not_found", f"no prediction with id {prediction_id}")
+        return json_response(200, record.public())
+
+    @staticmethod
+    def _days(raw: str) -> int:
+        try:
+            days = int(raw)
+        except ValueError:
+            raise HTTPError(400, "invalid_days", f"days must be a whole number from 1 to {MAX_STATS_DAYS}") from None
+        if not 1 <= days <= MAX_STATS_DAYS:
+            raise HTTPError(400, "invalid_days", f"days must be from 1 to {MAX_STATS_DAYS}")
+        return days
 
     def _authorise_read(self, request: Request) -> None:
         """PREDICTIONS_READ: public (default), token (Bearer PREDICTIONS_TOKEN) or off."""
@@ -223,7 +294,6 @@ class PredictApp:
     def _post_predict(self, request: Request) -> Response:
         uploads = extract_uploads(request, self.settings.max_upload_bytes, self.settings.max_files_per_request)
         results = self.predict(uploads)
-        accept = parse_accept_header(request.header("accept"), MIMEAccept)
-        if accept.best_match(["application/json", "text/html"]) == "text/html":
+        if _wants_html(request):
             return Response(200, pages.result_page([r for r in results if "digit" in r]), "text/html; charset=utf-8")
         return json_response(200, results[0] if len(uploads) == 1 else results)

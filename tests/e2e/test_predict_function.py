@@ -47,7 +47,7 @@ def test_raw_body_json_base64_and_many_files(predict_url):
 def test_form_page_and_html_result(predict_url):
     page = requests.get(predict_url, timeout=10)
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
-    assert 'enctype="multipart/form-data"' in page.text and "name=file" in page.text
+    assert 'enctype="multipart/form-data"' in page.text and 'name="file"' in page.text
     html = requests.post(
         predict_url, files={"file": ("5.png", (GOLDEN / "5_chalk.png").read_bytes())},
         headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, timeout=30,
@@ -132,6 +132,10 @@ def test_read_endpoints_can_be_closed(tmp_path, predict_env, mode, token, status
         assert requests.get(url + "/predictions", headers=headers, timeout=10).status_code == status
         one = requests.get(f"{url}/predictions/{posted.json()['id']}/image", headers=headers, timeout=10)
         assert one.status_code == status
+        assert requests.get(url + "/stats", headers=headers, timeout=10).status_code == status
+        label = requests.post(f"{url}/predictions/{posted.json()['id']}/label", json={"label": 1}, headers=headers,
+                              timeout=10)
+        assert label.status_code == status
 
 
 def test_hostile_filenames_and_part_counts(predict_url):
@@ -173,3 +177,71 @@ def test_oversized_and_odd_requests(predict_url):
     empty_name = requests.post(predict_url, files={"file": ("", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
     assert empty_name.status_code == 200 and empty_name.json()["filename"] == "upload"
     assert requests.get(predict_url + "/healthz", timeout=10).status_code == 200
+
+
+def _predict(url: str, name: str = "4_canvas.png") -> dict:
+    answer = requests.post(url, files={"file": (name, (GOLDEN / name).read_bytes())}, timeout=30)
+    answer.raise_for_status()
+    return answer.json()
+
+
+@pytest.mark.parametrize("body, code", [
+    (b"", "invalid_json"), (b"{label: 3}", "invalid_json"), (b'{"label": 10}', "invalid_label"),
+    (b'{"label": -1}', "invalid_label"), (b'{"label": "3"}', "invalid_label"), (b'{"label": true}', "invalid_label"),
+    (b'{"label": 3.5}', "invalid_label"), (b"[3]", "invalid_label"), (b'{"label": 3, "note": "x"}', "invalid_label"),
+])
+def test_bad_corrections_are_400_and_change_nothing(predict_url, body, code):
+    pid = _predict(predict_url)["id"]
+    answer = requests.post(f"{predict_url}/predictions/{pid}/label", data=body, timeout=10)
+    assert (answer.status_code, answer.json()["error"]) == (400, code)
+    assert requests.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] is None
+
+
+def test_a_correction_is_stored_replaced_and_reported(predict_url):
+    pid = _predict(predict_url)["id"]
+    first = requests.post(f"{predict_url}/predictions/{pid}/label", json={"label": 9}, timeout=10)
+    assert first.status_code == 200 and first.json()["label"] == 9 and first.json()["labelled_at"].endswith("Z")
+    requests.post(f"{predict_url}/predictions/{pid}/label", json={"label": 4}, timeout=10).raise_for_status()
+    assert requests.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] == 4
+    total = requests.get(f"{predict_url}/stats?days=1", timeout=10).json()["total"]
+    assert (total["count"], total["corrected"], total["corrected_accuracy"]) == (1, 1, 1.0)  # 4 was right
+    unknown = "6f1c9a2e-0000-11f1-8000-000000000000"
+    assert requests.post(f"{predict_url}/predictions/{unknown}/label", json={"label": 1}, timeout=10).status_code == 404
+    assert requests.post(f"{predict_url}/predictions/nope/label", json={"label": 1}, timeout=10).status_code == 404
+    wrong_method = requests.get(f"{predict_url}/predictions/{pid}/label", timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("query, status", [("", 200), ("?days=90", 200), ("?days=0", 400), ("?days=91", 400),
+                                            ("?days=week", 400)])
+def test_stats_days_are_validated(predict_url, query, status):
+    answer = requests.get(f"{predict_url}/stats{query}", timeout=10)
+    assert answer.status_code == status and answer.headers["Content-Type"] == "application/json"
+    if status == 200:
+        assert len(answer.json()["days"]) == int(query.partition("=")[2] or 7)
+    else:
+        assert answer.json()["error"] == "invalid_days"
+
+
+def test_low_confidence_filter_and_its_validation(predict_url):
+    _predict(predict_url)
+    everything = requests.get(f"{predict_url}/predictions", timeout=10).json()
+    low = requests.get(f"{predict_url}/predictions?low_confidence=true", timeout=10).json()
+    threshold = everything["low_confidence_below"]
+    assert [p["id"] for p in low["predictions"]] == [p["id"] for p in everything["predictions"]
+                                                      if p["confidence"] < threshold]
+    bad = requests.get(f"{predict_url}/predictions?low_confidence=maybe", timeout=10)
+    assert (bad.status_code, bad.json()["error"]) == (400, "invalid_query")
+
+
+def test_page_assets_are_served_with_etags(predict_url):
+    for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css"), ("stats.js", "text/javascript")):
+        answer = requests.get(f"{predict_url}/assets/{name}", timeout=10)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith(kind)
+        again = requests.get(f"{predict_url}/assets/{name}", headers={"If-None-Match": answer.headers["ETag"]},
+                             timeout=10)
+        assert again.status_code == 304
+    for missing in ("nope.js", "..%2Fpredict_app.py", ".hidden.js"):
+        assert requests.get(f"{predict_url}/assets/{missing}", timeout=10).status_code == 404
+    page = requests.get(f"{predict_url}/stats", headers={"Accept": "text/html"}, timeout=10)
+    assert page.headers["Content-Type"].startswith("text/html") and "assets/stats.js" in page.text

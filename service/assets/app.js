@@ -1,0 +1,212 @@
+// The page's behaviour: upload or draw -> POST ./ -> show the answer; history with corrections.
+// Plain JS, no build step. Every URL is relative, so the page works under any path prefix.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const pct = (p) => (p * 100).toFixed(1) + "%";
+let lowThreshold = 0.9;
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function answerOf(response) {
+  let body = null;
+  try { body = await response.json(); } catch (e) { /* not JSON */ }
+  if (!response.ok) {
+    throw new Error((body && body.message) || `the server answered ${response.status}`);
+  }
+  return body;
+}
+
+async function predict(blob, filename) {
+  showError("");
+  const form = new FormData();
+  form.append("file", blob, filename);
+  $("result").setAttribute("aria-busy", "true");
+  try {
+    const result = await answerOf(await fetch("./", { method: "POST", body: form, headers: { Accept: "application/json" } }));
+    showResult(result);
+    loadHistory();
+  } catch (e) {
+    showError(`Could not read ${filename}: ${e.message}`);
+  } finally {
+    $("result").removeAttribute("aria-busy");
+  }
+}
+
+function bars(probabilities, best) {
+  return probabilities.map((p, d) => {
+    const li = document.createElement("li");
+    if (d === best) li.className = "best";
+    li.innerHTML = `<span>${d}</span><span class="track"><span class="fill" style="width:${(p * 100).toFixed(2)}%"></span></span>` +
+      `<span class="pct">${pct(p)}</span>`;
+    li.setAttribute("aria-label", `${d}: ${pct(p)}`);
+    return li;
+  });
+}
+
+function showResult(r) {
+  $("digit").textContent = r.digit;
+  $("confidence").textContent = `${pct(r.confidence)} sure · model ${r.model_version} · ${r.latency_ms.toFixed(1)} ms`;
+  $("bars").replaceChildren(...bars(r.probabilities, r.digit));
+  $("seen").src = `predictions/${r.id}/normalised.png`;
+  $("result-fix").replaceChildren(correctionForm(r, (updated) => {
+    $("result-fix").querySelector(".done").textContent = `Saved: it was ${updated.label}. Thank you.`;
+  }));
+  $("result").hidden = false;
+}
+
+function correctionForm(record, onSaved) {
+  const form = document.createElement("form");
+  form.className = "fix";
+  const id = `fix-${record.id}-${Math.random().toString(36).slice(2, 7)}`;
+  const options = `<option value=""${record.label === null ? " selected" : ""}>choose…</option>` + [...Array(10).keys()]
+    .map((d) => `<option value="${d}"${d === record.label ? " selected" : ""}>${d}</option>`).join("");
+  form.innerHTML = `<label for="${id}">That's wrong, it was:</label> <select id="${id}" name="label">${options}</select>` +
+    ` <button type="submit">Save correction</button> <span class="done" role="status"></span>`;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (form.elements.label.value === "") {
+      form.querySelector(".done").textContent = "Choose the right digit first.";
+      return;
+    }
+    const label = Number(form.elements.label.value);
+    try {
+      const updated = await answerOf(await fetch(`predictions/${record.id}/label`, {
+        method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ label }),
+      }));
+      onSaved(updated);
+      loadHistory();
+    } catch (e) {
+      form.querySelector(".done").textContent = `Not saved: ${e.message}`;
+    }
+  });
+  return form;
+}
+
+function historyItem(r) {
+  const li = document.createElement("li");
+  const low = r.confidence < lowThreshold;
+  if (low) li.className = "low";
+  li.dataset.id = r.id;
+  const when = new Date(r.created_at);
+  const img = document.createElement("img");
+  img.src = `predictions/${r.id}/normalised.png`;
+  img.width = img.height = 56;
+  img.alt = `what the model saw for ${r.filename}`;
+  img.loading = "lazy";
+  const meta = document.createElement("div");
+  meta.innerHTML = `<div class="meta"><span class="hdigit" aria-label="answer">${r.digit}</span>` +
+    `<span class="badge${low ? " low" : ""}">${pct(r.confidence)}${low ? " · low" : ""}</span>` +
+    (r.label !== null ? `<span class="badge fixed">corrected to ${r.label}</span>` : "") +
+    `<time datetime="${r.created_at}">${when.toLocaleString()}</time></div>` +
+    `<div class="small"><a href="predictions/${r.id}/image">${escapeHtml(r.filename)}</a> · model ${escapeHtml(r.model_version)}</div>`;
+  meta.append(correctionForm(r, () => {}));
+  li.append(img, meta);
+  return li;
+}
+
+function escapeHtml(text) {
+  const span = document.createElement("span");
+  span.textContent = text;
+  return span.innerHTML;
+}
+
+async function loadHistory() {
+  const status = $("history-status");
+  const low = $("low-only").checked;
+  try {
+    const body = await answerOf(await fetch(`predictions?limit=20${low ? "&low_confidence=true" : ""}`,
+      { headers: { Accept: "application/json" } }));
+    lowThreshold = body.low_confidence_below ?? lowThreshold;
+    $("low-threshold").textContent = pct(lowThreshold).replace(".0%", "%");
+    $("history-list").replaceChildren(...body.predictions.map(historyItem));
+    $("history-list").dataset.low = low;  // what the list shows now (tests and styles read it)
+    status.textContent = body.predictions.length ? `${body.predictions.length} most recent` :
+      (low ? "No low-confidence answers yet." : "Nothing yet: recognise a digit above.");
+  } catch (e) {
+    status.textContent = `History is not available: ${e.message}`;
+  }
+}
+
+function setUpDropZone() {
+  const zone = $("upload");
+  zone.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const file = $("file").files[0];
+    if (file) predict(file, file.name); else showError("Choose a picture first.");
+  });
+  $("file").addEventListener("change", () => {
+    const file = $("file").files[0];
+    if (file) predict(file, file.name);
+  });
+  for (const name of ["dragenter", "dragover"]) {
+    zone.addEventListener(name, (event) => { event.preventDefault(); zone.classList.add("over"); });
+  }
+  for (const name of ["dragleave", "drop"]) {
+    zone.addEventListener(name, () => zone.classList.remove("over"));
+  }
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const file = event.dataTransfer.files[0];
+    if (file) predict(file, file.name);
+  });
+}
+
+function setUpCanvas() {
+  const pad = $("pad");
+  const ctx = pad.getContext("2d");
+  let drawing = false;
+  let drawn = false;
+  const clear = () => {
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, pad.width, pad.height);
+    drawn = false;
+  };
+  const point = (event) => {
+    const box = pad.getBoundingClientRect();
+    return [(event.clientX - box.left) * pad.width / box.width, (event.clientY - box.top) * pad.height / box.height];
+  };
+  ctx.lineWidth = 20;
+  ctx.lineCap = ctx.lineJoin = "round";
+  ctx.strokeStyle = "#000";
+  clear();
+  pad.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    pad.setPointerCapture(event.pointerId);
+    drawing = true;
+    const [x, y] = point(event);
+    ctx.beginPath();
+    ctx.moveTo(x, y);
+    ctx.lineTo(x, y);
+    ctx.stroke();
+    drawn = true;
+  });
+  pad.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    const [x, y] = point(event);
+    ctx.lineTo(x, y);
+    ctx.stroke();
+  });
+  for (const name of ["pointerup", "pointercancel"]) {
+    pad.addEventListener(name, () => { drawing = false; });
+  }
+  $("clear").addEventListener("click", () => { clear(); showError(""); });
+  $("send-drawing").addEventListener("click", () => {
+    if (!drawn) { showError("Draw a digit first."); return; }
+    pad.toBlob((blob) => predict(blob, "drawing.png"), "image/png");
+  });
+  $("draw").hidden = false;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpDropZone();
+  setUpCanvas();
+  $("low-only").addEventListener("change", loadHistory);
+  $("refresh").addEventListener("click", loadHistory);
+  loadHistory();
+});

@@ -1,0 +1,193 @@
+"""The page in real Chromium (Debian's /usr/bin/chromium, driven by Playwright) against the
+predict function running under functions-framework. Screenshots of every test are saved in
+test-artifacts/screenshots/ (CI uploads them)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import GOLDEN, ROOT
+from tests.servers import function_server
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "screenshots"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic"]
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        message = f"no Chromium at {CHROMIUM}: apt-get install chromium chromium-driver (.ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs it: its absence there is a failure, not a skip
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(predict_env, tmp_path):
+    with function_server("predict", predict_env, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1100, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    shoot(page, request.node.name)
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def newest(site: str) -> dict:
+    return requests.get(f"{site}/predictions?limit=1", timeout=10).json()["predictions"][0]
+
+
+def test_uploading_a_golden_image_shows_the_digit_chart_and_what_the_model_saw(page, site):
+    page.goto(site)
+    page.set_input_files("#file", str(GOLDEN / "7_paper.jpg"))  # choosing a file sends it
+    page.wait_for_function("document.getElementById('digit').textContent === '7'")
+    assert page.locator("#bars li").count() == 10
+    assert "sure" in page.inner_text("#confidence")
+    page.wait_for_function("document.getElementById('seen').naturalWidth === 28")
+    top = page.locator("#bars li.best").inner_text()
+    assert top.startswith("7")
+    assert newest(site)["filename"] == "7_paper.jpg"
+
+
+def test_drawing_a_one_with_the_mouse_is_recognised(page, site):
+    page.goto(site)
+    box = page.locator("#pad").bounding_box()
+    x = box["x"] + box["width"] * 0.5
+    page.mouse.move(x, box["y"] + box["height"] * 0.15)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(x + step * 0.4, box["y"] + box["height"] * (0.15 + step * 0.035))
+    page.mouse.up()
+    page.click("#send-drawing")
+    page.wait_for_function("document.getElementById('digit').textContent !== ''")
+    assert page.inner_text("#digit") == "1"
+    assert newest(site)["filename"] == "drawing.png"
+
+
+def test_sending_an_empty_drawing_says_so_and_sends_nothing(page, site):
+    page.goto(site)
+    page.click("#send-drawing")
+    assert page.inner_text("#error") == "Draw a digit first."
+    assert requests.get(f"{site}/predictions", timeout=10).json()["predictions"] == []
+
+
+def test_a_file_that_is_not_an_image_shows_the_servers_reason(page, site, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    page.goto(site)
+    page.set_input_files("#file", str(text))
+    page.wait_for_selector("#error:not([hidden])")
+    assert "notes.txt" in page.inner_text("#error") and "image" in page.inner_text("#error")
+
+
+def test_a_correction_is_saved_and_shown_in_history(page, site):
+    page.goto(site)
+    page.set_input_files("#file", str(GOLDEN / "3_canvas.png"))
+    page.wait_for_function("document.getElementById('digit').textContent === '3'")
+    item = page.locator("#history-list li").first
+    item.locator("select").select_option("8")
+    item.get_by_role("button", name="Save correction").click()
+    page.wait_for_selector("#history-list li .badge.fixed")
+    assert page.locator("#history-list li").first.locator(".badge.fixed").inner_text() == "corrected to 8"
+    stored = newest(site)
+    assert (stored["digit"], stored["label"]) == (3, 8)
+
+
+def test_the_low_confidence_filter_shows_what_the_server_filtered(page, site):
+    page.goto(site)
+    for name in ("5_canvas.png", "5_paper.jpg"):
+        page.set_input_files("#file", str(GOLDEN / name))
+        page.wait_for_function(f"document.querySelectorAll('#history-list li').length === {name[2:].count('paper') + 1}")
+    page.check("#low-only")
+    page.wait_for_selector("#history-list[data-low=true]", state="attached")
+    low = requests.get(f"{site}/predictions?low_confidence=true", timeout=10).json()["predictions"]
+    shown = page.locator("#history-list li")
+    assert shown.count() == len(low)
+    assert all("low" in (shown.nth(i).get_attribute("class") or "") for i in range(shown.count()))
+    page.uncheck("#low-only")
+    page.wait_for_selector("#history-list[data-low=false]", state="attached")
+    assert page.locator("#history-list li").count() == 2
+
+
+def test_the_stats_page_draws_its_charts(page, site):
+    for name in ("1_canvas.png", "1_chalk.png", "4_paper.jpg"):
+        with open(GOLDEN / name, "rb") as f:
+            requests.post(site, files={"file": (name, f, "image/png")}, timeout=30).raise_for_status()
+    pid = newest(site)["id"]
+    requests.post(f"{site}/predictions/{pid}/label", json={"label": 9}, timeout=10).raise_for_status()
+    page.goto(f"{site}/stats")
+    page.wait_for_selector("#per-day svg rect")
+    assert page.locator("#kpis .kpi").first.inner_text() == "3"
+    assert page.locator("#per-day svg rect").count() == 2  # today: a bar for the 1s, one for the 4
+    assert page.locator("#quality svg circle").count() >= 2
+    assert "20261129T183614Z-5f2c2a" in page.inner_text("#models")
+    page.select_option("#days", "30")
+    page.wait_for_function("document.querySelectorAll('#day-table tbody tr').length === 30")
+
+
+def test_the_form_works_without_javascript(browser, site):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(site)
+    assert page.locator("#draw").is_hidden()  # the canvas needs JavaScript; the form does not
+    page.set_input_files("#file", str(GOLDEN / "6_chalk.png"))
+    page.click("button[type=submit]")
+    page.wait_for_selector(".digit")
+    assert page.inner_text(".digit") == "6"
+    shoot(page, "test_the_form_works_without_javascript")
+    context.close()
+
+
+def test_phone_sized_screen_with_touch(browser, site):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(site)
+    page.set_input_files("#file", str(GOLDEN / "2_paper.jpg"))
+    page.wait_for_function("document.getElementById('digit').textContent === '2'")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+    pad = page.locator("#pad").bounding_box()
+    assert pad["width"] <= 390 and pad["x"] >= 0
+    shoot(page, "test_phone_sized_screen_with_touch")
+    context.close()
+
+
+def test_every_control_has_a_name_and_the_keyboard_reaches_them(page, site):
+    page.goto(site)
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('input, select, button, canvas')]
+        .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                      && !el.getAttribute('aria-labelledby') && !el.textContent.trim())
+        .map(el => el.outerHTML)""")
+    assert unnamed == []
+    reached = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.id || document.activeElement.textContent"))
+    assert {"file", "clear", "send-drawing", "low-only", "refresh"} <= set(reached), reached
