@@ -49,12 +49,23 @@ def cmd_train(args, settings: Settings) -> int:
 
     config = TrainConfig(
         architecture=args.architecture, epochs=args.epochs, seed=args.seed, subset=args.subset,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, correction_weight=args.correction_weight,
     )
-    outcome = train_and_publish(config, _mnist(settings), _registry(settings), args.min_accuracy, args.force)
+    corrections = None
+    if args.include_corrections:
+        from service.predlog.factory import load_corrections
+
+        corrections = load_corrections(settings)
+        print(f"{len(corrections)} corrections from {settings.public()['prediction_log']} join the training data")
+    outcome = train_and_publish(config, _mnist(settings), _registry(settings), args.min_accuracy, args.force,
+                                corrections=corrections)
     m = outcome.metrics
     print(f"version {outcome.version}: test accuracy {m['test_accuracy']:.4f} in {m['train_seconds']:.0f} s "
           f"({m['epochs']} epochs, {m['parameters']:,} parameters)")
+    if "corrections" in m:
+        c = m["corrections"]
+        print(f"corrections: {c['used']} used x{c['weight']}; accuracy on them before {c['accuracy_before']} "
+              f"({c['model_before']}), after {c['accuracy_after']}")
     print(("promoted: " if outcome.promoted else "NOT promoted: ") + outcome.reason)
     print(f"stored in {settings.model_store.rstrip('/')}/models/{outcome.version}/ (confusion matrix: confusion.png)")
     return 0 if outcome.promoted or args.no_fail else 3
@@ -128,6 +139,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--min-accuracy", type=float, default=0.99)
     t.add_argument("--force", action="store_true", help="promote even if worse than the current model")
     t.add_argument("--no-fail", action="store_true", help="exit 0 even when the gate refuses the model")
+    t.add_argument("--include-corrections", action="store_true",
+                   help="add the corrections stored in PREDICTION_LOG to the training data")
+    t.add_argument("--correction-weight", type=int, default=10, choices=range(1, 101), metavar="1-100",
+                   help="times each correction counts (default 10)")
     e = sub.add_parser("eval", help="accuracy on MNIST test and on the dev set, per category")
     e.add_argument("--version")
     e.add_argument("--per-category", type=int, default=200)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ml import preprocess
 from ml.artifacts import CONFUSION_FILE, KERAS_FILE, TFLITE_FILE, Artifact, new_version
+from ml.corrections import Corrections
 from ml.errors import ArtifactError
 from ml.mnist import Mnist
 from ml.predictor import Predictor
@@ -92,6 +93,16 @@ def gate(accuracy: float, current: float | None, min_accuracy: float, force: boo
     return True, f"test accuracy {accuracy:.4f} passed the gate (minimum {min_accuracy:.4f})"
 
 
+def accuracy_before(corrections: Corrections, registry: ModelRegistry, version: str | None) -> float | None:
+    """How the model serving now does on the corrections (most were its mistakes)."""
+    if version is None or not len(corrections):
+        return None
+    from ml.evaluation import batched_probabilities
+
+    predictor = Predictor(registry.load(version, files=(TFLITE_FILE,)))
+    return corrections.accuracy(batched_probabilities(predictor, corrections.images))
+
+
 def train_and_publish(
     config: TrainConfig,
     data: Mnist,
@@ -99,11 +110,20 @@ def train_and_publish(
     min_accuracy: float = 0.99,
     force: bool = False,
     verbose: bool | None = None,
+    corrections: Corrections | None = None,
 ) -> Outcome:
-    result = train(config, data, verbose=verbose)
+    """The promotion gate looks at the MNIST test set only, with or without corrections."""
+    current_version = registry.latest_version()
+    result = train(config, data, verbose=verbose, corrections=corrections)
+    if corrections is not None:
+        result.corrections = {
+            **(result.corrections or {}),
+            "accuracy_before": accuracy_before(corrections, registry, current_version),
+            "model_before": current_version,
+            "note": "accuracy on the corrected images themselves; the new model was trained on them",
+        }
     artifact = build_artifact(result, data)
     registry.publish(artifact)
-    current_version = registry.latest_version()
     current = None
     if current_version:
         current = registry.metadata(current_version).get("metrics", {}).get("test_accuracy")

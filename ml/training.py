@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ml.corrections import Corrections
 from ml.mnist import Mnist
 from ml.metrics import Evaluation, evaluate_probabilities
 
@@ -26,6 +27,7 @@ class TrainConfig:
     subset: int | None = None
     augment: bool = True
     uci_train_half: bool = True  # add the UCI digits' train half (see ml.devset.uci_training_set)
+    correction_weight: int = 10  # each person's correction counts this many times (see train())
 
     def resolved_epochs(self) -> int:
         from ml.models import DEFAULT_EPOCHS
@@ -46,10 +48,12 @@ class TrainResult:
     data_sha256: dict[str, str]
     history: dict[str, list[float]] = field(default_factory=dict)
     test_probabilities: np.ndarray | None = None  # Keras output on the test set, to check exports
+    corrections: dict[str, Any] | None = None  # how many corrections were used, accuracy on them
 
     def metrics(self) -> dict[str, Any]:
         return {
             **self.evaluation.summary(),
+            **({"corrections": self.corrections} if self.corrections is not None else {}),
             "train_seconds": round(self.seconds, 2),
             "epochs": self.epochs,
             "parameters": self.parameters,
@@ -85,8 +89,10 @@ def _dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, epochs: int, ste
     return data.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(4)
 
 
-def train(config: TrainConfig, data: Mnist, verbose: bool | None = None) -> TrainResult:
-    """Fit the configured model on the training split and evaluate on the test split."""
+def train(
+    config: TrainConfig, data: Mnist, verbose: bool | None = None, corrections: Corrections | None = None
+) -> TrainResult:
+    """Fit the configured model on the training split (plus any corrections) and evaluate on the test split."""
     import keras
 
     from ml.models import build
@@ -108,6 +114,9 @@ def train(config: TrainConfig, data: Mnist, verbose: bool | None = None) -> Trai
         extra_x, extra_y = uci_training_set()
         x = np.concatenate([x, (extra_x.astype(np.float32) / 255.0)[..., None]])
         y = np.concatenate([y, extra_y.astype(np.int32)])
+    if corrections is not None and len(corrections):
+        extra_x, extra_y = corrections.as_training(config.correction_weight)
+        x, y = np.concatenate([x, extra_x]), np.concatenate([y, extra_y])
     epochs = config.resolved_epochs()
     model = build(config.architecture, steps, epochs)
     if verbose is None:
@@ -117,6 +126,11 @@ def train(config: TrainConfig, data: Mnist, verbose: bool | None = None) -> Trai
     )
     seconds = time.perf_counter() - started
     probabilities = model.predict(data.x_test.astype(np.float32)[..., None] / 255.0, batch_size=1000, verbose=0)
+    report = None
+    if corrections is not None:
+        after = model.predict(corrections.images.astype(np.float32)[..., None] / 255.0, verbose=0) if len(corrections) else None
+        report = {"used": len(corrections), "weight": config.correction_weight,
+                  "accuracy_after": corrections.accuracy(after) if after is not None else None}
     return TrainResult(
         model=model,
         config=config,
@@ -127,4 +141,5 @@ def train(config: TrainConfig, data: Mnist, verbose: bool | None = None) -> Trai
         data_sha256=dict(data.sha256),
         history={k: [round(float(v), 5) for v in vals] for k, vals in fitted.history.items()},
         test_probabilities=probabilities,
+        corrections=report,
     )

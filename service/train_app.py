@@ -23,6 +23,8 @@ PARAMS: dict[str, tuple[type, Any, Any]] = {
     "force": (bool, None, None),
     "batch_size": (int, 16, 1024),
     "subset": (int, 100, 60000),
+    "include_corrections": (bool, None, None),
+    "correction_weight": (int, 1, 100),
 }
 ARCHITECTURES = ("cnn", "mlp")
 
@@ -36,6 +38,8 @@ class TrainParams:
     force: bool = False
     batch_size: int = 128
     subset: int | None = None
+    include_corrections: bool = False
+    correction_weight: int = 10
 
 
 def parse_params(body: bytes) -> TrainParams:
@@ -125,11 +129,17 @@ class TrainApp:
 
         config = TrainConfig(
             architecture=params.architecture, epochs=params.epochs, seed=params.seed,
-            batch_size=params.batch_size, subset=params.subset,
+            batch_size=params.batch_size, subset=params.subset, correction_weight=params.correction_weight,
         )
         with TrainLock(self.settings.train_lock_file):
+            corrections = None
+            if params.include_corrections:
+                from service.predlog.factory import load_corrections
+
+                corrections = load_corrections(self.settings)
             registry = ModelRegistry(open_object_store(self.settings.model_store))
-            outcome = train_and_publish(config, self._data(), registry, params.min_accuracy, params.force, verbose=False)
+            outcome = train_and_publish(config, self._data(), registry, params.min_accuracy, params.force,
+                                        verbose=False, corrections=corrections)
         log.info("trained %s: promoted=%s (%s)", outcome.version, outcome.promoted, outcome.reason)
         return outcome.as_dict()
 

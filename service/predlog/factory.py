@@ -5,6 +5,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ml.config import Settings
+from ml.corrections import Corrections
 from service.predlog.base import PredictionLog
 
 
@@ -20,3 +21,13 @@ def open_prediction_log(settings: Settings) -> PredictionLog:
     from service.predlog.sqlite import SqlitePredictionLog
 
     return SqlitePredictionLog(Path(parsed.netloc + parsed.path))
+
+
+def load_corrections(settings: Settings) -> Corrections:
+    """Every correction in the configured log, as training data."""
+    log = open_prediction_log(settings)
+    try:
+        log.ensure_schema()
+        return Corrections.from_pairs((c.normalised, c.label) for c in log.corrections())
+    finally:
+        log.close()

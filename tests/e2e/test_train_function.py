@@ -40,7 +40,9 @@ def test_train_auth_and_params(tmp_path):
         assert wrong.status_code == 401
         auth = {"Authorization": f"Bearer {TOKEN}"}
         for params, word in [({"epochs": 0}, "epochs"), ({"architecture": "resnet"}, "architecture"),
-                             ({"learning_rate": 1}, "unknown"), ({"epochs": "5"}, "epochs"), ({"force": 1}, "force")]:
+                             ({"learning_rate": 1}, "unknown"), ({"epochs": "5"}, "epochs"), ({"force": 1}, "force"),
+                             ({"include_corrections": "yes"}, "include_corrections"),
+                             ({"correction_weight": 0}, "correction_weight")]:
             answer = requests.post(url, json=params, headers=auth, timeout=10)
             assert answer.status_code == 400 and word in answer.json()["message"], answer.text
         assert TOKEN not in anonymous.text + wrong.text
@@ -75,6 +77,31 @@ def test_train_publishes_promotes_and_predict_picks_it_up(tmp_path):
         worse = requests.post(train_url, json={**QUICK, "subset": 200, "min_accuracy": 0.999}, headers=auth, timeout=600)
         assert worse.status_code == 200 and worse.json()["promoted"] is False
         assert (models / "models" / "LATEST").read_text() == body["version"]
+
+
+def test_corrections_made_on_the_page_feed_the_train_function(tmp_path, model_store):
+    """Predict -> POST /predictions/<id>/label -> train with include_corrections, over one shared log."""
+    shipped = (model_store / "models" / "LATEST").read_text()
+    log = f"sqlite://{tmp_path / 'p.db'}"
+    predict_env = {"MODEL_STORE": f"file://{model_store}", "PREDICTION_LOG": log}
+    train_env = {**predict_env, "TRAIN_TOKEN": TOKEN, "TRAIN_LOCK_FILE": str(tmp_path / "lock")}
+    with function_server("predict", predict_env, tmp_path) as predict_url:
+        for name, wrong in (("2_canvas.png", 7), ("5_chalk.png", 6), ("8_paper.jpg", 3)):
+            answer = requests.post(predict_url, files={"file": (name, (GOLDEN / name).read_bytes())}, timeout=30)
+            label = requests.post(f"{predict_url}/predictions/{answer.json()['id']}/label", json={"label": wrong},
+                                  timeout=10)
+            assert label.status_code == 200 and label.json()["label"] == wrong
+    with function_server("train", train_env, tmp_path) as train_url:
+        params = {**QUICK, "subset": 1000, "epochs": 1, "include_corrections": True, "correction_weight": 5}
+        answer = requests.post(train_url, json=params, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    report = body["metrics"]["corrections"]
+    assert (report["used"], report["weight"], report["model_before"]) == (3, 5, shipped)
+    assert report["accuracy_before"] == 0.0  # the shipped model answered 2, 5 and 8; people said 7, 6, 3
+    assert 0.0 <= report["accuracy_after"] <= 1.0
+    assert body["metrics"]["config"]["correction_weight"] == 5
+    assert body["promoted"] is False  # 1,000 images for one epoch: worse than the shipped model on MNIST
 
 
 def test_rollback_endpoint(tmp_path):

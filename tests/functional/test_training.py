@@ -30,3 +30,36 @@ def test_training_is_repeatable(mnist_data):
     first = train(TrainConfig("cnn", epochs=1, subset=1000, seed=7), mnist_data, verbose=False)
     second = train(TrainConfig("cnn", epochs=1, subset=1000, seed=7), mnist_data, verbose=False)
     assert np.allclose(first.test_probabilities, second.test_probabilities, atol=1e-5)
+
+
+def test_corrections_join_training_and_are_reported(mnist_data, tmp_path):
+    """100 zeros "corrected" to 6: the shipped model gets none of them right; after training with them
+    (weighted) the new model answers 6 for most. Without the corrections it would still answer 0."""
+    import shutil
+
+    from ml.corrections import Corrections
+    from tests.conftest import MODEL_STORE
+
+    shutil.copytree(MODEL_STORE, tmp_path / "store")
+    registry = ModelRegistry(FileObjectStore(tmp_path / "store"))
+    before_version = registry.latest_version()
+    zeros = mnist_data.x_test[mnist_data.y_test == 0][:100]
+    corrections = Corrections.from_pairs((image.tobytes(), 6) for image in zeros)
+    config = TrainConfig("cnn", epochs=2, subset=3000, correction_weight=10)
+    outcome = train_and_publish(config, mnist_data, registry, min_accuracy=0.0, force=False, corrections=corrections)
+    report = outcome.metrics["corrections"]
+    assert (report["used"], report["weight"], report["model_before"]) == (100, 10, before_version)
+    assert report["accuracy_before"] == 0.0
+    assert report["accuracy_after"] > 0.8
+    # the gate is unchanged: judged on MNIST's test set, where this model is worse than the shipped one
+    assert not outcome.promoted and registry.latest_version() == before_version
+    assert registry.metadata(outcome.version)["metrics"]["corrections"] == report
+
+
+def test_malformed_corrections_are_refused():
+    from ml.corrections import Corrections
+    from ml.errors import DataIntegrityError
+
+    with pytest.raises(DataIntegrityError, match="783 image bytes"):
+        Corrections.from_pairs([(bytes(783), 3)])
+    assert len(Corrections.from_pairs([])) == 0
