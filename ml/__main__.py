@@ -1,4 +1,4 @@
-"""Command line: ``python -m ml {data,train,eval,predict,devset}``."""
+"""Command line: ``python -m ml {data,train,eval,predict,devset,stats}``."""
 from __future__ import annotations
 
 import argparse
@@ -126,6 +126,38 @@ def cmd_devset(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_stats(args, settings: Settings) -> int:
+    """Per-day summary on the terminal, or every record of the range exported for offline analysis."""
+    from datetime import datetime, timedelta, timezone
+
+    from tqdm import tqdm
+
+    from service.analytics import summarise
+    from service.predlog import open_prediction_log
+
+    last = datetime.now(timezone.utc).date()
+    first = last - timedelta(days=args.days - 1)
+    log = open_prediction_log(settings)
+    try:
+        log.ensure_schema()
+        if args.export:
+            from service.log_export import export
+
+            with tqdm(desc=f"export to {args.export}", unit=" rows", file=sys.stderr) as bar:
+                count = export(log.export(first, last), Path(args.export), progress=bar.update)
+            print(f"wrote {count:,} predictions from {first} to {last} to {args.export}")
+            return 0
+        stats = summarise(log.stats(first, last, settings.low_confidence), first, last, settings.low_confidence)
+    finally:
+        log.close()
+    print(f"{'day':<12}{'answers':>9}{'mean conf':>11}{'low conf':>10}{'corrected':>11}{'acc. corr.':>12}")
+    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    for row in [*stats["days"], {"day": "total", **stats["total"]}]:
+        print(f"{row['day']:<12}{row['count']:>9}{pct(row['mean_confidence']):>11}{pct(row['low_confidence_share']):>10}"
+              f"{row['corrected']:>11}{pct(row['corrected_accuracy']):>12}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ml", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -155,10 +187,15 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="data/devset")
     d.add_argument("--per-category", type=int, default=20)
     d.add_argument("--seed", type=int, default=2024)
+    st = sub.add_parser("stats", help="per-day summary of the prediction log, or --export it to Parquet/CSV")
+    st.add_argument("--days", type=int, default=30, choices=range(1, 3661), metavar="1-3660",
+                    help="the last N UTC days, today included (default 30)")
+    st.add_argument("--export", metavar="FILE.parquet|FILE.csv", help="write every record of those days to FILE")
     return p
 
 
-COMMANDS = {"data": cmd_data, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "devset": cmd_devset}
+COMMANDS = {"data": cmd_data, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "devset": cmd_devset,
+            "stats": cmd_stats}
 
 
 def main(argv: list[str] | None = None) -> int:
