@@ -32,10 +32,12 @@ for _ in $(seq 100); do
 done
 cat <<MSG
 
-predict: http://127.0.0.1:$PREDICT_PORT  (open it in a browser, or:)
+predict: http://127.0.0.1:$PREDICT_PORT  (open it in a browser: upload, draw, history; charts at /stats; or:)
   curl -F file=@tests/fixtures/golden/3_canvas.png http://127.0.0.1:$PREDICT_PORT
 train:   http://127.0.0.1:$TRAIN_PORT
   curl -X POST -H "Authorization: Bearer $TRAIN_TOKEN" http://127.0.0.1:$TRAIN_PORT
+  with the corrections made on the page:
+  curl -X POST -H "Authorization: Bearer $TRAIN_TOKEN" -d '{"include_corrections": true}' http://127.0.0.1:$TRAIN_PORT
 Ctrl-C stops both.
 MSG
 wait

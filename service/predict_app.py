@@ -214,11 +214,11 @@ class PredictApp:
             return json_response(200 if ready else 503, body)
         if len(parts) == 3 and parts[1] == "assets":
             return pages.asset_response(parts[2], request)
+        if path == "/stats" and _wants_html(request):
+            return pages.asset_response("stats.html", request)  # the page holds no data: its fetch is authorised
         if path.startswith("/predictions") or path == "/stats":
             self._authorise_read(request)
         if path == "/stats":
-            if _wants_html(request):
-                return pages.asset_response("stats.html", request)
             return json_response(200, self.stats(self._days(request.query.get("days", "7"))))
         if path == "/predictions":
             limit = self._limit(request.query.get("limit", "20"))

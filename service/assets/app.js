@@ -2,7 +2,6 @@
 // Plain JS, no build step. Every URL is relative, so the page works under any path prefix.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const pct = (p) => (p * 100).toFixed(1) + "%";
 let lowThreshold = 0.9;
 
@@ -12,22 +11,13 @@ function showError(message) {
   box.hidden = !message;
 }
 
-async function answerOf(response) {
-  let body = null;
-  try { body = await response.json(); } catch (e) { /* not JSON */ }
-  if (!response.ok) {
-    throw new Error((body && body.message) || `the server answered ${response.status}`);
-  }
-  return body;
-}
-
 async function predict(blob, filename) {
   showError("");
   const form = new FormData();
   form.append("file", blob, filename);
   $("result").setAttribute("aria-busy", "true");
   try {
-    const result = await answerOf(await fetch("./", { method: "POST", body: form, headers: { Accept: "application/json" } }));
+    const result = await fetchJSON("./", { method: "POST", body: form });
     showResult(result);
     loadHistory();
   } catch (e) {
@@ -75,10 +65,9 @@ function correctionForm(record, onSaved) {
     }
     const label = Number(form.elements.label.value);
     try {
-      const updated = await answerOf(await fetch(`predictions/${record.id}/label`, {
-        method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ label }),
-      }));
+      const updated = await fetchJSON(`predictions/${record.id}/label`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ label }),
+      });
       onSaved(updated);
       loadHistory();
     } catch (e) {
@@ -120,8 +109,7 @@ async function loadHistory() {
   const status = $("history-status");
   const low = $("low-only").checked;
   try {
-    const body = await answerOf(await fetch(`predictions?limit=20${low ? "&low_confidence=true" : ""}`,
-      { headers: { Accept: "application/json" } }));
+    const body = await fetchJSON(`predictions?limit=20${low ? "&low_confidence=true" : ""}`);
     lowThreshold = body.low_confidence_below ?? lowThreshold;
     $("low-threshold").textContent = pct(lowThreshold).replace(".0%", "%");
     $("history-list").replaceChildren(...body.predictions.map(historyItem));
@@ -130,6 +118,7 @@ async function loadHistory() {
       (low ? "No low-confidence answers yet." : "Nothing yet: recognise a digit above.");
   } catch (e) {
     status.textContent = `History is not available: ${e.message}`;
+    if (e.status === 401) askForToken(loadHistory);
   }
 }
 

@@ -1,7 +1,6 @@
 // The stats page: GET stats?days=N (JSON) -> key figures, two SVG charts, two tables. No libraries.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const COLOURS = ["#2f62d0", "#e8590c", "#12a150", "#c2255c", "#7048e8", "#0b7285", "#a61e4d", "#5c940d", "#495057", "#f08c00"];
 const share = (x) => (x === null ? "–" : (x * 100).toFixed(1) + "%");
@@ -101,9 +100,7 @@ async function load() {
   const status = $("stats-status");
   status.textContent = "Loading…";
   try {
-    const response = await fetch(`stats?days=${days}`, { headers: { Accept: "application/json" } });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.message || `the server answered ${response.status}`);
+    const body = await fetchJSON(`stats?days=${days}`);
     kpis(body.total, body.low_confidence_below);
     perDayChart(body.days);
     qualityChart(body.days);
@@ -114,6 +111,7 @@ async function load() {
     history.replaceState(null, "", `?days=${days}`);
   } catch (e) {
     status.textContent = `Stats are not available: ${e.message}`;
+    if (e.status === 401) askForToken(load);
   }
 }
 

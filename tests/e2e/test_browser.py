@@ -69,8 +69,10 @@ def test_uploading_a_golden_image_shows_the_digit_chart_and_what_the_model_saw(p
     assert page.locator("#bars li").count() == 10
     assert "sure" in page.inner_text("#confidence")
     page.wait_for_function("document.getElementById('seen').naturalWidth === 28")
-    top = page.locator("#bars li.best").inner_text()
-    assert top.startswith("7")
+    best = page.locator("#bars li.best")
+    assert best.inner_text().startswith("7")
+    track, fill = best.locator(".track").bounding_box(), best.locator(".fill").bounding_box()
+    assert fill["width"] > 0.9 * track["width"]  # the bar is drawn as long as the probability says
     assert newest(site)["filename"] == "7_paper.jpg"
 
 
@@ -191,3 +193,20 @@ def test_every_control_has_a_name_and_the_keyboard_reaches_them(page, site):
         page.keyboard.press("Tab")
         reached.append(page.evaluate("document.activeElement.id || document.activeElement.textContent"))
     assert {"file", "clear", "send-drawing", "low-only", "refresh"} <= set(reached), reached
+
+
+def test_a_private_history_asks_for_the_reader_token(page, predict_env, tmp_path):
+    env = {**predict_env, "PREDICTIONS_READ": "token", "PREDICTIONS_TOKEN": "reader-secret"}
+    with function_server("predict", env, tmp_path) as url:
+        page.goto(url)
+        page.set_input_files("#file", str(GOLDEN / "9_canvas.png"))
+        page.wait_for_function("document.getElementById('digit').textContent === '9'")  # predicting stays open
+        page.wait_for_selector("#token-form:not([hidden])")
+        assert "not available" in page.inner_text("#history-status")
+        page.fill("#token", "reader-secret")
+        page.click("#token-form button")
+        page.wait_for_selector("#history-list li")
+        assert page.locator("#history-list li .hdigit").first.inner_text() == "9"
+        page.goto(f"{url}/stats")  # the token is kept for the session: the stats page uses it too
+        page.wait_for_selector("#per-day svg rect")
+        assert page.locator("#token-form").is_hidden()
