@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
-
 from ml.config import Settings
 from ml.errors import MLError
 from ml.preprocess import preprocess
@@ -22,6 +18,7 @@ from service import pages
 from service.analytics import summarise
 from service.http import HTTPError, Request, Response, bearer_token, error_response, json_response, token_matches
 from service.models import ModelCache
+from service.params import parse_label, query_flag, query_int, wants_html
 from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
 from service.predlog.base import created_at_of
 from service.predlog.spool import SpooledPredictionLog
@@ -39,35 +36,6 @@ def _normalised_png(record: PredictionRecord) -> bytes:
     out = io.BytesIO()
     Image.frombytes("L", (28, 28), record.normalised).save(out, "PNG")
     return out.getvalue()
-
-
-def _wants_html(request: Request) -> bool:
-    """A browser navigating here (Accept prefers text/html); curl and fetch() get JSON."""
-    accept = parse_accept_header(request.header("accept"), MIMEAccept)
-    return accept.best_match(["application/json", "text/html"]) == "text/html"
-
-
-def _flag(raw: str, name: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("", "0", "false", "no"):
-        return False
-    if value in ("1", "true", "yes"):
-        return True
-    raise HTTPError(400, "invalid_query", f"{name} must be true or false, not {raw!r}")
-
-
-def _parse_label(body: bytes) -> int:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise HTTPError(400, "invalid_json", 'send a JSON body such as {"label": 7}') from None
-    label = payload.get("label") if isinstance(payload, dict) else None
-    if isinstance(payload, dict) and set(payload) - {"label"}:
-        raise HTTPError(400, "invalid_label", f"unknown field(s) {', '.join(sorted(set(payload) - {'label'}))}; "
-                        'send only {"label": 0-9}')
-    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
-        raise HTTPError(400, "invalid_label", f'label must be a whole number from 0 to 9, e.g. {{"label": 7}}; got {label!r}')
-    return label
 
 
 class PredictApp:
@@ -214,15 +182,15 @@ class PredictApp:
             return json_response(200 if ready else 503, body)
         if len(parts) == 3 and parts[1] == "assets":
             return pages.asset_response(parts[2], request)
-        if path == "/stats" and _wants_html(request):
+        if path == "/stats" and wants_html(request):
             return pages.asset_response("stats.html", request)  # the page holds no data: its fetch is authorised
         if path.startswith("/predictions") or path == "/stats":
             self._authorise_read(request)
         if path == "/stats":
-            return json_response(200, self.stats(self._days(request.query.get("days", "7"))))
+            return json_response(200, self.stats(query_int(request.query, "days", 7, 1, MAX_STATS_DAYS)))
         if path == "/predictions":
-            limit = self._limit(request.query.get("limit", "20"))
-            low = _flag(request.query.get("low_confidence", ""), "low_confidence")
+            limit = query_int(request.query, "limit", 20, 1, MAX_LIST)
+            low = query_flag(request.query, "low_confidence")
             records = self.prediction_log.recent(limit, self.settings.low_confidence if low else None)
             return json_response(200, {"predictions": [r.public() for r in records],
                                        "low_confidence_below": self.settings.low_confidence})
@@ -243,25 +211,15 @@ class PredictApp:
         return summarise(self.prediction_log.stats(first, last, low), first, last, low)
 
     def _post_label(self, prediction_id: str, request: Request) -> Response:
-        label = _parse_label(request.body)
+        label = parse_label(request.body)
         self.find(prediction_id)  # 404 before anything is written
         record = self.prediction_log.set_label(prediction_id, label, datetime.now(timezone.utc))
         if record is None:
             raise HTTPError(404, "not_found", f"no prediction with id {prediction_id}")
         return json_response(200, record.public())
 
-    @staticmethod
-    def _days(raw: str) -> int:
-        try:
-            days = int(raw)
-        except ValueError:
-            raise HTTPError(400, "invalid_days", f"days must be a whole number from 1 to {MAX_STATS_DAYS}") from None
-        if not 1 <= days <= MAX_STATS_DAYS:
-            raise HTTPError(400, "invalid_days", f"days must be from 1 to {MAX_STATS_DAYS}")
-        return days
-
     def _authorise_read(self, request: Request) -> None:
-        """PREDICTIONS_READ: public (default), token (Bearer PREDICTIONS_TOKEN) or off."""
+        """Who may read the log (history, stats) and correct it. PREDICTIONS_READ: public, token or off."""
         mode = self.settings.predictions_read
         if mode == "off":
             raise HTTPError(403, "forbidden", "reading predictions is turned off on this server (PREDICTIONS_READ=off)")
@@ -269,16 +227,6 @@ class PredictApp:
             if not token_matches(bearer_token(request), self.settings.predictions_token or ""):
                 raise HTTPError(401, "unauthorized", "send Authorization: Bearer <PREDICTIONS_TOKEN>",
                                 {"WWW-Authenticate": 'Bearer realm="predictions"'})
-
-    @staticmethod
-    def _limit(raw: str) -> int:
-        try:
-            limit = int(raw)
-        except ValueError:
-            raise HTTPError(400, "invalid_limit", f"limit must be a whole number from 1 to {MAX_LIST}") from None
-        if not 1 <= limit <= MAX_LIST:
-            raise HTTPError(400, "invalid_limit", f"limit must be from 1 to {MAX_LIST}")
-        return limit
 
     def _image(self, record: PredictionRecord) -> Response:
         data = record.image
@@ -294,6 +242,6 @@ class PredictApp:
     def _post_predict(self, request: Request) -> Response:
         uploads = extract_uploads(request, self.settings.max_upload_bytes, self.settings.max_files_per_request)
         results = self.predict(uploads)
-        if _wants_html(request):
+        if wants_html(request):
             return Response(200, pages.result_page([r for r in results if "digit" in r]), "text/html; charset=utf-8")
         return json_response(200, results[0] if len(uploads) == 1 else results)

@@ -1,0 +1,56 @@
+"""Query parameters and small bodies, validated into values or a 400 naming the parameter."""
+from __future__ import annotations
+
+import json
+from typing import Mapping
+
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from service.http import HTTPError, Request
+
+
+def wants_html(request: Request) -> bool:
+    """A browser navigating here (Accept prefers text/html); curl and fetch() get JSON."""
+    accept = parse_accept_header(request.header("accept"), MIMEAccept)
+    return accept.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def query_int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HTTPError(400, f"invalid_{name}", f"{name} must be a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise HTTPError(400, f"invalid_{name}", f"{name} must be from {low} to {high}")
+    return value
+
+
+def query_flag(query: Mapping[str, str], name: str) -> bool:
+    raw = query.get(name, "")
+    value = raw.strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise HTTPError(400, "invalid_query", f"{name} must be true or false, not {raw!r}")
+
+
+def parse_label(body: bytes) -> int:
+    """The body of a correction: exactly {"label": 0-9}."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPError(400, "invalid_json", 'send a JSON body such as {"label": 7}') from None
+    if not isinstance(payload, dict):
+        raise HTTPError(400, "invalid_label", f'send a JSON object such as {{"label": 7}}, not {type(payload).__name__}')
+    unknown = sorted(set(payload) - {"label"})
+    if unknown:
+        raise HTTPError(400, "invalid_label", f"unknown field(s) {', '.join(unknown)}; send only {{\"label\": 0-9}}")
+    label = payload.get("label")
+    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
+        raise HTTPError(400, "invalid_label", f'label must be a whole number from 0 to 9, e.g. {{"label": 7}}; got {label!r}')
+    return label
