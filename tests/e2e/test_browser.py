@@ -177,6 +177,20 @@ def test_phone_sized_screen_with_touch(browser, site):
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
     pad = page.locator("#pad").bounding_box()
     assert pad["width"] <= 390 and pad["x"] >= 0
+    # a finger draws a "1": real touch events through the DevTools protocol (Playwright has only tap())
+    page.locator("#pad").scroll_into_view_if_needed()
+    pad = page.locator("#pad").bounding_box()
+    cdp = context.new_cdp_session(page)
+    x = pad["x"] + pad["width"] * 0.5
+    points = [(x + i * 0.3, pad["y"] + pad["height"] * (0.15 + i * 0.035)) for i in range(21)]
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
+    for px, py in points[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.click("#send-drawing")
+    page.wait_for_function("document.querySelectorAll('#history-list li').length === 2")
+    assert page.inner_text("#digit") == "1"
+    assert newest(site)["filename"] == "drawing.png"
     shoot(page, "test_phone_sized_screen_with_touch")
     context.close()
 
