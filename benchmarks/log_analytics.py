@@ -27,10 +27,10 @@ from service.log_export import export
 from service.predlog.sqlite import SqlitePredictionLog
 log = SqlitePredictionLog(Path(sys.argv[1]))
 first, last = date.fromisoformat(sys.argv[3]), date.fromisoformat(sys.argv[4])
+started = time.perf_counter()  # reading the log is part of both ways
 records = log.export(first, last)
 if sys.argv[5] == "list":
     records = list(records)
-started = time.perf_counter()
 count = export(records, Path(sys.argv[2]))
 print(count, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """

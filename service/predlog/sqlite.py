@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     image_size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_at DESC);
-CREATE INDEX IF NOT EXISTS predictions_by_day ON predictions (day);
+-- per-day stats and the export's keyset pages (day, created_at, id) are range scans of this index
+CREATE INDEX IF NOT EXISTS predictions_by_day_time ON predictions (day, created_at, id);
 -- Corrections live in their own table, so a database from before they existed
 -- needs no migration: this CREATE is all it takes.
 CREATE TABLE IF NOT EXISTS labels (
@@ -147,18 +148,18 @@ class SqlitePredictionLog:
 
     def export(self, first: date, last: date) -> Iterator[PredictionRecord]:
         """Keyset pagination: one short query per chunk, so no lock is held between chunks."""
-        after = ("", "")
+        after = (first.isoformat(), "", "")  # sorts before every row of the first day
         while True:
-            rows = self._run(
-                f"{_SELECT} WHERE p.day BETWEEN ? AND ? AND (p.created_at, p.id) > (?, ?) "
-                "ORDER BY p.created_at, p.id LIMIT ?",
-                (first.isoformat(), last.isoformat(), *after, EXPORT_CHUNK),
+            rows = self._run(  # the row value is the index seek: each page starts where the last ended
+                f"{_SELECT} WHERE (p.day, p.created_at, p.id) > (?, ?, ?) AND p.day <= ? "
+                "ORDER BY p.day, p.created_at, p.id LIMIT ?",
+                (*after, last.isoformat(), EXPORT_CHUNK),
             )
             for row in rows:
                 yield self._record(row)
             if len(rows) < EXPORT_CHUNK:
                 return
-            after = (rows[-1][2], rows[-1][0])
+            after = (rows[-1][1], rows[-1][2], rows[-1][0])
 
     def ping(self) -> bool:
         try:
