@@ -76,6 +76,24 @@ def test_uploading_a_golden_image_shows_the_digit_chart_and_what_the_model_saw(p
     assert newest(site)["filename"] == "7_paper.jpg"
 
 
+def test_dropping_a_file_on_the_form_sends_it(page, site):
+    import base64
+
+    page.goto(site)
+    data = base64.b64encode((GOLDEN / "8_chalk.png").read_bytes()).decode()
+    page.evaluate("""(data) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "dropped-8.png", { type: "image/png" }));
+        const zone = document.getElementById("upload");
+        zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }""", data)
+    page.wait_for_function("document.getElementById('digit').textContent === '8'")
+    assert newest(site)["filename"] == "dropped-8.png"
+    assert "over" not in (page.get_attribute("#upload", "class") or "")
+
+
 def test_drawing_a_one_with_the_mouse_is_recognised(page, site):
     page.goto(site)
     box = page.locator("#pad").bounding_box()

@@ -57,3 +57,20 @@ def test_raw_binary_event_and_errors(monkeypatch, tmp_path):
     assert text["statusCode"] == 415 and json.loads(text["body"])["error"] == "unsupported_content_type"
     listed = handler(url_event("GET", "/predictions", query={"limit": "5"}), None)
     assert listed["statusCode"] == 200 and len(json.loads(listed["body"])["predictions"]) == 1
+
+
+def test_the_page_its_assets_a_correction_and_stats_through_a_function_url(monkeypatch, tmp_path):
+    handler = load_handler(monkeypatch, tmp_path)
+    page = handler(url_event("GET", "/", headers={"accept": "text/html"}), None)
+    assert page["statusCode"] == 200 and not page["isBase64Encoded"] and 'id="pad"' in page["body"]
+    script = handler(url_event("GET", "/assets/app.js"), None)
+    assert script["headers"]["content-type"].startswith("text/javascript") and "fetchJSON" in script["body"]
+    revalidated = handler(url_event("GET", "/assets/app.js", headers={"if-none-match": script["headers"]["etag"]}), None)
+    assert revalidated["statusCode"] == 304
+    answer = json.loads(handler(url_event("POST", "/", (GOLDEN / "0_chalk.png").read_bytes(),
+                                          {"content-type": "image/png"}), None)["body"])
+    label = handler(url_event("POST", f"/predictions/{answer['id']}/label", b'{"label": 6}',
+                              {"content-type": "application/json"}), None)
+    assert label["statusCode"] == 200 and json.loads(label["body"])["label"] == 6
+    stats = json.loads(handler(url_event("GET", "/stats", query={"days": "1"}), None)["body"])
+    assert (stats["total"]["count"], stats["total"]["corrected"], stats["total"]["corrected_accuracy"]) == (1, 1, 0.0)
