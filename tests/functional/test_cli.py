@@ -40,3 +40,28 @@ def test_eval_reports_every_category(mnist_data):
     assert done.returncode == 0, done.stderr
     for category in ("mnist_png", "phone_photo", "uci_digits", "overall"):
         assert category in done.stdout
+
+
+def test_train_with_the_corrections_in_the_log(tmp_path):
+    import shutil
+    from datetime import datetime, timezone
+
+    from service.predlog.sqlite import SqlitePredictionLog
+    from tests.functional.test_prediction_log import record
+
+    shutil.copytree(MODEL_STORE, tmp_path / "store")
+    log = SqlitePredictionLog(tmp_path / "p.db")
+    log.ensure_schema()
+    for label in (1, 2):
+        written = record(digit=7)
+        log.write(written)
+        log.set_label(written.id, label, datetime.now(timezone.utc))
+    log.close()
+    done = run("train", "--subset", "500", "--epochs", "1", "--min-accuracy", "0", "--no-fail",
+               "--include-corrections", "--correction-weight", "3",
+               MODEL_STORE=f"file://{tmp_path / 'store'}", PREDICTION_LOG=f"sqlite://{tmp_path / 'p.db'}")
+    assert done.returncode == 0, done.stderr
+    assert "2 corrections from sqlite://" in done.stdout
+    assert "corrections: 2 used x3; accuracy on them before" in done.stdout
+    refused = run("train", "--include-corrections", "--correction-weight", "0")
+    assert refused.returncode == 2 and "correction-weight" in refused.stderr
