@@ -91,6 +91,14 @@ class CassandraPredictionLog:
         except Exception as exc:
             raise StoreUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
 
+    def _paged(self, name: str, cql: str, params: tuple, page: int = PAGE_SIZE) -> Iterator:
+        """Rows of a query, fetched a page at a time as they are consumed; a failure on any page is StoreUnavailable."""
+        rows = self._execute(name, cql, params, fetch_size=page)
+        try:
+            yield from rows
+        except Exception as exc:  # the driver fetches later pages while we iterate
+            raise StoreUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
+
     def ensure_schema(self) -> None:
         session = self._connect()
         try:
@@ -124,9 +132,8 @@ class CassandraPredictionLog:
 
     def _labels(self, day: date) -> dict:
         """The day's corrections, id -> (label, labelled_at): one single-partition read."""
-        rows = self._execute(
-            "labels", f"SELECT id, label, labelled_at FROM {self.keyspace}.labels_by_day WHERE day = ?", (day,),
-            fetch_size=PAGE_SIZE,
+        rows = self._paged(
+            "labels", f"SELECT id, label, labelled_at FROM {self.keyspace}.labels_by_day WHERE day = ?", (day,)
         )
         return {r.id: (r.label, r.labelled_at) for r in rows}
 
@@ -149,10 +156,10 @@ class CassandraPredictionLog:
         today = datetime.now(timezone.utc).date()
         for back in range(MAX_DAYS_BACK):
             day = today - timedelta(days=back)
-            rows = self._execute(
+            rows = self._paged(
                 "recent",
                 f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id DESC",
-                (day,), fetch_size=min(PAGE_SIZE, limit if max_confidence is None else PAGE_SIZE),
+                (day,), page=min(PAGE_SIZE, limit if max_confidence is None else PAGE_SIZE),
             )
             labels = None
             for row in rows:
@@ -183,10 +190,10 @@ class CassandraPredictionLog:
         return record.with_label(label, at)
 
     def corrections(self) -> Iterator[Correction]:
-        rows = self._execute(
+        rows = self._paged(
             "corrections",
             f"SELECT id, label, digit, model_version, normalised FROM {self.keyspace}.corrections WHERE bucket = ?",
-            (CORRECTIONS_BUCKET,), fetch_size=PAGE_SIZE,
+            (CORRECTIONS_BUCKET,),
         )
         for r in rows:
             yield Correction(str(r.id), r.normalised, r.label, r.digit, r.model_version)
@@ -197,10 +204,10 @@ class CassandraPredictionLog:
         for day in days_between(first, last):
             labels = self._labels(day)
             groups: dict[tuple[str, int], list] = defaultdict(lambda: [0, 0.0, 0, 0, 0])
-            rows = self._execute(
+            rows = self._paged(
                 "stats_day",
                 f"SELECT id, digit, confidence, model_version FROM {self.keyspace}.predictions_by_day WHERE day = ?",
-                (day,), fetch_size=PAGE_SIZE,
+                (day,),
             )
             for row in rows:
                 g = groups[(row.model_version, row.digit)]
@@ -216,10 +223,10 @@ class CassandraPredictionLog:
     def export(self, first: date, last: date) -> Iterator[PredictionRecord]:
         for day in days_between(first, last):
             labels = self._labels(day)
-            rows = self._execute(
+            rows = self._paged(
                 "export_day",
                 f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id ASC",
-                (day,), fetch_size=PAGE_SIZE,
+                (day,),
             )
             for row in rows:
                 yield self._record(row, labels)
