@@ -130,7 +130,7 @@ def train(
     if corrections is not None:
         after = model.predict(corrections.images.astype(np.float32)[..., None] / 255.0, verbose=0) if len(corrections) else None
         report = {"used": len(corrections), "weight": config.correction_weight,
-                  "accuracy_after": corrections.accuracy(after) if after is not None else None}
+                  "accuracy_after": None if after is None else corrections.accuracy(after)}
     return TrainResult(
         model=model,
         config=config,
