@@ -219,6 +219,11 @@ _RENDER: dict[str, Callable] = {
 }
 
 
+def render(category: str, digit: np.ndarray, rng: np.random.Generator) -> tuple[str, bytes]:
+    """One upload of ``digit`` in the style of ``category``: (file extension, file bytes)."""
+    return _RENDER[category](digit, rng)
+
+
 def uci_digits(half: str = "eval") -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 1,797 UCI digits as 8x8 uint8 (0-16); ``half`` 'eval' or 'train'
     (alternate images, so both halves cover every writer)."""
@@ -244,7 +249,7 @@ def generate(
         source_x, source_y = (uci_x, uci_y) if category == "uci_digits" else (mnist_test_images, mnist_test_labels)
         picks = rng.choice(len(source_x), size=min(per_category, len(source_x)), replace=False)
         for n, index in enumerate(picks):
-            ext, data = _RENDER[category](source_x[index], rng)
+            ext, data = render(category, source_x[index], rng)
             label = int(source_y[index])
             yield Sample(category, label, f"{category}/{n:04d}_{label}.{ext}", data)
 
