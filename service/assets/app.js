@@ -42,7 +42,7 @@ function showResult(r) {
   $("digit").textContent = r.digit;
   $("confidence").textContent = `${pct(r.confidence)} sure · model ${r.model_version} · ${r.latency_ms.toFixed(1)} ms`;
   $("bars").replaceChildren(...bars(r.probabilities, r.digit));
-  $("seen").src = `predictions/${r.id}/normalised.png`;
+  showImage($("seen"), `predictions/${r.id}/normalised.png`);
   $("result-fix").replaceChildren(correctionForm(r, (updated) => {
     $("result-fix").querySelector(".done").textContent = `Saved: it was ${updated.label}. Thank you.`;
   }));
@@ -84,10 +84,9 @@ function historyItem(r) {
   li.dataset.id = r.id;
   const when = new Date(r.created_at);
   const img = document.createElement("img");
-  img.src = `predictions/${r.id}/normalised.png`;
   img.width = img.height = 56;
   img.alt = `what the model saw for ${r.filename}`;
-  img.loading = "lazy";
+  showImage(img, `predictions/${r.id}/normalised.png`);
   const meta = document.createElement("div");
   meta.innerHTML = `<div class="meta"><span class="hdigit" aria-label="answer">${r.digit}</span>` +
     `<span class="badge${low ? " low" : ""}">${pct(r.confidence)}${low ? " · low" : ""}</span>` +

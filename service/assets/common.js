@@ -6,10 +6,13 @@ const TOKEN_KEY = "digits.readToken";
 
 // GET/POST a URL relative to the page and return its JSON; a non-2xx answer throws an Error
 // carrying the server's message and the status (401 means: this server wants PREDICTIONS_TOKEN).
-async function fetchJSON(url, options = {}) {
-  const headers = { Accept: "application/json", ...(options.headers || {}) };
+function withToken(headers = {}) {
   const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) headers.Authorization = `Bearer ${token}`;
+  return token ? { ...headers, Authorization: `Bearer ${token}` } : headers;
+}
+
+async function fetchJSON(url, options = {}) {
+  const headers = withToken({ Accept: "application/json", ...(options.headers || {}) });
   const response = await fetch(url, { ...options, headers });
   let body = null;
   try { body = await response.json(); } catch (e) { /* not JSON */ }
@@ -19,6 +22,19 @@ async function fetchJSON(url, options = {}) {
     throw error;
   }
   return body;
+}
+
+// An <img> of a URL that may need the reader token (an img tag cannot send one): fetched, then shown.
+async function showImage(img, url) {
+  const response = await fetch(url, { headers: withToken() });
+  if (!response.ok) {
+    img.removeAttribute("src");
+    img.alt = response.status === 401 ? "(hidden: this server needs the reader token)" : "(not available)";
+    return;
+  }
+  const src = URL.createObjectURL(await response.blob());
+  img.onload = () => URL.revokeObjectURL(src);
+  img.src = src;
 }
 
 // Show the reader-token form (history and stats are private where PREDICTIONS_READ=token).

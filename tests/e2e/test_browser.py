@@ -235,10 +235,16 @@ def test_a_private_history_asks_for_the_reader_token(page, predict_env, tmp_path
         page.wait_for_function("document.getElementById('digit').textContent === '9'")  # predicting stays open
         page.wait_for_selector("#token-form:not([hidden])")
         assert "not available" in page.inner_text("#history-status")
+        # an img cannot send the token itself: the page fetches the image and says why it is missing
+        page.wait_for_function("document.getElementById('seen').alt.includes('reader token')")
         page.fill("#token", "reader-secret")
         page.click("#token-form button")
         page.wait_for_selector("#history-list li")
         assert page.locator("#history-list li .hdigit").first.inner_text() == "9"
+        page.wait_for_function("document.querySelector('#history-list img').naturalWidth === 28")
+        page.set_input_files("#file", str(GOLDEN / "4_chalk.png"))
+        page.wait_for_function("document.getElementById('digit').textContent === '4'")
+        page.wait_for_function("document.getElementById('seen').naturalWidth === 28")  # fetched with the token
         page.goto(f"{url}/stats")  # the token is kept for the session: the stats page uses it too
         page.wait_for_selector("#per-day svg rect")
         assert page.locator("#token-form").is_hidden()
