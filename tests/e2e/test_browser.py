@@ -140,9 +140,9 @@ def test_a_correction_is_saved_and_shown_in_history(page, site):
 
 def test_the_low_confidence_filter_shows_what_the_server_filtered(page, site):
     page.goto(site)
-    for name in ("5_canvas.png", "5_paper.jpg"):
+    for sent, name in enumerate(("5_canvas.png", "5_paper.jpg"), start=1):
         page.set_input_files("#file", str(GOLDEN / name))
-        page.wait_for_function(f"document.querySelectorAll('#history-list li').length === {name[2:].count('paper') + 1}")
+        page.wait_for_function(f"document.querySelectorAll('#history-list li').length === {sent}")
     page.check("#low-only")
     page.wait_for_selector("#history-list[data-low=true]", state="attached")
     low = requests.get(f"{site}/predictions?low_confidence=true", timeout=10).json()["predictions"]
