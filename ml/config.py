@@ -31,27 +31,15 @@ def _store_url(value: str, name: str) -> str:
     raise ConfigError(f"{name}={value!r}: use file:///abs/dir, a path, or s3://bucket/prefix")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _number(env: Mapping[str, str], name: str, default, low, high, parse=int):
+    """A bounded int (``parse=int``) or float (``parse=float``); empty means the default."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r}: must be a whole number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={value}: must be between {low} and {high}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: must be a number") from None
+        raise ConfigError(f"{name}={raw!r}: must be {'a whole number' if parse is int else 'a number'}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name}={value}: must be between {low} and {high}")
     return value
@@ -116,23 +104,23 @@ class Settings:
         settings = cls(
             mnist_dir=Path(env.get("MNIST_DIR") or "data/mnist").resolve(),
             model_store=_store_url(env.get("MODEL_STORE") or "var/models", "MODEL_STORE"),
-            max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 200_000_000),
+            max_image_pixels=_number(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 200_000_000),
             prediction_log=_log_url(env.get("PREDICTION_LOG") or "var/predictions.db"),
             cassandra_username=env.get("CASSANDRA_USERNAME") or None,
             cassandra_password=env.get("CASSANDRA_PASSWORD") or None,
             cassandra_consistency=_choice(env, "CASSANDRA_CONSISTENCY", "LOCAL_QUORUM", CONSISTENCY_LEVELS),
             train_token=env.get("TRAIN_TOKEN") or None,
             train_data=_choice(env, "TRAIN_DATA", "local", ("local", "store")),
-            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 4 * 1024 * 1024, 1024, 6 * 1024 * 1024),
-            max_files_per_request=_int(env, "MAX_FILES_PER_REQUEST", 64, 1, 1000),
-            model_refresh_seconds=_int(env, "MODEL_REFRESH_SECONDS", 30, 0, 86400),
-            inline_image_bytes=_int(env, "INLINE_IMAGE_BYTES", 1024 * 1024, 0, 16 * 1024 * 1024),
+            max_upload_bytes=_number(env, "MAX_UPLOAD_BYTES", 4 * 1024 * 1024, 1024, 6 * 1024 * 1024),
+            max_files_per_request=_number(env, "MAX_FILES_PER_REQUEST", 64, 1, 1000),
+            model_refresh_seconds=_number(env, "MODEL_REFRESH_SECONDS", 30, 0, 86400),
+            inline_image_bytes=_number(env, "INLINE_IMAGE_BYTES", 1024 * 1024, 0, 16 * 1024 * 1024),
             train_lock_file=Path(env.get("TRAIN_LOCK_FILE") or "var/train.lock").resolve(),
             spool_dir=Path(env.get("SPOOL_DIR") or "var/spool").resolve(),
-            spool_max_bytes=_int(env, "SPOOL_MAX_BYTES", 64 * 1024 * 1024, 1024, 2**40),
+            spool_max_bytes=_number(env, "SPOOL_MAX_BYTES", 64 * 1024 * 1024, 1024, 2**40),
             predictions_read=_choice(env, "PREDICTIONS_READ", "public", ("public", "token", "off")),
             predictions_token=env.get("PREDICTIONS_TOKEN") or None,
-            low_confidence=_float(env, "LOW_CONFIDENCE", 0.9, 0.0, 1.0),
+            low_confidence=_number(env, "LOW_CONFIDENCE", 0.9, 0.0, 1.0, parse=float),
         )
         if settings.predictions_read == "token" and not settings.predictions_token:
             raise ConfigError("PREDICTIONS_READ=token needs PREDICTIONS_TOKEN")
