@@ -117,7 +117,7 @@ async function loadHistory() {
       (low ? "No low-confidence answers yet." : "Nothing yet: recognise a digit above.");
   } catch (e) {
     status.textContent = `History is not available: ${e.message}`;
-    if (e.status === 401) askForToken(loadHistory);
+    if (e.status === 401) askForToken(status, loadHistory);
   }
 }
 

@@ -37,9 +37,17 @@ async function showImage(img, url) {
   img.src = src;
 }
 
-// Show the reader-token form (history and stats are private where PREDICTIONS_READ=token).
-function askForToken(onToken) {
-  const form = $("token-form");
+// Show the reader-token form after ``status`` (history and stats are private where PREDICTIONS_READ=token).
+function askForToken(status, onToken) {
+  let form = $("token-form");
+  if (!form) {
+    form = document.createElement("form");
+    form.id = "token-form";
+    form.className = "row";
+    form.innerHTML = '<label for="token">This server keeps its history private. Reader token:</label>' +
+      '<input id="token" type="password" autocomplete="off" required> <button type="submit">Use token</button>';
+    status.after(form);
+  }
   form.hidden = false;
   form.onsubmit = (event) => {
     event.preventDefault();

@@ -111,7 +111,7 @@ async function load() {
     history.replaceState(null, "", `?days=${days}`);
   } catch (e) {
     status.textContent = `Stats are not available: ${e.message}`;
-    if (e.status === 401) askForToken(load);
+    if (e.status === 401) askForToken(status, load);
   }
 }
 
