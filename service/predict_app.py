@@ -38,6 +38,20 @@ def _normalised_png(record: PredictionRecord) -> bytes:
     return out.getvalue()
 
 
+def _valid_id(prediction_id: str) -> str:
+    try:
+        uuid.UUID(prediction_id)
+    except ValueError:
+        raise HTTPError(404, "not_found", f"{prediction_id!r} is not a prediction id") from None
+    return prediction_id
+
+
+def _found(prediction_id: str, record: PredictionRecord | None) -> PredictionRecord:
+    if record is None:
+        raise HTTPError(404, "not_found", f"no prediction with id {prediction_id}")
+    return record
+
+
 class PredictApp:
     """Holds the per-process resources, all created lazily (after a fork)."""
 
@@ -141,14 +155,7 @@ class PredictApp:
         return self.models.version is not None, body
 
     def find(self, prediction_id: str) -> PredictionRecord:
-        try:
-            uuid.UUID(prediction_id)
-        except ValueError:
-            raise HTTPError(404, "not_found", f"{prediction_id!r} is not a prediction id") from None
-        record = self.prediction_log.get(prediction_id)
-        if record is None:
-            raise HTTPError(404, "not_found", f"no prediction with id {prediction_id}")
-        return record
+        return _found(prediction_id, self.prediction_log.get(_valid_id(prediction_id)))
 
     # -- routes ------------------------------------------------------------
     def handle(self, request: Request) -> Response:
@@ -212,11 +219,9 @@ class PredictApp:
 
     def _post_label(self, prediction_id: str, request: Request) -> Response:
         label = parse_label(request.body)
-        self.find(prediction_id)  # 404 before anything is written
-        record = self.prediction_log.set_label(prediction_id, label, datetime.now(timezone.utc))
-        if record is None:
-            raise HTTPError(404, "not_found", f"no prediction with id {prediction_id}")
-        return json_response(200, record.public())
+        # set_label reads the record first and writes nothing for an unknown id
+        record = self.prediction_log.set_label(_valid_id(prediction_id), label, datetime.now(timezone.utc))
+        return json_response(200, _found(prediction_id, record).public())
 
     def _authorise_read(self, request: Request) -> None:
         """Who may read the log (history, stats) and correct it. PREDICTIONS_READ: public, token or off."""
