@@ -1,0 +1,268 @@
+"""Run a real Apache Cassandra 5.0 node from Maven Central's jars (no tarball, no Docker).
+
+Maven resolves ``cassandra-all`` and its runtime dependencies from ``infra/cassandra/pom.xml``
+(pinned version, cached in ~/.m2); this module writes the node's ``cassandra.yaml`` from
+``infra/cassandra/cassandra.yaml`` and starts ``CassandraDaemon`` in the foreground with the JVM
+options of ``infra/cassandra/jvm17.options``. A node is ready when its CQL port answers a query.
+
+Used by `make cassandra` (one node on 127.0.0.1:9042 with data under var/cassandra), `make stack`,
+the test fixture (free ports, a temporary directory) and benchmarks/cassandra_ring.py (3 nodes).
+
+    .venv/bin/python -m scripts.cassandra_node [--dir var/cassandra] [--address 127.0.0.1] [--port 9042]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "infra" / "cassandra"
+POM = CONF / "pom.xml"
+CLASSPATH_CACHE = ROOT / "var" / "cassandra-classpath"
+DEFAULT_HEAP = os.environ.get("CASSANDRA_HEAP", "512M")
+SUPERUSER = ("cassandra", "cassandra")  # PasswordAuthenticator's default superuser on a fresh node
+
+
+class NodeError(RuntimeError):
+    """The node could not be prepared or did not come up; the message says why and where to look."""
+
+
+def java_17() -> str:
+    """A Java 17 binary: Cassandra 5.0 runs on 11 and 17, not on the newer JDKs that may also be here."""
+    candidates = [os.environ.get("CASSANDRA_JAVA", ""), "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+                  shutil.which("java") or ""]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            probe = subprocess.run([candidate, "-version"], capture_output=True, text=True)
+            if 'version "17' in probe.stderr:
+                return candidate
+    raise NodeError("no Java 17 found (set CASSANDRA_JAVA=/path/to/java17/bin/java): Cassandra 5.0 needs it")
+
+
+def classpath(quiet: bool = False) -> str:
+    """Cassandra's runtime classpath, resolved by Maven once per pom version and cached under var/."""
+    if shutil.which("mvn") is None:
+        raise NodeError("Maven (mvn) is not installed: it fetches Cassandra from Maven Central")
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
+    cached = CLASSPATH_CACHE.with_name(f"cassandra-classpath-{digest}.txt")
+    if cached.exists() and all(Path(p).exists() for p in cached.read_text().split(":")):
+        return cached.read_text()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    if not quiet:
+        print("fetching Apache Cassandra and its dependencies from Maven Central (first time only, ~110 MB)...",
+              file=sys.stderr, flush=True)
+    partial = cached.with_suffix(".partial")
+    command = ["mvn", "-B", "-f", str(POM), "dependency:build-classpath", f"-Dmdep.outputFile={partial}"]
+    if quiet:
+        command.insert(2, "-q")
+    done = subprocess.run(command, stdout=sys.stderr if not quiet else subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0:
+        raise NodeError(f"Maven could not resolve Cassandra ({POM}): {(done.stdout or '')[-2000:]}")
+    partial.replace(cached)
+    return cached.read_text()
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+def jvm_options() -> list[str]:
+    """The lines of jvm17.options that are flags (``--add-opens x`` is one line, two arguments)."""
+    options: list[str] = []
+    for line in (CONF / "jvm17.options").read_text().splitlines():
+        line = line.strip()
+        if line.startswith("-"):  # everything else is a comment or blank
+            options.extend(line.split(" ", 1))
+    return options
+
+
+@dataclass
+class CassandraNode:
+    """One Cassandra process with its own directory, address and ports."""
+
+    directory: Path
+    address: str = "127.0.0.1"
+    native_port: int = 9042
+    storage_port: int = 7000
+    seeds: list[str] = field(default_factory=list)
+    password_auth: bool = False
+    initial_token: int | None = None
+    heap: str = DEFAULT_HEAP
+    cluster_name: str = "digits"
+    console_level: str = "WARN"
+    process: subprocess.Popen | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "logs" / "system.log"
+
+    @property
+    def url(self) -> str:
+        return f"cassandra://{self.address}:{self.native_port}"
+
+    def write_config(self) -> Path:
+        conf = self.directory / "conf"
+        conf.mkdir(parents=True, exist_ok=True)
+        (self.directory / "logs").mkdir(exist_ok=True)
+        text = Template((CONF / "cassandra.yaml").read_text()).substitute(
+            cluster_name=self.cluster_name, address=self.address, native_port=self.native_port,
+            storage_port=self.storage_port, ssl_storage_port=self.storage_port + 1,
+            seeds=",".join(self.seeds or [f"{self.address}:{self.storage_port}"]),
+            data_dir=self.directory,
+            authenticator="PasswordAuthenticator" if self.password_auth else "AllowAllAuthenticator",
+            initial_token_line=f"initial_token: {self.initial_token}" if self.initial_token is not None else "",
+        )
+        (conf / "cassandra.yaml").write_text(text)
+        shutil.copy(CONF / "cassandra-rackdc.properties", conf / "cassandra-rackdc.properties")
+        shutil.copy(CONF / "logback.xml", conf / "logback.xml")
+        return conf
+
+    def command(self, cp: str) -> list[str]:
+        conf = self.write_config()
+        jamm = next((p for p in cp.split(":") if "/jamm-" in p), None)
+        if jamm is None:
+            raise NodeError("the jamm agent jar is missing from Cassandra's classpath")
+        return [
+            java_17(), f"-Xms{self.heap}", f"-Xmx{self.heap}", f"-javaagent:{jamm}", *jvm_options(),
+            f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
+            f"-Dcassandra-rackdc.properties=file://{conf / 'cassandra-rackdc.properties'}",
+            f"-Dlogback.configurationFile={conf / 'logback.xml'}",
+            f"-Dcassandra.logdir={self.directory / 'logs'}", f"-Dcassandra.storagedir={self.directory}",
+            f"-Dcassandra.console_level={self.console_level}",
+            "-Dcassandra-foreground=yes",
+            "-cp", f"{conf}:{cp}", "org.apache.cassandra.service.CassandraDaemon",
+        ]
+
+    def start(self, cp: str | None = None, output=None) -> None:
+        """Start the JVM (its own process group, so a stop reaches it and nothing else)."""
+        command = self.command(cp or classpath())
+        out = output if output is not None else open(self.directory / "logs" / "console.log", "ab")
+        self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                        cwd=self.directory)
+
+    def wait_ready(self, timeout: float = 180) -> float:
+        """Poll until a CQL query answers; seconds waited. Fails early if the JVM exits."""
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import Cluster
+
+        started = time.monotonic()
+        last_error = "no answer yet"
+        while time.monotonic() - started < timeout:
+            if self.process is not None and self.process.poll() is not None:
+                raise NodeError(f"Cassandra exited with {self.process.returncode}; see {self.log_file}:\n"
+                                f"{self.tail()}")
+            if self._port_open():
+                auth = PlainTextAuthProvider(*SUPERUSER) if self.password_auth else None
+                cluster = Cluster([self.address], port=self.native_port, auth_provider=auth, connect_timeout=3,
+                                  protocol_version=5, control_connection_timeout=3)
+                try:
+                    cluster.connect().execute("SELECT release_version FROM system.local", timeout=3)
+                    return time.monotonic() - started
+                except Exception as exc:  # the driver's NoHostAvailable / AuthenticationFailed while booting
+                    last_error = f"{type(exc).__name__}: {exc}"
+                finally:
+                    cluster.shutdown()
+            time.sleep(0.5)
+        raise NodeError(f"Cassandra at {self.address}:{self.native_port} did not answer within {timeout:.0f} s "
+                        f"({last_error}); see {self.log_file}:\n{self.tail()}")
+
+    def _port_open(self) -> bool:
+        try:
+            with socket.create_connection((self.address, self.native_port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log_file.read_text(errors="replace")[-chars:] if self.log_file.exists() else "(no log yet)"
+
+    def stop(self, grace: float = 60) -> None:
+        """SIGTERM (Cassandra drains and flushes), SIGKILL if it lingers past ``grace``."""
+        self._signal(signal.SIGTERM, grace)
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a test wants (no drain, no flush; the commit log replays on restart)."""
+        self._signal(signal.SIGKILL, 30)
+
+    def _signal(self, sig: int, grace: float) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def rss_mib(self) -> float:
+        """Resident memory of the JVM now, from /proc."""
+        if self.process is None:
+            return 0.0
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="One Apache Cassandra 5.0 node in the foreground (Ctrl-C stops it)")
+    parser.add_argument("--dir", type=Path, default=ROOT / "var" / "cassandra", help="data, config and logs")
+    parser.add_argument("--address", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("CASSANDRA_PORT", "9042")), help="CQL port")
+    parser.add_argument("--storage-port", type=int, default=7000)
+    parser.add_argument("--password-auth", action="store_true", help="PasswordAuthenticator (user cassandra/cassandra)")
+    parser.add_argument("--schema", metavar="KEYSPACE", help="also apply the prediction-log schema to this keyspace")
+    args = parser.parse_args(argv)
+
+    node = CassandraNode(args.dir.resolve(), args.address, args.port, args.storage_port,
+                         password_auth=args.password_auth, console_level="WARN")
+    try:
+        cp = classpath()
+        print(f"starting Cassandra 5.0 on {args.address}:{args.port} (data in {node.directory}, "
+              f"log {node.log_file})...", file=sys.stderr, flush=True)
+        node.start(cp, output=sys.stdout)
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        waited = node.wait_ready()
+        if args.schema:
+            apply_schema(node, args.schema)
+        print(f"Cassandra is ready after {waited:.1f} s: cassandra://{args.address}:{args.port}/"
+              f"{args.schema or 'digits'}  (Ctrl-C stops it)", file=sys.stderr, flush=True)
+        node.process.wait()
+        return node.process.returncode or 0
+    except NodeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        node.stop()
+        return 1
+    except KeyboardInterrupt:
+        print("stopping Cassandra (drain and flush)...", file=sys.stderr, flush=True)
+        node.stop()
+        return 0
+
+
+def apply_schema(node: CassandraNode, keyspace: str) -> None:
+    """The prediction log's own schema, applied as the predict function would."""
+    from service.predlog.cassandra import CassandraPredictionLog
+
+    user, password = SUPERUSER if node.password_auth else (None, None)
+    log = CassandraPredictionLog(f"{node.url}/{keyspace}", user, password, "ONE")
+    try:
+        log.ensure_schema()
+    finally:
+        log.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
