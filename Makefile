@@ -5,11 +5,11 @@ STAMP   := .venv/.installed
 
 .PHONY: install data train eval run test golden layer bench clean
 
-$(STAMP): requirements.txt requirements-nodeps.txt requirements-tools.txt
+$(STAMP): requirements.txt requirements-tools.txt
 	python3 -m venv .venv
 	$(PIP) install --upgrade pip
 	$(PIP) install -r requirements.txt
-	$(PIP) install --no-deps -r requirements-nodeps.txt
+	$(PIP) install --no-deps -r
 	$(PIP) install --no-deps --no-build-isolation -e .
 	python3 -m venv .venv-tools
 	.venv-tools/bin/pip install -r requirements-tools.txt

@@ -31,7 +31,7 @@ from ml.predictor import Predictor  # noqa: E402
 from ml.preprocess import preprocess  # noqa: E402
 from ml.registry import ModelRegistry  # noqa: E402
 from ml.storage.filestore import FileObjectStore  # noqa: E402
-from tests.servers import free_port, seaweedfs, stop  # noqa: E402
+from scripts.servers import free_port, seaweedfs, stop  # noqa: E402
 
 MODEL_STORE = ROOT / "tests" / "fixtures" / "modelstore"
 LINES: list[str] = []

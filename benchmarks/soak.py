@@ -26,7 +26,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import function_server  # noqa: E402
+from scripts.servers import function_server  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:

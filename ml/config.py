@@ -85,6 +85,7 @@ class Settings:
     cassandra_username: str | None = None
     cassandra_password: str | None = None
     cassandra_consistency: str = "LOCAL_QUORUM"
+    cassandra_local_dc: str = "datacenter1"  # the data center LOCAL_* consistency and routing prefer
     train_token: str | None = None
     train_data: str = "local"  # or "store": MODEL_STORE's datasets/mnist/
     max_upload_bytes: int = 4 * 1024 * 1024
@@ -109,6 +110,7 @@ class Settings:
             cassandra_username=env.get("CASSANDRA_USERNAME") or None,
             cassandra_password=env.get("CASSANDRA_PASSWORD") or None,
             cassandra_consistency=_choice(env, "CASSANDRA_CONSISTENCY", "LOCAL_QUORUM", CONSISTENCY_LEVELS),
+            cassandra_local_dc=(env.get("CASSANDRA_LOCAL_DC") or "datacenter1").strip(),
             train_token=env.get("TRAIN_TOKEN") or None,
             train_data=_choice(env, "TRAIN_DATA", "local", ("local", "store")),
             max_upload_bytes=_number(env, "MAX_UPLOAD_BYTES", 4 * 1024 * 1024, 1024, 6 * 1024 * 1024),

@@ -150,7 +150,8 @@ class PredictApp:
             "model_error": self.models.last_error,
             "model_store": {"url": public["model_store"], "reachable": store_ok},
             "prediction_log": {"url": public["prediction_log"], "reachable": log_ok,
-                               "spooled": self.prediction_log.pending()},
+                               "spooled": self.prediction_log.pending(),
+                               **({} if log_ok else {"error": self.prediction_log.last_error()})},
         }
         return self.models.version is not None, body
 

@@ -34,3 +34,29 @@ def shipped_predictor():
 
 def golden_images() -> list[Path]:
     return sorted(GOLDEN.iterdir())
+
+
+@pytest.fixture(scope="session")
+def cassandra_node(tmp_path_factory):
+    """One real Apache Cassandra 5.0 node for the whole run (PasswordAuthenticator on, free ports).
+
+    Started from Maven Central's jars by scripts/cassandra_node.py, stopped at the end even when tests
+    fail. Without Java 17 or Maven the Cassandra tests skip saying why, except under CI=true, where
+    they fail: CI must never pass without having talked to a real node."""
+    from scripts.cassandra_node import CassandraNode, NodeError, classpath, free_port, java_17
+
+    try:
+        java_17()
+        cp = classpath(quiet=True)
+    except NodeError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"a real Cassandra node is required under CI=true: {exc}")
+        pytest.skip(f"no Cassandra node can run here: {exc}")
+    node = CassandraNode(tmp_path_factory.mktemp("cassandra"), native_port=free_port(), storage_port=free_port(),
+                         password_auth=True)
+    node.start(cp)
+    try:
+        node.wait_ready()
+        yield node
+    finally:
+        node.stop()

@@ -6,6 +6,7 @@ statement is prepared once and marked idempotent, so the driver may retry.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 import uuid
@@ -36,41 +37,88 @@ def schema_statements(keyspace: str, text: str | None = None) -> list[str]:
     return [" ".join(s.split()) for s in text.split(";") if s.strip()]
 
 
+# The driver gives up on a request well before the spool retries (every 2 s): a slow or dead node
+# costs an upload at most this long before its record is spooled.
+REQUEST_TIMEOUT_S = 1.5
+CONNECT_TIMEOUT_S = 2.0
+
+
+class CassandraAuthError(StoreUnavailable):
+    """The cluster refused our credentials: a configuration problem, named in the message.
+
+    Still a StoreUnavailable, so uploads are spooled (nothing is lost) until the setting is fixed."""
+
+
+def _connect_error(exc: Exception, username: str | None, where: str) -> StoreUnavailable:
+    """Turn the driver's NoHostAvailable into a message a person can act on."""
+    from cassandra import AuthenticationFailed
+
+    errors = list(getattr(exc, "errors", {}).values()) or [exc]
+    refused = next((e for e in errors if isinstance(e, AuthenticationFailed)), None)
+    if refused is not None:
+        if username is None:
+            return CassandraAuthError(
+                f"{where} requires a login: set CASSANDRA_USERNAME and CASSANDRA_PASSWORD")
+        return CassandraAuthError(
+            f"{where} refused the login of CASSANDRA_USERNAME={username!r}: check CASSANDRA_USERNAME "
+            f"and CASSANDRA_PASSWORD ({refused})")
+    return StoreUnavailable(f"cannot reach {where}: {type(exc).__name__}: {exc}")
+
+
 class CassandraPredictionLog:
-    def __init__(self, url: str, username: str | None, password: str | None, consistency: str):
+    def __init__(self, url: str, username: str | None, password: str | None, consistency: str,
+                 local_dc: str = "datacenter1"):
         parsed = urlparse(url)
         self.hosts = [h for h in (parsed.netloc.rsplit("@", 1)[-1].split(":")[0]).split(",") if h]
         self.port = parsed.port or 9042
         self.keyspace = parsed.path.strip("/") or "digits"
         self.username, self.password, self.consistency = username, password, consistency
+        self.local_dc = local_dc
+        self.last_error: str | None = None
         self._session = None
         self._cluster = None
+        self._pid = os.getpid()
         self._prepared: dict[str, object] = {}
         self._lock = threading.Lock()
 
     def _connect(self):
+        if self._pid != os.getpid():  # forked after connecting: a driver connection must not cross a fork
+            self._session = self._cluster = None
+            self._prepared = {}
+            self._pid = os.getpid()
         if self._session is not None:
             return self._session
         with self._lock:
             if self._session is None:
-                from cassandra import ConsistencyLevel
+                from cassandra import ConsistencyLevel, ProtocolVersion
                 from cassandra.auth import PlainTextAuthProvider
                 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+                from cassandra.policies import (
+                    DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy,
+                )
 
                 profile = ExecutionProfile(
-                    consistency_level=ConsistencyLevel.name_to_value[self.consistency], request_timeout=5.0
+                    load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
+                    consistency_level=ConsistencyLevel.name_to_value[self.consistency],
+                    request_timeout=REQUEST_TIMEOUT_S,
                 )
                 auth = PlainTextAuthProvider(self.username, self.password) if self.username else None
                 cluster = Cluster(
-                    self.hosts, port=self.port, auth_provider=auth, connect_timeout=5.0,
-                    execution_profiles={EXEC_PROFILE_DEFAULT: profile}, protocol_version=4,
+                    self.hosts, port=self.port, auth_provider=auth, connect_timeout=CONNECT_TIMEOUT_S,
+                    control_connection_timeout=CONNECT_TIMEOUT_S,
+                    execution_profiles={EXEC_PROFILE_DEFAULT: profile}, protocol_version=ProtocolVersion.V5,
+                    # a node that comes back is noticed within seconds (the driver's default backs off to 10 min)
+                    reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
                 )
                 try:
                     self._session = cluster.connect()
                 except Exception as exc:  # the driver raises NoHostAvailable and friends
                     cluster.shutdown()
-                    raise StoreUnavailable(f"cannot reach {self.describe()}: {type(exc).__name__}") from exc
+                    error = _connect_error(exc, self.username, self.describe())
+                    self.last_error = str(error)
+                    raise error from exc
                 self._cluster = cluster
+                self.last_error = None
         return self._session
 
     def _statement(self, name: str, cql: str):
@@ -232,10 +280,14 @@ class CassandraPredictionLog:
                 yield self._record(row, labels)
 
     def ping(self) -> bool:
+        """True when a write would be accepted: the keyspace's table answers at the write consistency."""
         try:
-            self._connect().execute("SELECT release_version FROM system.local", timeout=2.0)
+            self._execute("ping", f"SELECT id FROM {self.keyspace}.predictions_by_day WHERE day = ? LIMIT 1",
+                          (date(1970, 1, 1),))
+            self.last_error = None
             return True
-        except Exception:
+        except StoreUnavailable as exc:
+            self.last_error = str(exc)
             return False
 
     def describe(self) -> str:

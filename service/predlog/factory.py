@@ -16,7 +16,7 @@ def open_prediction_log(settings: Settings) -> PredictionLog:
 
         return CassandraPredictionLog(
             settings.prediction_log, settings.cassandra_username, settings.cassandra_password,
-            settings.cassandra_consistency,
+            settings.cassandra_consistency, settings.cassandra_local_dc,
         )
     from service.predlog.sqlite import SqlitePredictionLog
 

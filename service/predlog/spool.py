@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import json
+import logging
 import os
 import threading
 import time
@@ -24,6 +25,8 @@ from typing import Callable, Iterator
 from ml.errors import MLError
 from ml.storage.base import StoreUnavailable
 from service.predlog.base import Correction, PredictionLog, PredictionRecord, StatsRow
+
+log = logging.getLogger(__name__)
 
 
 class SpoolFull(MLError):
@@ -164,8 +167,8 @@ class SpooledPredictionLog:
         try:
             self.inner.ensure_schema()
             self._schema_ready = True
-        except StoreUnavailable:
-            pass  # records spool until the store answers; schema is applied before replay
+        except StoreUnavailable as exc:  # records spool until the store answers; schema is applied before replay
+            log.warning("prediction log unavailable at start-up (uploads are spooled until it answers): %s", exc)
 
     def write(self, record: PredictionRecord) -> None:
         with self._lock:
@@ -213,6 +216,10 @@ class SpooledPredictionLog:
 
     def describe(self) -> str:
         return self.inner.describe()
+
+    def last_error(self) -> str | None:
+        """Why the log last refused us, where the backend keeps that (Cassandra does)."""
+        return getattr(self.inner, "last_error", None)
 
     def close(self) -> None:
         self.inner.close()

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.conftest import GOLDEN, ROOT
-from tests.servers import function_server
+from scripts.servers import function_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "screenshots"

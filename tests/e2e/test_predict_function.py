@@ -10,7 +10,7 @@ import requests
 from PIL import Image
 
 from tests.conftest import GOLDEN, golden_images
-from tests.servers import function_server
+from scripts.servers import function_server
 
 
 @pytest.fixture

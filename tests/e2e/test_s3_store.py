@@ -14,7 +14,7 @@ from ml.storage.s3store import S3ObjectStore
 from ml.storage.filestore import FileObjectStore
 from ml.storage.base import NotFound
 from tests.conftest import GOLDEN, MODEL_STORE
-from tests.servers import function_server, seaweedfs, weed_binary
+from scripts.servers import function_server, seaweedfs, weed_binary
 
 pytestmark = pytest.mark.skipif(
     weed_binary() is None and not os.environ.get("S3_TEST_ENDPOINT"),
@@ -82,7 +82,7 @@ def test_object_store_contract(s3_if_needed, any_store):
 
 
 def test_s3_outage_is_store_unavailable(tmp_path, monkeypatch):
-    from tests.servers import free_port
+    from scripts.servers import free_port
     from ml.storage.base import StoreUnavailable
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")  # nothing listens there

@@ -7,7 +7,7 @@ import time
 import requests
 
 from tests.conftest import GOLDEN
-from tests.servers import function_server
+from scripts.servers import function_server
 
 TOKEN = "test-token-with-enough-entropy"
 QUICK = {"architecture": "cnn", "epochs": 2, "subset": 6000, "min_accuracy": 0.0}

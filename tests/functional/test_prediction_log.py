@@ -1,18 +1,15 @@
 """One contract, every prediction-log backend.
 
 - sqlite: always (the embedded default).
-- cassandra: a real cluster, when CASSANDRA_TEST_URL (or PREDICTION_LOG) names one that answers;
-  skipped with the reason otherwise (no Cassandra server can run on the dev machine).
-- cassandra-double: the same CassandraPredictionLog against mockylla, an in-process CQL double
-  (a double, not Cassandra: it catches CQL and binding mistakes, not cluster behaviour).
+- cassandra: a real Apache Cassandra 5.0 node started for the test run (tests/conftest.py), one fresh
+  keyspace per test, so each test also creates the schema on an empty keyspace. Logged in with
+  PasswordAuthenticator's default superuser, since the node checks credentials.
 """
 from __future__ import annotations
 
-import os
-import socket
+import itertools
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlparse
 
 import pytest
 
@@ -21,42 +18,22 @@ from service.analytics import summarise
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import CassandraPredictionLog, schema_statements
 from service.predlog.sqlite import SqlitePredictionLog
+from scripts.cassandra_node import SUPERUSER
 
-
-def cassandra_url() -> str | None:
-    url = os.environ.get("CASSANDRA_TEST_URL") or os.environ.get("PREDICTION_LOG", "")
-    return url if url.startswith("cassandra://") else None
-
-
-def reachable(url: str) -> bool:
-    parsed = urlparse(url)
-    host = parsed.hostname.split(",")[0]
-    try:
-        with socket.create_connection((host, parsed.port or 9042), timeout=2):
-            return True
-    except OSError:
-        return False
+_keyspaces = itertools.count()
 
 
 @contextmanager
-def backend(name: str, tmp_path):
+def backend(name: str, request, tmp_path):
     if name == "sqlite":
-        log = SqlitePredictionLog(tmp_path / "log.db")
-        yield log
-    elif name == "cassandra":
-        url = cassandra_url()
-        if url is None:
-            pytest.skip("no Cassandra cluster configured: set CASSANDRA_TEST_URL=cassandra://host:9042/keyspace")
-        if not reachable(url):
-            pytest.skip(f"Cassandra at {url} does not answer")
-        log = CassandraPredictionLog(url.rsplit("/", 1)[0] + f"/test_{os.getpid()}", None, None, "ONE")
-        yield log
-    else:
-        mockylla = pytest.importorskip("mockylla", reason="mockylla (the CQL double) is not installed")
-        with mockylla.MockScyllaDB():
-            yield CassandraPredictionLog("cassandra://127.0.0.1:9042/digits", None, None, "ONE")
+        yield SqlitePredictionLog(tmp_path / "log.db")
         return
-    log.close()
+    node = request.getfixturevalue("cassandra_node")
+    log = CassandraPredictionLog(f"{node.url}/contract_{next(_keyspaces)}", *SUPERUSER, "ONE")
+    try:
+        yield log
+    finally:
+        log.close()
 
 
 def record(**overrides) -> PredictionRecord:
@@ -69,12 +46,11 @@ def record(**overrides) -> PredictionRecord:
     return PredictionRecord(**{**base, **overrides})
 
 
-@pytest.fixture(params=["sqlite", "cassandra", "cassandra-double"])
+@pytest.fixture(params=["sqlite", "cassandra"])
 def prediction_log(request, tmp_path):
-    with backend(request.param, tmp_path) as log:
+    with backend(request.param, request, tmp_path) as log:
         log.ensure_schema()
-        if request.param != "cassandra-double":  # mockylla 0.5 ignores IF NOT EXISTS
-            log.ensure_schema()  # idempotent
+        log.ensure_schema()  # idempotent
         yield log
 
 

@@ -1,4 +1,4 @@
-"""Start real servers for tests: the functions under functions-framework, SeaweedFS S3."""
+"""Start real servers: the functions under functions-framework, SeaweedFS S3 (tests, benchmarks, make stack)."""
 from __future__ import annotations
 
 import os
@@ -30,9 +30,9 @@ def wait_for(url: str, timeout: float, proc: subprocess.Popen | None = None, log
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-3000:] if log else ''}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a slow first answer on a busy machine
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout} s: {log.read_text()[-3000:] if log else ''}")
 
