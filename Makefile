@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 
-.PHONY: install data train eval run test golden layer bench clean
+.PHONY: install data train eval run test golden layer bench clean cassandra stack ring
 
 $(STAMP): requirements.txt requirements-tools.txt
 	python3 -m venv .venv
@@ -28,6 +28,15 @@ eval: install                     ## accuracy per dev-set category of the promot
 
 run: install                      ## both functions on embedded defaults (trains a model first if none)
 	scripts/run.sh
+
+cassandra: $(STAMP)               ## one Cassandra 5.0 node on 127.0.0.1:9042, data in var/cassandra (Ctrl-C stops it)
+	$(PY) -m scripts.cassandra_node --schema digits
+
+stack: install                    ## the compose stack without Docker: SeaweedFS S3, Cassandra, both functions
+	$(PY) -m scripts.stack
+
+ring: $(STAMP)                    ## 3-node Cassandra ring on 127.0.0.1-3 under upload traffic, nodes killed
+	$(PY) -m benchmarks.cassandra_ring
 
 test: install                     ## the default test run (fast)
 	$(PY) -m pytest -q

@@ -39,8 +39,9 @@ class NodeError(RuntimeError):
 
 def java_17() -> str:
     """A Java 17 binary: Cassandra 5.0 runs on 11 and 17, not on the newer JDKs that may also be here."""
+    java_home = os.environ.get("JAVA_HOME", "")
     candidates = [os.environ.get("CASSANDRA_JAVA", ""), "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
-                  shutil.which("java") or ""]
+                  f"{java_home}/bin/java" if java_home else "", shutil.which("java") or ""]
     for candidate in candidates:
         if candidate and Path(candidate).exists():
             probe = subprocess.run([candidate, "-version"], capture_output=True, text=True)

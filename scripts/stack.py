@@ -1,0 +1,195 @@
+"""`make stack`: what infra/docker-compose.yml runs, without Docker.
+
+SeaweedFS stands in for MinIO (S3 on 127.0.0.1:9000, bucket created, MNIST mirrored into it as the
+compose file's minio-init does), one Cassandra 5.0 node from Maven Central (127.0.0.1:9042, schema
+applied), and the train and predict functions with exactly the environment variable names of the
+compose file's ``x-app-env`` block (the values that name Docker hosts point at 127.0.0.1 instead).
+If the S3 store holds no model, one is trained into it first (progress shown), or published from a
+local file store with ``--publish-from DIR``. One Ctrl-C stops every process it started.
+
+    .venv/bin/python -m scripts.stack [--publish-from tests/fixtures/modelstore]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import requests
+
+from scripts.cassandra_node import CassandraNode, NodeError, apply_schema, classpath
+from scripts.servers import FF, seaweedfs, stop, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "infra" / "docker-compose.yml"
+BUCKET = "digits"
+
+
+def interpolate(value: str, environ: Mapping[str, str]) -> str:
+    """Compose's ``${NAME}`` and ``${NAME:-default}`` (an empty NAME takes the default, as compose does)."""
+    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", lambda m: environ.get(m[1]) or m[2] or "", value)
+
+
+def compose_app_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The compose file's shared environment block, as the functions there see it."""
+    import yaml
+
+    document = yaml.safe_load(COMPOSE.read_text())
+    return {name: interpolate(str(value), environ) for name, value in document["x-app-env"].items()}
+
+
+def stack_env(s3: dict, cassandra_port: int, state: Path, train_token: str) -> dict[str, str]:
+    """Compose's variables, with every value that names a Docker host or volume made local."""
+    env = compose_app_env()
+    env.update(
+        AWS_ENDPOINT_URL_S3=s3["AWS_ENDPOINT_URL_S3"],
+        AWS_ACCESS_KEY_ID=s3["AWS_ACCESS_KEY_ID"],
+        AWS_SECRET_ACCESS_KEY=s3["AWS_SECRET_ACCESS_KEY"],
+        PREDICTION_LOG=f"cassandra://127.0.0.1:{cassandra_port}/digits",
+        MNIST_DIR=str(state / "mnist-cache"),  # TRAIN_DATA=store: the train function fetches MNIST from S3
+        SPOOL_DIR=str(state / "spool"),
+        TRAIN_TOKEN=train_token,
+    )
+    return env
+
+
+def seed_bucket(env: dict[str, str]) -> None:
+    """Create the bucket and mirror data/mnist into datasets/mnist/ (the compose file's minio-init)."""
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1",
+                          config=Config(s3={"addressing_style": "path"}))
+    if BUCKET not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
+        client.create_bucket(Bucket=BUCKET)
+    mnist = ROOT / "data" / "mnist"
+    for path in sorted(mnist.glob("*-ubyte*")):
+        client.upload_file(str(path), BUCKET, f"datasets/mnist/{path.name}")
+
+
+def ensure_model(store_url: str, publish_from: Path | None) -> str:
+    """The promoted version in the S3 store: trained (or copied from a file store) when there is none."""
+    from ml.registry import ModelRegistry
+    from ml.storage import open_object_store
+
+    registry = ModelRegistry(open_object_store(store_url))
+    version = registry.latest_version()
+    if version:
+        return version
+    if publish_from is not None:
+        source = ModelRegistry(open_object_store(str(publish_from.resolve())))
+        version = source.latest_version()
+        if not version:
+            raise RuntimeError(f"--publish-from {publish_from}: that store has no promoted model")
+        artifact = source.load(version)
+        artifact.verify()
+        registry.publish(artifact)
+        registry.promote(version)
+        print(f"published model {version} from {publish_from}", file=sys.stderr)
+        return version
+    print(f"no model in {store_url} yet: training the default one (a few minutes on 2 cores)...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "ml", "train"], env={**os.environ, "MNIST_DIR": str(ROOT / "data" / "mnist")},
+                   cwd=ROOT, check=True)
+    return registry.latest_version() or ""
+
+
+@contextmanager
+def function(name: str, port: int, logs: Path, extra: dict[str, str]) -> Iterator[str]:
+    """One function under functions-framework, output to var/stack/<name>.log."""
+    log = logs / f"{name}.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
+             "--host", "127.0.0.1", "--port", str(port)],
+            env={**os.environ, **extra, "PYTHONUNBUFFERED": "1"}, cwd=ROOT, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + ("/healthz" if name == "predict" else "/"), 120, proc, log)
+        yield url
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def cassandra(state: Path, port: int) -> Iterator[CassandraNode]:
+    node = CassandraNode(state / "cassandra", native_port=port)
+    node.start(classpath())
+    try:
+        print(f"Cassandra ready after {node.wait_ready():.1f} s (log {node.log_file})", file=sys.stderr)
+        yield node
+    finally:
+        node.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the compose stack without Docker (Ctrl-C stops everything)")
+    parser.add_argument("--state", type=Path, default=ROOT / "var" / "stack", help="data of S3, Cassandra, logs")
+    parser.add_argument("--publish-from", type=Path, help="with no model in S3: publish this file store's model "
+                                                           "instead of training one")
+    parser.add_argument("--exit-when-ready", action="store_true", help="stop everything once it answers (tests)")
+    args = parser.parse_args(argv)
+    predict_port = int(os.environ.get("PREDICT_PORT", "8080"))
+    train_port = int(os.environ.get("TRAIN_PORT", "8081"))
+    s3_port = int(os.environ.get("S3_PORT", "9000"))
+    cassandra_port = int(os.environ.get("CASSANDRA_PORT", "9042"))
+    state = args.state.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    token_file = state / "train-token"
+    if not os.environ.get("TRAIN_TOKEN") and not token_file.exists():
+        import secrets
+
+        token_file.write_text(secrets.token_urlsafe(24))
+    train_token = os.environ.get("TRAIN_TOKEN") or token_file.read_text().strip()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+    with ExitStack() as running:
+        try:
+            print(f"starting SeaweedFS (S3 on 127.0.0.1:{s3_port})...", file=sys.stderr)
+            app = compose_app_env()
+            s3 = running.enter_context(seaweedfs(state / "s3", {"s3.port": s3_port}, app["AWS_ACCESS_KEY_ID"],
+                                                 app["AWS_SECRET_ACCESS_KEY"]))
+            env = stack_env(s3, cassandra_port, state, train_token)
+            os.environ.update(env)  # this launcher's environment is the stack's: boto3, ml train, the functions
+            seed_bucket(env)
+            print(f"starting Cassandra on 127.0.0.1:{cassandra_port}...", file=sys.stderr)
+            node = running.enter_context(cassandra(state, cassandra_port))
+            apply_schema(node, "digits")
+            version = ensure_model(env["MODEL_STORE"], args.publish_from)
+            predict = running.enter_context(function("predict", predict_port, state, {"WORKERS": "2", "THREADS": "1"}))
+            train = running.enter_context(function("train", train_port, state,
+                                                   {"TRAIN_LOCK_FILE": str(state / "train.lock")}))
+            health = requests.get(predict + "/healthz", timeout=10).json()
+            print(f"""
+stack ready: model {version}
+  prediction log {health['prediction_log']['url']} reachable={health['prediction_log']['reachable']}
+  model store    {health['model_store']['url']} reachable={health['model_store']['reachable']}
+predict: {predict}   curl -F file=@tests/fixtures/golden/3_canvas.png {predict}
+train:   {train}   curl -X POST -H "Authorization: Bearer {train_token}" {train}
+logs in {state}; Ctrl-C stops everything.""", file=sys.stderr, flush=True)
+            if args.exit_when_ready:
+                return 0 if health["status"] == "ok" else 1
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nstopping the stack...", file=sys.stderr)
+            return 0
+        except (NodeError, RuntimeError, subprocess.CalledProcessError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
