@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
+from scripts.servers import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "infra" / "cassandra"
 POM = CONF / "pom.xml"
@@ -152,7 +154,7 @@ class CassandraNode:
         command = self.command(cp or classpath())
         out = output if output is not None else open(self.directory / "logs" / "console.log", "ab")
         self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                        cwd=self.directory)
+                                        cwd=self.directory, preexec_fn=die_with_parent)
 
     def wait_ready(self, timeout: float = 180) -> float:
         """Poll until a CQL query answers; seconds waited. Fails early if the JVM exits."""

@@ -18,6 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 FF = Path(sys.executable).with_name("functions-framework")
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the kernel sends SIGTERM to the child when the process that started it dies.
+
+    Servers start in their own session (so a stop reaches their whole group); without this, a
+    launcher killed with SIGKILL would leave them running, holding their ports."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,6 +69,7 @@ def function_server(name: str, env: dict[str, str], tmp: Path) -> Iterator[str]:
             [str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
              "--host", "127.0.0.1", "--port", str(port)],
             env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -126,7 +138,7 @@ def seaweedfs(tmp: Path, ports: dict[str, int] | None = None, access_key: str = 
             [binary, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
              "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
              *(f"-{name}={port}" for name, port in ports.items())],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
         )
     endpoint = f"http://127.0.0.1:{s3_port}"
     env = {

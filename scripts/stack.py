@@ -25,7 +25,7 @@ from typing import Iterator, Mapping
 import requests
 
 from scripts.cassandra_node import CassandraNode, NodeError, apply_schema, classpath
-from scripts.servers import FF, seaweedfs, stop, wait_for
+from scripts.servers import FF, die_with_parent, seaweedfs, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "infra" / "docker-compose.yml"
@@ -110,7 +110,7 @@ def function(name: str, port: int, logs: Path, extra: dict[str, str]) -> Iterato
             [str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
              "--host", "127.0.0.1", "--port", str(port)],
             env={**os.environ, **extra, "PYTHONUNBUFFERED": "1"}, cwd=ROOT, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -121,8 +121,8 @@ def function(name: str, port: int, logs: Path, extra: dict[str, str]) -> Iterato
 
 
 @contextmanager
-def cassandra(state: Path, port: int) -> Iterator[CassandraNode]:
-    node = CassandraNode(state / "cassandra", native_port=port)
+def cassandra(state: Path, port: int, storage_port: int) -> Iterator[CassandraNode]:
+    node = CassandraNode(state / "cassandra", native_port=port, storage_port=storage_port)
     node.start(classpath())
     try:
         print(f"Cassandra ready after {node.wait_ready():.1f} s (log {node.log_file})", file=sys.stderr)
@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.update(env)  # this launcher's environment is the stack's: boto3, ml train, the functions
             seed_bucket(env)
             print(f"starting Cassandra on 127.0.0.1:{cassandra_port}...", file=sys.stderr)
-            node = running.enter_context(cassandra(state, cassandra_port))
+            node = running.enter_context(cassandra(state, cassandra_port,
+                                                   int(os.environ.get("CASSANDRA_STORAGE_PORT", "7000"))))
             apply_schema(node, "digits")
             version = ensure_model(env["MODEL_STORE"], args.publish_from)
             predict = running.enter_context(function("predict", predict_port, state, {"WORKERS": "2", "THREADS": "1"}))

@@ -34,7 +34,8 @@ def test_the_stack_has_exactly_the_compose_files_variables(tmp_path):
 
 
 def test_make_stack_serves_then_one_ctrl_c_stops_everything(cassandra_node, tmp_path):
-    ports = {name: free_port() for name in ("PREDICT_PORT", "TRAIN_PORT", "S3_PORT", "CASSANDRA_PORT")}
+    ports = {name: free_port() for name in ("PREDICT_PORT", "TRAIN_PORT", "S3_PORT", "CASSANDRA_PORT",
+                                                     "CASSANDRA_STORAGE_PORT")}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "TRAIN_TOKEN": "stack-test"}
     log = tmp_path / "stack.log"
     with open(log, "wb") as out:
@@ -54,10 +55,11 @@ def test_make_stack_serves_then_one_ctrl_c_stops_everything(cassandra_node, tmp_
         assert health["model_store"]["url"] == "s3://digits/" and health["model_store"]["reachable"]
         answer = requests.post(predict, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
         assert answer.status_code == 200 and answer.json()["digit"] == 3
-        train = requests.get(f"http://127.0.0.1:{ports['TRAIN_PORT']}/", timeout=10)
+        train = requests.post(f"http://127.0.0.1:{ports['TRAIN_PORT']}/", timeout=10)
         assert train.status_code == 401  # the compose token rule holds: no token, no training
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends to the foreground group
         assert proc.wait(90) == 0, log.read_text()
+        assert "stopping the stack" in log.read_text()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

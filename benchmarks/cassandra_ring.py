@@ -1,0 +1,275 @@
+"""A 3-node Cassandra ring under upload traffic through the predict function, losing nodes.
+
+Nodes on 127.0.0.1, 127.0.0.2 and 127.0.0.3 (loopback addresses need no setup on Linux), keyspace
+with replication factor 3, the predict function writing at LOCAL_QUORUM. Phases:
+
+  1. all 3 up           writes go straight to the ring
+  2. one node killed    LOCAL_QUORUM (2 of 3) still holds: no error, nothing spooled
+  3. two nodes killed   quorum lost: answers go on (200), records wait in the durable spool
+  4. one node returns   quorum again: the spool drains into the ring
+  5. the last returns   every id the function answered 200 is read back from the ring (QUORUM)
+
+It prints the counts of each phase and the totals: answered, found in the ring, lost, duplicated.
+With --latency it also times direct log writes with 3, 2 and 1 nodes up.
+
+    .venv/bin/python -m benchmarks.cassandra_ring [--phase-seconds 10] [--clients 4] [--latency]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import requests
+
+from scripts.cassandra_node import CassandraNode, classpath, free_port
+from scripts.servers import function_server
+
+ROOT = Path(__file__).resolve().parents[1]
+ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+KEYSPACE = "digits_ring"
+THREE = (ROOT / "tests" / "fixtures" / "golden" / "3_canvas.png").read_bytes()
+MODEL_STORE = ROOT / "tests" / "fixtures" / "modelstore"
+
+
+def port_free_on_all(port: int) -> bool:
+    import socket
+
+    for address in ADDRESSES:
+        with socket.socket() as s:
+            try:
+                s.bind((address, port))
+            except OSError:
+                return False
+    return True
+
+
+def shared_port() -> int:
+    """One port free on all three addresses (every node of a ring listens on the same ports)."""
+    while True:
+        port = free_port()
+        if port_free_on_all(port):
+            return port
+
+
+def even_tokens(count: int) -> list[int]:
+    """Murmur3 tokens spaced evenly over the ring, so each node owns a third."""
+    return [-(2**63) + i * (2**64 // count) for i in range(count)]
+
+
+@dataclass
+class Traffic:
+    """Upload clients that run until stopped; every answer is recorded under the current phase."""
+
+    url: str
+    clients: int
+    phase: str = "start"
+    answered: list[str] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _client(self) -> None:
+        session = requests.Session()
+        while not self._stop.is_set():
+            phase = self.phase
+            try:
+                answer = session.post(self.url, files={"file": ("3.png", THREE)}, timeout=30)
+                status = answer.status_code
+                pid = answer.json().get("id") if status == 200 else None
+            except requests.RequestException:
+                status, pid = "error", None
+            with self._lock:
+                self.statuses[(phase, status)] += 1
+                if pid:
+                    self.answered.append(pid)
+
+    def __enter__(self) -> "Traffic":
+        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+
+def health(url: str) -> dict:
+    return requests.get(url + "/healthz", timeout=30).json()["prediction_log"]
+
+
+def session_for(nodes: list[CassandraNode], consistency: str):
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+    profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy("datacenter1")),
+                               consistency_level=ConsistencyLevel.name_to_value[consistency], request_timeout=10)
+    cluster = Cluster([n.address for n in nodes], port=nodes[0].native_port, protocol_version=5,
+                      execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+    return cluster, cluster.connect()
+
+
+def ids_in_ring(nodes: list[CassandraNode], days: list[date]) -> list[str]:
+    cluster, session = session_for(nodes, "QUORUM")
+    try:
+        found: list[str] = []
+        for day in days:
+            rows = session.execute(f"SELECT id FROM {KEYSPACE}.predictions_by_day WHERE day = %s", (day,))
+            found += [str(r.id) for r in rows]
+        return found
+    finally:
+        cluster.shutdown()
+
+
+def write_latency(nodes: list[CassandraNode], consistency: str, count: int = 200) -> dict:
+    """Median and p99 of direct log writes (the predict function's own insert) at ``consistency``."""
+    from service.predlog import PredictionRecord, new_prediction_id
+    from service.predlog.base import created_at_of
+    from service.predlog.cassandra import CassandraPredictionLog
+
+    hosts = ",".join(n.address for n in nodes)
+    log = CassandraPredictionLog(f"cassandra://{hosts}:{nodes[0].native_port}/{KEYSPACE}", None, None, consistency)
+    times, failures = [], 0
+    try:
+        for _ in range(count):
+            pid = new_prediction_id()
+            record = PredictionRecord(id=pid, created_at=created_at_of(pid), filename="bench.png",
+                                      content_type="image/png", digit=3, confidence=0.99,
+                                      probabilities=[0.001] * 9 + [0.991], model_version="bench", latency_ms=1.0,
+                                      normalised=bytes(784), image=THREE, image_size=len(THREE))
+            started = time.perf_counter()
+            try:
+                log.write(record)
+                times.append((time.perf_counter() - started) * 1000)
+            except Exception:
+                failures += 1
+    finally:
+        log.close()
+    if not times:
+        return {"consistency": consistency, "writes": 0, "refused": failures}
+    times.sort()
+    return {"consistency": consistency, "writes": len(times), "refused": failures,
+            "median_ms": round(statistics.median(times), 2), "p99_ms": round(times[int(len(times) * 0.99) - 1], 2)}
+
+
+def run(phase_seconds: float, clients: int, latency: bool, workdir: Path) -> dict:
+    cp = classpath()
+    native, storage = shared_port(), shared_port()
+    tokens = even_tokens(3)
+    nodes = [CassandraNode(workdir / f"node{i + 1}", address, native, storage, seeds=[f"{ADDRESSES[0]}:{storage}"],
+                           initial_token=tokens[i], cluster_name="digits-ring") for i, address in enumerate(ADDRESSES)]
+    report: dict = {"phases": {}, "latency": []}
+    with ExitStack() as stack:
+        for node in nodes:
+            stack.callback(node.stop)
+        started = time.monotonic()
+        for node in nodes:  # one after another: each joins the ring the one before formed
+            node.start(cp)
+            node.wait_ready(240)
+            print(f"{node.address} up ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+        report["ring_start_s"] = round(time.monotonic() - started, 1)
+        report["rss_mib"] = [round(n.rss_mib()) for n in nodes]
+        cluster, session = session_for(nodes, "ALL")
+        session.execute(f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "
+                        "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}")
+        cluster.shutdown()
+        if latency:
+            report["latency"] += [{"up": 3, **write_latency(nodes, "LOCAL_QUORUM")}, {"up": 3, **write_latency(nodes, "ONE")}]
+
+        env = {
+            "MODEL_STORE": f"file://{workdir / 'models'}",
+            "PREDICTION_LOG": f"cassandra://{','.join(ADDRESSES)}:{native}/{KEYSPACE}",
+            "CASSANDRA_CONSISTENCY": "LOCAL_QUORUM",
+            "SPOOL_DIR": str(workdir / "spool"),
+            "MODEL_REFRESH_SECONDS": "0",
+        }
+        import shutil
+
+        shutil.copytree(MODEL_STORE, workdir / "models")
+        url = stack.enter_context(function_server("predict", env, workdir))
+        traffic = stack.enter_context(Traffic(url, clients))
+
+        def phase(name: str, seconds: float) -> None:
+            traffic.phase = name
+            peak = 0
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                peak = max(peak, health(url)["spooled"])
+                time.sleep(0.5)
+            counts = {str(s): n for (p, s), n in traffic.statuses.items() if p == name}
+            report["phases"][name] = {"answers": counts, "spool_peak": peak}
+            print(f"{name:<28} answers {counts}  spool peak {peak}", file=sys.stderr, flush=True)
+
+        phase("1. all 3 up", phase_seconds)
+        nodes[2].kill()
+        phase("2. node 3 killed", phase_seconds)
+        if latency:
+            report["latency"] += [{"up": 2, **write_latency(nodes[:2], "LOCAL_QUORUM")},
+                                  {"up": 2, **write_latency(nodes[:2], "ONE")}]
+        nodes[1].kill()
+        phase("3. nodes 2 and 3 killed", phase_seconds)
+        if latency:
+            report["latency"] += [{"up": 1, **write_latency(nodes[:1], "LOCAL_QUORUM", 20)},
+                                  {"up": 1, **write_latency(nodes[:1], "ONE")}]
+        traffic.phase = "4. node 2 back"
+        nodes[1].start(cp)
+        nodes[1].wait_ready(240)
+        back = time.monotonic()
+        deadline = back + 120
+        while health(url)["spooled"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        report["spool_drained_s"] = round(time.monotonic() - back, 1)
+        phase("4. node 2 back", 2)
+        report["spool_after_node_2_back"] = health(url)["spooled"]
+        nodes[2].start(cp)
+        nodes[2].wait_ready(240)
+        phase("5. all 3 up again", phase_seconds / 2)
+        traffic.__exit__(None, None, None)
+        requests.post(url, files={"file": ("3.png", THREE)}, timeout=30)  # gives a last spooled record its replay
+        deadline = time.monotonic() + 60
+        while health(url)["spooled"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        today = date.today()
+        stored = ids_in_ring(nodes, [today - timedelta(days=1), today])
+    answered = set(traffic.answered)
+    found = Counter(stored)
+    report["totals"] = {
+        "answered_200": len(traffic.answered),
+        "distinct_answered": len(answered),
+        "in_ring": len(set(found) & answered),
+        "lost": len(answered - set(found)),
+        "duplicated": sum(1 for n in found.values() if n > 1),
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--phase-seconds", type=float, default=10)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--latency", action="store_true", help="also time direct writes with 3, 2 and 1 nodes up")
+    parser.add_argument("--workdir", type=Path, help="keep the nodes' data and logs here (default: a temporary one)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="ring-") as tmp:
+        report = run(args.phase_seconds, args.clients, args.latency, Path(args.workdir or tmp))
+    print(json.dumps(report, indent=1))
+    totals = report["totals"]
+    print(f"answered 200: {totals['answered_200']}, in the ring: {totals['in_ring']}, lost: {totals['lost']}, "
+          f"duplicated: {totals['duplicated']}")
+    return 0 if totals["lost"] == 0 and totals["duplicated"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
