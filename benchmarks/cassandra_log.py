@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     say(f"## Cassandra prediction log, beside SQLite ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)")
     say("")
-    say(f"Command: `.venv/bin/python -m benchmarks.cassandra_log {' '.join(argv or sys.argv[1:])}`".replace(" `", "`"))
+    command = " ".join([".venv/bin/python -m benchmarks.cassandra_log", *(argv or sys.argv[1:])])
+    say(f"Command: `{command}`")
     say("")
     with tempfile.TemporaryDirectory(prefix="cassandra-bench-") as tmp_name:
         tmp = Path(tmp_name)

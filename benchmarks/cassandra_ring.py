@@ -31,7 +31,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.cassandra_node import CassandraNode, classpath, free_port
+from scripts.cassandra_node import CassandraNode, classpath, cql_cluster, free_port
 from scripts.servers import function_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,14 +110,7 @@ def health(url: str) -> dict:
 
 
 def session_for(nodes: list[CassandraNode], consistency: str):
-    from cassandra import ConsistencyLevel
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-
-    profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy("datacenter1")),
-                               consistency_level=ConsistencyLevel.name_to_value[consistency], request_timeout=10)
-    cluster = Cluster([n.address for n in nodes], port=nodes[0].native_port, protocol_version=5,
-                      execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+    cluster = cql_cluster([n.address for n in nodes], nodes[0].native_port, consistency=consistency)
     return cluster, cluster.connect()
 
 

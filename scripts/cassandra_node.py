@@ -76,6 +76,22 @@ def classpath(quiet: bool = False) -> str:
     return cached.read_text()
 
 
+def cql_cluster(hosts: list[str], port: int, login: tuple[str, str] | None = None, consistency: str = "ONE",
+                timeout: float = 10):
+    """A driver Cluster for scripts and tests (token-aware, protocol v5); the caller shuts it down."""
+    from cassandra import ConsistencyLevel
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+    profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy("datacenter1")),
+                               consistency_level=ConsistencyLevel.name_to_value[consistency], request_timeout=timeout)
+    return Cluster(hosts, port=port, protocol_version=5, auth_provider=PlainTextAuthProvider(*login) if login else None,
+                   execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=min(timeout, 5),
+                   sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+                   control_connection_timeout=min(timeout, 5))
+
+
 def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((address, 0))
@@ -158,9 +174,6 @@ class CassandraNode:
 
     def wait_ready(self, timeout: float = 180) -> float:
         """Poll until a CQL query answers; seconds waited. Fails early if the JVM exits."""
-        from cassandra.auth import PlainTextAuthProvider
-        from cassandra.cluster import Cluster
-
         started = time.monotonic()
         last_error = "no answer yet"
         while time.monotonic() - started < timeout:
@@ -168,9 +181,8 @@ class CassandraNode:
                 raise NodeError(f"Cassandra exited with {self.process.returncode}; see {self.log_file}:\n"
                                 f"{self.tail()}")
             if self._port_open():
-                auth = PlainTextAuthProvider(*SUPERUSER) if self.password_auth else None
-                cluster = Cluster([self.address], port=self.native_port, auth_provider=auth, connect_timeout=3,
-                                  protocol_version=5, control_connection_timeout=3)
+                cluster = cql_cluster([self.address], self.native_port, SUPERUSER if self.password_auth else None,
+                                      timeout=3)
                 try:
                     cluster.connect().execute("SELECT release_version FROM system.local", timeout=3)
                     return time.monotonic() - started

@@ -18,7 +18,7 @@ from datetime import date
 import pytest
 import requests
 
-from scripts.cassandra_node import SUPERUSER, CassandraNode, classpath, free_port
+from scripts.cassandra_node import SUPERUSER, CassandraNode, classpath, cql_cluster, free_port
 from scripts.servers import function_server
 from tests.conftest import GOLDEN, ROOT
 
@@ -41,11 +41,7 @@ def cassandra_env(node: CassandraNode, predict_env: dict, tmp_path, keyspace: st
 
 def ids_in_table(node: CassandraNode, keyspace: str) -> list[str]:
     """Every id of today's partition, read straight from the node (not through the function)."""
-    from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster([node.address], port=node.native_port, auth_provider=PlainTextAuthProvider(*SUPERUSER),
-                      protocol_version=5)
+    cluster = cql_cluster([node.address], node.native_port, SUPERUSER)
     try:
         rows = cluster.connect().execute(
             f"SELECT id FROM {keyspace}.predictions_by_day WHERE day = %s", (date.today(),), timeout=10)
