@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 
-.PHONY: install data train eval run test golden layer bench clean cassandra stack ring
+.PHONY: install data train eval run test test-ring golden layer bench clean cassandra stack ring
 
 $(STAMP): requirements.txt requirements-tools.txt
 	python3 -m venv .venv
@@ -40,6 +40,9 @@ ring: $(STAMP)                    ## 3-node Cassandra ring on 127.0.0.1-3 under 
 
 test: install                     ## the default test run (fast)
 	$(PY) -m pytest -q
+
+test-ring: install                ## the 3-node Cassandra ring test (~2 min; .ci/run runs it after make test)
+	$(PY) -m pytest -q -m ring
 
 golden: install                   ## redraw the golden images and retrain the model shipped for tests
 	$(PY) -m tests.fixtures.make_golden

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-from scripts.servers import die_with_parent
+from scripts.servers import dies_with_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "infra" / "cassandra"
@@ -169,8 +169,8 @@ class CassandraNode:
         """Start the JVM (its own process group, so a stop reaches it and nothing else)."""
         command = self.command(cp or classpath())
         out = output if output is not None else open(self.directory / "logs" / "console.log", "ab")
-        self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                        cwd=self.directory, preexec_fn=die_with_parent)
+        self.process = subprocess.Popen(dies_with_parent(command), stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True, cwd=self.directory)
 
     def wait_ready(self, timeout: float = 180) -> float:
         """Poll until a CQL query answers; seconds waited. Fails early if the JVM exits."""

@@ -18,15 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 FF = Path(sys.executable).with_name("functions-framework")
 
 
-def die_with_parent() -> None:
-    """preexec_fn: the kernel sends SIGTERM to the child when the process that started it dies.
+def dies_with_parent(command: list[str]) -> list[str]:
+    """``command``, run so that the kernel sends it SIGTERM when the process that started it dies.
 
     Servers start in their own session (so a stop reaches their whole group); without this, a
-    launcher killed with SIGKILL would leave them running, holding their ports."""
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    launcher killed with SIGKILL would leave them running, holding their ports. util-linux's setpriv
+    sets the parent-death signal and execs the command (no preexec_fn, which is unsafe in a process
+    with threads, as the Cassandra driver's are)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
 
 
 def free_port() -> int:
@@ -66,10 +66,9 @@ def function_server(name: str, env: dict[str, str], tmp: Path) -> Iterator[str]:
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
-             "--host", "127.0.0.1", "--port", str(port)],
+            dies_with_parent([str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
+                              "--host", "127.0.0.1", "--port", str(port)]),
             env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=die_with_parent,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -135,10 +134,10 @@ def seaweedfs(tmp: Path, ports: dict[str, int] | None = None, access_key: str = 
     log = tmp / "weed.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [binary, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
+            dies_with_parent([binary, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
              "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
-             *(f"-{name}={port}" for name, port in ports.items())],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+             *(f"-{name}={port}" for name, port in ports.items())]),
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     endpoint = f"http://127.0.0.1:{s3_port}"
     env = {

@@ -25,7 +25,7 @@ from typing import Iterator, Mapping
 import requests
 
 from scripts.cassandra_node import CassandraNode, NodeError, apply_schema, classpath
-from scripts.servers import FF, die_with_parent, seaweedfs, stop, wait_for
+from scripts.servers import FF, dies_with_parent, seaweedfs, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "infra" / "docker-compose.yml"
@@ -107,10 +107,10 @@ def function(name: str, port: int, logs: Path, extra: dict[str, str]) -> Iterato
     log = logs / f"{name}.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
-             "--host", "127.0.0.1", "--port", str(port)],
+            dies_with_parent([str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
+                              "--host", "127.0.0.1", "--port", str(port)]),
             env={**os.environ, **extra, "PYTHONUNBUFFERED": "1"}, cwd=ROOT, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -163,3 +163,31 @@ def test_spool_replays_after_the_node_is_stopped_or_killed_and_returns(outage_no
     stored = ids_in_table(outage_node, keyspace)
     assert sorted(set(stored)) == sorted(set(answered)) and len(stored) == len(set(stored))
     assert all(uuid.UUID(i).version == 1 for i in stored)
+
+
+def test_a_forked_worker_opens_its_own_session(cassandra_node):
+    """gunicorn forks after the app may have connected: a driver connection must not cross a fork."""
+    from service.predlog.cassandra import CassandraPredictionLog
+
+    log = CassandraPredictionLog(f"{cassandra_node.url}/forked", *SUPERUSER, "ONE")
+    log.ensure_schema()
+    parent_session = log._connect()
+    child = os.fork()
+    if child == 0:  # the child: a session of its own, and it works
+        ok = log._connect() is not parent_session and log.ping()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert log._connect() is parent_session and log.ping()  # the parent's is untouched
+    log.close()
+
+
+def test_the_driver_gives_up_before_the_spool_retries():
+    """A slow node costs an upload at most one request timeout before its record is spooled."""
+    import inspect
+
+    from service.predlog.cassandra import CONNECT_TIMEOUT_S, REQUEST_TIMEOUT_S
+    from service.predlog.spool import SpooledPredictionLog
+
+    retry = inspect.signature(SpooledPredictionLog).parameters["retry_seconds"].default
+    assert REQUEST_TIMEOUT_S < retry and CONNECT_TIMEOUT_S <= retry
