@@ -98,6 +98,9 @@ class Settings:
     predictions_read: str = "public"  # public | token | off: who may read /predictions...
     predictions_token: str | None = None
     low_confidence: float = 0.9  # answers below this are "low confidence" in history and /stats
+    log_format: str = "json"  # json: one object per line with the request id; text: the human format
+    log_level: str = "INFO"
+    metrics: bool = True  # /metrics (Prometheus) and, on Lambda, CloudWatch EMF lines
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -123,6 +126,9 @@ class Settings:
             predictions_read=_choice(env, "PREDICTIONS_READ", "public", ("public", "token", "off")),
             predictions_token=env.get("PREDICTIONS_TOKEN") or None,
             low_confidence=_number(env, "LOW_CONFIDENCE", 0.9, 0.0, 1.0, parse=float),
+            log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
+            log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            metrics=_choice(env, "METRICS", "on", ("on", "off")) == "on",
         )
         if settings.predictions_read == "token" and not settings.predictions_token:
             raise ConfigError("PREDICTIONS_READ=token needs PREDICTIONS_TOKEN")

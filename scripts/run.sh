@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 FF=.venv/bin/functions-framework
+export LOG_FORMAT=${LOG_FORMAT:-text}  # the human format on a terminal; JSON lines are the default elsewhere
 PREDICT_PORT=${PREDICT_PORT:-8080}
 TRAIN_PORT=${TRAIN_PORT:-8081}
 mkdir -p var

@@ -49,8 +49,13 @@ def wait_for(url: str, timeout: float, proc: subprocess.Popen | None = None, log
 
 
 def stop(proc: subprocess.Popen, grace: float = 10) -> None:
-    """SIGTERM the process group, SIGKILL it if it lingers."""
-    os.killpg(proc.pid, signal.SIGTERM)
+    """SIGTERM the process group, SIGKILL it if it lingers (a group already gone is fine)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
     try:
         proc.wait(grace)
     except subprocess.TimeoutExpired:

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Callable
+from typing import Any
 
-from service.http import HTTPError, Request, Response, error_response, payload_too_large
-
-Handler = Callable[[Request], Response]
+from service.http import HTTPError, Request, Response, payload_too_large
 
 _TEXT_TYPES = ("application/json", "text/")
 
@@ -40,12 +38,9 @@ def to_flask(response: Response):
     return out
 
 
-def serve_flask(handler: Handler, request, max_body: int):
-    try:
-        req = from_flask(request, max_body)
-    except HTTPError as exc:
-        return to_flask(error_response(exc))
-    return to_flask(handler(req))
+def refused_flask(request) -> Request:
+    """The request line and headers of a Flask request whose body was refused (for logs and metrics)."""
+    return Request(request.method, request.path, {k.lower(): v for k, v in request.headers.items()}, {}, b"")
 
 
 def from_lambda(event: dict[str, Any], max_body: int) -> Request:
@@ -80,9 +75,8 @@ def to_lambda(response: Response) -> dict[str, Any]:
             "isBase64Encoded": True}
 
 
-def serve_lambda(handler: Handler, event: dict[str, Any], max_body: int) -> dict[str, Any]:
-    try:
-        req = from_lambda(event, max_body)
-    except HTTPError as exc:
-        return to_lambda(error_response(exc))
-    return to_lambda(handler(req))
+def refused_lambda(event: dict[str, Any]) -> Request:
+    """The request line and headers of an event whose body was refused (for logs and metrics)."""
+    http = event.get("requestContext", {}).get("http", {})
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    return Request(http.get("method", "GET"), event.get("rawPath") or http.get("path") or "/", headers, {}, b"")

@@ -1,54 +1,89 @@
 """Build each function's app from the environment, once per process."""
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any, Callable
 
 from ml.config import Settings
-from service.adapters import serve_flask, serve_lambda
-from service.http import Request, Response
+from service import logs, telemetry
+from service.adapters import from_flask, from_lambda, refused_flask, refused_lambda, to_flask, to_lambda
+from service.http import HTTPError, Request, Response, error_response
 
 
 class Entrypoint:
-    """Binds a handler to both runtimes with the configured body limit."""
+    """Binds a handler to both runtimes: body limit, request id, access log, metrics."""
 
-    def __init__(self, handler: Callable[[Request], Response], max_body: int):
+    def __init__(self, function: str, handler: Callable[[Request], Response], max_body: int, settings: Settings):
+        self.function = function
         self.handler = handler
         self.max_body = max_body
+        self.settings = settings
+
+    def handle(self, request: Request, lambda_runtime: bool = False, refused: HTTPError | None = None) -> Response:
+        """The handler's answer (or the adapter's refusal), with its request id, access line and metrics."""
+        t = telemetry.RequestTelemetry(self.function, telemetry.request_id_from(request.header("x-request-id")),
+                                       request.method.upper(), request.path, len(request.body))
+        token = telemetry.begin(t)
+        try:
+            response = error_response(refused) if refused is not None else self.handler(request)
+            response.headers["X-Request-Id"] = t.request_id
+            t.finish(response.status, len(response.body))
+            logs.access(t.access_fields())
+            if self.settings.metrics:
+                from service import metrics
+
+                metrics.observe(t, self.settings.low_confidence)
+                if lambda_runtime:
+                    print(metrics.emf_line(t, self.settings.low_confidence), flush=True)
+            return response
+        finally:
+            telemetry.end(token)
 
     def serve_flask(self, request) -> Any:
-        return serve_flask(self.handler, request, self.max_body)
+        try:
+            return to_flask(self.handle(from_flask(request, self.max_body)))
+        except HTTPError as exc:  # the body was refused before it was read
+            return to_flask(self.handle(refused_flask(request), refused=exc))
 
     def serve_lambda(self, event: dict) -> dict:
-        return serve_lambda(self.handler, event, self.max_body)
+        try:
+            request = from_lambda(event, self.max_body)
+        except HTTPError as exc:
+            return to_lambda(self.handle(refused_lambda(event), lambda_runtime=True, refused=exc))
+        return to_lambda(self.handle(request, lambda_runtime=True))
 
 
-def http_target(function: Callable) -> Callable:
+def http_target(function: Callable, entrypoint: Entrypoint | None = None) -> Callable:
     """functions-framework's ``@http`` where it is installed; on Lambda (no Flask in
-    the layer) the function is returned as it is and only ``lambda_handler`` is used."""
+    the layer) the function is returned as it is and only ``lambda_handler`` is used.
+
+    A path Flask itself cannot route (a newline in it: werkzeug's path converter stops there) would
+    get Flask's HTML 404; with ``entrypoint`` it gets ours (JSON, request id, counted) instead."""
     try:
-        from functions_framework import http
+        import functions_framework
     except ImportError:
         return function
-    return http(function)
+    if entrypoint is not None:
+        def not_found(_exc):
+            import flask
 
+            refusal = HTTPError(404, "not_found", f"no route {flask.request.path!r}")
+            return to_flask(entrypoint.handle(refused_flask(flask.request), refused=refusal))
 
-def _logging() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        functions_framework.errorhandler(404)(not_found)  # the app being created now (set before main.py runs)
+    return functions_framework.http(function)
 
 
 def predict_app(settings: Settings | None = None) -> Entrypoint:
     from service.predict_app import PredictApp
 
-    _logging()
     settings = settings or Settings.from_env()
-    return Entrypoint(PredictApp(settings).handle, settings.max_upload_bytes)
+    logs.configure(settings.log_format, settings.log_level)
+    return Entrypoint("predict", PredictApp(settings).handle, settings.max_upload_bytes, settings)
 
 
 def train_app(settings: Settings | None = None) -> Entrypoint:
     from service.train_app import TrainApp
 
-    _logging()
     settings = settings or Settings.from_env()
-    return Entrypoint(TrainApp(settings).handle, 64 * 1024)
+    logs.configure(settings.log_format, settings.log_level)
+    return Entrypoint("train", TrainApp(settings).handle, 64 * 1024, settings)

@@ -67,6 +67,16 @@ def token_matches(given: str | None, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def authorise_read(settings, request: Request) -> None:
+    """Who may read the log (history, stats, metrics) and correct it. PREDICTIONS_READ: public, token or off."""
+    mode = settings.predictions_read
+    if mode == "off":
+        raise HTTPError(403, "forbidden", "reading predictions is turned off on this server (PREDICTIONS_READ=off)")
+    if mode == "token" and not token_matches(bearer_token(request), settings.predictions_token or ""):
+        raise HTTPError(401, "unauthorized", "send Authorization: Bearer <PREDICTIONS_TOKEN>",
+                        {"WWW-Authenticate": 'Bearer realm="predictions"'})
+
+
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
     return Response(status, body, "application/json", dict(headers or {}))

@@ -14,6 +14,7 @@ from ml.errors import ArtifactError
 from ml.predictor import Predictor
 from ml.registry import ModelRegistry
 from ml.storage.base import StoreUnavailable
+from service import metrics
 from service.http import ModelUnavailable
 
 
@@ -50,8 +51,14 @@ class ModelCache:
             if latest is None:
                 self.last_error = f"the model store {self._registry.store.describe()} has no promoted model"
             elif self._predictor is None or latest != self._predictor.version:
-                # verified (sha256 of every file) before it replaces the serving model
-                self._predictor = Predictor(self._registry.load(latest, files=("model.tflite",)))
+                previous = self.version
+                try:  # verified (sha256 of every file) before it replaces the serving model
+                    self._predictor = Predictor(self._registry.load(latest, files=("model.tflite",)))
+                except ArtifactError:
+                    metrics.MODELS_REFUSED.inc()
+                    raise
+                metrics.MODEL_RELOADS.inc()
+                metrics.set_state(model_version=latest, previous_versions=(previous,) if previous else ())
                 self.last_error = None
             else:
                 self.last_error = None

@@ -16,15 +16,33 @@ from ml.storage import open_object_store
 from ml.storage.base import NotFound, StoreUnavailable
 from service import pages
 from service.analytics import summarise
-from service.http import HTTPError, Request, Response, bearer_token, error_response, json_response, token_matches
+from service import metrics, telemetry
+from service.http import HTTPError, Request, Response, authorise_read, error_response, json_response
+from service.observability import metrics_response, openapi_response
 from service.models import ModelCache
 from service.params import parse_label, query_flag, query_int, wants_html
 from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
 from service.predlog.base import created_at_of
 from service.predlog.spool import SpooledPredictionLog
+from service.routes import Router
 from service.uploads import Upload, extract_uploads
 
 log = logging.getLogger("digits.predict")
+
+ROUTES = Router([
+    ("GET", "/", "page"),
+    ("POST", "/", "predict"),
+    ("GET", "/assets/<name>", "asset"),
+    ("GET", "/healthz", "health"),
+    ("GET", "/predictions", "list"),
+    ("GET", "/predictions/<prediction_id>", "record"),
+    ("GET", "/predictions/<prediction_id>/image", "image"),
+    ("GET", "/predictions/<prediction_id>/normalised.png", "normalised"),
+    ("POST", "/predictions/<prediction_id>/label", "label"),
+    ("GET", "/stats", "stats"),
+    ("GET", "/metrics", "metrics"),
+    ("GET", "/openapi.json", "openapi"),
+], "try POST / or GET /predictions")
 
 MAX_LIST = 500
 MAX_STATS_DAYS = 90
@@ -88,21 +106,26 @@ class PredictApp:
     # -- core --------------------------------------------------------------
     def predict(self, uploads: list[Upload]) -> list[dict]:
         predictor = self.models.get()
+        request = telemetry.current()
         outcomes: list[dict | None] = [None] * len(uploads)
         ready: list[tuple[int, np.ndarray, float]] = []
         for index, upload in enumerate(uploads):
             started = time.perf_counter()
             try:
-                ready.append((index, preprocess(upload.data, self.settings.max_image_pixels), started))
+                with request.stage("preprocess"):
+                    ready.append((index, preprocess(upload.data, self.settings.max_image_pixels), started))
             except MLError as exc:
                 outcomes[index] = {"filename": upload.filename, "error": exc.code, "message": str(exc)}
                 if len(uploads) == 1:
                     raise
         if ready:
-            predictions = predictor.predict(np.stack([a for _, a, _ in ready]))
+            with request.stage("inference"):
+                predictions = predictor.predict(np.stack([a for _, a, _ in ready]))
             for (index, array, started), p in zip(ready, predictions):
                 record = self._record(uploads[index], array, p, predictor.version, started)
-                self.prediction_log.write(record)
+                with request.stage("log_write"):
+                    self.prediction_log.write(record)
+                request.prediction(record.id, record.digit, record.confidence, record.model_version)
                 outcomes[index] = record.public()
         return [o for o in outcomes if o is not None]
 
@@ -127,6 +150,7 @@ class PredictApp:
             image=upload.data if inline else None,
             image_key=key,
             image_size=len(upload.data),
+            request_id=telemetry.current_request_id(),
         )
 
     def health(self) -> tuple[bool, dict]:
@@ -169,48 +193,63 @@ class PredictApp:
             return error_response(exc)
 
     def _route(self, request: Request) -> Response:
-        path = "/" + request.path.strip("/")
-        method = request.method.upper()
-        if path == "/":
-            if method == "POST":
-                return self._post_predict(request)
-            if method in ("GET", "HEAD"):
-                return pages.asset_response("index.html", request)
-            raise HTTPError(405, "method_not_allowed", "use GET for the form or POST an image", {"Allow": "GET, POST"})
-        parts = path.split("/")
-        if len(parts) == 4 and parts[1] == "predictions" and parts[3] == "label":
-            if method != "POST":
-                raise HTTPError(405, "method_not_allowed", "POST {\"label\": 0-9} to correct a prediction", {"Allow": "POST"})
-            self._authorise_read(request)
-            return self._post_label(parts[2], request)
-        if method not in ("GET", "HEAD"):
-            raise HTTPError(405, "method_not_allowed", f"{path} only answers GET", {"Allow": "GET"})
-        if path == "/healthz":
-            ready, body = self.health()
-            return json_response(200 if ready else 503, body)
-        if len(parts) == 3 and parts[1] == "assets":
-            return pages.asset_response(parts[2], request)
-        if path == "/stats" and wants_html(request):
+        endpoint, route, arguments = ROUTES.match(request.method, request.path)
+        telemetry.current().route = route
+        return getattr(self, f"_on_{endpoint}")(request, **arguments)
+
+    def _on_page(self, request: Request) -> Response:
+        return pages.asset_response("index.html", request)
+
+    def _on_predict(self, request: Request) -> Response:
+        return self._post_predict(request)
+
+    def _on_asset(self, request: Request, name: str) -> Response:
+        return pages.asset_response(name, request)
+
+    def _on_health(self, request: Request) -> Response:
+        ready, body = self.health()
+        return json_response(200 if ready else 503, body)
+
+    def _on_stats(self, request: Request) -> Response:
+        if wants_html(request):
             return pages.asset_response("stats.html", request)  # the page holds no data: its fetch is authorised
-        if path.startswith("/predictions") or path == "/stats":
-            self._authorise_read(request)
-        if path == "/stats":
-            return json_response(200, self.stats(query_int(request.query, "days", 7, 1, MAX_STATS_DAYS)))
-        if path == "/predictions":
-            limit = query_int(request.query, "limit", 20, 1, MAX_LIST)
-            low = query_flag(request.query, "low_confidence")
-            records = self.prediction_log.recent(limit, self.settings.low_confidence if low else None)
-            return json_response(200, {"predictions": [r.public() for r in records],
-                                       "low_confidence_below": self.settings.low_confidence})
-        if len(parts) >= 3 and parts[1] == "predictions":
-            record = self.find(parts[2])
-            if len(parts) == 3:
-                return json_response(200, record.public())
-            if len(parts) == 4 and parts[3] == "image":
-                return self._image(record)
-            if len(parts) == 4 and parts[3] == "normalised.png":
-                return Response(200, _normalised_png(record), "image/png", {"Cache-Control": "max-age=86400"})
-        raise HTTPError(404, "not_found", f"no route {path}; try POST / or GET /predictions")
+        authorise_read(self.settings, request)
+        return json_response(200, self.stats(query_int(request.query, "days", 7, 1, MAX_STATS_DAYS)))
+
+    def _on_list(self, request: Request) -> Response:
+        authorise_read(self.settings, request)
+        limit = query_int(request.query, "limit", 20, 1, MAX_LIST)
+        low = query_flag(request.query, "low_confidence")
+        records = self.prediction_log.recent(limit, self.settings.low_confidence if low else None)
+        return json_response(200, {"predictions": [r.public() for r in records],
+                                   "low_confidence_below": self.settings.low_confidence})
+
+    def _on_record(self, request: Request, prediction_id: str) -> Response:
+        authorise_read(self.settings, request)
+        return json_response(200, self.find(prediction_id).public())
+
+    def _on_image(self, request: Request, prediction_id: str) -> Response:
+        authorise_read(self.settings, request)
+        return self._image(self.find(prediction_id))
+
+    def _on_normalised(self, request: Request, prediction_id: str) -> Response:
+        authorise_read(self.settings, request)
+        record = self.find(prediction_id)
+        return Response(200, _normalised_png(record), "image/png", {"Cache-Control": "max-age=86400"})
+
+    def _on_label(self, request: Request, prediction_id: str) -> Response:
+        authorise_read(self.settings, request)
+        return self._post_label(prediction_id, request)
+
+    def _on_metrics(self, request: Request) -> Response:
+        authorise_read(self.settings, request)
+        _, body = self.health()
+        metrics.set_state(model_version=self.models.version, log_up=body["prediction_log"]["reachable"],
+                          store_up=body["model_store"]["reachable"], spooled=body["prediction_log"]["spooled"])
+        return metrics_response(self.settings)
+
+    def _on_openapi(self, request: Request) -> Response:
+        return openapi_response("predict")
 
     def stats(self, days: int) -> dict:
         last = datetime.now(timezone.utc).date()
@@ -223,16 +262,6 @@ class PredictApp:
         # set_label reads the record first and writes nothing for an unknown id
         record = self.prediction_log.set_label(_valid_id(prediction_id), label, datetime.now(timezone.utc))
         return json_response(200, _found(prediction_id, record).public())
-
-    def _authorise_read(self, request: Request) -> None:
-        """Who may read the log (history, stats) and correct it. PREDICTIONS_READ: public, token or off."""
-        mode = self.settings.predictions_read
-        if mode == "off":
-            raise HTTPError(403, "forbidden", "reading predictions is turned off on this server (PREDICTIONS_READ=off)")
-        if mode == "token":
-            if not token_matches(bearer_token(request), self.settings.predictions_token or ""):
-                raise HTTPError(401, "unauthorized", "send Authorization: Bearer <PREDICTIONS_TOKEN>",
-                                {"WWW-Authenticate": 'Bearer realm="predictions"'})
 
     def _image(self, record: PredictionRecord) -> Response:
         data = record.image

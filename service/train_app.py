@@ -10,9 +10,24 @@ from typing import Any
 
 from ml.config import Settings
 from ml.errors import MLError
-from service.http import HTTPError, Request, Response, bearer_token, error_response, json_response, token_matches
+from service import telemetry
+from service.http import (
+    HTTPError, Request, Response, authorise_read, bearer_token, error_response, json_response, token_matches,
+)
+from service.observability import metrics_response, openapi_response
+from service.routes import Router
 
 log = logging.getLogger("digits.train")
+
+# GET /train is the seed's way to start a training, kept as an alias of POST / for old clients.
+ROUTES = Router([
+    ("POST", "/", "train"),
+    ("GET", "/train", "train"),
+    ("POST", "/train", "train"),
+    ("POST", "/models/rollback", "rollback"),
+    ("GET", "/metrics", "metrics"),
+    ("GET", "/openapi.json", "openapi"),
+], "train with POST / and a bearer token")
 
 # name -> (type, low, high); bounds keep a single request from monopolising the machine
 PARAMS: dict[str, tuple[type, Any, Any]] = {
@@ -159,16 +174,24 @@ class TrainApp:
 
     def handle(self, request: Request) -> Response:
         try:
-            path = "/" + request.path.strip("/")
-            method = request.method.upper()
-            if path == "/models/rollback" and method == "POST":
-                self.authorise(request)
-                return json_response(200, self.rollback())
-            if not ((path == "/" and method == "POST") or (path == "/train" and method in ("GET", "POST"))):
-                raise HTTPError(404, "not_found", "train with POST / (or GET /train) and a bearer token")
+            endpoint, route, _ = ROUTES.match(request.method, request.path)
+            telemetry.current().route = route
+            if endpoint == "metrics":
+                authorise_read(self.settings, request)
+                return metrics_response(self.settings)
+            if endpoint == "openapi":
+                return openapi_response("train")
             self.authorise(request)
-            params = parse_params(request.body if method == "POST" else b"")
-            return json_response(200, self.train(params))
+            if endpoint == "rollback":
+                return json_response(200, self.rollback())
+            params = parse_params(request.body if request.method.upper() == "POST" else b"")
+            try:
+                result = self.train(params)
+            except Exception:
+                telemetry.current().training_outcome = "failed"
+                raise
+            telemetry.current().training_outcome = "promoted" if result.get("promoted") else "refused"
+            return json_response(200, result)
         except (HTTPError, MLError) as exc:
             return error_response(exc)
         except Exception as exc:

@@ -87,7 +87,15 @@ def _json(request: Request, max_files: int) -> list[Upload]:
         raise HTTPError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict) or not ({"image", "images"} & payload.keys()):
         raise HTTPError(400, "missing_image", 'send {"image": "<base64>"} or {"images": ["<base64>", ...]}')
-    name = sanitise_filename(payload.get("filename") if isinstance(payload.get("filename"), str) else None)
+    if {"image", "images"} <= payload.keys():
+        raise HTTPError(400, "invalid_json", 'send either "image" or "images", not both')
+    unknown = sorted(set(payload) - {"image", "images", "filename"})
+    if unknown:  # a typo ("imgae") is named rather than silently ignored
+        raise HTTPError(400, "invalid_json", f"unknown field(s) {', '.join(map(repr, unknown))}; "
+                        'the fields are "image" or "images", and "filename"')
+    if not isinstance(payload.get("filename", ""), str):
+        raise HTTPError(400, "invalid_json", '"filename" must be a string')
+    name = sanitise_filename(payload.get("filename"))
     if "image" in payload:
         return [Upload(name, "application/octet-stream", _b64(payload["image"], '"image"'))]
     images = payload["images"]

@@ -5,9 +5,11 @@ from service.entrypoints import http_target, predict_app
 app = predict_app()
 
 
-@http_target
 def predict(request):
     return app.serve_flask(request)
+
+
+predict = http_target(predict, app)
 
 
 def lambda_handler(event, context):

@@ -5,9 +5,11 @@ from service.entrypoints import http_target, train_app
 app = train_app()
 
 
-@http_target
 def train(request):
     return app.serve_flask(request)
+
+
+train = http_target(train, app)
 
 
 def lambda_handler(event, context):

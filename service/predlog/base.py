@@ -36,6 +36,7 @@ class PredictionRecord:
     extra: dict = field(default_factory=dict)
     label: int | None = None  # the right digit, when a person corrected (or confirmed) the answer
     labelled_at: datetime | None = None
+    request_id: str | None = None  # X-Request-Id of the upload: follows a request from the page to this record
 
     @property
     def day(self) -> str:
@@ -56,6 +57,7 @@ class PredictionRecord:
             "image_bytes": self.image_size,
             "label": self.label,
             "labelled_at": _iso(self.labelled_at) if self.labelled_at else None,
+            "request_id": self.request_id,
         }
 
     def with_label(self, label: int, at: datetime) -> "PredictionRecord":

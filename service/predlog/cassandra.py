@@ -26,7 +26,7 @@ PAGE_SIZE = 500  # rows per page when a query walks a whole day partition
 CORRECTIONS_BUCKET = "all"
 _FIELDS = (
     "id, filename, content_type, digit, confidence, probabilities, model_version, "
-    "latency_ms, normalised, image, image_key, image_size"
+    "latency_ms, normalised, image, image_key, image_size, request_id"
 )
 
 
@@ -162,11 +162,11 @@ class CassandraPredictionLog:
     def write(self, record: PredictionRecord) -> None:
         self._execute(
             "insert",
-            f"INSERT INTO {self.keyspace}.predictions_by_day (day, {_FIELDS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO {self.keyspace}.predictions_by_day (day, {_FIELDS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 date.fromisoformat(record.day), uuid.UUID(record.id), record.filename, record.content_type,
                 record.digit, record.confidence, record.probabilities, record.model_version, record.latency_ms,
-                record.normalised, record.image, record.image_key, record.image_size,
+                record.normalised, record.image, record.image_key, record.image_size, record.request_id,
             ),
         )
 
@@ -180,6 +180,7 @@ class CassandraPredictionLog:
             model_version=row.model_version, latency_ms=row.latency_ms, normalised=row.normalised or b"",
             image=row.image, image_key=row.image_key, image_size=row.image_size or 0,
             label=label, labelled_at=labelled_at.replace(tzinfo=timezone.utc) if labelled_at else None,
+            request_id=row.request_id,
         )
 
     def _labels(self, day: date) -> dict:

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     normalised BLOB NOT NULL,
     image BLOB,
     image_key TEXT,
-    image_size INTEGER NOT NULL
+    image_size INTEGER NOT NULL,
+    request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_at DESC);
 -- per-day stats and the export's keyset pages (day, created_at, id) are range scans of this index
@@ -44,7 +45,7 @@ CREATE TABLE IF NOT EXISTS labels (
 
 _COLUMNS = (
     "id, day, created_at, filename, content_type, digit, confidence, probabilities, "
-    "model_version, latency_ms, normalised, image, image_key, image_size"
+    "model_version, latency_ms, normalised, image, image_key, image_size, request_id"
 )
 _SELECT = (
     "SELECT " + ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(",")) + ", l.label, l.labelled_at "
@@ -86,26 +87,31 @@ class SqlitePredictionLog:
 
     def ensure_schema(self) -> None:
         self._run(SCHEMA, script=True)
+        columns = {row[1] for row in self._run("PRAGMA table_info(predictions)")}
+        if "request_id" not in columns:  # a log from before request ids: one added column, nothing rewritten
+            self._run("ALTER TABLE predictions ADD COLUMN request_id TEXT")
 
     def write(self, record: PredictionRecord) -> None:
         self._run(
-            f"INSERT OR IGNORE INTO predictions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR IGNORE INTO predictions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 record.id, record.day, record.created_at.isoformat(), record.filename, record.content_type,
                 record.digit, record.confidence, json.dumps(record.probabilities), record.model_version,
                 record.latency_ms, record.normalised, record.image, record.image_key, record.image_size,
+                record.request_id,
             ),
         )
 
     @staticmethod
     def _record(row: tuple) -> PredictionRecord:
         (pid, _day, created, filename, ctype, digit, conf, probs, version, latency, norm, image, key, size,
-         label, labelled_at) = row
+         request_id, label, labelled_at) = row
         return PredictionRecord(
             id=pid, created_at=datetime.fromisoformat(created), filename=filename, content_type=ctype,
             digit=digit, confidence=conf, probabilities=json.loads(probs), model_version=version,
             latency_ms=latency, normalised=norm, image=image, image_key=key, image_size=size,
             label=label, labelled_at=datetime.fromisoformat(labelled_at) if labelled_at else None,
+            request_id=request_id,
         )
 
     def get(self, prediction_id: str) -> PredictionRecord | None:

@@ -1,0 +1,32 @@
+"""The two routes every function shares: ``/metrics`` and ``/openapi.json``."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from service.http import HTTPError, Response
+
+OPENAPI_DIR = Path(__file__).resolve().parent / "openapi"
+
+
+@lru_cache(maxsize=None)
+def openapi_document(function: str) -> bytes:
+    """The function's OpenAPI 3.1 document as kept in the repository (service/openapi/<function>.json)."""
+    return (OPENAPI_DIR / f"{function}.json").read_bytes()
+
+
+def openapi_response(function: str) -> Response:
+    return Response(200, openapi_document(function), "application/json")
+
+
+def openapi(function: str) -> dict:
+    return json.loads(openapi_document(function))
+
+
+def metrics_response(settings) -> Response:
+    if not settings.metrics:
+        raise HTTPError(404, "not_found", "metrics are turned off on this server (METRICS=off)")
+    from service import metrics
+
+    return Response(200, metrics.render(), metrics.CONTENT_TYPE)

@@ -1,0 +1,102 @@
+"""What one request did, gathered while it runs: its id, route, stage timings, predictions.
+
+The entry point opens a ``RequestTelemetry`` per request (a context variable, so each gunicorn
+thread sees its own) and closes it with the response; the core reports into it through
+``current()`` without knowing where the figures go. From the finished record the entry point
+writes the access log line, the Prometheus metrics and, on Lambda, a CloudWatch EMF line.
+"""
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Iterator
+
+_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def request_id_from(header: str) -> str:
+    """The client's ``X-Request-Id`` when it is a sane token (<= 128 of [A-Za-z0-9._:-]); a new one otherwise.
+
+    Anything else (spaces, quotes, newlines, 10 KB) is replaced, so an id never breaks a log line
+    or a header, and is never longer than a UUID-ish token needs."""
+    header = header.strip()
+    return header if _SANE_ID.fullmatch(header) else uuid.uuid4().hex
+
+
+@dataclass
+class RequestTelemetry:
+    function: str
+    request_id: str
+    method: str
+    path: str
+    bytes_in: int
+    route: str = "other"
+    status: int = 0
+    bytes_out: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # preprocess / inference / log_write: seconds, summed
+    predictions: list[tuple[int, float]] = field(default_factory=list)  # (digit, confidence)
+    prediction_ids: list[str] = field(default_factory=list)
+    model_version: str | None = None
+    training_outcome: str | None = None  # promoted / refused / failed (train function)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - started
+
+    def prediction(self, prediction_id: str, digit: int, confidence: float, model_version: str) -> None:
+        self.prediction_ids.append(prediction_id)
+        self.predictions.append((digit, confidence))
+        self.model_version = model_version
+
+    def finish(self, status: int, bytes_out: int) -> None:
+        self.status, self.bytes_out = status, bytes_out
+        self.seconds = time.perf_counter() - self.started
+
+    def access_fields(self) -> dict:
+        """The access log line's fields: never the image, never a token or other header."""
+        fields = {
+            "request_id": self.request_id, "method": self.method, "route": self.route, "status": self.status,
+            "latency_ms": round(self.seconds * 1000, 3), "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
+        }
+        if self.prediction_ids:
+            fields["prediction_ids"] = self.prediction_ids
+        if self.model_version:
+            fields["model_version"] = self.model_version
+        if self.training_outcome:
+            fields["training_outcome"] = self.training_outcome
+        for name, seconds in self.stages.items():
+            fields[f"{name}_ms"] = round(seconds * 1000, 3)
+        return fields
+
+
+_current: ContextVar[RequestTelemetry | None] = ContextVar("digits_request", default=None)
+
+
+def begin(telemetry: RequestTelemetry):
+    """Make ``telemetry`` the current request's; returns the token for ``end``."""
+    return _current.set(telemetry)
+
+
+def end(token) -> None:
+    _current.reset(token)
+
+
+def current() -> RequestTelemetry:
+    """The running request's record, or a throwaway one outside a request (the CLI, tests of the core)."""
+    found = _current.get()
+    return found if found is not None else RequestTelemetry("none", "", "", "", 0)
+
+
+def current_request_id() -> str | None:
+    found = _current.get()
+    return found.request_id if found is not None else None

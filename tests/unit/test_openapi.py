@@ -1,0 +1,48 @@
+"""The OpenAPI documents: valid 3.1, and exactly the routes the code declares (both directions)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from openapi_spec_validator import validate
+
+from service.observability import openapi
+from service.predict_app import ROUTES as PREDICT_ROUTES
+from service.train_app import ROUTES as TRAIN_ROUTES
+
+FUNCTIONS = {"predict": PREDICT_ROUTES, "train": TRAIN_ROUTES}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_document_is_valid_openapi_3_1(function):
+    document = openapi(function)
+    assert document["openapi"].startswith("3.1")
+    validate(document)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_route_in_code_is_documented_and_every_documented_route_exists(function):
+    documented = {(method, path) for path, item in openapi(function)["paths"].items() for method in item}
+    declared = FUNCTIONS[function].openapi_operations()
+    assert declared - documented == set(), "routes in code but not in the document"
+    assert documented - declared == set(), "routes in the document but not in code"
+
+
+def test_every_error_code_of_the_readme_is_in_the_predict_document():
+    """README's error table and the document name the same statuses."""
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| status | codes |"):].split("\n\n")[0]
+    statuses = {code for line in table.splitlines()[2:] for code in line.split("|")[1].replace("/", " ").split()}
+    document = openapi("predict")
+    documented = {code for item in document["paths"].values() for op in item.values() for code in op["responses"]}
+    # 405 answers a method no operation declares, so no operation lists it; the description says it
+    assert statuses - {"405"} <= documented
+    assert "405" in document["info"]["description"]
+
+
+def test_every_operation_has_an_example_for_its_success_or_errors():
+    for function in FUNCTIONS:
+        text = json.dumps(openapi(function))
+        assert '"example"' in text

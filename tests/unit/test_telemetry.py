@@ -1,0 +1,65 @@
+"""Request ids, the access line, EMF, through the real entry point and Lambda handler (in process)."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from service import logs, telemetry
+from tests.conftest import GOLDEN
+from tests.unit.lambda_events import load_predict_handler, url_event
+
+
+@pytest.mark.parametrize("given, kept", [
+    ("abc-123", True), ("a" * 128, True), ("trace:1.2_x", True),
+    ("", False), ("a" * 129, False), ("has space", False), ('quote"s', False), ("new\nline", False), ("-lead", False),
+])
+def test_a_client_request_id_is_kept_only_when_it_is_sane(given, kept):
+    got = telemetry.request_id_from(given)
+    assert (got == given) is kept
+    assert len(got) <= 128 and "\n" not in got
+
+
+def test_json_lines_carry_the_request_id_and_fields():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    logger = logging.getLogger("digits.test")
+    logger.addHandler(handler)
+    try:
+        token = telemetry.begin(telemetry.RequestTelemetry("predict", "rid-1", "GET", "/", 0))
+        logger.warning("inside %s", "a request", extra={"fields": {"status": 200}})
+        telemetry.end(token)
+        logger.warning("outside")
+    finally:
+        logger.removeHandler(handler)
+    inside, outside = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert inside["request_id"] == "rid-1" and inside["message"] == "inside a request" and inside["status"] == 200
+    assert "request_id" not in outside
+
+
+def test_lambda_invocations_write_one_emf_line_and_echo_the_request_id(monkeypatch, tmp_path, capsys):
+    handler = load_predict_handler(monkeypatch, tmp_path)
+    image = (GOLDEN / "3_canvas.png").read_bytes()
+    answer = handler(url_event("POST", "/", image, {"content-type": "image/png", "x-request-id": "from-the-page-1"}), None)
+    assert answer["statusCode"] == 200 and answer["headers"]["x-request-id"] == "from-the-page-1"
+    body = json.loads(answer["body"])
+    assert body["request_id"] == "from-the-page-1"
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert len(emf) == 1
+    line = emf[0]
+    names = {m["Name"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"Requests", "Latency", "Predictions", "PreprocessLatency", "InferenceLatency", "LogWriteLatency"} <= names
+    assert all(name in line for name in names)  # every declared metric has its value on the line
+    assert (line["Route"], line["Status"], line["Digits"], line["request_id"]) == ("/", 200, [3], "from-the-page-1")
+
+
+def test_a_refused_body_is_logged_and_counted_with_an_id_too(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", "1024")
+    handler = load_predict_handler(monkeypatch, tmp_path)
+    answer = handler(url_event("POST", "/", b"x" * 5000, {"content-type": "image/png"}), None)
+    assert answer["statusCode"] == 413 and len(answer["headers"]["x-request-id"]) == 32
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [(e["Status"], e["ClientErrors"]) for e in emf] == [(413, 1)]
