@@ -187,6 +187,8 @@ class TrainApp:
             params = parse_params(request.body if request.method.upper() == "POST" else b"")
             try:
                 result = self.train(params)
+            except HTTPError:
+                raise  # refused before training (409 while another runs): not a training run
             except Exception:
                 telemetry.current().training_outcome = "failed"
                 raise

@@ -146,3 +146,25 @@ def test_what_schemathesis_found_stays_fixed(tmp_path, predict_env):
         pid = requests.post(url, json={"image": seven}, timeout=30).json()["id"]
         corrected = requests.post(f"{url}/predictions/{pid}/label", json={"label": 7.0}, timeout=10)
         assert corrected.status_code == 200 and corrected.json()["label"] == 7
+
+
+def test_every_dashboard_query_names_a_metric_the_service_exports(two_workers):
+    """infra/grafana/dashboards/digits.json against a live /metrics (after one prediction and one error)."""
+    url, _ = two_workers
+    requests.post(url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
+    exported = set(re.findall(r"^# TYPE (\w+) ", requests.get(url + "/metrics", timeout=10).text, re.MULTILINE))
+    # the train function's own appear once it has trained (tests/e2e/test_train_function.py reads them there)
+    from service import metrics
+
+    exported |= {metrics.TRAINING_RUNS._name + "_total", metrics.TRAINING_SECONDS._name}
+    dashboard = json.loads((ROOT / "infra" / "grafana" / "dashboards" / "digits.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    for expr in exprs:
+        for name in re.findall(r"\bdigits_\w+", expr):
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert name in exported or base in exported, f"{expr}: {name} is not exported"
+    panels = {p["title"] for p in dashboard["panels"]}
+    assert any("Requests per second" in t for t in panels) and any("p99" in t for t in panels)
+    assert any("Digit mix" in t for t in panels) and any("Spool" in t for t in panels)
+    assert any("Model version" in t for t in panels) and any("onfidence" in t for t in panels)

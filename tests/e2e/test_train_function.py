@@ -77,6 +77,11 @@ def test_train_publishes_promotes_and_predict_picks_it_up(tmp_path):
         worse = requests.post(train_url, json={**QUICK, "subset": 200, "min_accuracy": 0.999}, headers=auth, timeout=600)
         assert worse.status_code == 200 and worse.json()["promoted"] is False
         assert (models / "models" / "LATEST").read_text() == body["version"]
+        metrics = requests.get(train_url + "/metrics", timeout=10).text
+        assert 'digits_training_runs_total{outcome="promoted"} 1.0' in metrics
+        assert 'digits_training_runs_total{outcome="refused"} 1.0' in metrics
+        assert 'outcome="failed"' not in metrics  # the 409 was a refusal at the door, not a failed training
+        assert 'digits_requests_total{function="train",method="POST",route="/",status="409"} 1.0' in metrics
 
 
 def test_corrections_made_on_the_page_feed_the_train_function(tmp_path, model_store):
