@@ -39,6 +39,19 @@ IMAGE = (ROOT / "tests" / "fixtures" / "golden" / "3_canvas.png").read_bytes()
 MODEL_STORE = ROOT / "tests" / "fixtures" / "modelstore"
 
 
+def mnist_png() -> bytes:
+    """MNIST's first test digit as a 28x28 PNG: the upload of BENCHMARKS.md's HTTP figures."""
+    import io
+
+    from PIL import Image
+
+    from ml import mnist
+
+    out = io.BytesIO()
+    Image.fromarray(mnist.load(mnist.DirectorySource(ROOT / "data" / "mnist")).x_test[0]).save(out, "PNG")
+    return out.getvalue()
+
+
 def say(line: str = "") -> None:
     print(line, flush=True)
 
@@ -93,7 +106,7 @@ def http(node: CassandraNode, tmp: Path, seconds: int, repeat: int) -> None:
     if wrk is None:
         say("- wrk is not installed (`apt-get install wrk`): skipped")
         return
-    script, _ = lua_body((ROOT / "tests" / "fixtures" / "golden" / "3_canvas.png").read_bytes())
+    script, _ = lua_body(mnist_png())
     shutil.copytree(MODEL_STORE, tmp / "models", dirs_exist_ok=True)
     base = {"MODEL_STORE": f"file://{tmp / 'models'}", "WORKERS": "2", "THREADS": "1", "MODEL_REFRESH_SECONDS": "0"}
     logs = {

@@ -53,14 +53,26 @@ TRAINING_SECONDS = Histogram("digits_training_duration_seconds", "Whole training
                              buckets=(10, 30, 60, 120, 180, 300, 600, 1200))
 
 
+_children: dict[tuple, object] = {}
+
+
+def _child(metric, *labels: str):
+    """``metric.labels(*labels)``, looked up once: the per-request path then skips its lock and checks."""
+    key = (metric._name, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def observe(t: RequestTelemetry, low_confidence: float) -> None:
     """Count one finished request."""
-    REQUESTS.labels(t.function, t.route, t.method, str(t.status)).inc()
-    REQUEST_SECONDS.labels(t.function, t.route).observe(t.seconds)
+    _child(REQUESTS, t.function, t.route, t.method, str(t.status)).inc()
+    _child(REQUEST_SECONDS, t.function, t.route).observe(t.seconds)
     for stage, seconds in t.stages.items():
-        STAGE_SECONDS.labels(stage).observe(seconds)
+        _child(STAGE_SECONDS, stage).observe(seconds)
     for digit, confidence in t.predictions:
-        PREDICTIONS.labels(str(digit)).inc()
+        _child(PREDICTIONS, str(digit)).inc()
         CONFIDENCE.observe(confidence)
         if confidence < low_confidence:
             LOW_CONFIDENCE.inc()
