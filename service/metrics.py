@@ -17,11 +17,25 @@ import shutil
 import tempfile
 import time
 
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    _OWN_DIR = tempfile.mkdtemp(prefix=f"digits-metrics-{os.getpid()}-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _OWN_DIR
-    _OWNER = os.getpid()
-    atexit.register(lambda: os.getpid() == _OWNER and shutil.rmtree(_OWN_DIR, ignore_errors=True))
+_OWNER_VAR = "DIGITS_METRICS_DIR_OWNER"  # the pid that created PROMETHEUS_MULTIPROC_DIR, when we did
+
+
+def _own_metrics_dir() -> None:
+    """A fresh directory for this server, unless the operator chose one.
+
+    A directory we created for another process (inherited through exec, e.g. a test run that
+    started this server) is not ours to share: its counts would add to ours."""
+    inherited = os.environ.get(_OWNER_VAR)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and (inherited is None or inherited == str(os.getpid())):
+        return
+    directory = tempfile.mkdtemp(prefix=f"digits-metrics-{os.getpid()}-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    os.environ[_OWNER_VAR] = str(os.getpid())
+    owner = os.getpid()
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(directory, ignore_errors=True))
+
+
+_own_metrics_dir()
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest  # noqa: E402
 from prometheus_client import CONTENT_TYPE_LATEST, multiprocess  # noqa: E402
