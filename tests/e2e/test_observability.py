@@ -99,13 +99,22 @@ def test_metrics_follow_the_history_read_rule(tmp_path, predict_env):
 
 
 def schemathesis(url: str, tmp_path, *extra: str) -> subprocess.CompletedProcess:
+    """One schemathesis run; its "N generated" line is appended to test-artifacts/schemathesis.txt,
+    which .ci/run prints (pytest hides a passing test's output)."""
     st = shutil.which("st", path=str(ROOT / ".venv" / "bin")) or shutil.which("schemathesis")
     assert st, "schemathesis is not installed (make install installs it)"
-    return subprocess.run(
+    run = subprocess.run(
         [st, "run", f"{url}/openapi.json", "--checks", "all", "--max-examples", "25", "--seed", "1",
          "--report", "junit", "--report-dir", str(tmp_path / "st"), "--no-color", *extra],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
+    generated = re.findall(r"(\d+) generated.*", run.stdout)
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    with open(artifacts / "schemathesis.txt", "a") as out:
+        out.write(f"{url}/openapi.json {' '.join(extra)}: {generated[-1] if generated else '?'} test cases generated, "
+                  f"exit {run.returncode}\n")
+    return run
 
 
 def test_schemathesis_finds_nothing_in_the_predict_function(tmp_path, predict_env):
