@@ -136,8 +136,9 @@ def write_latency(nodes: list[CassandraNode], consistency: str, count: int = 200
 
     hosts = ",".join(n.address for n in nodes)
     log = CassandraPredictionLog(f"cassandra://{hosts}:{nodes[0].native_port}/{KEYSPACE}", None, None, consistency)
-    times, failures = [], 0
+    times, failures, error = [], 0, None
     try:
+        log.ensure_schema()  # the first measurement comes before the predict function has created the tables
         for _ in range(count):
             pid = new_prediction_id()
             record = PredictionRecord(id=pid, created_at=created_at_of(pid), filename="bench.png",
@@ -148,12 +149,13 @@ def write_latency(nodes: list[CassandraNode], consistency: str, count: int = 200
             try:
                 log.write(record)
                 times.append((time.perf_counter() - started) * 1000)
-            except Exception:
+            except Exception as exc:
                 failures += 1
+                error = error or f"{type(exc).__name__}: {str(exc)[:160]}"
     finally:
         log.close()
     if not times:
-        return {"consistency": consistency, "writes": 0, "refused": failures}
+        return {"consistency": consistency, "writes": 0, "refused": failures, "error": error}
     times.sort()
     return {"consistency": consistency, "writes": len(times), "refused": failures,
             "median_ms": round(statistics.median(times), 2), "p99_ms": round(times[int(len(times) * 0.99) - 1], 2)}

@@ -28,12 +28,58 @@ MODES = {
 }
 
 
+def in_process(repeat: int = 5, count: int = 5000) -> None:
+    """The added work alone, per request: telemetry record, Prometheus updates, the JSON access line."""
+    import logging
+    import os
+    import time
+
+    from service import logs, metrics, telemetry
+
+    logs.configure("json", "INFO")
+    logging.getLogger().handlers[0].stream = open(os.devnull, "w")
+
+    def request():
+        t = telemetry.RequestTelemetry("predict", telemetry.request_id_from(""), "POST", "/", 600)
+        token = telemetry.begin(t)
+        t.route = "/"
+        for stage in ("preprocess", "inference", "log_write"):
+            with t.stage(stage):
+                pass
+        t.prediction("6b0c1a2e-cf3b-11f1-9a2b-02fc00000001", 7, 0.99, "v1")
+        t.finish(200, 400)
+        return t, token
+
+    def parts(observe: bool, access: bool) -> None:
+        t, token = request()
+        if observe:
+            metrics.observe(t, 0.9)
+        if access:
+            logs.access(t.access_fields())
+        telemetry.end(token)
+
+    print(f"\nIn process, the added work per request (median of {repeat} x {count:,}):")
+    for label, observe, access in (("telemetry record alone", False, False), ("+ Prometheus updates", True, False),
+                                   ("+ JSON access line", False, True), ("all of it", True, True)):
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            for _ in range(count):
+                parts(observe, access)
+            times.append((time.perf_counter() - started) / count * 1e6)
+        print(f"- {label}: {statistics.median(times):.0f} µs")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--in-process", action="store_true", help="only the per-request cost of the added work")
     args = parser.parse_args(argv)
+    if args.in_process:
+        in_process()
+        return 0
     wrk = shutil.which("wrk")
     if wrk is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
