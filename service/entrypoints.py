@@ -1,6 +1,7 @@
 """Build each function's app from the environment, once per process."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 from ml.config import Settings
@@ -27,16 +28,22 @@ class Entrypoint:
             response = error_response(refused) if refused is not None else self.handler(request)
             response.headers["X-Request-Id"] = t.request_id
             t.finish(response.status, len(response.body))
-            logs.access(t.access_fields())
-            if self.settings.metrics:
-                from service import metrics
-
-                metrics.observe(t, self.settings.low_confidence)
-                if lambda_runtime:
-                    print(metrics.emf_line(t, self.settings.low_confidence), flush=True)
+            try:
+                self._observe(t, lambda_runtime)
+            except Exception:  # a full metrics disk must not turn an answer (maybe a 200 already logged) into a 500
+                logging.getLogger("digits.observability").exception("could not record the request's metrics")
             return response
         finally:
             telemetry.end(token)
+
+    def _observe(self, t: telemetry.RequestTelemetry, lambda_runtime: bool) -> None:
+        logs.access(t.access_fields())
+        if self.settings.metrics:
+            from service import metrics
+
+            metrics.observe(t, self.settings.low_confidence)
+            if lambda_runtime:
+                print(metrics.emf_line(t, self.settings.low_confidence), flush=True)
 
     def serve_flask(self, request) -> Any:
         try:
