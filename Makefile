@@ -9,7 +9,6 @@ $(STAMP): requirements.txt requirements-tools.txt
 	python3 -m venv .venv
 	$(PIP) install --upgrade pip
 	$(PIP) install -r requirements.txt
-	$(PIP) install --no-deps -r
 	$(PIP) install --no-deps --no-build-isolation -e .
 	python3 -m venv .venv-tools
 	.venv-tools/bin/pip install -r requirements-tools.txt
