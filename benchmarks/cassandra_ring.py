@@ -130,8 +130,7 @@ def ids_in_ring(nodes: list[CassandraNode], days: list[date]) -> list[str]:
 
 def write_latency(nodes: list[CassandraNode], consistency: str, count: int = 200) -> dict:
     """Median and p99 of direct log writes (the predict function's own insert) at ``consistency``."""
-    from service.predlog import PredictionRecord, new_prediction_id
-    from service.predlog.base import created_at_of
+    from benchmarks.cassandra_log import record as bench_record
     from service.predlog.cassandra import CassandraPredictionLog
 
     hosts = ",".join(n.address for n in nodes)
@@ -140,11 +139,7 @@ def write_latency(nodes: list[CassandraNode], consistency: str, count: int = 200
     try:
         log.ensure_schema()  # the first measurement comes before the predict function has created the tables
         for _ in range(count):
-            pid = new_prediction_id()
-            record = PredictionRecord(id=pid, created_at=created_at_of(pid), filename="bench.png",
-                                      content_type="image/png", digit=3, confidence=0.99,
-                                      probabilities=[0.001] * 9 + [0.991], model_version="bench", latency_ms=1.0,
-                                      normalised=bytes(784), image=THREE, image_size=len(THREE))
+            record = bench_record()
             started = time.perf_counter()
             try:
                 log.write(record)

@@ -64,12 +64,13 @@ def stop(proc: subprocess.Popen, grace: float = 10) -> None:
 
 
 @contextmanager
-def function_server(name: str, env: dict[str, str], tmp: Path) -> Iterator[str]:
-    """Run functions/<name>/main.py under functions-framework on a free port."""
-    port = free_port()
-    log = tmp / f"{name}-{port}.log"
+def function_server(name: str, env: dict[str, str], tmp: Path, port: int | None = None,
+                    log: Path | None = None, timeout: float = 60) -> Iterator[str]:
+    """Run functions/<name>/main.py under functions-framework (on a free port unless given), output to ``log``."""
+    port = port or free_port()
+    log = log or tmp / f"{name}-{port}.log"
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-    with open(log, "wb") as out:
+    with open(log, "ab") as out:
         proc = subprocess.Popen(
             dies_with_parent([str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
                               "--host", "127.0.0.1", "--port", str(port)]),
@@ -77,7 +78,7 @@ def function_server(name: str, env: dict[str, str], tmp: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(url + "/healthz" if name == "predict" else url + "/", 60, proc, log)
+        wait_for(url + "/healthz" if name == "predict" else url + "/", timeout, proc, log)
         yield url
     finally:
         stop(proc)

@@ -25,7 +25,7 @@ from typing import Iterator, Mapping
 import requests
 
 from scripts.cassandra_node import CassandraNode, NodeError, apply_schema, classpath
-from scripts.servers import FF, dies_with_parent, seaweedfs, stop, wait_for
+from scripts.servers import function_server, seaweedfs
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "infra" / "docker-compose.yml"
@@ -102,25 +102,6 @@ def ensure_model(store_url: str, publish_from: Path | None) -> str:
 
 
 @contextmanager
-def function(name: str, port: int, logs: Path, extra: dict[str, str]) -> Iterator[str]:
-    """One function under functions-framework, output to var/stack/<name>.log."""
-    log = logs / f"{name}.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            dies_with_parent([str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
-                              "--host", "127.0.0.1", "--port", str(port)]),
-            env={**os.environ, **extra, "PYTHONUNBUFFERED": "1"}, cwd=ROOT, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + ("/healthz" if name == "predict" else "/"), 120, proc, log)
-        yield url
-    finally:
-        stop(proc)
-
-
-@contextmanager
 def cassandra(state: Path, port: int, storage_port: int) -> Iterator[CassandraNode]:
     node = CassandraNode(state / "cassandra", native_port=port, storage_port=storage_port)
     node.start(classpath())
@@ -166,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
                                                    int(os.environ.get("CASSANDRA_STORAGE_PORT", "7000"))))
             apply_schema(node, "digits")
             version = ensure_model(env["MODEL_STORE"], args.publish_from)
-            predict = running.enter_context(function("predict", predict_port, state, {"WORKERS": "2", "THREADS": "1"}))
-            train = running.enter_context(function("train", train_port, state,
-                                                   {"TRAIN_LOCK_FILE": str(state / "train.lock")}))
+            predict = running.enter_context(function_server(
+                "predict", {"WORKERS": "2", "THREADS": "1"}, state, predict_port, state / "predict.log", 120))
+            train = running.enter_context(function_server(
+                "train", {"TRAIN_LOCK_FILE": str(state / "train.lock")}, state, train_port, state / "train.log", 120))
             health = requests.get(predict + "/healthz", timeout=10).json()
             print(f"""
 stack ready: model {version}
