@@ -11,7 +11,7 @@ import numpy as np
 from ml.config import Settings
 from ml.errors import MLError
 from ml.preprocess import preprocess
-from ml.registry import ModelRegistry
+from ml.registry import LATEST, ModelRegistry
 from ml.storage import open_object_store
 from ml.storage.base import NotFound, StoreUnavailable
 from service import pages
@@ -158,15 +158,14 @@ class PredictApp:
             self.models.get()
         except MLError:
             pass
-        try:
-            self.store.list("models/LATEST")
+        try:  # one small read: /healthz never walks the store
+            self.store.get(LATEST)
             store_ok = True
-        except (StoreUnavailable, OSError):
-            store_ok = False
-        try:
-            log_ok = self.prediction_log.ping()
+        except NotFound:
+            store_ok = True
         except StoreUnavailable:
-            log_ok = False
+            store_ok = False
+        log_ok = self.prediction_log.available()  # the breaker's state, or a one-row write probe
         public = self.settings.public()
         body = {
             "status": "ok" if self.models.version and store_ok and log_ok else "degraded",
@@ -175,6 +174,7 @@ class PredictApp:
             "model_store": {"url": public["model_store"], "reachable": store_ok},
             "prediction_log": {"url": public["prediction_log"], "reachable": log_ok,
                                "spooled": self.prediction_log.pending(),
+                               "quarantined": self.prediction_log.quarantined(),
                                **({} if log_ok else {"error": self.prediction_log.last_error()})},
         }
         return self.models.version is not None, body

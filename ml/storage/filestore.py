@@ -42,11 +42,13 @@ class FileObjectStore:
             raise StoreUnavailable(f"cannot write {key!r} to {self.describe()}: {exc.strerror}") from exc
 
     def list(self, prefix: str) -> list[str]:
+        """Walks only the folder the prefix names (listing models/ never reads uploads/)."""
         base = self.root
-        if not base.is_dir():
+        folder = self._path(prefix.rsplit("/", 1)[0]) if "/" in prefix else base
+        if not folder.is_dir():
             return []
         keys = []
-        for path in base.rglob("*"):
+        for path in folder.rglob("*"):
             if path.is_file() and not path.name.startswith(".partial-"):
                 key = path.relative_to(base).as_posix()
                 if key.startswith(prefix):

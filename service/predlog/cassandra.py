@@ -28,6 +28,7 @@ _FIELDS = (
     "id, filename, content_type, digit, confidence, probabilities, model_version, "
     "latency_ms, normalised, image, image_key, image_size, request_id"
 )
+_LIST_FIELDS = _FIELDS.replace(" image,", "")  # lists never return originals: they are not read
 
 
 def schema_statements(keyspace: str, text: str | None = None) -> list[str]:
@@ -64,6 +65,20 @@ def _connect_error(exc: Exception, username: str | None, where: str) -> StoreUna
             f"{where} refused the login of CASSANDRA_USERNAME={username!r}: check CASSANDRA_USERNAME "
             f"and CASSANDRA_PASSWORD ({refused})")
     return StoreUnavailable(f"cannot reach {where}: {type(exc).__name__}: {exc}")
+
+
+def unavailability() -> tuple[type[BaseException], ...]:
+    """The driver's errors that mean "the cluster cannot serve this now": spooled and retried. A driver
+    error outside this list (an invalid statement, a value of the wrong type) is a bug and answers 500."""
+    from cassandra import (AuthenticationFailed, CoordinationFailure, OperationTimedOut, Timeout, Unauthorized,
+                           Unavailable)
+    from cassandra.cluster import NoHostAvailable
+    from cassandra.connection import ConnectionException
+    from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage, ServerError
+
+    return (NoHostAvailable, OperationTimedOut, Unavailable, Timeout, CoordinationFailure, ConnectionException,
+            AuthenticationFailed, Unauthorized, OverloadedErrorMessage, IsBootstrappingErrorMessage, ServerError,
+            OSError)
 
 
 class CassandraPredictionLog:
@@ -133,14 +148,13 @@ class CassandraPredictionLog:
         return self._prepared[name]
 
     def _execute(self, name: str, cql: str, params: tuple, fetch_size: int | None = None):
+        """A statement's result; StoreUnavailable only when the cluster cannot serve it (anything else is a bug)."""
         try:
             bound = self._statement(name, cql).bind(params)
             if fetch_size:
                 bound.fetch_size = fetch_size  # paged: rows arrive as the caller iterates
             return self._connect().execute(bound)
-        except StoreUnavailable:
-            raise
-        except Exception as exc:
+        except unavailability() as exc:
             raise StoreUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
 
     def _paged(self, name: str, cql: str, params: tuple, page: int = PAGE_SIZE) -> Iterator:
@@ -148,7 +162,7 @@ class CassandraPredictionLog:
         rows = self._execute(name, cql, params, fetch_size=page)
         try:
             yield from rows
-        except Exception as exc:  # the driver fetches later pages while we iterate
+        except unavailability() as exc:  # the driver fetches later pages while we iterate
             raise StoreUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
 
     def ensure_schema(self) -> None:
@@ -156,7 +170,7 @@ class CassandraPredictionLog:
         try:
             for statement in schema_statements(self.keyspace):
                 session.execute(statement, timeout=30)
-        except Exception as exc:
+        except unavailability() as exc:
             raise StoreUnavailable(f"cannot apply the schema on {self.describe()}: {exc}") from exc
 
     def write(self, record: PredictionRecord) -> None:
@@ -178,7 +192,7 @@ class CassandraPredictionLog:
             id=pid, created_at=created_at_of(pid), filename=row.filename, content_type=row.content_type,
             digit=row.digit, confidence=row.confidence, probabilities=list(row.probabilities or []),
             model_version=row.model_version, latency_ms=row.latency_ms, normalised=row.normalised or b"",
-            image=row.image, image_key=row.image_key, image_size=row.image_size or 0,
+            image=getattr(row, "image", None), image_key=row.image_key, image_size=row.image_size or 0,
             label=label, labelled_at=labelled_at.replace(tzinfo=timezone.utc) if labelled_at else None,
             request_id=row.request_id,
         )
@@ -211,7 +225,7 @@ class CassandraPredictionLog:
             day = today - timedelta(days=back)
             rows = self._paged(
                 "recent",
-                f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id DESC",
+                f"SELECT {_LIST_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id DESC",
                 (day,), page=min(PAGE_SIZE, limit if max_confidence is None else PAGE_SIZE),
             )
             labels = None

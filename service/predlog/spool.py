@@ -1,22 +1,32 @@
-"""Nothing accepted is lost: a durable local spool in front of any prediction log.
+"""Nothing answered 200 is lost: a durable local spool in front of any prediction log.
 
-A record the store refuses (StoreUnavailable) is appended to a per-process
-spool file and fsync'd before the request is answered. While the spool holds
-records, new ones join it behind them, so the store receives them in order;
-the spool is replayed at most every ``retry_seconds`` on later writes, with
-the store's idempotent writes making a replay that is cut short harmless.
-When the spool reaches ``max_bytes`` a write raises SpoolFull (a clear 503).
-Spool files of processes that died are adopted by the next one that writes.
+A record the log refuses for want of availability (StoreUnavailable) is appended
+to this process's spool file and fsync'd before the request is answered; a write
+that cannot be completed (short write, ENOSPC, EIO) is undone and refused with a
+503, so a record is accepted only when it is in the log or whole in the spool.
+
+A breaker keeps a slow or dead log off the request path: after one refused
+write, records go straight to the spool until a background thread, every
+``retry_seconds``, has replayed every spool file it can lock (its own, and those
+of processes that died) and the log accepts writes again. Records carry their
+own id and time, and the log's writes are idempotent, so a replay cut short is
+harmless and arrival order does not matter.
+
+A damaged spool line (torn by a crash, or failing its checksum) or a record the
+log rejects for good is moved to ``quarantine.jsonl`` (counted in /healthz,
+logged once) and never blocks the records behind it.
 """
 from __future__ import annotations
 
 import base64
+import errno
 import fcntl
 import json
 import logging
 import os
 import threading
 import time
+import zlib
 from dataclasses import asdict, fields
 from datetime import date, datetime
 from pathlib import Path
@@ -28,169 +38,350 @@ from service.predlog.base import Correction, PredictionLog, PredictionRecord, St
 
 log = logging.getLogger(__name__)
 
+QUARANTINE = "quarantine.jsonl"
 
-class SpoolFull(MLError):
-    """The store is down and the local spool is full: refuse rather than lose."""
+
+class LogUnavailable(MLError):
+    """The log refused the record and it could not be spooled either: refuse (503) rather than lose."""
 
     code = "log_unavailable"
 
 
-def _encode(record: PredictionRecord) -> bytes:
+class SpoolFull(LogUnavailable):
+    """The log is down and the local spool is full."""
+
+
+class DamagedRecord(ValueError):
+    """A spool line that is torn or fails its checksum."""
+
+
+def encode(record: PredictionRecord) -> bytes:
+    """One spool line: ``<crc32 hex> <json>\\n`` (the checksum finds a torn or corrupted line)."""
     data = asdict(record)
     for name, value in data.items():
         if isinstance(value, bytes):
             data[name] = {"b64": base64.b64encode(value).decode()}
         elif isinstance(value, datetime):
             data[name] = {"iso": value.isoformat()}
-    return json.dumps(data, separators=(",", ":")).encode() + b"\n"
+    body = json.dumps(data, separators=(",", ":")).encode()
+    return b"%08x " % zlib.crc32(body) + body + b"\n"
 
 
-def _decode(line: bytes) -> PredictionRecord:
-    data = json.loads(line)
-    for name, value in data.items():
-        if isinstance(value, dict) and "b64" in value:
-            data[name] = base64.b64decode(value["b64"])
-        elif isinstance(value, dict) and "iso" in value:
-            data[name] = datetime.fromisoformat(value["iso"])
-    known = {f.name for f in fields(PredictionRecord)}
-    return PredictionRecord(**{k: v for k, v in data.items() if k in known})
+def decode(line: bytes) -> PredictionRecord:
+    """The record of a spool line; DamagedRecord when it is torn, corrupt or not a record."""
+    body = line
+    if not line.startswith(b"{"):  # lines written before checksums were added start with "{"
+        crc, _, body = line.partition(b" ")
+        try:
+            expected = int(crc, 16)
+        except ValueError:
+            raise DamagedRecord("no checksum") from None
+        if expected != zlib.crc32(body):
+            raise DamagedRecord("checksum mismatch")
+    try:
+        data = json.loads(body)
+        for name, value in data.items():
+            if isinstance(value, dict) and "b64" in value:
+                data[name] = base64.b64decode(value["b64"])
+            elif isinstance(value, dict) and "iso" in value:
+                data[name] = datetime.fromisoformat(value["iso"])
+        known = {f.name for f in fields(PredictionRecord)}
+        return PredictionRecord(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        raise DamagedRecord(f"not a record: {exc}") from None
+
+
+class _LineCounter:
+    """Records in spool files without rereading them: only bytes appended since the last look are read."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Path, tuple[int, int, int]] = {}  # path -> (inode, offset, lines)
+
+    def count(self, paths: list[Path]) -> int:
+        total, seen = 0, {}
+        for path in paths:
+            try:
+                st = path.stat()
+                inode, offset, lines = self._seen.get(path, (st.st_ino, 0, 0))
+                if inode != st.st_ino or st.st_size < offset:  # replaced or truncated by a replay
+                    offset, lines = 0, 0
+                if st.st_size > offset:
+                    with open(path, "rb") as f:
+                        f.seek(offset)
+                        lines += f.read(st.st_size - offset).count(b"\n")
+                seen[path] = (st.st_ino, st.st_size, lines)
+                total += lines
+            except FileNotFoundError:
+                continue
+        self._seen = seen
+        return total
 
 
 class SpooledPredictionLog:
     def __init__(self, inner: PredictionLog, directory: Path, max_bytes: int, retry_seconds: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, background: bool = True):
         self.inner = inner
         self.directory = directory
         self.max_bytes = max_bytes
         self.retry_seconds = retry_seconds
         self._clock = clock
-        self._lock = threading.Lock()
+        self._background = background
+        self._append_lock = threading.Lock()  # guards this process's spool file
+        self._replay_lock = threading.Lock()  # one replay at a time in this process
+        self._pid: int | None = None
         self._own: Path | None = None
         self._own_fd: int | None = None
-        self._own_pid: int | None = None
-        self._adopted = False
-        self._last_attempt = float("-inf")
+        self._rotations = 0
+        self._down_since: float | None = None  # the breaker: open while the log is known to refuse writes
+        self._error: str | None = None
         self._schema_ready = False
+        self._quarantined_logged = False
+        self._counter = _LineCounter()
+        self._quarantine_counter = _LineCounter()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    # -- the spool files ---------------------------------------------------
-    def _own_file(self) -> Path:
-        if self._own is None or self._own_pid != os.getpid():  # a fork gets its own file
+    # -- this process's spool file -------------------------------------------
+    def _fork_check(self) -> None:
+        """A forked worker gets its own spool file, breaker and replay thread."""
+        if self._pid != os.getpid():
+            self._pid, self._own, self._own_fd, self._thread = os.getpid(), None, None, None
+            self._append_lock, self._replay_lock = threading.Lock(), threading.Lock()
+
+    def _own_file(self) -> int:
+        if self._own_fd is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._own_pid = os.getpid()
-            self._own = self.directory / f"spool-{self._own_pid}.jsonl"
-            self._own_fd = os.open(self._own, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-            fcntl.flock(self._own_fd, fcntl.LOCK_EX)  # held for the process lifetime
-        return self._own
+            self._own = self.directory / f"spool-{self._pid}-{self._rotations}.jsonl"
+            fd = os.open(self._own, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process appends to it
+            self._own_fd = fd
+        return self._own_fd
+
+    def _spool_files(self) -> list[Path]:
+        return sorted(self.directory.glob("spool-*.jsonl")) if self.directory.is_dir() else []
 
     def _spooled_bytes(self) -> int:
-        if not self.directory.is_dir():
-            return 0
-        return sum(p.stat().st_size for p in self.directory.glob("spool-*.jsonl"))
-
-    def _own_bytes(self) -> int:
-        return os.fstat(self._own_fd).st_size if self._own_fd is not None and self._own_pid == os.getpid() else 0
-
-    def pending(self) -> int:
-        """Records waiting in every spool file here (for /healthz)."""
-        if not self.directory.is_dir():
-            return 0
-        return sum(p.read_bytes().count(b"\n") for p in self.directory.glob("spool-*.jsonl"))
+        total = 0
+        for path in self._spool_files():
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
 
     def _append(self, record: PredictionRecord) -> None:
-        line = _encode(record)
-        if self._spooled_bytes() + len(line) > self.max_bytes:
-            raise SpoolFull(
-                f"the prediction log is unreachable and the local spool is full ({self.max_bytes:,} bytes); retry later"
-            )
-        self._own_file()
-        os.write(self._own_fd, line)
-        os.fsync(self._own_fd)
+        """Whole and fsync'd, or undone and refused: never half a record counted as accepted."""
+        line = encode(record)
+        with self._append_lock:
+            if self._spooled_bytes() + len(line) > self.max_bytes:
+                raise SpoolFull(f"the prediction log is unavailable and the local spool is full "
+                                f"({self.max_bytes:,} bytes); retry later")
+            try:
+                fd = self._own_file()
+            except OSError as exc:
+                raise LogUnavailable(f"the prediction log is unavailable and the spool cannot be opened: "
+                                     f"{exc.strerror or exc}") from exc
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(line)
+                while view:
+                    written = os.write(fd, view)
+                    if written <= 0:
+                        raise OSError(errno.ENOSPC, "short write")
+                    view = view[written:]
+                os.fsync(fd)
+            except OSError as exc:
+                self._undo(fd, start)
+                self._release_own()  # the next record starts a fresh file (the disk may be freed by then)
+                raise LogUnavailable(f"the prediction log is unavailable and the record could not be spooled: "
+                                     f"{exc.strerror or exc}") from exc
+
+    def _undo(self, fd: int, start: int) -> None:
+        try:
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+        except OSError as exc:  # the torn tail stays in that file; its replay quarantines it
+            log.error("could not undo a failed spool write (%s); the torn line will be quarantined", exc)
+
+    def _release_own(self) -> None:
+        """Close this process's file: that releases its lock, so it is replayable like a dead process's."""
+        if self._own_fd is not None:
+            os.close(self._own_fd)
+            self._own_fd = None
+            self._rotations += 1
+
+    def _rotate(self) -> None:
+        """Hand this process's file to the replayer: a fresh file takes new records meanwhile."""
+        with self._append_lock:
+            if self._own_fd is not None and os.fstat(self._own_fd).st_size:
+                self._release_own()
+
+    # -- replay -------------------------------------------------------------------
+    def _quarantine(self, line: bytes, reason: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        entry = json.dumps({"reason": reason, "at": datetime.now().astimezone().isoformat(),
+                            "line": line.decode("utf-8", "replace")}).encode() + b"\n"
+        with open(self.directory / QUARANTINE, "ab") as out:
+            out.write(entry)
+            out.flush()
+            os.fsync(out.fileno())
+        if not self._quarantined_logged:  # once per process: a flood of damaged lines is one message
+            self._quarantined_logged = True
+            log.error("a spool record was moved to %s (%s); /healthz counts them",
+                      self.directory / QUARANTINE, reason)
 
     def _replay_file(self, path: Path, fd: int) -> bool:
-        """Write every record of ``path`` in order; True when the file was emptied."""
+        """Write every record of ``path``; True when the file is done (emptied or quarantined)."""
         with open(path, "rb") as source:
-            lines = source.read().splitlines()
-        done = 0
-        try:
-            for line in lines:
-                if line.strip():
-                    self.inner.write(_decode(line))
-                done += 1
-        finally:
-            if done:
-                rest = b"".join(line + b"\n" for line in lines[done:])
-                os.ftruncate(fd, 0)
-                if rest:
-                    os.write(fd, rest)
-                os.fsync(fd)
-        return done == len(lines)
-
-    def _replay(self) -> bool:
-        """Replay every spool file we can lock (ours, and those of dead processes)."""
-        if not self.directory.is_dir():
-            return True
-        if not self._schema_ready:
-            self.inner.ensure_schema()
-            self._schema_ready = True
-        clean = True
-        for path in sorted(self.directory.glob("spool-*.jsonl")):
-            if path == self._own:
-                clean = self._replay_file(path, self._own_fd) and clean
+            lines = source.read().split(b"\n")
+        for index, line in enumerate(lines):
+            if not line.strip():
                 continue
-            fd = os.open(path, os.O_RDWR)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue  # a live process owns it and will replay it
-            try:
-                if self._replay_file(path, fd):
-                    path.unlink()
-                else:
-                    clean = False
-            finally:
-                os.close(fd)
-        return clean
+                record = decode(line)
+                self.inner.write(record)
+            except DamagedRecord as exc:
+                self._quarantine(line, str(exc))
+            except StoreUnavailable:
+                if index:
+                    self._keep_rest(path, lines[index:])
+                raise
+            except Exception as exc:  # the log rejects this record for good (or a bug): keep it aside, go on
+                log.exception("the prediction log rejected a spooled record; it is quarantined")
+                self._quarantine(line, f"rejected by the log: {type(exc).__name__}: {exc}")
+        return True
 
-    def _maybe_replay(self) -> bool:
-        now = self._clock()
-        if now - self._last_attempt < self.retry_seconds:
-            return False
-        self._last_attempt = now
+    def _keep_rest(self, path: Path, rest: list[bytes]) -> None:
+        """Leave only the records not yet written (a new file renamed over the old: never a moment with
+        neither). If that cannot be written, the whole file stays: its records are written again, harmlessly."""
+        tmp = path.with_name(f".rest-{os.getpid()}.tmp")
         try:
-            return self._replay()
-        except StoreUnavailable:
+            with open(tmp, "wb") as out:
+                out.write(b"\n".join(rest).rstrip(b"\n") + b"\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("could not shorten %s after a partial replay (%s); it will be replayed whole", path, exc)
+            tmp.unlink(missing_ok=True)
+
+    def replay(self) -> bool:
+        """Replay every spool file we can lock. True when nothing is left and the log took writes."""
+        self._fork_check()
+        with self._replay_lock:
+            try:
+                if self._down_since is not None and not self.inner.ping():  # still down: touch nothing
+                    raise StoreUnavailable(self.last_error() or f"{self.inner.describe()} does not accept writes")
+                self._rotate()
+                if not self._schema_ready:
+                    self.inner.ensure_schema()
+                    self._schema_ready = True
+                for path in self._spool_files():
+                    try:
+                        fd = os.open(path, os.O_RDWR)
+                    except FileNotFoundError:
+                        continue
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        os.close(fd)
+                        continue  # a live process appends to it (or another replayer has it)
+                    try:
+                        if self._same_file(path, fd) and self._replay_file(path, fd):
+                            path.unlink()
+                    finally:
+                        os.close(fd)
+            except StoreUnavailable as exc:
+                self._trip(exc)
+                return False
+            self._close_breaker()  # the log took every record: new ones go to it again
+            return not self._own_bytes()  # records spooled while we replayed wait for the next round
+
+    @staticmethod
+    def _same_file(path: Path, fd: int) -> bool:
+        """Still the file we locked (another replayer may have finished it, or shortened it into a new one)."""
+        try:
+            return path.stat().st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
             return False
 
-    # -- the PredictionLog interface ----------------------------------------
+    def _own_bytes(self) -> int:
+        return os.fstat(self._own_fd).st_size if self._own_fd is not None else 0
+
+    # -- the breaker --------------------------------------------------------------
+    def _trip(self, exc: Exception) -> None:
+        self._error = str(exc)
+        if self._down_since is None:
+            self._down_since = self._clock()
+            log.warning("prediction log unavailable; records go to the local spool until it recovers: %s", exc)
+        self._start_replayer()
+
+    def _close_breaker(self) -> None:
+        if self._down_since is not None:
+            log.info("prediction log available again after %.1f s", self._clock() - self._down_since)
+        self._down_since, self._error = None, None
+
+    def _start_replayer(self) -> None:
+        if not self._background or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._thread = threading.Thread(target=self._replay_loop, name="spool-replay", daemon=True)
+        self._thread.start()
+
+    def _replay_loop(self) -> None:
+        while not self._stop.wait(self.retry_seconds):
+            try:
+                if self.replay():
+                    return  # back to normal: the next refusal starts a new thread
+            except Exception:  # never let the replayer die silently: a bug here must be seen, and retried
+                log.exception("spool replay failed")
+
+    # -- the PredictionLog interface ------------------------------------------------
     def ensure_schema(self) -> None:
+        self._fork_check()
         try:
             self.inner.ensure_schema()
             self._schema_ready = True
-        except StoreUnavailable as exc:  # records spool until the store answers; schema is applied before replay
+        except StoreUnavailable as exc:  # records spool until the log answers; the schema is applied before replay
             log.warning("prediction log unavailable at start-up (uploads are spooled until it answers): %s", exc)
+            self._trip(exc)
+        if self._spool_files():  # records left by processes that died: replay them in the background
+            self._start_replayer()
 
     def write(self, record: PredictionRecord) -> None:
-        with self._lock:
-            if not self._adopted:  # the first write adopts spools left by dead processes
-                self._adopted = True
-                self._maybe_replay()
-            if self._own_bytes() and (not self._maybe_replay() or self._own_bytes()):
-                self._append(record)  # behind the records already waiting: order is kept
-                return
+        """Accepted = in the log, or whole in the spool; LogUnavailable (503) otherwise."""
+        self._fork_check()
+        if self._down_since is None:
             try:
                 if not self._schema_ready:
                     self.inner.ensure_schema()
                     self._schema_ready = True
                 self.inner.write(record)
-            except StoreUnavailable:
-                self._append(record)
+                return
+            except StoreUnavailable as exc:
+                self._trip(exc)
+        self._append(record)
+        self._start_replayer()
 
     def flush(self) -> bool:
-        """Try to replay now (ignores the retry interval). True when nothing is left."""
-        with self._lock:
-            self._last_attempt = float("-inf")
-            return self._maybe_replay() and not self._own_bytes()
+        """Replay now (tests, shutdown). True when nothing is left."""
+        return self.replay()
+
+    def pending(self) -> int:
+        """Records waiting in the spool files here; cheap (only newly appended bytes are read)."""
+        return self._counter.count(self._spool_files())
+
+    def quarantined(self) -> int:
+        return self._quarantine_counter.count([self.directory / QUARANTINE])
+
+    def available(self) -> bool:
+        """Would a write reach the log now? (The breaker's state, confirmed by a write probe when closed.)"""
+        self._fork_check()
+        if self._down_since is not None:
+            return False
+        if self.inner.ping():
+            return True
+        self._trip(StoreUnavailable(self.last_error() or f"{self.inner.describe()} does not accept writes"))
+        return False
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
         return self.inner.get(prediction_id)
@@ -218,8 +409,9 @@ class SpooledPredictionLog:
         return self.inner.describe()
 
     def last_error(self) -> str | None:
-        """Why the log last refused us, where the backend keeps that (Cassandra does)."""
-        return getattr(self.inner, "last_error", None)
+        """Why the log last refused us."""
+        return getattr(self.inner, "last_error", None) or self._error
 
     def close(self) -> None:
+        self._stop.set()
         self.inner.close()

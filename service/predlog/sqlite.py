@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS labels (
 );
 """
 
+# one row, rewritten by the health check: "reachable" means a write succeeds, not that a read does
+_HEALTH_PROBE = """
+CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, checked_at TEXT NOT NULL);
+INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+"""
+
 _COLUMNS = (
     "id, day, created_at, filename, content_type, digit, confidence, probabilities, "
     "model_version, latency_ms, normalised, image, image_key, image_size, request_id"
@@ -51,12 +57,24 @@ _SELECT = (
     "SELECT " + ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(",")) + ", l.label, l.labelled_at "
     "FROM predictions p LEFT JOIN labels l ON l.id = p.id"
 )
+# lists never return originals: they are not read (500 inline originals would be up to 500 MB)
+_SELECT_LIST = _SELECT.replace("p.image,", "NULL,")
+
+
+# Errors that mean "the database cannot be used right now" (locked, read-only, disk full, I/O error,
+# cannot open): the record is spooled. Anything else (a wrong statement or value) is a bug: a 500.
+_UNAVAILABLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
+_BUGS = (sqlite3.ProgrammingError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError,
+         sqlite3.NotSupportedError)
 
 
 class SqlitePredictionLog:
-    """One connection per process, guarded by a lock (SQLite serialises writes anyway)."""
+    """One connection per process, guarded by a lock (SQLite serialises writes anyway).
 
-    def __init__(self, path: Path, timeout: float = 5.0):
+    ``timeout`` bounds how long a write waits for another writer's lock: shorter than the spool's retry
+    cadence, so a log held locked costs one request that long, then the breaker spools the rest."""
+
+    def __init__(self, path: Path, timeout: float = 0.25):
         self.path = path
         self.timeout = timeout
         self._conn: sqlite3.Connection | None = None
@@ -82,8 +100,19 @@ class SqlitePredictionLog:
                     conn.executescript(sql)
                     return []
                 return conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
+            except _BUGS:
+                raise
+            except _UNAVAILABLE as exc:
+                self._reset()  # a file that was read-only, missing or damaged is opened afresh next time
                 raise StoreUnavailable(f"{self.describe()}: {exc}") from exc
+
+    def _reset(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
 
     def ensure_schema(self) -> None:
         self._run(SCHEMA, script=True)
@@ -120,7 +149,7 @@ class SqlitePredictionLog:
 
     def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
         where, params = ("WHERE p.confidence < ?", (max_confidence,)) if max_confidence is not None else ("", ())
-        rows = self._run(f"{_SELECT} {where} ORDER BY p.created_at DESC, p.id DESC LIMIT ?", (*params, limit))
+        rows = self._run(f"{_SELECT_LIST} {where} ORDER BY p.created_at DESC, p.id DESC LIMIT ?", (*params, limit))
         return [self._record(r) for r in rows]
 
     def set_label(self, prediction_id: str, label: int, at: datetime) -> PredictionRecord | None:
@@ -168,8 +197,9 @@ class SqlitePredictionLog:
             after = (rows[-1][1], rows[-1][2], rows[-1][0])
 
     def ping(self) -> bool:
+        """True when a write would succeed now: a real (one-row) write, not a read."""
         try:
-            self._run("SELECT 1")
+            self._run(_HEALTH_PROBE, script=True)
             return True
         except StoreUnavailable:
             return False

@@ -47,7 +47,7 @@ def test_train_with_the_corrections_in_the_log(tmp_path):
     from datetime import datetime, timezone
 
     from service.predlog.sqlite import SqlitePredictionLog
-    from tests.functional.test_prediction_log import record
+    from tests.fixtures.records import record
 
     shutil.copytree(MODEL_STORE, tmp_path / "store")
     log = SqlitePredictionLog(tmp_path / "p.db")

@@ -11,7 +11,7 @@ import pytest
 from service.log_export import COLUMNS, ExportError, export
 from service.predlog.sqlite import SqlitePredictionLog
 from tests.functional.test_cli import run
-from tests.functional.test_prediction_log import record
+from tests.fixtures.records import record
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from service.predlog import PredictionRecord, new_prediction_id
+from tests.fixtures.records import record
 from service.analytics import summarise
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import CassandraPredictionLog, schema_statements
@@ -34,16 +35,6 @@ def backend(name: str, request, tmp_path):
         yield log
     finally:
         log.close()
-
-
-def record(**overrides) -> PredictionRecord:
-    pid = overrides.pop("id", None) or new_prediction_id()
-    base = dict(
-        id=pid, created_at=created_at_of(pid), filename="seven.png", content_type="image/png", digit=7,
-        confidence=0.98, probabilities=[0.002] * 9 + [0.982], model_version="v1", latency_ms=1.5,
-        normalised=bytes(range(256)) * 3 + bytes(16), image=b"\x89PNG fake", image_size=9,
-    )
-    return PredictionRecord(**{**base, **overrides})
 
 
 @pytest.fixture(params=["sqlite", "cassandra"])

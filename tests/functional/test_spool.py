@@ -1,8 +1,12 @@
-"""The prediction log goes away mid-traffic and comes back: every accepted record
-ends up in the store exactly once, in order. The outage is real: another SQLite
-connection holds an exclusive lock, so the log's writes fail with 'database is locked'."""
+"""The prediction log goes away, is slow, or the spool's disk fails: nothing answered is lost,
+nothing half-written is counted, a damaged record never blocks the others, and a bug is not an outage.
+
+Every outage here is real: another SQLite connection holds an exclusive lock (writes fail with
+'database is locked'), a file sits where the log's directory should be, or a process runs under
+RLIMIT_FSIZE so its spool writes come up short and then fail with EFBIG."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -10,13 +14,14 @@ import sys
 import pytest
 
 from service.predlog import new_prediction_id
-from service.predlog.spool import SpooledPredictionLog, SpoolFull
+from service.predlog.spool import QUARANTINE, LogUnavailable, SpooledPredictionLog, SpoolFull, encode
 from service.predlog.sqlite import SqlitePredictionLog
-from tests.functional.test_prediction_log import record
+from tests.conftest import ROOT
+from tests.fixtures.records import record
 
 
 class Outage:
-    """An exclusive transaction from another connection: the store refuses writes."""
+    """An exclusive transaction from another connection: the log refuses writes."""
 
     def __init__(self, path):
         self.conn = sqlite3.connect(path, isolation_level=None, timeout=0)
@@ -29,19 +34,34 @@ class Outage:
         self.conn.execute("ROLLBACK")
 
 
+class CountingLog(SqlitePredictionLog):
+    """The real SQLite log, counting the writes that reach it (to see the breaker keep them off it)."""
+
+    attempts = 0
+
+    def write(self, record):
+        self.attempts += 1
+        super().write(record)
+
+
 def ids_in_store(path) -> list[str]:
     return [r[0] for r in sqlite3.connect(path).execute("SELECT id FROM predictions ORDER BY created_at, id")]
 
 
 @pytest.fixture
 def store(tmp_path):
-    log = SqlitePredictionLog(tmp_path / "log.db", timeout=0.05)
+    log = CountingLog(tmp_path / "log.db", timeout=0.05)
     log.ensure_schema()
     return log
 
 
+def spool(store, tmp_path, max_bytes=10_000_000) -> SpooledPredictionLog:
+    """Replays only when the test says (flush), so each step is deterministic."""
+    return SpooledPredictionLog(store, tmp_path / "spool", max_bytes=max_bytes, background=False)
+
+
 def test_outage_mid_traffic_loses_nothing_and_duplicates_nothing(store, tmp_path):
-    spooled = SpooledPredictionLog(store, tmp_path / "spool", max_bytes=10_000_000, retry_seconds=0)
+    spooled = spool(store, tmp_path)
     accepted = []
     for phase in ("up", "down", "up"):
         if phase == "down":
@@ -51,19 +71,31 @@ def test_outage_mid_traffic_loses_nothing_and_duplicates_nothing(store, tmp_path
                     spooled.write(r)  # answered: the record is in the spool, fsync'd
                     accepted.append(r.id)
                 assert spooled.pending() == 30
+                assert not spooled.available()
+                assert not spooled.flush()  # still down: nothing replayed, nothing lost
         else:
+            assert spooled.flush()
             for _ in range(20):
                 r = record(id=new_prediction_id())
                 spooled.write(r)
                 accepted.append(r.id)
-    assert spooled.flush()
     stored = ids_in_store(tmp_path / "log.db")
     assert sorted(stored) == sorted(accepted) and len(stored) == len(set(stored)) == 70
-    assert spooled.pending() == 0
+    assert spooled.pending() == 0 and spooled.available()
+
+
+def test_the_breaker_keeps_a_locked_log_off_the_request_path(store, tmp_path):
+    """One write waits for the lock (at most the log's timeout); the rest go straight to the spool."""
+    spooled = spool(store, tmp_path)
+    with Outage(tmp_path / "log.db"):
+        for _ in range(25):
+            spooled.write(record())
+    assert store.attempts == 1
+    assert spooled.flush() and len(ids_in_store(tmp_path / "log.db")) == 25
 
 
 def test_full_spool_refuses_clearly(store, tmp_path):
-    spooled = SpooledPredictionLog(store, tmp_path / "spool", max_bytes=5_000, retry_seconds=3600)
+    spooled = spool(store, tmp_path, max_bytes=5_000)
     with Outage(tmp_path / "log.db"):
         spooled.write(record())
         with pytest.raises(SpoolFull, match="spool is full"):
@@ -72,19 +104,114 @@ def test_full_spool_refuses_clearly(store, tmp_path):
 
 
 def test_a_dead_process_spool_is_adopted(store, tmp_path):
-    """A process spools during an outage and is killed; the next one replays its file."""
+    """A process spools during an outage and dies; the next one to start replays its file."""
     with Outage(tmp_path / "log.db"):
         code = (
             "import sys; from pathlib import Path; sys.path.insert(0, '.');"
             "from service.predlog.spool import SpooledPredictionLog;"
             "from service.predlog.sqlite import SqlitePredictionLog;"
-            "from tests.functional.test_prediction_log import record;"
+            "from tests.fixtures.records import record;"
             f"log = SpooledPredictionLog(SqlitePredictionLog(Path(r'{tmp_path / 'log.db'}'), timeout=0.05),"
-            f" Path(r'{tmp_path / 'spool'}'), 10_000_000, 0);"
+            f" Path(r'{tmp_path / 'spool'}'), 10_000_000, background=False);"
             "[log.write(record()) for _ in range(5)]"
         )
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("tests.conftest").conftest.ROOT))
-    successor = SpooledPredictionLog(store, tmp_path / "spool", max_bytes=10_000_000, retry_seconds=0)
-    successor.write(record())
-    assert len(ids_in_store(tmp_path / "log.db")) == 6
-    assert successor.pending() == 0
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    successor = spool(store, tmp_path)
+    successor.ensure_schema()
+    assert successor.pending() == 5
+    assert successor.flush()
+    assert len(ids_in_store(tmp_path / "log.db")) == 5 and successor.pending() == 0
+
+
+def test_damaged_records_are_quarantined_and_never_block_the_rest(store, tmp_path):
+    """A torn tail (a crash mid-write), a corrupted line and garbage, between good records."""
+    (tmp_path / "spool").mkdir()
+    good = [record() for _ in range(4)]
+    corrupted = bytearray(encode(record()))
+    corrupted[40] ^= 0xFF
+    lines = encode(good[0]) + bytes(corrupted) + encode(good[1]) + b"not a record\n" + encode(good[2]) \
+        + encode(good[3]) + encode(record())[:50]
+    (tmp_path / "spool" / "spool-999999-0.jsonl").write_bytes(lines)
+    spooled = spool(store, tmp_path)
+    assert spooled.flush()
+    assert sorted(ids_in_store(tmp_path / "log.db")) == sorted(r.id for r in good)
+    assert spooled.pending() == 0 and spooled.quarantined() == 3
+    reasons = [json.loads(line)["reason"] for line in (tmp_path / "spool" / QUARANTINE).read_text().splitlines()]
+    assert reasons[0] == "checksum mismatch" and reasons[1] == "no checksum"
+
+
+def test_a_spool_write_that_fails_is_refused_and_undone(store, tmp_path):
+    """RLIMIT_FSIZE makes the spool's disk 'full' mid-record (a short write, then EFBIG): that
+    upload is refused (503), the records accepted before it are whole and all reach the log."""
+    code = f"""
+import json, resource, signal, sys
+from pathlib import Path
+sys.path.insert(0, '.')
+from service.predlog.spool import LogUnavailable, SpooledPredictionLog
+from service.predlog.sqlite import SqlitePredictionLog
+from tests.fixtures.records import record
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+log = SpooledPredictionLog(SqlitePredictionLog(Path(r'{tmp_path / 'log.db'}'), timeout=0.05),
+                           Path(r'{tmp_path / 'spool'}'), 10_000_000, background=False)
+log.ensure_schema()
+resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))
+answers = []
+for _ in range(4):
+    r = record()
+    try:
+        log.write(r)
+        answers.append([r.id, 200])
+    except LogUnavailable as exc:
+        answers.append([r.id, str(exc)])
+print(json.dumps(answers))
+"""
+    with Outage(tmp_path / "log.db"):
+        out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True)
+    answers = json.loads(out.stdout)
+    accepted = [pid for pid, answer in answers if answer == 200]
+    refused = [answer for _, answer in answers if answer != 200]
+    assert accepted and refused and all("could not be spooled" in a for a in refused)
+    successor = spool(store, tmp_path)
+    assert successor.flush()
+    assert sorted(ids_in_store(tmp_path / "log.db")) == sorted(accepted)  # every 200, and nothing refused
+    assert successor.quarantined() == 0  # the short write was undone, not left torn
+
+
+def test_a_log_broken_at_start_recovers_without_a_restart(tmp_path):
+    """The log's directory cannot be created (a file is in the way); once that is fixed, the
+    spooled records reach it and it reports available, in the same process."""
+    blocker = tmp_path / "blocked"
+    blocker.write_text("not a directory")
+    log = SqlitePredictionLog(blocker / "log.db", timeout=0.05)
+    spooled = SpooledPredictionLog(log, tmp_path / "spool", 10_000_000, background=False)
+    spooled.ensure_schema()
+    written = [record() for _ in range(3)]
+    for r in written:
+        spooled.write(r)
+    assert not spooled.available() and "blocked" in (spooled.last_error() or "")
+    blocker.unlink()
+    assert spooled.flush() and spooled.available()
+    assert sorted(ids_in_store(blocker / "log.db")) == sorted(r.id for r in written)
+
+
+def test_a_bug_is_not_an_outage(store, tmp_path):
+    """A record the code built wrong raises (a 500 upstream); it is not spooled and answered 200."""
+    spooled = spool(store, tmp_path)
+    with pytest.raises(sqlite3.ProgrammingError):
+        spooled.write(record(filename={"not": "a string"}))
+    assert spooled.pending() == 0 and spooled.available()
+
+
+def test_the_background_replayer_drains_the_spool(store, tmp_path):
+    """With no further traffic, the spool empties by itself once the log is back."""
+    spooled = SpooledPredictionLog(store, tmp_path / "spool", 10_000_000, retry_seconds=0.05)
+    with Outage(tmp_path / "log.db"):
+        for _ in range(5):
+            spooled.write(record())
+    import time
+
+    deadline = time.monotonic() + 10
+    while spooled.pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert spooled.pending() == 0 and len(ids_in_store(tmp_path / "log.db")) == 5
+    spooled.close()
