@@ -81,6 +81,7 @@ class Settings:
     mnist_dir: Path
     model_store: str
     max_image_pixels: int
+    max_request_pixels: int = 50_000_000  # all images of one request together (64 files x 40 MP would be 2.5 GP)
     prediction_log: str = "sqlite://" + str(Path("var/predictions.db").resolve())
     cassandra_username: str | None = None
     cassandra_password: str | None = None
@@ -97,6 +98,7 @@ class Settings:
     spool_max_bytes: int = 64 * 1024 * 1024
     predictions_read: str = "public"  # public | token | off: who may read /predictions...
     predictions_token: str | None = None
+    corrections_token: str | None = None  # set: only its holder may correct answers (they feed training)
     low_confidence: float = 0.9  # answers below this are "low confidence" in history and /stats
     log_format: str = "json"  # json: one object per line with the request id; text: the human format
     log_level: str = "INFO"
@@ -109,6 +111,7 @@ class Settings:
             mnist_dir=Path(env.get("MNIST_DIR") or "data/mnist").resolve(),
             model_store=_store_url(env.get("MODEL_STORE") or "var/models", "MODEL_STORE"),
             max_image_pixels=_number(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 200_000_000),
+            max_request_pixels=_number(env, "MAX_REQUEST_PIXELS", 50_000_000, 1, 400_000_000),
             prediction_log=_log_url(env.get("PREDICTION_LOG") or "var/predictions.db"),
             cassandra_username=env.get("CASSANDRA_USERNAME") or None,
             cassandra_password=env.get("CASSANDRA_PASSWORD") or None,
@@ -125,6 +128,7 @@ class Settings:
             spool_max_bytes=_number(env, "SPOOL_MAX_BYTES", 64 * 1024 * 1024, 1024, 2**40),
             predictions_read=_choice(env, "PREDICTIONS_READ", "public", ("public", "token", "off")),
             predictions_token=env.get("PREDICTIONS_TOKEN") or None,
+            corrections_token=env.get("CORRECTIONS_TOKEN") or None,
             low_confidence=_number(env, "LOW_CONFIDENCE", 0.9, 0.0, 1.0, parse=float),
             log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
             log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),

@@ -9,17 +9,42 @@ a few hundred pixels across.
 from __future__ import annotations
 
 import io
+import time
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ml.errors import ImageTooLarge, InvalidImage, UnsupportedImage
+from ml.errors import ImageTooCostly, ImageTooLarge, InvalidImage, RequestTooCostly, UnsupportedImage
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 40_000_000  # a 48 MP phone photo is fine; a PNG bomb is not
 WORK_SIZE = 512  # longest side we ever process at
+# A camera's progressive JPEG has about 10 scans; each scan is a pass over every block, so a file of
+# thousands of tiny scans costs seconds per 100 KB (2,000 scans of a 12 MP image: 17 s measured here).
+MAX_JPEG_SCANS = 50
+_SOS = b"\xff\xda"  # start-of-scan marker; 0xFF in entropy-coded data is always followed by 0x00
+
+
+class DecodeBudget:
+    """What one request may spend decoding, whatever the mix of images: pixels in total, and time."""
+
+    def __init__(self, pixels: int, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.pixels, self.seconds, self._left, self._clock = pixels, seconds, pixels, clock
+        self._started = clock()
+
+    def spend(self, width: int, height: int) -> None:
+        if width * height > self._left:
+            raise RequestTooCostly(f"the images of this request hold more than the {self.pixels:,} pixels one "
+                                   f"request may decode (MAX_REQUEST_PIXELS); send fewer or smaller images")
+        self._left -= width * height
+
+    def check_time(self) -> None:
+        if self._clock() - self._started > self.seconds:
+            raise RequestTooCostly(f"decoding this request's images took over {self.seconds:g} s; "
+                                   f"send fewer or smaller images")
 
 
 @dataclass(frozen=True)
@@ -32,7 +57,7 @@ class Decoded:
     format: str
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+def _open(data: bytes, max_pixels: int, budget: DecodeBudget | None) -> Image.Image:
     if not data:
         raise InvalidImage("the file is empty (0 bytes)")
     try:
@@ -54,7 +79,28 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageTooLarge(
             f"the image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}"
         )
+    if image.format == "JPEG" and data.count(_SOS) > MAX_JPEG_SCANS:
+        raise ImageTooCostly(f"the JPEG has {data.count(_SOS):,} scans; the limit is {MAX_JPEG_SCANS} "
+                             f"(a camera's progressive JPEG has about 10)")
+    if budget is not None:
+        budget.spend(width, height)
     return image
+
+
+def _early_shrink(image: Image.Image, work_size: int) -> Image.Image:
+    """Bring a large image near the working size before any conversion that widens its pixels
+    (a 40 MP 1-bit or 16-bit PNG of a few KB must not become hundreds of MB of float32)."""
+    factor = max(image.size) // work_size
+    if factor < 2:
+        return image
+    if image.mode == "1":
+        image = image.convert("L")  # 1 byte a pixel either way; averaging then keeps thin strokes
+    elif image.mode in ("P", "PA"):
+        image = image.convert("RGBA")
+    size = (max(1, image.size[0] // factor), max(1, image.size[1] // factor))
+    if image.mode.startswith("I;16"):
+        return image.resize(size, Image.Resampling.BOX)
+    return image.reduce(factor)
 
 
 def _bands(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
@@ -84,15 +130,19 @@ def _shrink(band: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return values if band.mode == "F" else values / 255.0
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, work_size: int = WORK_SIZE) -> Decoded:
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, work_size: int = WORK_SIZE,
+           budget: DecodeBudget | None = None) -> Decoded:
     """Decode the first frame of ``data``, upright (EXIF), at most ``work_size`` across."""
-    image = _open(data, max_pixels)
+    if budget is not None:
+        budget.check_time()
+    image = _open(data, max_pixels, budget)
     original_size, fmt = image.size, image.format or "?"
     try:
         if fmt == "JPEG":
             image.draft(image.mode if image.mode in ("L", "RGB") else None, (work_size, work_size))
         image.seek(0)
         image.load()
+        image = _early_shrink(image, work_size)
         image = ImageOps.exif_transpose(image) or image
         luma, alpha = _bands(image)
     except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:

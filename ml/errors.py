@@ -30,6 +30,18 @@ class ImageTooLarge(MLError):
     code = "image_too_large"
 
 
+class ImageTooCostly(MLError):
+    """The image is small but would cost far more to decode than any photo (e.g. thousands of JPEG scans)."""
+
+    code = "image_too_costly"
+
+
+class RequestTooCostly(ImageTooLarge):
+    """The images of one request together exceed the request's decoding budget (pixels or time)."""
+
+    code = "request_too_costly"
+
+
 class NoDigitFound(MLError):
     """The image decoded fine but holds nothing that looks like ink."""
 

@@ -14,7 +14,7 @@ from ml.corrections import Corrections
 from ml.errors import ArtifactError
 from ml.mnist import Mnist
 from ml.predictor import Predictor
-from ml.registry import ModelRegistry
+from ml.registry import ModelRegistry, PromotionConflict
 from ml.training import TrainConfig, TrainResult, train
 
 EXPORT_TOLERANCE = 1e-4
@@ -112,8 +112,13 @@ def train_and_publish(
     verbose: bool | None = None,
     corrections: Corrections | None = None,
 ) -> Outcome:
-    """The promotion gate looks at the MNIST test set only, with or without corrections."""
-    current_version = registry.latest_version()
+    """The promotion gate looks at the MNIST test set only, with or without corrections: the corrections
+    never come from it, so a model trained on wrong corrections must still beat the serving one there.
+
+    Promotion is conditional on LATEST being what it was when training started: of two trainings that
+    race, the later one to finish is not promoted (unless forced) and says why."""
+    pointer = registry.pointer()
+    current_version = pointer.version
     result = train(config, data, verbose=verbose, corrections=corrections)
     if corrections is not None:
         result.corrections = {
@@ -129,5 +134,8 @@ def train_and_publish(
         current = registry.metadata(current_version).get("metrics", {}).get("test_accuracy")
     promoted, reason = gate(result.evaluation.accuracy, current, min_accuracy, force)
     if promoted:
-        registry.promote(artifact.version)
+        try:
+            registry.promote(artifact.version, None if force else pointer)
+        except PromotionConflict as exc:
+            promoted, reason = False, f"{exc}; train again, or promote it with force"
     return Outcome(artifact.version, promoted, reason, artifact.metadata["metrics"])

@@ -3,18 +3,39 @@
 Layout: ``models/<version>/<file>`` (payload files first, ``metadata.json``
 after them), then the pointer ``models/LATEST`` written last: a reader that
 follows the pointer never sees a half-written version.
+
+Promotion and rollback are compare-and-swap writes of ``models/LATEST`` against
+what the writer read (S3 If-Match / If-None-Match), so of two trainers that race
+only one promotes; ``models/HISTORY`` is appended to with the same kind of write,
+retried on conflict, so no promoted version is ever dropped from it.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from ml.artifacts import METADATA_FILE, Artifact
 from ml.errors import ArtifactError
-from ml.storage.base import NotFound, ObjectStore
+from ml.storage.base import NotFound, ObjectStore, PreconditionFailed
 
 PREFIX = "models/"
 LATEST = PREFIX + "LATEST"
 HISTORY = PREFIX + "HISTORY"  # JSON list of promoted versions, oldest first (for rollback)
+
+HISTORY_RETRIES = 20
+
+
+class PromotionConflict(PreconditionFailed):
+    """Another writer moved models/LATEST after this one read it: this promotion did not happen."""
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """What models/LATEST held when read: the version (None when there is none) and its token."""
+
+    version: str | None
+    token: str | None
+
 
 _CONTENT_TYPES = {".json": "application/json", ".png": "image/png"}
 
@@ -34,14 +55,42 @@ class ModelRegistry:
                 self.store.put(f"{PREFIX}{artifact.version}/{name}", data, _content_type(name))
         self.store.put(f"{PREFIX}{artifact.version}/{METADATA_FILE}", artifact.files[METADATA_FILE], "application/json")
 
-    def promote(self, version: str) -> None:
-        """Point LATEST at ``version`` (written last) and remember it for rollback."""
-        self._point_at(version, [v for v in self.history() if v != version] + [version])
+    def pointer(self) -> Pointer:
+        """Read LATEST once: the version and the token a later promotion must still find."""
+        try:
+            data, token = self.store.get_with_token(LATEST)
+        except NotFound:
+            return Pointer(None, None)
+        return Pointer(data.decode().strip() or None, token)
 
-    def _point_at(self, version: str, history: list[str]) -> None:
-        """HISTORY first, LATEST last: a reader only ever follows a complete pointer."""
-        self.store.put(HISTORY, json.dumps(history).encode(), "application/json")
-        self.store.put(LATEST, version.encode(), "text/plain")
+    def promote(self, version: str, expected: Pointer | None = None) -> None:
+        """Point LATEST at ``version`` if it still is what the caller saw (``expected``; now, if None)
+        and remember it for rollback. PromotionConflict when another writer moved it meanwhile."""
+        self._point_at(version, expected or self.pointer())
+        self._edit_history(lambda history: [v for v in history if v != version] + [version])
+
+    def _point_at(self, version: str, expected: Pointer) -> None:
+        try:
+            self.store.put_if(LATEST, version.encode(), expected.token, "text/plain")
+        except PreconditionFailed as exc:
+            now = self.pointer().version
+            raise PromotionConflict(f"models/LATEST moved from {expected.version} to {now} while this "
+                                    f"writer worked; {version} was not promoted") from exc
+
+    def _edit_history(self, change) -> None:
+        """Read-modify-write of HISTORY that never loses a concurrent writer's entry."""
+        for _ in range(HISTORY_RETRIES):
+            try:
+                data, token = self.store.get_with_token(HISTORY)
+                history = list(json.loads(data))
+            except NotFound:
+                history, token = [], None
+            try:
+                self.store.put_if(HISTORY, json.dumps(change(history)).encode(), token, "application/json")
+                return
+            except PreconditionFailed:
+                continue
+        raise PreconditionFailed(f"models/HISTORY kept changing; gave up after {HISTORY_RETRIES} tries")
 
     def history(self) -> list[str]:
         try:
@@ -54,7 +103,8 @@ class ModelRegistry:
 
         Returns (from, to). Raises ArtifactError when there is nothing to go back to.
         """
-        current = self.latest_version()
+        pointer = self.pointer()
+        current = pointer.version
         history = [v for v in self.history() if v != current]
         while history:
             candidate = history[-1]
@@ -63,7 +113,9 @@ class ModelRegistry:
             except ArtifactError:
                 history.pop()
                 continue
-            self._point_at(candidate, history)
+            self._point_at(candidate, pointer)
+            skipped = set(self.history()) - set(history)  # the current one, and incomplete ones passed over
+            self._edit_history(lambda h: [v for v in h if v not in skipped or v == candidate])
             return current or "", candidate
         raise ArtifactError("there is no earlier complete promoted version to roll back to")
 

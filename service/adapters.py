@@ -67,10 +67,14 @@ def from_lambda(event: dict[str, Any], max_body: int) -> Request:
 
 
 def to_lambda(response: Response) -> dict[str, Any]:
+    """Text answers as text; anything else, or "text" whose bytes are not UTF-8, base64-encoded."""
     headers = {"content-type": response.content_type, **{k.lower(): v for k, v in response.headers.items()}}
     if response.content_type.startswith(_TEXT_TYPES):
-        return {"statusCode": response.status, "headers": headers, "body": response.body.decode("utf-8"),
-                "isBase64Encoded": False}
+        try:
+            return {"statusCode": response.status, "headers": headers, "body": response.body.decode("utf-8"),
+                    "isBase64Encoded": False}
+        except UnicodeDecodeError:
+            pass
     return {"statusCode": response.status, "headers": headers, "body": base64.b64encode(response.body).decode(),
             "isBase64Encoded": True}
 

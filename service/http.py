@@ -11,9 +11,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ml.errors import ArtifactError, ImageTooLarge, InvalidImage, MLError, NoDigitFound, UnsupportedImage
-from ml.storage.base import NotFound, StoreUnavailable
-from service.predlog.spool import SpoolFull
+from ml.errors import (
+    ArtifactError, ImageTooCostly, ImageTooLarge, InvalidImage, MLError, NoDigitFound, UnsupportedImage,
+)
+from ml.storage.base import NotFound, PreconditionFailed, StoreUnavailable
+from service.predlog.spool import LogUnavailable
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,16 @@ def authorise_read(settings, request: Request) -> None:
                         {"WWW-Authenticate": 'Bearer realm="predictions"'})
 
 
+def authorise_correction(settings, request: Request) -> None:
+    """Corrections feed the next training, so production gives them their own token (CORRECTIONS_TOKEN);
+    without one (a local run) whoever may read the log may correct it."""
+    if not settings.corrections_token:
+        authorise_read(settings, request)
+    elif not token_matches(bearer_token(request), settings.corrections_token):
+        raise HTTPError(401, "unauthorized", "corrections need Authorization: Bearer <CORRECTIONS_TOKEN>",
+                        {"WWW-Authenticate": 'Bearer realm="corrections"'})
+
+
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
     return Response(status, body, "application/json", dict(headers or {}))
@@ -85,13 +97,15 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 # Ordered: the first matching class wins (subclasses before their bases).
 _STATUS: list[tuple[type[Exception], int]] = [
     (NoDigitFound, 422),
+    (ImageTooCostly, 422),
     (UnsupportedImage, 415),
     (ImageTooLarge, 413),
     (InvalidImage, 400),
     (NotFound, 404),
+    (PreconditionFailed, 409),
     (ModelUnavailable, 503),
     (StoreUnavailable, 503),
-    (SpoolFull, 503),
+    (LogUnavailable, 503),
     (ArtifactError, 503),
 ]
 RETRY_AFTER_SECONDS = "5"

@@ -39,12 +39,27 @@ def query_flag(query: Mapping[str, str], name: str) -> bool:
     raise HTTPError(400, "invalid_query", f"{name} must be true or false, not {raw!r}")
 
 
+def parse_json(body: bytes, hint: str) -> object:
+    """JSON of any size or nesting, or a 400 ``invalid_json``: never a RecursionError (a 500).
+
+    The C parser stops at the interpreter's recursion limit, so deep nesting costs a few microseconds."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise HTTPError(400, "invalid_json", f"the body is not valid JSON ({exc}); {hint}") from None
+
+
+def require_json(request: Request, hint: str) -> None:
+    """A JSON-only endpoint refuses other types: a plain HTML form from any web site cannot post to it."""
+    mimetype = request.header("content-type").split(";")[0].strip().lower()
+    if mimetype != "application/json":
+        raise HTTPError(415, "unsupported_content_type",
+                        f"send Content-Type: application/json (got {mimetype or 'none'!r}); {hint}")
+
+
 def parse_label(body: bytes) -> int:
     """The body of a correction: exactly {"label": 0-9}."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise HTTPError(400, "invalid_json", 'send a JSON body such as {"label": 7}') from None
+    payload = parse_json(body, 'send a JSON body such as {"label": 7}')
     if not isinstance(payload, dict):
         raise HTTPError(400, "invalid_label", f'send a JSON object such as {{"label": 7}}, not {type(payload).__name__}')
     unknown = sorted(set(payload) - {"label"})

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from ml.config import Settings
-from ml.errors import MLError
+from ml.errors import MLError, RequestTooCostly
+from ml.decode import FORMATS as IMAGE_FORMATS, DecodeBudget
 from ml.preprocess import preprocess
 from ml.registry import LATEST, ModelRegistry
 from ml.storage import open_object_store
@@ -17,10 +18,12 @@ from ml.storage.base import NotFound, StoreUnavailable
 from service import pages
 from service.analytics import summarise
 from service import metrics, telemetry
-from service.http import HTTPError, Request, Response, authorise_read, error_response, json_response
+from service.http import (
+    HTTPError, Request, Response, authorise_correction, authorise_read, error_response, json_response,
+)
 from service.observability import metrics_response, openapi_response
 from service.models import ModelCache
-from service.params import parse_label, query_flag, query_int, wants_html
+from service.params import parse_label, query_flag, query_int, require_json, wants_html
 from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
 from service.predlog.base import created_at_of
 from service.predlog.spool import SpooledPredictionLog
@@ -45,6 +48,7 @@ ROUTES = Router([
 ], "try POST / or GET /predictions")
 
 MAX_LIST = 500
+DECODE_SECONDS = 5.0  # one request's decoding, checked before each image (a photo takes ~0.05 s)
 MAX_STATS_DAYS = 90
 
 
@@ -62,6 +66,21 @@ def _valid_id(prediction_id: str) -> str:
     except ValueError:
         raise HTTPError(404, "not_found", f"{prediction_id!r} is not a prediction id") from None
     return prediction_id
+
+
+def stored_image_response(data: bytes) -> Response:
+    """An original is served as the image type its bytes are (never the type its uploader declared:
+    a "picture" declared text/html must not become a page on our origin); anything else is a download."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:  # reads the header only
+            content_type = Image.MIME.get(image.format or "", "")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        content_type = ""
+    if not content_type.startswith("image/"):
+        return Response(200, data, "application/octet-stream", {"Content-Disposition": "attachment"})
+    return Response(200, data, content_type)
 
 
 def _found(prediction_id: str, record: PredictionRecord | None) -> PredictionRecord:
@@ -107,13 +126,16 @@ class PredictApp:
     def predict(self, uploads: list[Upload]) -> list[dict]:
         predictor = self.models.get()
         request = telemetry.current()
+        budget = DecodeBudget(self.settings.max_request_pixels, DECODE_SECONDS)
         outcomes: list[dict | None] = [None] * len(uploads)
         ready: list[tuple[int, np.ndarray, float]] = []
         for index, upload in enumerate(uploads):
             started = time.perf_counter()
             try:
                 with request.stage("preprocess"):
-                    ready.append((index, preprocess(upload.data, self.settings.max_image_pixels), started))
+                    ready.append((index, preprocess(upload.data, self.settings.max_image_pixels, budget), started))
+            except RequestTooCostly:
+                raise  # the whole request is over its budget: one clear 413, nothing half-answered
             except MLError as exc:
                 outcomes[index] = {"filename": upload.filename, "error": exc.code, "message": str(exc)}
                 if len(uploads) == 1:
@@ -238,7 +260,8 @@ class PredictApp:
         return Response(200, _normalised_png(record), "image/png", {"Cache-Control": "max-age=86400"})
 
     def _on_label(self, request: Request, prediction_id: str) -> Response:
-        authorise_read(self.settings, request)
+        authorise_correction(self.settings, request)
+        require_json(request, 'send {"label": 7} as application/json')
         return self._post_label(prediction_id, request)
 
     def _on_metrics(self, request: Request) -> Response:
@@ -272,7 +295,7 @@ class PredictApp:
                 data = None
         if data is None:
             raise HTTPError(404, "not_found", f"the original image of {record.id} is not stored")
-        return Response(200, data, record.content_type or "application/octet-stream")
+        return stored_image_response(data)
 
     def _post_predict(self, request: Request) -> Response:
         uploads = extract_uploads(request, self.settings.max_upload_bytes, self.settings.max_files_per_request)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from service.http import (
     HTTPError, Request, Response, authorise_read, bearer_token, error_response, json_response, token_matches,
 )
 from service.observability import metrics_response, openapi_response
+from service.params import parse_json
 from service.routes import Router
 
 log = logging.getLogger("digits.train")
@@ -60,10 +60,7 @@ class TrainParams:
 def parse_params(body: bytes) -> TrainParams:
     if not body.strip():
         return TrainParams()
-    try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPError(400, "invalid_json", f"the body must be a JSON object of training parameters: {exc}") from exc
+    raw = parse_json(body, "the body must be a JSON object of training parameters")
     if not isinstance(raw, dict):
         raise HTTPError(400, "invalid_params", "the body must be a JSON object, e.g. {\"epochs\": 5}")
     unknown = sorted(set(raw) - set(PARAMS))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 
 from service.http import HTTPError, Request, payload_too_large
+from service.params import parse_json
 
 FIELD = "file"
 MAX_FILENAME = 200
@@ -81,10 +81,7 @@ def _b64(value: object, where: str) -> bytes:
 
 
 def _json(request: Request, max_files: int) -> list[Upload]:
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    payload = parse_json(request.body, 'send {"image": "<base64>"}')
     if not isinstance(payload, dict) or not ({"image", "images"} & payload.keys()):
         raise HTTPError(400, "missing_image", 'send {"image": "<base64>"} or {"images": ["<base64>", ...]}')
     if {"image", "images"} <= payload.keys():

@@ -18,12 +18,24 @@ class StoreUnavailable(MLError):
     code = "store_unavailable"
 
 
+class PreconditionFailed(MLError):
+    """A conditional write found the object changed since it was read (another writer won)."""
+
+    code = "conflict"
+
+
 class ObjectStore(Protocol):
     """Flat key -> bytes storage (keys use '/' as separator)."""
 
     def get(self, key: str) -> bytes: ...
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+
+    def get_with_token(self, key: str) -> tuple[bytes, str]:
+        """The object and a token of its current content (S3: its ETag); NotFound if absent."""
+
+    def put_if(self, key: str, data: bytes, token: str | None, content_type: str = "application/octet-stream") -> None:
+        """Write only if the object still has ``token`` (None: only if it does not exist); else PreconditionFailed."""
 
     def list(self, prefix: str) -> list[str]: ...
 

@@ -1,11 +1,13 @@
 """Object store on a local folder: the embedded default, no server needed."""
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
-from ml.storage.base import NotFound, StoreUnavailable
+from ml.storage.base import NotFound, PreconditionFailed, StoreUnavailable
 
 
 class FileObjectStore:
@@ -40,6 +42,29 @@ class FileObjectStore:
             os.replace(tmp, path)
         except OSError as exc:
             raise StoreUnavailable(f"cannot write {key!r} to {self.describe()}: {exc.strerror}") from exc
+
+    def get_with_token(self, key: str) -> tuple[bytes, str]:
+        data = self.get(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_if(self, key: str, data: bytes, token: str | None, content_type: str = "application/octet-stream") -> None:
+        """Compare-and-swap under an exclusive lock on the store (every writer on this machine takes it)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = os.open(self.root / ".cas.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot lock {self.describe()}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                current: str | None = self.get_with_token(key)[1]
+            except NotFound:
+                current = None
+            if current != token:
+                raise PreconditionFailed(f"{key!r} in {self.describe()} changed since it was read")
+            self.put(key, data, content_type)
+        finally:
+            os.close(lock)
 
     def list(self, prefix: str) -> list[str]:
         """Walks only the folder the prefix names (listing models/ never reads uploads/)."""

@@ -5,7 +5,7 @@ variables; path-style addressing keeps MinIO and SeaweedFS happy.
 """
 from __future__ import annotations
 
-from ml.storage.base import NotFound, StoreUnavailable
+from ml.storage.base import NotFound, PreconditionFailed, StoreUnavailable
 
 
 class S3ObjectStore:
@@ -46,6 +46,34 @@ class S3ObjectStore:
         try:
             self._client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentType=content_type)
         except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable("write", key, exc) from exc
+
+    def get_with_token(self, key: str) -> tuple[bytes, str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            return answer["Body"].read(), answer["ETag"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound(f"no object {key!r} in {self.describe()}") from exc
+            raise self._unavailable("read", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._unavailable("read", key, exc) from exc
+
+    def put_if(self, key: str, data: bytes, token: str | None, content_type: str = "application/octet-stream") -> None:
+        """S3 conditional writes: If-Match the ETag read, or If-None-Match * for "must not exist"."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        condition = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentType=content_type,
+                                    **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise PreconditionFailed(f"{key!r} in {self.describe()} changed since it was read") from exc
+            raise self._unavailable("write", key, exc) from exc
+        except BotoCoreError as exc:
             raise self._unavailable("write", key, exc) from exc
 
     def list(self, prefix: str) -> list[str]:

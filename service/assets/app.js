@@ -91,17 +91,11 @@ function historyItem(r) {
   meta.innerHTML = `<div class="meta"><span class="hdigit" aria-label="answer">${r.digit}</span>` +
     `<span class="badge${low ? " low" : ""}">${pct(r.confidence)}${low ? " · low" : ""}</span>` +
     (r.label !== null ? `<span class="badge fixed">corrected to ${r.label}</span>` : "") +
-    `<time datetime="${r.created_at}">${when.toLocaleString()}</time></div>` +
-    `<div class="small"><a href="predictions/${r.id}/image">${escapeHtml(r.filename)}</a> · model ${escapeHtml(r.model_version)}</div>`;
+    `<time datetime="${escapeHtml(r.created_at)}">${escapeHtml(when.toLocaleString())}</time></div>` +
+    `<div class="small"><a href="predictions/${encodeURIComponent(r.id)}/image">${escapeHtml(r.filename)}</a> · model ${escapeHtml(r.model_version)}</div>`;
   meta.append(correctionForm(r, () => {}));
   li.append(img, meta);
   return li;
-}
-
-function escapeHtml(text) {
-  const span = document.createElement("span");
-  span.textContent = text;
-  return span.innerHTML;
 }
 
 async function loadHistory() {

@@ -2,6 +2,11 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+
+// Every value from the server that goes into HTML goes through this (quotes included: it is safe in attributes).
+function escapeHtml(value) {
+  return String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
 const TOKEN_KEY = "digits.readToken";
 
 // GET/POST a URL relative to the page and return its JSON; a non-2xx answer throws an Error

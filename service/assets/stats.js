@@ -81,7 +81,7 @@ function qualityChart(days) {
 
 function table(id, head, rows) {
   const html = `<thead><tr>${head.map((h) => `<th scope="col">${h}</th>`).join("")}</tr></thead><tbody>` +
-    rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("") + "</tbody>";
+    rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`).join("") + "</tbody>";
   $(id).innerHTML = html;
 }
 
@@ -92,7 +92,7 @@ function kpis(total, low) {
   const items = [["answers", total.count], ["mean confidence", share(total.mean_confidence)],
     [`below ${share(low)}`, share(total.low_confidence_share)], ["corrected", total.corrected],
     ["accuracy on corrected", share(total.corrected_accuracy)]];
-  $("kpis").innerHTML = items.map(([label, value]) => `<div><p class="kpi">${value}</p><p class="kpi-label">${label}</p></div>`).join("");
+  $("kpis").innerHTML = items.map(([label, value]) => `<div><p class="kpi">${escapeHtml(value)}</p><p class="kpi-label">${escapeHtml(label)}</p></div>`).join("");
 }
 
 async function load() {

@@ -189,10 +189,12 @@ def _predict(url: str, name: str = "4_canvas.png") -> dict:
     (b"", "invalid_json"), (b"{label: 3}", "invalid_json"), (b'{"label": 10}', "invalid_label"),
     (b'{"label": -1}', "invalid_label"), (b'{"label": "3"}', "invalid_label"), (b'{"label": true}', "invalid_label"),
     (b'{"label": 3.5}', "invalid_label"), (b"[3]", "invalid_label"), (b'{"label": 3, "note": "x"}', "invalid_label"),
+    (b"[" * 100_000, "invalid_json"), (b'{"label": ' + b"{" * 50_000, "invalid_json"),
 ])
 def test_bad_corrections_are_400_and_change_nothing(predict_url, body, code):
     pid = _predict(predict_url)["id"]
-    answer = requests.post(f"{predict_url}/predictions/{pid}/label", data=body, timeout=10)
+    answer = requests.post(f"{predict_url}/predictions/{pid}/label", data=body, timeout=10,
+                           headers={"Content-Type": "application/json"})
     assert (answer.status_code, answer.json()["error"]) == (400, code)
     assert requests.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] is None
 

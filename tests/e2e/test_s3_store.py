@@ -9,10 +9,13 @@ import pytest
 import requests
 from botocore.config import Config
 
-from ml.registry import ModelRegistry
+from concurrent.futures import ThreadPoolExecutor
+
+from ml.artifacts import Artifact, new_version
+from ml.registry import ModelRegistry, PromotionConflict
 from ml.storage.s3store import S3ObjectStore
 from ml.storage.filestore import FileObjectStore
-from ml.storage.base import NotFound
+from ml.storage.base import NotFound, PreconditionFailed
 from tests.conftest import GOLDEN, MODEL_STORE
 from scripts.servers import function_server, seaweedfs, weed_binary
 
@@ -79,6 +82,63 @@ def test_object_store_contract(s3_if_needed, any_store):
     assert store.list("nothing/") == []
     store.put("a/c.json", b"[]")  # overwrite
     assert store.get("a/c.json") == b"[]"
+
+
+def test_conditional_writes(s3_if_needed, any_store):
+    store = any_store
+    store.put_if("p", b"one", None)  # create only if absent
+    with pytest.raises(PreconditionFailed):
+        store.put_if("p", b"two", None)
+    data, token = store.get_with_token("p")
+    store.put_if("p", b"three", token)
+    with pytest.raises(PreconditionFailed):
+        store.put_if("p", b"four", token)  # stale: another writer moved it
+    assert store.get("p") == b"three"
+
+
+def fake_versions(registry: ModelRegistry, count: int) -> list[str]:
+    """Complete, verifiable versions (the shipped model's files under new version ids)."""
+    source = ModelRegistry(FileObjectStore(MODEL_STORE))
+    shipped = source.load(source.latest_version())
+    versions = []
+    for _ in range(count):
+        version = new_version()
+        payload = {k: v for k, v in shipped.files.items() if k != "metadata.json"}
+        meta = {k: v for k, v in shipped.metadata.items() if k not in ("files", "version", "format")}
+        registry.publish(Artifact.create(version, payload, meta))
+        versions.append(version)
+    return versions
+
+
+def test_two_racing_trainers_cannot_both_promote(s3_if_needed, any_store):
+    """Both read LATEST, both finish training: the second promotion is refused, HISTORY holds the first once."""
+    registry = ModelRegistry(any_store)
+    first, second = fake_versions(registry, 2)
+    seen_by_first, seen_by_second = registry.pointer(), registry.pointer()
+    registry.promote(first, seen_by_first)
+    with pytest.raises(PromotionConflict, match="was not promoted"):
+        registry.promote(second, seen_by_second)
+    assert registry.latest_version() == first and registry.history() == [first]
+
+
+def test_concurrent_promotions_lose_no_history_entry(s3_if_needed, any_store):
+    """Eight writers promote at once (each retrying on conflict, as an operator would): every promoted
+    version is in HISTORY exactly once, LATEST among them."""
+    registry = ModelRegistry(any_store)
+    versions = fake_versions(registry, 8)
+
+    def promote(version: str) -> None:
+        while True:
+            try:
+                ModelRegistry(any_store).promote(version, registry.pointer())
+                return
+            except PromotionConflict:
+                continue
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(promote, versions))
+    history = registry.history()
+    assert sorted(history) == sorted(versions) and registry.latest_version() in history
 
 
 def test_s3_outage_is_store_unavailable(tmp_path, monkeypatch):
