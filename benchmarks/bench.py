@@ -11,6 +11,7 @@ import io
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -120,12 +121,21 @@ def lua_body(data: bytes) -> tuple[Path, str]:
     return script, boundary
 
 
-def start_predict(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
+RUNTIMES = {  # label -> (command, environment): the launcher now, and functions-framework's server before it
+    "scripts/serve.sh (gunicorn + 2 uvicorn workers)": (["scripts/serve.sh", "predict"], {"WORKERS": "2"}),
+    "functions-framework (gunicorn, 2 workers x 1 thread; before)": (
         [str(Path(sys.executable).with_name("functions-framework")), "--source", "functions/predict/main.py",
-         "--target", "predict", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+         "--target", "predict"], {"WORKERS": "2", "THREADS": "1"}),
+}
+SERVE = next(iter(RUNTIMES))
+
+
+def start_predict(env: dict[str, str], tmp: Path, runtime: str = SERVE) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command, runtime_env = RUNTIMES[runtime]
+    proc = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env={**os.environ, **runtime_env, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     return proc, f"http://127.0.0.1:{port}"
 
@@ -146,8 +156,20 @@ def pss_mb(proc: subprocess.Popen) -> float:
     return total / 1024
 
 
+def trickle(url: str, count: int, data: bytes) -> list[socket.socket]:
+    """``count`` uploads that send their headers and then nothing (a phone on a dead link)."""
+    host, port = url.removeprefix("http://").split(":")
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                     f"Content-Length: {len(data)}\r\n\r\n".encode() + data[:10])
+        socks.append(sock)
+    return socks
+
+
 def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool) -> None:
-    say("## 3. HTTP: the predict function under functions-framework, wrk on the same 2 cores")
+    say("## 3. HTTP: the predict function, wrk on the same 2 cores (28x28 PNG uploads)")
     wrk = shutil.which("wrk")
     if wrk is None:
         say("- wrk is not installed (`apt-get install wrk`): skipped")
@@ -155,25 +177,33 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
         return
     script, _ = lua_body(pictures["28x28 PNG"])
     duration = "3s" if quick else "10s"
-    for workers, threads in ((1, 1), (2, 1)):
-        env = {"MODEL_STORE": f"file://{MODEL_STORE}", "PREDICTION_LOG": f"sqlite://{tmp / f'h{workers}.db'}",
-               "WORKERS": str(workers), "THREADS": str(threads)}
-        proc, url = start_predict(env, tmp)
+    for n, runtime in enumerate(RUNTIMES):
+        env = {"MODEL_STORE": f"file://{MODEL_STORE}", "PREDICTION_LOG": f"sqlite://{tmp / f'h{n}.db'}",
+               "READ_TIMEOUT_SECONDS": "60"}  # the slow uploads below stay connected for the whole run
+        proc, url = start_predict(env, tmp, runtime)
         try:
             _wait(url)
             requests.post(url, files={"file": ("d.png", pictures["28x28 PNG"])}, timeout=30)
-            say(f"- {workers} worker(s) x {threads} thread(s):")
-            for clients in (1, 4, 16, 64):
-                out = subprocess.run([wrk, "-t", str(min(clients, 2)), "-c", str(clients), "-d", duration, "--latency",
-                                      "-s", str(script), url], capture_output=True, text=True).stdout
-                rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+            say(f"- {runtime}:")
+            for clients in (1, 4, 16, 64, "16 + 4 slow uploads"):
+                slow = trickle(url, 4, pictures["28x28 PNG"]) if isinstance(clients, str) else []
+                connections = 16 if slow else clients
+                out = subprocess.run([wrk, "-t", str(min(connections, 2)), "-c", str(connections), "-d", duration,
+                                      "--timeout", "5s", "--latency", "-s", str(script), url],
+                                     capture_output=True, text=True).stdout
+                for sock in slow:
+                    sock.close()
+                found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+                rps = float(found.group(1)) if found else 0.0
                 lat = dict(re.findall(r"^\s+(50|90|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
                 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+                timeouts = re.search(r"timeout (\d+)", out)
                 line = f"  {clients:>2} clients: {rps:,.0f} req/s, p50 {lat.get('50')}, p90 {lat.get('90')}, p99 {lat.get('99')}"
                 if clients == 1:
                     p50 = _ms(lat.get("50", "0ms"))
                     line += f"; seed in-process median / our HTTP p50 = {seed_median / p50:.0f}x"
-                say(line + (f", NON-2xx {errors.group(1)}" if errors else ""))
+                say(line + (f", NON-2xx {errors.group(1)}" if errors else "")
+                    + (f", {timeouts.group(1)} timed out (5 s)" if timeouts and timeouts.group(1) != "0" else ""))
             say(f"  PSS of the predict processes after load: {pss_mb(proc):.0f} MB")
         finally:
             stop(proc)

@@ -1,5 +1,5 @@
-# The predict function for docker-compose: functions-framework over the same code the
-# Lambda layer carries. (On AWS it is a zip function with the layer built by `make layer`.)
+# The predict function for docker-compose: scripts/serve.sh (gunicorn + uvicorn workers, the same
+# launcher `make run` uses) over the same code the Lambda layer carries. (On AWS it is a zip function with the layer built by `make layer`.)
 FROM python:3.12-slim
 
 WORKDIR /app
@@ -9,9 +9,10 @@ RUN pip install --no-cache-dir -r /app/layer-requirements.txt functions-framewor
 COPY ml /app/ml
 COPY service /app/service
 COPY functions/predict/main.py /app/functions/predict/main.py
+COPY scripts/serve.sh /app/scripts/serve.sh
 
 ENV PYTHONPATH=/app
 RUN useradd --uid 10001 --no-create-home app
 USER app
 EXPOSE 8080
-CMD ["functions-framework", "--source", "functions/predict/main.py", "--target", "predict", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["scripts/serve.sh", "predict", "--host", "0.0.0.0", "--port", "8080"]

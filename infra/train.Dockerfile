@@ -9,6 +9,9 @@ RUN pip install --no-cache-dir -r ${LAMBDA_TASK_ROOT}/requirements.txt
 COPY ml ${LAMBDA_TASK_ROOT}/ml
 COPY service ${LAMBDA_TASK_ROOT}/service
 COPY functions/train/main.py ${LAMBDA_TASK_ROOT}/main.py
+# for docker-compose, which serves it over HTTP with the same launcher as `make run`
+COPY functions/train/main.py ${LAMBDA_TASK_ROOT}/functions/train/main.py
+COPY scripts/serve.sh ${LAMBDA_TASK_ROOT}/scripts/serve.sh
 
 ENV MPLCONFIGDIR=/tmp/matplotlib \
     TRAIN_LOCK_FILE=/tmp/train.lock

@@ -102,7 +102,9 @@ class Settings:
     low_confidence: float = 0.9  # answers below this are "low confidence" in history and /stats
     log_format: str = "json"  # json: one object per line with the request id; text: the human format
     log_level: str = "INFO"
-    metrics: bool = True  # /metrics (Prometheus) and, on Lambda, CloudWatch EMF lines
+    metrics: bool = True
+    read_timeout_seconds: float = 10.0  # scripts/serve.sh: headers, then the body, must each arrive within this
+    workers: int = 0  # scripts/serve.sh: processes per function; 0 = 2 for predict (one per core), 1 for train  # /metrics (Prometheus) and, on Lambda, CloudWatch EMF lines
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -133,6 +135,8 @@ class Settings:
             log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
             log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             metrics=_choice(env, "METRICS", "on", ("on", "off")) == "on",
+            read_timeout_seconds=_number(env, "READ_TIMEOUT_SECONDS", 10.0, 0.5, 300.0, parse=float),
+            workers=_number(env, "WORKERS", 0, 0, 64),
         )
         if settings.predictions_read == "token" and not settings.predictions_token:
             raise ConfigError("PREDICTIONS_READ=token needs PREDICTIONS_TOKEN")

@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-FF=.venv/bin/functions-framework
 export LOG_FORMAT=${LOG_FORMAT:-text}  # the human format on a terminal; JSON lines are the default elsewhere
 PREDICT_PORT=${PREDICT_PORT:-8080}
 TRAIN_PORT=${TRAIN_PORT:-8081}
@@ -20,11 +19,10 @@ if [ -z "$($PY -c 'from ml.config import Settings; from ml.storage import open_o
   $PY -m ml train
 fi
 
-# 2 single-threaded gunicorn workers: on 2 cores they beat 1 worker x N threads (GIL), see BENCHMARKS.md
-WORKERS=${PREDICT_WORKERS:-2} THREADS=${PREDICT_THREADS:-1} \
-  $FF --source functions/predict/main.py --target predict --host 127.0.0.1 --port "$PREDICT_PORT" &
+# scripts/serve.sh: gunicorn + uvicorn workers (2 for predict, one per core), slow clients cut off
+scripts/serve.sh predict --port "$PREDICT_PORT" &
 PREDICT=$!
-$FF --source functions/train/main.py --target train --host 127.0.0.1 --port "$TRAIN_PORT" &
+scripts/serve.sh train --port "$TRAIN_PORT" &
 TRAIN=$!
 trap 'kill $PREDICT $TRAIN 2>/dev/null' EXIT INT TERM
 for _ in $(seq 100); do

@@ -65,15 +65,22 @@ def stop(proc: subprocess.Popen, grace: float = 10) -> None:
 
 @contextmanager
 def function_server(name: str, env: dict[str, str], tmp: Path, port: int | None = None,
-                    log: Path | None = None, timeout: float = 60) -> Iterator[str]:
-    """Run functions/<name>/main.py under functions-framework (on a free port unless given), output to ``log``."""
+                    log: Path | None = None, timeout: float = 60,
+                    runtime: str = "serve.sh") -> Iterator[str]:
+    """Run functions/<name>/main.py the way people do, ``scripts/serve.sh`` (or, with
+    ``runtime="functions-framework"``, under functions-framework's own server), on a free port
+    unless given, output to ``log``."""
     port = port or free_port()
     log = log or tmp / f"{name}-{port}.log"
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    if runtime == "serve.sh":
+        command = [str(ROOT / "scripts" / "serve.sh"), name, "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
+                   "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            dies_with_parent([str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
-                              "--host", "127.0.0.1", "--port", str(port)]),
+            dies_with_parent(command),
             env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             apply_schema(node, "digits")
             version = ensure_model(env["MODEL_STORE"], args.publish_from)
             predict = running.enter_context(function_server(
-                "predict", {"WORKERS": "2", "THREADS": "1"}, state, predict_port, state / "predict.log", 120))
+                "predict", {}, state, predict_port, state / "predict.log", 120))
             train = running.enter_context(function_server(
                 "train", {"TRAIN_LOCK_FILE": str(state / "train.lock")}, state, train_port, state / "train.log", 120))
             health = requests.get(predict + "/healthz", timeout=10).json()

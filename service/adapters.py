@@ -1,8 +1,10 @@
 """Entry-point adapters: functions-framework (Flask) and Lambda function URLs."""
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
+from urllib.parse import parse_qsl
 
 from service.http import HTTPError, Request, Response, payload_too_large
 
@@ -84,3 +86,62 @@ def refused_lambda(event: dict[str, Any]) -> Request:
     http = event.get("requestContext", {}).get("http", {})
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     return Request(http.get("method", "GET"), event.get("rawPath") or http.get("path") or "/", headers, {}, b"")
+
+
+# -- ASGI (scripts/serve.sh: gunicorn + uvicorn workers) ---------------------------------------------
+MAX_HEAD_BYTES = 16 * 1024  # request line + headers; uvicorn's own limit only covers a head split across reads
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its request was complete: nobody to answer."""
+
+
+def asgi_request(scope: dict[str, Any], body: bytes) -> Request:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        query.setdefault(name, value)  # the first of repeated names, as Flask's request.args.get does
+    return Request(scope["method"], scope["path"], headers, query, body)
+
+
+async def read_asgi_body(scope: dict[str, Any], receive, max_body: int, seconds: float) -> bytes:
+    """The whole body within ``seconds`` of the headers (408 after that) and at most ``max_body`` bytes
+    (413, refused by Content-Length before reading). A slow upload waits here without holding a worker."""
+    head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
+        len(k) + len(v) + 4 for k, v in scope["headers"])
+    if head > MAX_HEAD_BYTES:
+        raise HTTPError(431, "headers_too_large", f"the request line and headers are over {MAX_HEAD_BYTES:,} bytes")
+    declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+    if declared is not None and declared.isdigit() and int(declared) > max_body:
+        raise payload_too_large(max_body)
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > max_body:
+                    raise payload_too_large(max_body)
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise HTTPError(408, "request_timeout", f"the request body did not arrive within {seconds:g} s; "
+                        "send it faster or smaller") from None
+
+
+async def send_asgi(send, response: Response, close: bool = False) -> None:
+    """``close``: the request was refused before its body was read, so the connection cannot be reused."""
+    headers = [(b"content-type", response.content_type.encode("latin-1")),
+               (b"content-length", str(len(response.body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

@@ -1,12 +1,16 @@
 """Build each function's app from the environment, once per process."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Callable
 
 from ml.config import Settings
 from service import logs, telemetry
-from service.adapters import from_flask, from_lambda, refused_flask, refused_lambda, to_flask, to_lambda
+from service.adapters import (
+    ClientGone, asgi_request, from_flask, from_lambda, read_asgi_body, refused_flask, refused_lambda, send_asgi,
+    to_flask, to_lambda,
+)
 from service.http import HTTPError, Request, Response, error_response
 
 
@@ -21,11 +25,13 @@ PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-
 class Entrypoint:
     """Binds a handler to both runtimes: body limit, request id, access log, metrics."""
 
-    def __init__(self, function: str, handler: Callable[[Request], Response], max_body: int, settings: Settings):
+    def __init__(self, function: str, handler: Callable[[Request], Response], max_body: int, settings: Settings,
+                 blocking: bool = False):
         self.function = function
         self.handler = handler
         self.max_body = max_body
         self.settings = settings
+        self.blocking = blocking  # a handler that runs for minutes (training) gets a thread, not the event loop
 
     def handle(self, request: Request, lambda_runtime: bool = False, refused: HTTPError | None = None) -> Response:
         """The handler's answer (or the adapter's refusal), with its request id, access line and metrics."""
@@ -61,6 +67,25 @@ class Entrypoint:
             return to_flask(self.handle(from_flask(request, self.max_body)))
         except HTTPError as exc:  # the body was refused before it was read
             return to_flask(self.handle(refused_flask(request), refused=exc))
+
+    async def serve_asgi(self, scope: dict, receive, send) -> None:
+        """The ASGI entry (scripts/serve.sh). The body is read on the event loop with a deadline, so a slow
+        upload holds no worker; a prediction (a few ms of CPU) then runs on the loop itself."""
+        if scope["type"] != "http":
+            return  # lifespan is turned off in service.server; there are no websockets
+        try:
+            body = await read_asgi_body(scope, receive, self.max_body, self.settings.read_timeout_seconds)
+        except ClientGone:
+            return
+        except HTTPError as exc:
+            await send_asgi(send, self.handle(asgi_request(scope, b""), refused=exc), close=True)
+            return
+        request = asgi_request(scope, body)
+        if self.blocking:
+            response = await asyncio.to_thread(self.handle, request)
+        else:
+            response = self.handle(request)
+        await send_asgi(send, response)
 
     def serve_lambda(self, event: dict) -> dict:
         try:
@@ -104,4 +129,4 @@ def train_app(settings: Settings | None = None) -> Entrypoint:
 
     settings = settings or Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)
-    return Entrypoint("train", TrainApp(settings).handle, 64 * 1024, settings)
+    return Entrypoint("train", TrainApp(settings).handle, 64 * 1024, settings, blocking=True)

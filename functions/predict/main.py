@@ -12,5 +12,8 @@ def predict(request):
 predict = http_target(predict, app)
 
 
+asgi = app.serve_asgi  # scripts/serve.sh predict: gunicorn + uvicorn workers (slow clients hold no worker)
+
+
 def lambda_handler(event, context):
     return app.serve_lambda(event)

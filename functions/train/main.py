@@ -12,5 +12,8 @@ def train(request):
 train = http_target(train, app)
 
 
+asgi = app.serve_asgi  # scripts/serve.sh train: gunicorn + uvicorn workers (slow clients hold no worker)
+
+
 def lambda_handler(event, context):
     return app.serve_lambda(event)

@@ -1,0 +1,186 @@
+"""Serve one function over HTTP: ``scripts/serve.sh predict|train [--host H] [--port P]``.
+
+gunicorn supervises uvicorn workers (one event loop each; the master restarts a worker that dies or
+stalls). Chosen over functions-framework's own gunicorn setup because that reads a request on the
+worker's one thread: two clients trickling their uploads froze the whole predict function, and its
+request line was unlimited. Here a connection costs a worker nothing while it sends:
+
+- the request line and headers must arrive within READ_TIMEOUT_SECONDS (408, then closed) and fit in
+  16 KB (431); a malformed request gets a JSON 400, like every other error;
+- the body must arrive within READ_TIMEOUT_SECONDS of the headers (408) and is refused by its
+  Content-Length before it is read when over the limit (413) (service.adapters.read_asgi_body);
+- a worker whose event loop stalls for 30 s (a predict request is bounded far below that) is replaced.
+
+The functions' code is loaded once in the master before the workers fork (as functions-framework
+does), so each worker starts warm and the Prometheus metrics directory is shared.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import h11
+import uvicorn
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn_worker import UvicornWorker
+
+from ml.config import Settings
+from service.adapters import MAX_HEAD_BYTES
+
+ROOT = Path(__file__).resolve().parents[1]
+LISTEN_QUEUE = 1024
+DEFAULT_PORTS = {"predict": 8080, "train": 8081}
+DEFAULT_WORKERS = {"predict": 2, "train": 1}
+STALL_SECONDS = {"predict": 30, "train": 60}  # the training itself runs in a thread: the loop stays free
+
+
+def _raw_answer(status: int, reason: str, code: str, message: str) -> bytes:
+    body = json.dumps({"error": code, "message": message}).encode()
+    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+            f"x-content-type-options: nosniff\r\nconnection: close\r\n\r\n").encode() + body
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline on the request head (uvicorn has none: a client that
+    sends one header byte a second keeps its connection forever) and JSON answers to bad requests."""
+
+    read_timeout = 10.0
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(None)
+
+    def _arm(self, cycle) -> None:
+        self._head_cycle = cycle  # the head of the request after this cycle is awaited
+        self._head_deadline = self.loop.call_later(self.read_timeout, self._head_too_slow)
+
+    def _disarm(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not self._head_cycle:  # a new request's head is complete
+            self._disarm()
+            self._head_cycle = self.cycle
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._disarm()
+            self._arm(self.cycle)
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            if self.conn.their_state is h11.SEND_BODY or self.conn.their_state is h11.DONE:
+                return  # the head arrived; the body has its own deadline in the app
+            if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
+                self.transport.close()  # an idle keep-alive connection: nothing to answer
+                return
+            self.transport.write(_raw_answer(408, "Request Timeout", "request_timeout",
+                                             f"the request line and headers did not arrive within "
+                                             f"{self.read_timeout:g} s"))
+            self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:  # type: ignore[override]
+        """h11 refused the request: too large a head is 431, anything else a 400, both as JSON."""
+        self._disarm()
+        if len(self.conn.trailing_data[0]) >= MAX_HEAD_BYTES:
+            answer = _raw_answer(431, "Request Header Fields Too Large", "headers_too_large",
+                                 f"the request line and headers are over {MAX_HEAD_BYTES:,} bytes")
+        else:
+            answer = _raw_answer(400, "Bad Request", "invalid_http", "the request is not valid HTTP/1.1")
+        self.transport.write(answer)
+        self.transport.close()
+
+
+class _BalancedServer(uvicorn.Server):
+    """asyncio accepts up to ``backlog`` connections per wake-up, so the worker that woke first took
+    all 16 of a benchmark's connections and the other idled (268 req/s instead of ~540 measured).
+    Accepting one at a time spreads them; the kernel's listen queue is then set back to its full size."""
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        for sock in sockets or ():
+            sock.listen(LISTEN_QUEUE)
+
+
+class Worker(UvicornWorker):
+    CONFIG_KWARGS = {"loop": "asyncio", "http": GuardedH11Protocol, "lifespan": "off", "interface": "asgi3",
+                     "h11_max_incomplete_event_size": MAX_HEAD_BYTES, "access_log": False, "server_header": False,
+                     "backlog": 1}  # connections accepted per wake-up (see _BalancedServer)
+
+    async def _serve(self) -> None:
+        self.config.app = self.wsgi
+        server = _BalancedServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+
+class _Application(BaseApplication):
+    def __init__(self, app: Any, options: dict[str, Any]):
+        self._app, self._options = app, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self._app
+
+
+def load_function(name: str) -> Any:
+    """functions/<name>/main.py's ``asgi`` callable (the same module functions-framework and Lambda load)."""
+    path = ROOT / "functions" / name / "main.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_function", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.asgi
+
+
+def options(function: str, host: str, port: int, settings: Settings) -> dict[str, Any]:
+    return {
+        "bind": f"{host}:{port}",
+        "workers": settings.workers or DEFAULT_WORKERS[function],
+        "worker_class": f"{__name__}.Worker",
+        "timeout": STALL_SECONDS[function],
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "backlog": LISTEN_QUEUE,
+        "loglevel": "warning",
+        "accesslog": None,  # the functions write their own access lines (service.logs)
+        "preload_app": True,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="scripts/serve.sh", description=__doc__.split("\n\n")[0])
+    parser.add_argument("function", choices=sorted(DEFAULT_PORTS))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    GuardedH11Protocol.read_timeout = settings.read_timeout_seconds
+    app = load_function(args.function)
+    port = args.port or DEFAULT_PORTS[args.function]
+    sys.argv = sys.argv[:1]  # gunicorn parses argv too: ours are not its options
+    _Application(app, options(args.function, args.host, port, settings)).run()
+
+
+if __name__ == "__main__":
+    main()
