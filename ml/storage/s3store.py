@@ -15,7 +15,8 @@ class S3ObjectStore:
 
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self._client = boto3.client(
+        # a session of its own: the default one caches the first credentials it resolves for the whole process
+        self._client = boto3.session.Session().client(
             "s3",
             config=Config(
                 s3={"addressing_style": "path"},

@@ -65,10 +65,10 @@ def newest(site: str) -> dict:
 def test_uploading_a_golden_image_shows_the_digit_chart_and_what_the_model_saw(page, site):
     page.goto(site)
     page.set_input_files("#file", str(GOLDEN / "7_paper.jpg"))  # choosing a file sends it
-    page.wait_for_function("document.getElementById('digit').textContent === '7'")
+    page.wait_for_function("() => document.getElementById('digit').textContent === '7'")
     assert page.locator("#bars li").count() == 10
     assert "sure" in page.inner_text("#confidence")
-    page.wait_for_function("document.getElementById('seen').naturalWidth === 28")
+    page.wait_for_function("() => document.getElementById('seen').naturalWidth === 28")
     best = page.locator("#bars li.best")
     assert best.inner_text().startswith("7")
     track, fill = best.locator(".track").bounding_box(), best.locator(".fill").bounding_box()
@@ -89,7 +89,7 @@ def test_dropping_a_file_on_the_form_sends_it(page, site):
         zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
         zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
     }""", data)
-    page.wait_for_function("document.getElementById('digit').textContent === '8'")
+    page.wait_for_function("() => document.getElementById('digit').textContent === '8'")
     assert newest(site)["filename"] == "dropped-8.png"
     assert "over" not in (page.get_attribute("#upload", "class") or "")
 
@@ -104,7 +104,7 @@ def test_drawing_a_one_with_the_mouse_is_recognised(page, site):
         page.mouse.move(x + step * 0.4, box["y"] + box["height"] * (0.15 + step * 0.035))
     page.mouse.up()
     page.click("#send-drawing")
-    page.wait_for_function("document.getElementById('digit').textContent !== ''")
+    page.wait_for_function("() => document.getElementById('digit').textContent !== ''")
     assert page.inner_text("#digit") == "1"
     assert newest(site)["filename"] == "drawing.png"
 
@@ -128,7 +128,7 @@ def test_a_file_that_is_not_an_image_shows_the_servers_reason(page, site, tmp_pa
 def test_a_correction_is_saved_and_shown_in_history(page, site):
     page.goto(site)
     page.set_input_files("#file", str(GOLDEN / "3_canvas.png"))
-    page.wait_for_function("document.getElementById('digit').textContent === '3'")
+    page.wait_for_function("() => document.getElementById('digit').textContent === '3'")
     item = page.locator("#history-list li").first
     item.locator("select").select_option("8")
     item.get_by_role("button", name="Save correction").click()
@@ -142,7 +142,7 @@ def test_the_low_confidence_filter_shows_what_the_server_filtered(page, site):
     page.goto(site)
     for sent, name in enumerate(("5_canvas.png", "5_paper.jpg"), start=1):
         page.set_input_files("#file", str(GOLDEN / name))
-        page.wait_for_function(f"document.querySelectorAll('#history-list li').length === {sent}")
+        page.wait_for_function(f"() => document.querySelectorAll('#history-list li').length === {sent}")
     page.check("#low-only")
     page.wait_for_selector("#history-list[data-low=true]", state="attached")
     low = requests.get(f"{site}/predictions?low_confidence=true", timeout=10).json()["predictions"]
@@ -167,7 +167,7 @@ def test_the_stats_page_draws_its_charts(page, site):
     assert page.locator("#quality svg circle").count() >= 2
     assert "20261129T183614Z-5f2c2a" in page.inner_text("#models")
     page.select_option("#days", "30")
-    page.wait_for_function("document.querySelectorAll('#day-table tbody tr').length === 30")
+    page.wait_for_function("() => document.querySelectorAll('#day-table tbody tr').length === 30")
 
 
 def test_the_form_works_without_javascript(browser, site):
@@ -191,7 +191,7 @@ def test_phone_sized_screen_with_touch(browser, site):
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(site)
     page.set_input_files("#file", str(GOLDEN / "2_paper.jpg"))
-    page.wait_for_function("document.getElementById('digit').textContent === '2'")
+    page.wait_for_function("() => document.getElementById('digit').textContent === '2'")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
     pad = page.locator("#pad").bounding_box()
     assert pad["width"] <= 390 and pad["x"] >= 0
@@ -206,7 +206,7 @@ def test_phone_sized_screen_with_touch(browser, site):
         cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     page.click("#send-drawing")
-    page.wait_for_function("document.querySelectorAll('#history-list li').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#history-list li').length === 2")
     assert page.inner_text("#digit") == "1"
     assert newest(site)["filename"] == "drawing.png"
     shoot(page, "test_phone_sized_screen_with_touch")
@@ -232,19 +232,19 @@ def test_a_private_history_asks_for_the_reader_token(page, predict_env, tmp_path
     with function_server("predict", env, tmp_path) as url:
         page.goto(url)
         page.set_input_files("#file", str(GOLDEN / "9_canvas.png"))
-        page.wait_for_function("document.getElementById('digit').textContent === '9'")  # predicting stays open
+        page.wait_for_function("() => document.getElementById('digit').textContent === '9'")  # predicting stays open
         page.wait_for_selector("#token-form:not([hidden])")
         assert "not available" in page.inner_text("#history-status")
         # an img cannot send the token itself: the page fetches the image and says why it is missing
-        page.wait_for_function("document.getElementById('seen').alt.includes('reader token')")
+        page.wait_for_function("() => document.getElementById('seen').alt.includes('reader token')")
         page.fill("#token", "reader-secret")
         page.click("#token-form button")
         page.wait_for_selector("#history-list li")
         assert page.locator("#history-list li .hdigit").first.inner_text() == "9"
-        page.wait_for_function("document.querySelector('#history-list img').naturalWidth === 28")
+        page.wait_for_function("() => document.querySelector('#history-list img').naturalWidth === 28")
         page.set_input_files("#file", str(GOLDEN / "4_chalk.png"))
-        page.wait_for_function("document.getElementById('digit').textContent === '4'")
-        page.wait_for_function("document.getElementById('seen').naturalWidth === 28")  # fetched with the token
+        page.wait_for_function("() => document.getElementById('digit').textContent === '4'")
+        page.wait_for_function("() => document.getElementById('seen').naturalWidth === 28")  # fetched with the token
         page.goto(f"{url}/stats")  # the token is kept for the session: the stats page uses it too
         page.wait_for_selector("#per-day svg rect")
         assert page.locator("#token-form").is_hidden()

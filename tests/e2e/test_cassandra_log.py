@@ -60,7 +60,7 @@ def test_history_corrections_stats_and_export_on_a_real_node(cassandra_node, pre
     with function_server("predict", env, tmp_path) as url:
         health = requests.get(url + "/healthz", timeout=10).json()
         assert health["prediction_log"] == {"url": f"cassandra://127.0.0.1/{keyspace}", "reachable": True,
-                                            "spooled": 0}
+                                            "spooled": 0, "quarantined": 0}
         answered = [upload(url, THREE).json(), upload(url, SEVEN).json()]
         assert [a["digit"] for a in answered] == [3, 7]
         history = requests.get(url + "/predictions?limit=10", timeout=10).json()

@@ -68,7 +68,8 @@ def test_predictions_are_logged_and_readable(predict_url, tmp_path):
         one = requests.get(f"{predict_url}/predictions/{pid}", timeout=10)
         assert one.status_code == 200 and one.json()["filename"] == name
         image = requests.get(f"{predict_url}/predictions/{pid}/image", timeout=10)
-        assert image.content == data and image.headers["Content-Type"] == "image/x-test"
+        real_type = "image/jpeg" if name.endswith(".jpg") else "image/png"  # what the bytes are, not what was declared
+        assert image.content == data and image.headers["Content-Type"] == real_type
         seen = requests.get(f"{predict_url}/predictions/{pid}/normalised.png", timeout=10)
         assert Image.open(io.BytesIO(seen.content)).size == (28, 28)
     # and straight from the store
@@ -247,3 +248,44 @@ def test_page_assets_are_served_with_etags(predict_url):
         assert requests.get(f"{predict_url}/assets/{missing}", timeout=10).status_code == 404
     page = requests.get(f"{predict_url}/stats", headers={"Accept": "text/html"}, timeout=10)
     assert page.headers["Content-Type"].startswith("text/html") and "assets/stats.js" in page.text
+
+
+def test_stored_originals_are_served_as_what_their_bytes_are(predict_url):
+    """A page declared as a picture never comes back as a page; a real picture comes back as its real type."""
+    png = (GOLDEN / "3_canvas.png").read_bytes()
+    disguised = requests.post(predict_url, files={"file": ("3.html", png, "text/html")}, timeout=30).json()
+    served = requests.get(f"{predict_url}/predictions/{disguised['id']}/image", timeout=10)
+    assert served.headers["Content-Type"] == "image/png" and served.content == png
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    page = requests.get(predict_url, headers={"Accept": "text/html"}, timeout=10)
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_non_images_are_never_served_with_a_declared_type(tmp_path, predict_env):
+    """Bytes stored as an original that are no image (a log written by another version, an operator's
+    hand) come back as a download, never rendered."""
+    from service.predict_app import stored_image_response
+
+    answer = stored_image_response(b"<script>alert(1)</script>")
+    assert answer.content_type == "application/octet-stream" and answer.headers["Content-Disposition"] == "attachment"
+
+
+def test_corrections_are_json_only_and_can_have_their_own_token(tmp_path, predict_env):
+    env = {**predict_env, "CORRECTIONS_TOKEN": "corrector"}
+    with function_server("predict", env, tmp_path) as url:
+        pid = requests.post(url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30).json()["id"]
+        target = f"{url}/predictions/{pid}/label"
+        as_form = requests.post(target, data={"label": "1"}, headers={"Authorization": "Bearer corrector"}, timeout=10)
+        assert (as_form.status_code, as_form.json()["error"]) == (415, "unsupported_content_type")
+        anonymous = requests.post(target, json={"label": 1}, timeout=10)
+        assert anonymous.status_code == 401 and "CORRECTIONS_TOKEN" in anonymous.json()["message"]
+        assert requests.get(f"{url}/predictions/{pid}", timeout=10).json()["label"] is None  # reading stays public
+        allowed = requests.post(target, json={"label": 1}, headers={"Authorization": "Bearer corrector"}, timeout=10)
+        assert allowed.status_code == 200 and allowed.json()["label"] == 1
+
+
+def test_deep_json_uploads_are_400(predict_url):
+    answer = requests.post(predict_url, data=b'{"image": ' + b"[" * 100_000, timeout=10,
+                           headers={"Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_json")

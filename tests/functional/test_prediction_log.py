@@ -63,6 +63,15 @@ def test_writes_are_idempotent(prediction_log):
     assert [r.id for r in prediction_log.recent(10)].count(once.id) == 1
 
 
+def test_lists_do_not_read_originals(prediction_log):
+    """500 inline originals of up to 1 MB are not read to answer a list that never returns them."""
+    written = record(image=b"\x89PNG" + bytes(100_000), image_size=100_004)
+    prediction_log.write(written)
+    listed = prediction_log.recent(10)[0]
+    assert listed.image is None and listed.image_size == 100_004
+    assert prediction_log.get(written.id).image == written.image  # the one-record read still has it
+
+
 def test_recent_is_newest_first_and_limited(prediction_log):
     ids = [new_prediction_id() for _ in range(5)]
     for pid in ids:

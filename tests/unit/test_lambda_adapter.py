@@ -47,3 +47,19 @@ def test_the_page_its_assets_a_correction_and_stats_through_a_function_url(monke
     assert label["statusCode"] == 200 and json.loads(label["body"])["label"] == 6
     stats = json.loads(handler(url_event("GET", "/stats", query={"days": "1"}), None)["body"])
     assert (stats["total"]["count"], stats["total"]["corrected"], stats["total"]["corrected_accuracy"]) == (1, 1, 0.0)
+
+
+def test_any_declared_type_is_answered_without_raising(monkeypatch, tmp_path):
+    """An upload declared text/* whose bytes are binary: the Lambda answer is base64, never an exception."""
+    handler = load_handler(monkeypatch, tmp_path)
+    png = (GOLDEN / "3_canvas.png").read_bytes()
+    body, content_type = encode_multipart_formdata({"file": ("3.txt", png, "text/plain")})
+    answer = json.loads(handler(url_event("POST", "/", body, {"content-type": content_type}), None)["body"])
+    served = handler(url_event("GET", f"/predictions/{answer['id']}/image"), None)
+    assert served["statusCode"] == 200 and served["isBase64Encoded"]
+    assert served["headers"]["content-type"] == "image/png" and base64.b64decode(served["body"]) == png
+    from service.adapters import to_lambda
+    from service.http import Response
+
+    odd = to_lambda(Response(200, b"\xff\xfe\x00 not utf-8", "text/plain"))
+    assert odd["isBase64Encoded"] and base64.b64decode(odd["body"]) == b"\xff\xfe\x00 not utf-8"

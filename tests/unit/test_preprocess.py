@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ml.errors import ImageTooLarge, InvalidImage, MLError, NoDigitFound
+from ml.decode import DecodeBudget
+from ml.errors import ImageTooCostly, ImageTooLarge, InvalidImage, MLError, NoDigitFound, RequestTooCostly
 from ml.preprocess import preprocess
 
 
@@ -175,3 +176,64 @@ def test_inputs_the_fuzzer_found_raise_named_errors(path):
         preprocess(path.read_bytes())
     except MLError:
         pass
+
+
+def many_scan_jpeg(scans: int) -> bytes:
+    """A progressive JPEG whose last scan is repeated: tiny on disk, one full pass per scan to decode."""
+    jpeg = encode(Image.new("RGB", (4000, 3000), (200, 200, 200)), "JPEG", progressive=True)
+    last, end = jpeg.rfind(b"\xff\xda"), jpeg.rfind(b"\xff\xd9")
+    return jpeg[:end] + jpeg[last:end] * scans + jpeg[end:]
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding():
+    """123 KB of 2,000 scans cost 17 s of CPU here before the limit; a camera's progressive JPEG passes."""
+    with pytest.raises(ImageTooCostly, match="2,010 scans"):
+        preprocess(many_scan_jpeg(2000))
+    check(preprocess(encode(Image.fromarray(seven(800)), "JPEG", progressive=True)))
+
+
+def test_one_request_has_one_pixel_budget():
+    budget = DecodeBudget(pixels=3_000_000, seconds=60)
+    photo = encode(Image.fromarray(seven(1000)), "PNG")  # 1 MP each
+    for _ in range(3):
+        check(preprocess(photo, budget=budget))
+    with pytest.raises(RequestTooCostly, match="3,000,000 pixels"):
+        preprocess(photo, budget=budget)
+
+
+def test_one_request_has_one_time_budget():
+    now = [0.0]
+    budget = DecodeBudget(pixels=10**9, seconds=5, clock=lambda: now[0])
+    photo = encode(Image.fromarray(seven(200)), "PNG")
+    check(preprocess(photo, budget=budget))
+    now[0] = 6.0  # an injected clock: the images before took 6 s
+    with pytest.raises(RequestTooCostly, match="over 5 s"):
+        preprocess(photo, budget=budget)
+
+
+@pytest.mark.parametrize("mode", ["1", "I;16"])
+def test_narrow_pixels_are_shrunk_before_they_are_widened(mode, tmp_path):
+    """A 40 MP 1-bit or 16-bit PNG of a few KB, decoded in a fresh process: the peak grows by far less
+    than before the early shrink (290 MB and 605 MB peaks then, 57 MB baseline), and the digit is found."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    grey = np.full((5000, 8000), 255, dtype=np.uint8)
+    grey[1000:4000, 3500:3900] = 0  # a thick '1'
+    image = Image.fromarray(grey).convert("1") if mode == "1" else Image.fromarray(grey.astype(np.uint16) * 257)
+    (tmp_path / "big.png").write_bytes(encode(image, "PNG"))
+    code = f"""
+import resource, sys
+sys.path.insert(0, '.')
+from ml.preprocess import preprocess
+data = open(r'{tmp_path / "big.png"}', 'rb').read()
+preprocess(open(r'{ROOT / "tests/fixtures/golden/3_canvas.png"}', 'rb').read())  # imports and first use done
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = preprocess(data)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024, int(out.max() > 0.9))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    grown, found = map(int, done.stdout.split())
+    assert found and grown < 100, f"decoding grew the peak by {grown} MB"
