@@ -134,6 +134,7 @@ def main() -> int:
     accepted: list[str] = []
     normal: list[tuple[float, float]] = []  # (finished at, seconds)
     problems: list[str] = []
+    spooled_under_lock: list[dict] = []
     lock = threading.Lock()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -196,6 +197,7 @@ def main() -> int:
                 conn = sqlite3.connect(db, isolation_level=None, timeout=30)
                 conn.execute("BEGIN EXCLUSIVE")
                 time.sleep(args.lock_seconds)
+                spooled_under_lock.append(requests.get(url + "/healthz", timeout=30).json()["prediction_log"])
                 conn.execute("ROLLBACK")
                 conn.close()
 
@@ -228,7 +230,7 @@ def main() -> int:
     print(f"ordinary: {sum(statuses.values())} requests, statuses {dict(sorted(statuses.items()))}, "
           f"p50 {statistics.median(seconds) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
     print(f"ordinary throughput: {rate_before:.0f} req/s before the lock, {rate_during:.0f} req/s during it "
-          f"({rate_during / rate_before:.0%})")
+          f"({rate_during / rate_before:.0%}); at the end of the lock /healthz said {spooled_under_lock[0]}")
     print("hostile: " + ", ".join(f"{kind} {status} x{n}" for (kind, status), n in sorted(hostile_statuses.items())))
     print(f"answered 200: {len(accepted)}, missing from the log: {missing}; 5xx: {len(problems)}; "
           f"RSS {rss_start:.0f} -> {rss_end:.0f} MB ({growth:+.1f} %)")

@@ -35,6 +35,11 @@ class DecodeBudget:
         self.pixels, self.seconds, self._left, self._clock = pixels, seconds, pixels, clock
         self._started = clock()
 
+    @property
+    def spent(self) -> int:
+        """Pixels decoded so far."""
+        return self.pixels - self._left
+
     def spend(self, width: int, height: int) -> None:
         if width * height > self._left:
             raise RequestTooCostly(f"the images of this request hold more than the {self.pixels:,} pixels one "

@@ -17,7 +17,7 @@ from ml.storage import open_object_store
 from ml.storage.base import NotFound, StoreUnavailable
 from service import pages
 from service.analytics import summarise
-from service import metrics, telemetry
+from service import memory, metrics, telemetry
 from service.http import (
     HTTPError, Request, Response, authorise_correction, authorise_read, error_response, json_response,
 )
@@ -125,8 +125,14 @@ class PredictApp:
     # -- core --------------------------------------------------------------
     def predict(self, uploads: list[Upload]) -> list[dict]:
         predictor = self.models.get()
-        request = telemetry.current()
         budget = DecodeBudget(self.settings.max_request_pixels, DECODE_SECONDS)
+        try:
+            return self._predict(uploads, predictor, budget)
+        finally:
+            memory.release_after(budget.spent)
+
+    def _predict(self, uploads: list[Upload], predictor, budget: DecodeBudget) -> list[dict]:
+        request = telemetry.current()
         outcomes: list[dict | None] = [None] * len(uploads)
         ready: list[tuple[int, np.ndarray, float]] = []
         for index, upload in enumerate(uploads):
