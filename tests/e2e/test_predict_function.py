@@ -289,3 +289,19 @@ def test_deep_json_uploads_are_400(predict_url):
     answer = requests.post(predict_url, data=b'{"image": ' + b"[" * 100_000, timeout=10,
                            headers={"Content-Type": "application/json"})
     assert (answer.status_code, answer.json()["error"]) == (400, "invalid_json")
+
+
+def test_costly_images_are_refused_over_http(predict_url):
+    """A 123 KB JPEG of 2,000 scans (17 s of CPU before) and eight 20 MP images in one request."""
+    jpeg = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (200, 200, 200)).save(jpeg, "JPEG", progressive=True)
+    data = jpeg.getvalue()
+    last, end = data.rfind(b"\xff\xda"), data.rfind(b"\xff\xd9")
+    scans = requests.post(predict_url, files={"file": ("s.jpg", data[:end] + data[last:end] * 2000 + data[end:])},
+                          timeout=30)
+    assert (scans.status_code, scans.json()["error"]) == (422, "image_too_costly")
+    big = io.BytesIO()
+    Image.new("L", (5000, 4000), 255).save(big, "PNG")
+    many = requests.post(predict_url, files=[("file", (f"{i}.png", big.getvalue())) for i in range(8)], timeout=30)
+    assert (many.status_code, many.json()["error"]) == (413, "request_too_costly")
+    assert "MAX_REQUEST_PIXELS" in many.json()["message"]
