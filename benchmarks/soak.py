@@ -36,7 +36,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.servers import function_server  # noqa: E402
+from scripts.servers import function_server, raw_exchange  # noqa: E402
 
 NORMAL_CLIENTS, HOSTILE_CLIENTS = 12, 4
 
@@ -86,22 +86,6 @@ def hostile_inputs() -> list[tuple[str, dict]]:
         ("many_20mp_images", {"files": [("file", (f"{i}.png", big)) for i in range(8)]}),
         ("json_nested", {"data": b"[" * 100_000, "headers": {"Content-Type": "application/json"}}),
     ]
-
-
-def raw(url: str, data: bytes) -> bytes:
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        try:
-            sock.sendall(data)
-        except OSError:
-            pass
-        answer = b""
-        try:
-            while chunk := sock.recv(65536):
-                answer += chunk
-        except OSError:
-            pass
-    return answer
 
 
 def trickle(url: str, body: bytes, seconds: float) -> bytes:
@@ -182,7 +166,7 @@ def main() -> int:
                         answer = trickle(url, good, 30)
                         record("slow_upload", int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0)
                     elif step == len(hostile) + 1:
-                        answer = raw(url, b"GET /" + b"a" * 1_000_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                        answer = raw_exchange(url, b"GET /" + b"a" * 1_000_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
                         record("huge_request_line", int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0)
                     else:
                         posted = requests.post(url, files={"file": ("x.html", b"<script>alert(1)</script>", "text/html")},

@@ -48,6 +48,25 @@ def wait_for(url: str, timeout: float, proc: subprocess.Popen | None = None, log
     raise RuntimeError(f"{url} did not answer within {timeout} s: {log.read_text()[-3000:] if log else ''}")
 
 
+def raw_exchange(url: str, data: bytes, timeout: float = 30) -> bytes:
+    """Send ``data`` as it is on a fresh connection and read until the server closes it: for requests
+    no HTTP client would send (a megabyte request line, malformed HTTP). A server that refuses before
+    all is sent is fine: what it answered is returned."""
+    host, port = url.removeprefix("http://").split(":")
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except OSError:
+            pass
+    return answer
+
+
 def stop(proc: subprocess.Popen, grace: float = 10) -> None:
     """SIGTERM the process group, SIGKILL it if it lingers (a group already gone is fine)."""
     if proc.poll() is not None:

@@ -30,16 +30,7 @@ class S3ObjectStore:
         return StoreUnavailable(f"cannot {action} {key!r} in {self.describe()}: {type(exc).__name__}: {exc}")
 
     def get(self, key: str) -> bytes:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return self._client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise NotFound(f"no object {key!r} in {self.describe()}") from exc
-            raise self._unavailable("read", key, exc) from exc
-        except BotoCoreError as exc:
-            raise self._unavailable("read", key, exc) from exc
+        return self.get_with_token(key)[0]
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         from botocore.exceptions import BotoCoreError, ClientError
