@@ -25,7 +25,7 @@ train: install                    ## train the default model, publish and promot
 eval: install                     ## accuracy per dev-set category of the promoted model
 	$(PY) -m ml eval
 
-run: install                      ## both functions on embedded defaults (trains a model first if none)
+run: install                      ## both functions on embedded defaults (publishes the shipped model if none)
 	scripts/run.sh
 
 cassandra: $(STAMP)               ## one Cassandra 5.0 node on 127.0.0.1:9042, data in var/cassandra (Ctrl-C stops it)

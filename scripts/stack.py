@@ -26,6 +26,7 @@ import requests
 
 from scripts.cassandra_node import CassandraNode, NodeError, apply_schema, classpath
 from scripts.servers import function_server, seaweedfs
+from scripts.starter_model import publish_starter
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "infra" / "docker-compose.yml"
@@ -85,16 +86,9 @@ def ensure_model(store_url: str, publish_from: Path | None) -> str:
     if version:
         return version
     if publish_from is not None:
-        source = ModelRegistry(open_object_store(str(publish_from.resolve())))
-        version = source.latest_version()
-        if not version:
-            raise RuntimeError(f"--publish-from {publish_from}: that store has no promoted model")
-        artifact = source.load(version)
-        artifact.verify()
-        registry.publish(artifact)
-        registry.promote(version)
+        version = publish_starter(store_url, publish_from.resolve())
         print(f"published model {version} from {publish_from}", file=sys.stderr)
-        return version
+        return version or ""
     print(f"no model in {store_url} yet: training the default one (a few minutes on 2 cores)...", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "ml", "train"], env={**os.environ, "MNIST_DIR": str(ROOT / "data" / "mnist")},
                    cwd=ROOT, check=True)

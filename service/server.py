@@ -9,7 +9,7 @@ request line was unlimited. Here a connection costs a worker nothing while it se
   16 KB (431); a malformed request gets a JSON 400, like every other error;
 - the body must arrive within READ_TIMEOUT_SECONDS of the headers (408) and is refused by its
   Content-Length before it is read when over the limit (413) (service.adapters.read_asgi_body);
-- a worker whose event loop stalls for 30 s (a predict request is bounded far below that) is replaced.
+- a predict worker whose event loop stalls for 30 s (a request is bounded far below that) is replaced.
 
 The functions' code is loaded once in the master before the workers fork (as functions-framework
 does), so each worker starts warm and the Prometheus metrics directory is shared.
@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LISTEN_QUEUE = 1024
 DEFAULT_PORTS = {"predict": 8080, "train": 8081}
 DEFAULT_WORKERS = {"predict": 2, "train": 1}
-STALL_SECONDS = {"predict": 30, "train": 60}  # the training itself runs in a thread: the loop stays free
+# a worker whose event loop answers nothing for this long is replaced; training runs in a thread, but it
+# holds the GIL at times for minutes on end, so the train worker gets Lambda's own limit (900 s)
+STALL_SECONDS = {"predict": 30, "train": 900}
 
 
 def _raw_answer(status: int, reason: str, code: str, message: str) -> bytes:

@@ -50,3 +50,27 @@ def test_sigkill_during_publishing_never_yields_a_partial_model(tmp_path):
         registry = ModelRegistry(FileObjectStore(store))
         registry.load(registry.latest_version()).verify()
     assert len(loaded) >= 2  # it really did swap models between kills
+
+
+def test_make_run_publishes_the_shipped_model_once_and_only_if_it_verifies(tmp_path):
+    import shutil
+
+    import pytest
+
+    from ml.errors import ArtifactError
+    from scripts.starter_model import publish_starter
+
+    store = f"file://{tmp_path / 'models'}"
+    version = publish_starter(store)
+    assert version == ModelRegistry(FileObjectStore(MODEL_STORE)).latest_version()
+    assert ModelRegistry(FileObjectStore(tmp_path / "models")).latest_version() == version
+    assert publish_starter(store) is None  # a store with a model is left alone
+    damaged = tmp_path / "damaged"
+    shutil.copytree(MODEL_STORE, damaged)
+    tflite = next(damaged.rglob("model.tflite"))
+    data = bytearray(tflite.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: its sha256 no longer matches the metadata
+    tflite.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError):
+        publish_starter(f"file://{tmp_path / 'other'}", damaged)
+    assert ModelRegistry(FileObjectStore(tmp_path / "other")).latest_version() is None
