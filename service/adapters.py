@@ -1,4 +1,4 @@
-"""Entry-point adapters: functions-framework (Flask) and Lambda function URLs."""
+"""Entry-point adapters: ASGI (scripts/serve.sh), functions-framework (Flask) and Lambda function URLs."""
 from __future__ import annotations
 
 import asyncio
