@@ -53,9 +53,14 @@ def cmd_train(args, settings: Settings) -> int:
     )
     corrections = None
     if args.include_corrections:
+        from service.errors import ServiceError
         from service.predlog.factory import load_corrections
 
-        corrections = load_corrections(settings)
+        try:
+            corrections = load_corrections(settings)
+        except ServiceError as exc:
+            print(f"error: cannot read the corrections: {exc}", file=sys.stderr)
+            return 2
         print(f"{len(corrections)} corrections from {settings.public()['prediction_log']} join the training data")
     outcome = train_and_publish(config, _mnist(settings), _registry(settings), args.min_accuracy, args.force,
                                 corrections=corrections)
@@ -133,6 +138,7 @@ def cmd_stats(args, settings: Settings) -> int:
     from tqdm import tqdm
 
     from service.analytics import summarise
+    from service.errors import ServiceError
     from service.predlog import open_prediction_log
 
     last = datetime.now(timezone.utc).date()
@@ -148,6 +154,9 @@ def cmd_stats(args, settings: Settings) -> int:
             print(f"wrote {count:,} predictions from {first} to {last} to {args.export}")
             return 0
         stats = summarise(log.stats(first, last, settings.low_confidence), first, last, settings.low_confidence)
+    except ServiceError as exc:  # the log is down, or the export cannot be written as asked
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         log.close()
     print(f"{'day':<12}{'answers':>9}{'mean conf':>11}{'low conf':>10}{'corrected':>11}{'acc. corr.':>12}")

@@ -11,11 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ml.errors import (
-    ArtifactError, ImageTooCostly, ImageTooLarge, InvalidImage, MLError, NoDigitFound, UnsupportedImage,
-)
-from ml.storage.base import NotFound, PreconditionFailed, StoreUnavailable
-from service.predlog.spool import LogUnavailable
+from service.errors import HTTPError, status_of
 
 
 @dataclass(frozen=True)
@@ -36,21 +32,6 @@ class Response:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class HTTPError(Exception):
-    """An error the client should see: status, stable code, what to do."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-
-
-class ModelUnavailable(MLError):
-    """No model can be served yet (none trained, or the store is unreachable)."""
-
-    code = "model_unavailable"
 
 
 def payload_too_large(limit: int) -> HTTPError:
@@ -94,20 +75,6 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     return Response(status, body, "application/json", dict(headers or {}))
 
 
-# Ordered: the first matching class wins (subclasses before their bases).
-_STATUS: list[tuple[type[Exception], int]] = [
-    (NoDigitFound, 422),
-    (ImageTooCostly, 422),
-    (UnsupportedImage, 415),
-    (ImageTooLarge, 413),
-    (InvalidImage, 400),
-    (NotFound, 404),
-    (PreconditionFailed, 409),
-    (ModelUnavailable, 503),
-    (StoreUnavailable, 503),
-    (LogUnavailable, 503),
-    (ArtifactError, 503),
-]
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -115,8 +82,8 @@ def error_response(exc: Exception) -> Response:
     """Map an exception to a JSON error response; unknown ones are 500s."""
     if isinstance(exc, HTTPError):
         return json_response(exc.status, {"error": exc.code, "message": exc.message}, exc.headers)
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else {}
-            return json_response(status, {"error": exc.code, "message": str(exc)}, headers)
+    status = status_of(exc)
+    if status is not None:
+        headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else {}
+        return json_response(status, {"error": exc.code, "message": str(exc)}, headers)  # type: ignore[attr-defined]
     return json_response(500, {"error": "internal", "message": "internal error; it has been logged"})

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ml.errors import MLError
+from service.errors import ExportError
 from service.predlog.base import PredictionRecord
 
 COLUMNS = (
@@ -16,10 +16,6 @@ COLUMNS = (
     + ["model_version", "latency_ms", "label", "labelled_at", "image_bytes", "normalised"]
 )
 FORMATS = (".parquet", ".csv")
-
-
-class ExportError(MLError):
-    code = "export_failed"
 
 
 def _row(record: PredictionRecord) -> dict:

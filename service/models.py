@@ -15,7 +15,7 @@ from ml.predictor import Predictor
 from ml.registry import ModelRegistry
 from ml.storage.base import StoreUnavailable
 from service import metrics
-from service.http import ModelUnavailable
+from service.errors import ModelUnavailable
 
 
 class ModelCache:

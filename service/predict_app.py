@@ -15,6 +15,7 @@ from ml.preprocess import preprocess
 from ml.registry import LATEST, ModelRegistry
 from ml.storage import open_object_store
 from ml.storage.base import NotFound, StoreUnavailable
+from service.errors import ServiceError
 from service import pages
 from service.analytics import summarise
 from service import memory, metrics, telemetry
@@ -214,7 +215,7 @@ class PredictApp:
     def handle(self, request: Request) -> Response:
         try:
             return self._route(request)
-        except (HTTPError, MLError) as exc:
+        except (HTTPError, MLError, ServiceError) as exc:
             return error_response(exc)
         except Exception as exc:  # a bug: log it, answer a clean 500
             log.exception("unhandled error on %s %s", request.method, request.path)

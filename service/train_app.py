@@ -9,6 +9,7 @@ from typing import Any
 
 from ml.config import Settings
 from ml.errors import MLError
+from service.errors import ServiceError
 from service import telemetry
 from service.http import (
     HTTPError, Request, Response, authorise_read, bearer_token, error_response, json_response, token_matches,
@@ -191,7 +192,7 @@ class TrainApp:
                 raise
             telemetry.current().training_outcome = "promoted" if result.get("promoted") else "refused"
             return json_response(200, result)
-        except (HTTPError, MLError) as exc:
+        except (HTTPError, MLError, ServiceError) as exc:
             return error_response(exc)
         except Exception as exc:
             log.exception("training failed")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
 
-from ml.storage.base import StoreUnavailable
+from service.errors import LogUnavailable
 from service.predlog.base import Correction, PredictionRecord, StatsRow, created_at_of, days_between
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.cql"
@@ -45,13 +45,13 @@ REQUEST_TIMEOUT_S = 1.5
 CONNECT_TIMEOUT_S = 2.0
 
 
-class CassandraAuthError(StoreUnavailable):
+class CassandraAuthError(LogUnavailable):
     """The cluster refused our credentials: a configuration problem, named in the message.
 
-    Still a StoreUnavailable, so uploads are spooled (nothing is lost) until the setting is fixed."""
+    Still a LogUnavailable, so uploads are spooled (nothing is lost) until the setting is fixed."""
 
 
-def _connect_error(exc: Exception, username: str | None, where: str) -> StoreUnavailable:
+def _connect_error(exc: Exception, username: str | None, where: str) -> LogUnavailable:
     """Turn the driver's NoHostAvailable into a message a person can act on."""
     from cassandra import AuthenticationFailed
 
@@ -64,7 +64,7 @@ def _connect_error(exc: Exception, username: str | None, where: str) -> StoreUna
         return CassandraAuthError(
             f"{where} refused the login of CASSANDRA_USERNAME={username!r}: check CASSANDRA_USERNAME "
             f"and CASSANDRA_PASSWORD ({refused})")
-    return StoreUnavailable(f"cannot reach {where}: {type(exc).__name__}: {exc}")
+    return LogUnavailable(f"cannot reach {where}: {type(exc).__name__}: {exc}")
 
 
 def unavailability() -> tuple[type[BaseException], ...]:
@@ -148,22 +148,22 @@ class CassandraPredictionLog:
         return self._prepared[name]
 
     def _execute(self, name: str, cql: str, params: tuple, fetch_size: int | None = None):
-        """A statement's result; StoreUnavailable only when the cluster cannot serve it (anything else is a bug)."""
+        """A statement's result; LogUnavailable only when the cluster cannot serve it (anything else is a bug)."""
         try:
             bound = self._statement(name, cql).bind(params)
             if fetch_size:
                 bound.fetch_size = fetch_size  # paged: rows arrive as the caller iterates
             return self._connect().execute(bound)
         except unavailability() as exc:
-            raise StoreUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
+            raise LogUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
 
     def _paged(self, name: str, cql: str, params: tuple, page: int = PAGE_SIZE) -> Iterator:
-        """Rows of a query, fetched a page at a time as they are consumed; a failure on any page is StoreUnavailable."""
+        """Rows of a query, fetched a page at a time as they are consumed; a failure on any page is LogUnavailable."""
         rows = self._execute(name, cql, params, fetch_size=page)
         try:
             yield from rows
         except unavailability() as exc:  # the driver fetches later pages while we iterate
-            raise StoreUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
+            raise LogUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
 
     def ensure_schema(self) -> None:
         session = self._connect()
@@ -171,7 +171,7 @@ class CassandraPredictionLog:
             for statement in schema_statements(self.keyspace):
                 session.execute(statement, timeout=30)
         except unavailability() as exc:
-            raise StoreUnavailable(f"cannot apply the schema on {self.describe()}: {exc}") from exc
+            raise LogUnavailable(f"cannot apply the schema on {self.describe()}: {exc}") from exc
 
     def write(self, record: PredictionRecord) -> None:
         self._execute(
@@ -305,7 +305,7 @@ class CassandraPredictionLog:
                           (date(1970, 1, 1),))
             self.last_error = None
             return True
-        except StoreUnavailable as exc:
+        except LogUnavailable as exc:
             self.last_error = str(exc)
             return False
 

@@ -1,6 +1,6 @@
 """Nothing answered 200 is lost: a durable local spool in front of any prediction log.
 
-A record the log refuses for want of availability (StoreUnavailable) is appended
+A record the log refuses for want of availability (LogUnavailable) is appended
 to this process's spool file and fsync'd before the request is answered; a write
 that cannot be completed (short write, ENOSPC, EIO) is undone and refused with a
 503, so a record is accepted only when it is in the log or whole in the spool.
@@ -32,23 +32,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ml.errors import MLError
-from ml.storage.base import StoreUnavailable
+from service.errors import LogUnavailable, SpoolFull
 from service.predlog.base import Correction, PredictionLog, PredictionRecord, StatsRow
 
 log = logging.getLogger(__name__)
 
 QUARANTINE = "quarantine.jsonl"
-
-
-class LogUnavailable(MLError):
-    """The log refused the record and it could not be spooled either: refuse (503) rather than lose."""
-
-    code = "log_unavailable"
-
-
-class SpoolFull(LogUnavailable):
-    """The log is down and the local spool is full."""
 
 
 class DamagedRecord(ValueError):
@@ -242,7 +231,7 @@ class SpooledPredictionLog:
                 self.inner.write(record)
             except DamagedRecord as exc:
                 self._quarantine(line, str(exc))
-            except StoreUnavailable:
+            except LogUnavailable:
                 if index:
                     self._keep_rest(path, lines[index:])
                 raise
@@ -271,7 +260,7 @@ class SpooledPredictionLog:
         with self._replay_lock:
             try:
                 if self._down_since is not None and not self.inner.ping():  # still down: touch nothing
-                    raise StoreUnavailable(self.last_error() or f"{self.inner.describe()} does not accept writes")
+                    raise LogUnavailable(self.last_error() or f"{self.inner.describe()} does not accept writes")
                 self._rotate()
                 if not self._schema_ready:
                     self.inner.ensure_schema()
@@ -291,7 +280,7 @@ class SpooledPredictionLog:
                             path.unlink()
                     finally:
                         os.close(fd)
-            except StoreUnavailable as exc:
+            except LogUnavailable as exc:
                 self._trip(exc)
                 return False
             self._close_breaker()  # the log took every record: new ones go to it again
@@ -341,7 +330,7 @@ class SpooledPredictionLog:
         try:
             self.inner.ensure_schema()
             self._schema_ready = True
-        except StoreUnavailable as exc:  # records spool until the log answers; the schema is applied before replay
+        except LogUnavailable as exc:  # records spool until the log answers; the schema is applied before replay
             log.warning("prediction log unavailable at start-up (uploads are spooled until it answers): %s", exc)
             self._trip(exc)
         if self._spool_files():  # records left by processes that died: replay them in the background
@@ -357,7 +346,7 @@ class SpooledPredictionLog:
                     self._schema_ready = True
                 self.inner.write(record)
                 return
-            except StoreUnavailable as exc:
+            except LogUnavailable as exc:
                 self._trip(exc)
         self._append(record)
         self._start_replayer()
@@ -380,7 +369,7 @@ class SpooledPredictionLog:
             return False
         if self.inner.ping():
             return True
-        self._trip(StoreUnavailable(self.last_error() or f"{self.inner.describe()} does not accept writes"))
+        self._trip(LogUnavailable(self.last_error() or f"{self.inner.describe()} does not accept writes"))
         return False
 
     def get(self, prediction_id: str) -> PredictionRecord | None:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Iterator
 
-from ml.storage.base import StoreUnavailable
+from service.errors import LogUnavailable
 from service.predlog.base import Correction, PredictionRecord, StatsRow
 
 EXPORT_CHUNK = 1000
@@ -88,7 +88,7 @@ class SqlitePredictionLog:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
             except (OSError, sqlite3.Error) as exc:
-                raise StoreUnavailable(f"cannot open {self.describe()}: {exc}") from exc
+                raise LogUnavailable(f"cannot open {self.describe()}: {exc}") from exc
             self._conn = conn
         return self._conn
 
@@ -104,7 +104,7 @@ class SqlitePredictionLog:
                 raise
             except _UNAVAILABLE as exc:
                 self._reset()  # a file that was read-only, missing or damaged is opened afresh next time
-                raise StoreUnavailable(f"{self.describe()}: {exc}") from exc
+                raise LogUnavailable(f"{self.describe()}: {exc}") from exc
 
     def _reset(self) -> None:
         if self._conn is not None:
@@ -201,7 +201,7 @@ class SqlitePredictionLog:
         try:
             self._run(_HEALTH_PROBE, script=True)
             return True
-        except StoreUnavailable:
+        except LogUnavailable:
             return False
 
     def describe(self) -> str:
