@@ -11,7 +11,6 @@ import select
 import socket
 import threading
 import time
-from contextlib import ExitStack
 
 import pytest
 import requests

@@ -2,16 +2,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
-from tests.conftest import GOLDEN, MODEL_STORE, ROOT
-
-
-def run(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ml", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+from tests.conftest import GOLDEN, MODEL_STORE
+from tests.fixtures.cli import run_cli as run
 
 
 def test_predict_prints_one_json_line_per_file(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from service.log_export import COLUMNS, ExportError, export
 from service.predlog.sqlite import SqlitePredictionLog
-from tests.functional.test_cli import run
+from tests.fixtures.cli import run_cli as run
 from tests.fixtures.records import record
 
 

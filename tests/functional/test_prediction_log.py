@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from service.predlog import PredictionRecord, new_prediction_id
+from service.predlog import new_prediction_id
 from tests.fixtures.records import record
 from service.analytics import summarise
 from service.predlog.base import created_at_of

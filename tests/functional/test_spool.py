@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from service.predlog import new_prediction_id
-from service.predlog.spool import QUARANTINE, LogUnavailable, SpooledPredictionLog, SpoolFull, encode
+from service.predlog.spool import QUARANTINE, SpooledPredictionLog, SpoolFull, encode
 from service.predlog.sqlite import SqlitePredictionLog
 from tests.conftest import ROOT
 from tests.fixtures.records import record

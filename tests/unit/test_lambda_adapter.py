@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 
 from urllib3 import encode_multipart_formdata
 
-from tests.conftest import GOLDEN, MODEL_STORE, ROOT
+from tests.conftest import GOLDEN
 from tests.unit.lambda_events import load_predict_handler as load_handler, url_event
 
 
