@@ -363,14 +363,13 @@ class SpooledPredictionLog:
         return self._quarantine_counter.count([self.directory / QUARANTINE])
 
     def available(self) -> bool:
-        """Would a write reach the log now? (The breaker's state, confirmed by a write probe when closed.)"""
+        """Would a write reach the log now? (The breaker's state, confirmed by a probe when closed.)
+
+        A failed probe is reported but does not open the breaker: only a refused write does. A probe that
+        lands on a node the driver has not yet seen die (one of three, where writes still succeed) must
+        not send every upload to the spool."""
         self._fork_check()
-        if self._down_since is not None:
-            return False
-        if self.inner.ping():
-            return True
-        self._trip(LogUnavailable(self.last_error() or f"{self.inner.describe()} does not accept writes"))
-        return False
+        return self._down_since is None and self.inner.ping()
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
         return self.inner.get(prediction_id)
