@@ -23,7 +23,8 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 40_000_000  # a 48 MP phone photo is fine; a PNG bomb is not
 WORK_SIZE = 512  # longest side we ever process at
 # A camera's progressive JPEG has about 10 scans; each scan is a pass over every block, so a file of
-# thousands of tiny scans costs seconds per 100 KB (2,000 scans of a 12 MP image: 17 s measured here).
+# thousands of tiny scans costs seconds per 100 KB (2,000 scans of a 12 MP image, 123 KB: 19.9 s here,
+# benchmarks/costly_images.py).
 MAX_JPEG_SCANS = 50
 _SOS = b"\xff\xda"  # start-of-scan marker; 0xFF in entropy-coded data is always followed by 0x00
 
