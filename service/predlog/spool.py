@@ -219,8 +219,9 @@ class SpooledPredictionLog:
             log.error("a spool record was moved to %s (%s); /healthz counts them",
                       self.directory / QUARANTINE, reason)
 
-    def _replay_file(self, path: Path, fd: int) -> bool:
-        """Write every record of ``path``; True when the file is done (emptied or quarantined)."""
+    def _replay_file(self, path: Path) -> None:
+        """Write every record of ``path`` (its replayer holds the file's lock); damaged or rejected ones are
+        quarantined. LogUnavailable mid-way leaves only the records not yet written."""
         with open(path, "rb") as source:
             lines = source.read().split(b"\n")
         for index, line in enumerate(lines):
@@ -238,7 +239,6 @@ class SpooledPredictionLog:
             except Exception as exc:  # the log rejects this record for good (or a bug): keep it aside, go on
                 log.exception("the prediction log rejected a spooled record; it is quarantined")
                 self._quarantine(line, f"rejected by the log: {type(exc).__name__}: {exc}")
-        return True
 
     def _keep_rest(self, path: Path, rest: list[bytes]) -> None:
         """Leave only the records not yet written (a new file renamed over the old: never a moment with
@@ -276,7 +276,8 @@ class SpooledPredictionLog:
                         os.close(fd)
                         continue  # a live process appends to it (or another replayer has it)
                     try:
-                        if self._same_file(path, fd) and self._replay_file(path, fd):
+                        if self._same_file(path, fd):
+                            self._replay_file(path)
                             path.unlink()
                     finally:
                         os.close(fd)
