@@ -85,8 +85,9 @@ def _open(data: bytes, max_pixels: int, budget: DecodeBudget | None) -> Image.Im
         raise ImageTooLarge(
             f"the image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}"
         )
-    if image.format == "JPEG" and data.count(_SOS) > MAX_JPEG_SCANS:
-        raise ImageTooCostly(f"the JPEG has {data.count(_SOS):,} scans; the limit is {MAX_JPEG_SCANS} "
+    scans = data.count(_SOS) if image.format == "JPEG" else 0
+    if scans > MAX_JPEG_SCANS:
+        raise ImageTooCostly(f"the JPEG has {scans:,} scans; the limit is {MAX_JPEG_SCANS} "
                              f"(a camera's progressive JPEG has about 10)")
     if budget is not None:
         budget.spend(width, height)
