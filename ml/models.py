@@ -4,8 +4,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-ARCHITECTURES = ("cnn", "mlp")
-DEFAULT_EPOCHS = {"cnn": 8, "mlp": 5}
+from ml.training import ARCHITECTURES, DEFAULT_EPOCHS
 WIDTHS = (16, 32, 64)  # conv filters per block
 
 

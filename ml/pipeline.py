@@ -15,6 +15,7 @@ from ml.errors import ArtifactError
 from ml.mnist import Mnist
 from ml.predictor import Predictor
 from ml.registry import ModelRegistry, PromotionConflict
+from ml.parameters import Parameter, Parameters
 from ml.training import TrainConfig, TrainResult, train
 
 EXPORT_TOLERANCE = 1e-4
@@ -84,6 +85,13 @@ def build_artifact(result: TrainResult, data: Mnist) -> Artifact:
     return Artifact.create(version, payload, metadata)
 
 
+# The promotion gate's choices, declared once like the training's own (HTTP body, CLI flags, defaults).
+GATE = Parameters(
+    Parameter("min_accuracy", float, 0.99, "refuse a model below this MNIST test accuracy", 0.0, 1.0),
+    Parameter("force", bool, False, "promote even if worse than the serving model"),
+)
+
+
 def gate(accuracy: float, current: float | None, min_accuracy: float, force: bool) -> tuple[bool, str]:
     """Promote only a model that is good enough and not worse than the one serving."""
     if accuracy < min_accuracy:
@@ -107,8 +115,8 @@ def train_and_publish(
     config: TrainConfig,
     data: Mnist,
     registry: ModelRegistry,
-    min_accuracy: float = 0.99,
-    force: bool = False,
+    min_accuracy: float = GATE["min_accuracy"].default,
+    force: bool = GATE["force"].default,
     verbose: bool | None = None,
     corrections: Corrections | None = None,
 ) -> Outcome:

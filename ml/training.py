@@ -12,26 +12,41 @@ import numpy as np
 from ml.corrections import Corrections
 from ml.mnist import Mnist
 from ml.metrics import Evaluation, evaluate_probabilities
+from ml.parameters import Parameter, Parameters
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+ARCHITECTURES = ("cnn", "mlp")
+DEFAULT_EPOCHS = {"cnn": 8, "mlp": 5}
+
+# What a caller may choose about a training (HTTP body, CLI flags, TrainConfig's defaults). The bounds keep
+# one request from monopolising the machine.
+TRAINING = Parameters(
+    Parameter("architecture", str, "cnn", "the model to train (mlp is the seed's)", choices=ARCHITECTURES),
+    Parameter("epochs", int, None, "passes over the data; default: the architecture's own "
+              + ", ".join(f"{a} {e}" for a, e in DEFAULT_EPOCHS.items()), 1, 50),
+    Parameter("batch_size", int, 128, "images per step", 16, 1024),
+    Parameter("seed", int, 0, "random seed: the same seed and data give the same model", 0, 2**31 - 1),
+    Parameter("subset", int, None, "train on the first N MNIST images only (quick runs)", 100, 60000),
+    Parameter("correction_weight", int, 10, "times each person's correction counts", 1, 100),
+)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """What to train. ``subset`` keeps the first N training images (fast tests)."""
 
-    architecture: str = "cnn"
-    epochs: int | None = None  # None: the architecture's default
-    batch_size: int = 128
-    seed: int = 0
-    subset: int | None = None
+    architecture: str = TRAINING["architecture"].default
+    epochs: int | None = TRAINING["epochs"].default  # None: the architecture's default
+    batch_size: int = TRAINING["batch_size"].default
+    seed: int = TRAINING["seed"].default
+    subset: int | None = TRAINING["subset"].default
     augment: bool = True
     uci_train_half: bool = True  # add the UCI digits' train half (see ml.devset.uci_training_set)
-    correction_weight: int = 10  # each person's correction counts this many times (see train())
+    correction_weight: int = TRAINING["correction_weight"].default  # each correction counts this many times
 
     def resolved_epochs(self) -> int:
-        from ml.models import DEFAULT_EPOCHS
-
         return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.architecture]
 
 

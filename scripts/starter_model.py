@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ml.config import Settings
+from service.config import Settings
 from ml.registry import ModelRegistry
 from ml.storage import open_object_store
 

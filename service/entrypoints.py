@@ -5,7 +5,7 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-from ml.config import Settings
+from service.config import Settings
 from service import logs, telemetry
 from service.adapters import (
     ClientGone, asgi_request, from_flask, from_lambda, read_asgi_body, refused_flask, refused_lambda, send_asgi,

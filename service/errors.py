@@ -35,6 +35,12 @@ class ExportError(ServiceError):
     code = "export_failed"
 
 
+class TrainingInProgress(ServiceError):
+    """Another training holds this machine's training lock."""
+
+    code = "training_in_progress"
+
+
 class HTTPError(Exception):
     """An error the client should see: status, stable code, what to do."""
 
@@ -53,6 +59,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (InvalidImage, 400),
     (NotFound, 404),
     (PreconditionFailed, 409),
+    (TrainingInProgress, 409),
     (ModelUnavailable, 503),
     (StoreUnavailable, 503),
     (LogUnavailable, 503),

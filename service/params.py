@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
-from typing import Mapping
+from typing import Any, Mapping
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
+from ml.parameters import ParameterError, Parameters
 from service.http import HTTPError, Request
 
 
@@ -16,27 +17,12 @@ def wants_html(request: Request) -> bool:
     return accept.best_match(["application/json", "text/html"]) == "text/html"
 
 
-def query_int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
+def query_values(parameters: Parameters, query: Mapping[str, str]) -> dict[str, Any]:
+    """The declared parameters of a query string, or a 400 ``invalid_<name>`` saying what is accepted."""
     try:
-        value = int(raw)
-    except ValueError:
-        raise HTTPError(400, f"invalid_{name}", f"{name} must be a whole number from {low} to {high}") from None
-    if not low <= value <= high:
-        raise HTTPError(400, f"invalid_{name}", f"{name} must be from {low} to {high}")
-    return value
-
-
-def query_flag(query: Mapping[str, str], name: str) -> bool:
-    raw = query.get(name, "")
-    value = raw.strip().lower()
-    if value in ("", "0", "false", "no"):
-        return False
-    if value in ("1", "true", "yes"):
-        return True
-    raise HTTPError(400, "invalid_query", f"{name} must be true or false, not {raw!r}")
+        return parameters.from_query(query)
+    except ParameterError as exc:
+        raise HTTPError(400, f"invalid_{exc.name}", str(exc)) from None
 
 
 def parse_json(body: bytes, hint: str) -> object:

@@ -8,13 +8,14 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from ml.config import Settings
+from ml.parameters import Parameter, Parameters
 from ml.errors import MLError, RequestTooCostly
 from ml.decode import FORMATS as IMAGE_FORMATS, DecodeBudget
 from ml.preprocess import preprocess
 from ml.registry import LATEST, ModelRegistry
 from ml.storage import open_object_store
 from ml.storage.base import NotFound, StoreUnavailable
+from service.config import Settings
 from service.errors import ServiceError
 from service import pages
 from service.analytics import summarise
@@ -24,14 +25,14 @@ from service.http import (
 )
 from service.observability import metrics_response, openapi_response
 from service.models import ModelCache
-from service.params import parse_label, query_flag, query_int, require_json, wants_html
+from service.params import parse_label, query_values, require_json, wants_html
 from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
 from service.predlog.base import created_at_of
 from service.predlog.spool import SpooledPredictionLog
 from service.routes import Router
 from service.uploads import Upload, extract_uploads
 
-log = logging.getLogger("digits.predict")
+logger = logging.getLogger("digits.predict")
 
 ROUTES = Router([
     ("GET", "/", "page"),
@@ -49,8 +50,14 @@ ROUTES = Router([
 ], "try POST / or GET /predictions")
 
 MAX_LIST = 500
-DECODE_SECONDS = 5.0  # one request's decoding, checked before each image (a photo takes ~0.05 s)
 MAX_STATS_DAYS = 90
+# Query parameters, declared once: validation, defaults and the 400's message come from here.
+LIST_QUERY = Parameters(
+    Parameter("limit", int, 20, "newest first, at most this many", 1, MAX_LIST),
+    Parameter("low_confidence", bool, False, "only answers below LOW_CONFIDENCE"),
+)
+STATS_QUERY = Parameters(Parameter("days", int, 7, "the last N UTC days, today included", 1, MAX_STATS_DAYS))
+DECODE_SECONDS = 5.0  # one request's decoding, checked before each image (a photo takes ~0.05 s)
 
 
 def _normalised_png(record: PredictionRecord) -> bytes:
@@ -97,7 +104,7 @@ class PredictApp:
         self.settings = settings
         self._store = None
         self._models: ModelCache | None = None
-        self._log: SpooledPredictionLog | None = None
+        self._prediction_log: SpooledPredictionLog | None = None
 
     # -- resources ---------------------------------------------------------
     @property
@@ -115,13 +122,13 @@ class PredictApp:
     @property
     def prediction_log(self) -> SpooledPredictionLog:
         """The configured log behind a durable local spool (nothing accepted is lost)."""
-        if self._log is None:
-            log = SpooledPredictionLog(
+        if self._prediction_log is None:
+            prediction_log = SpooledPredictionLog(
                 open_prediction_log(self.settings), self.settings.spool_dir, self.settings.spool_max_bytes
             )
-            log.ensure_schema()
-            self._log = log
-        return self._log
+            prediction_log.ensure_schema()
+            self._prediction_log = prediction_log
+        return self._prediction_log
 
     # -- core --------------------------------------------------------------
     def predict(self, uploads: list[Upload]) -> list[dict]:
@@ -155,7 +162,7 @@ class PredictApp:
                 with request.stage("log_write"):
                     self.prediction_log.write(record)
                 request.prediction(record.id, record.digit, record.confidence, record.model_version)
-                outcomes[index] = record.public()
+                outcomes[index] = record.as_json()
         return [o for o in outcomes if o is not None]
 
     def _record(self, upload: Upload, array: np.ndarray, p, version: str, started: float) -> PredictionRecord:
@@ -195,7 +202,7 @@ class PredictApp:
         except StoreUnavailable:
             store_ok = False
         log_ok = self.prediction_log.available()  # the breaker's state, or a one-row write probe
-        public = self.settings.public()
+        public = self.settings.without_secrets()
         body = {
             "status": "ok" if self.models.version and store_ok and log_ok else "degraded",
             "model_version": self.models.version,
@@ -218,7 +225,7 @@ class PredictApp:
         except (HTTPError, MLError, ServiceError) as exc:
             return error_response(exc)
         except Exception as exc:  # a bug: log it, answer a clean 500
-            log.exception("unhandled error on %s %s", request.method, request.path)
+            logger.exception("unhandled error on %s %s", request.method, request.path)
             return error_response(exc)
 
     def _route(self, request: Request) -> Response:
@@ -243,19 +250,18 @@ class PredictApp:
         if wants_html(request):
             return pages.asset_response("stats.html", request)  # the page holds no data: its fetch is authorised
         authorise_read(self.settings, request)
-        return json_response(200, self.stats(query_int(request.query, "days", 7, 1, MAX_STATS_DAYS)))
+        return json_response(200, self.stats(query_values(STATS_QUERY, request.query)["days"]))
 
     def _on_list(self, request: Request) -> Response:
         authorise_read(self.settings, request)
-        limit = query_int(request.query, "limit", 20, 1, MAX_LIST)
-        low = query_flag(request.query, "low_confidence")
-        records = self.prediction_log.recent(limit, self.settings.low_confidence if low else None)
-        return json_response(200, {"predictions": [r.public() for r in records],
+        query = query_values(LIST_QUERY, request.query)
+        records = self.prediction_log.recent(query["limit"], self.settings.low_confidence if query["low_confidence"] else None)
+        return json_response(200, {"predictions": [r.as_json() for r in records],
                                    "low_confidence_below": self.settings.low_confidence})
 
     def _on_record(self, request: Request, prediction_id: str) -> Response:
         authorise_read(self.settings, request)
-        return json_response(200, self.find(prediction_id).public())
+        return json_response(200, self.find(prediction_id).as_json())
 
     def _on_image(self, request: Request, prediction_id: str) -> Response:
         authorise_read(self.settings, request)
@@ -291,7 +297,7 @@ class PredictApp:
         label = parse_label(request.body)
         # set_label reads the record first and writes nothing for an unknown id
         record = self.prediction_log.set_label(_valid_id(prediction_id), label, datetime.now(timezone.utc))
-        return json_response(200, _found(prediction_id, record).public())
+        return json_response(200, _found(prediction_id, record).as_json())
 
     def _image(self, record: PredictionRecord) -> Response:
         data = record.image

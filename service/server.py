@@ -30,7 +30,7 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn_worker import UvicornWorker
 
-from ml.config import Settings
+from service.config import Settings
 from service.adapters import MAX_HEAD_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]

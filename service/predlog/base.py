@@ -42,7 +42,7 @@ class PredictionRecord:
     def day(self) -> str:
         return self.created_at.strftime("%Y-%m-%d")
 
-    def public(self) -> dict:
+    def as_json(self) -> dict:
         """The JSON the API answers with (no image bytes)."""
         return {
             "id": self.id,

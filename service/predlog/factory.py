@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ml.config import Settings
+from service.config import Settings
 from ml.corrections import Corrections
 from service.predlog.base import PredictionLog
 
@@ -25,9 +25,9 @@ def open_prediction_log(settings: Settings) -> PredictionLog:
 
 def load_corrections(settings: Settings) -> Corrections:
     """Every correction in the configured log, as training data."""
-    log = open_prediction_log(settings)
+    prediction_log = open_prediction_log(settings)
     try:
-        log.ensure_schema()
-        return Corrections.from_pairs((c.normalised, c.label) for c in log.corrections())
+        prediction_log.ensure_schema()
+        return Corrections.from_pairs((c.normalised, c.label) for c in prediction_log.corrections())
     finally:
-        log.close()
+        prediction_log.close()

@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 from service.errors import LogUnavailable, SpoolFull
 from service.predlog.base import Correction, PredictionLog, PredictionRecord, StatsRow
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 QUARANTINE = "quarantine.jsonl"
 
@@ -190,7 +190,7 @@ class SpooledPredictionLog:
             os.ftruncate(fd, start)
             os.fsync(fd)
         except OSError as exc:  # the torn tail stays in that file; its replay quarantines it
-            log.error("could not undo a failed spool write (%s); the torn line will be quarantined", exc)
+            logger.error("could not undo a failed spool write (%s); the torn line will be quarantined", exc)
 
     def _release_own(self) -> None:
         """Close this process's file: that releases its lock, so it is replayable like a dead process's."""
@@ -216,7 +216,7 @@ class SpooledPredictionLog:
             os.fsync(out.fileno())
         if not self._quarantined_logged:  # once per process: a flood of damaged lines is one message
             self._quarantined_logged = True
-            log.error("a spool record was moved to %s (%s); /healthz counts them",
+            logger.error("a spool record was moved to %s (%s); /healthz counts them",
                       self.directory / QUARANTINE, reason)
 
     def _replay_file(self, path: Path) -> None:
@@ -237,7 +237,7 @@ class SpooledPredictionLog:
                     self._keep_rest(path, lines[index:])
                 raise
             except Exception as exc:  # the log rejects this record for good (or a bug): keep it aside, go on
-                log.exception("the prediction log rejected a spooled record; it is quarantined")
+                logger.exception("the prediction log rejected a spooled record; it is quarantined")
                 self._quarantine(line, f"rejected by the log: {type(exc).__name__}: {exc}")
 
     def _keep_rest(self, path: Path, rest: list[bytes]) -> None:
@@ -251,7 +251,7 @@ class SpooledPredictionLog:
                 os.fsync(out.fileno())
             os.replace(tmp, path)
         except OSError as exc:
-            log.warning("could not shorten %s after a partial replay (%s); it will be replayed whole", path, exc)
+            logger.warning("could not shorten %s after a partial replay (%s); it will be replayed whole", path, exc)
             tmp.unlink(missing_ok=True)
 
     def replay(self) -> bool:
@@ -303,12 +303,12 @@ class SpooledPredictionLog:
         self._error = str(exc)
         if self._down_since is None:
             self._down_since = self._clock()
-            log.warning("prediction log unavailable; records go to the local spool until it recovers: %s", exc)
+            logger.warning("prediction log unavailable; records go to the local spool until it recovers: %s", exc)
         self._start_replayer()
 
     def _close_breaker(self) -> None:
         if self._down_since is not None:
-            log.info("prediction log available again after %.1f s", self._clock() - self._down_since)
+            logger.info("prediction log available again after %.1f s", self._clock() - self._down_since)
         self._down_since, self._error = None, None
 
     def _start_replayer(self) -> None:
@@ -323,7 +323,7 @@ class SpooledPredictionLog:
                 if self.replay():
                     return  # back to normal: the next refusal starts a new thread
             except Exception:  # never let the replayer die silently: a bug here must be seen, and retried
-                log.exception("spool replay failed")
+                logger.exception("spool replay failed")
 
     # -- the PredictionLog interface ------------------------------------------------
     def ensure_schema(self) -> None:
@@ -332,7 +332,7 @@ class SpooledPredictionLog:
             self.inner.ensure_schema()
             self._schema_ready = True
         except LogUnavailable as exc:  # records spool until the log answers; the schema is applied before replay
-            log.warning("prediction log unavailable at start-up (uploads are spooled until it answers): %s", exc)
+            logger.warning("prediction log unavailable at start-up (uploads are spooled until it answers): %s", exc)
             self._trip(exc)
         if self._spool_files():  # records left by processes that died: replay them in the background
             self._start_replayer()

@@ -74,7 +74,7 @@ def test_history_corrections_stats_and_export_on_a_real_node(cassandra_node, pre
     assert sorted(ids_in_table(cassandra_node, keyspace)) == sorted(a["id"] for a in answered)
 
     out = tmp_path / "export.csv"
-    done = subprocess.run([sys.executable, "-m", "ml", "stats", "--days", "1", "--export", str(out)],
+    done = subprocess.run([sys.executable, "-m", "service", "stats", "--days", "1", "--export", str(out)],
                           env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     with open(out, newline="") as f:

@@ -1,5 +1,5 @@
 """Offline checks of everything that deploys: SAM template, compose file, Dockerfiles,
-workflows, and that configuration names cannot drift between them and ml/config.py."""
+workflows, and that configuration names cannot drift between them and the settings the code reads."""
 from __future__ import annotations
 
 import re
@@ -26,9 +26,25 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
+class RecordingEnv(dict):
+    """An empty environment that remembers every name looked up in it."""
+
+    def __init__(self):
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, name, default=None):
+        self.read.add(name)
+        return super().get(name, default)
+
+
 def config_env_names() -> set[str]:
-    source = (ROOT / "ml" / "config.py").read_text()
-    return set(re.findall(r'env(?:\.get\(|, )"([A-Z][A-Z0-9_]+)"', source))
+    """Every variable Settings.from_env reads (the ML core's and the service's), asked of Settings itself."""
+    from service.config import Settings
+
+    env = RecordingEnv()
+    Settings.from_env(env)
+    return env.read
 
 
 def test_config_reads_the_names_we_expect():

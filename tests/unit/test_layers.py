@@ -7,9 +7,6 @@ import ast
 from tests.conftest import ROOT
 
 LAYERS = {"functions": 2, "service": 1, "ml": 0}  # a module may import its own layer and those below
-# Known and named: the CLI in ml/__main__.py offers log commands (stats, training with corrections)
-# and so reaches up into service/; moving the CLI up is part of the architecture issue (#11).
-EXEMPT = {"ml/__main__.py"}
 
 
 def imported_packages(path) -> set[str]:
@@ -28,14 +25,7 @@ def test_no_import_goes_up_a_layer():
     for layer, rank in LAYERS.items():
         for path in sorted((ROOT / layer).rglob("*.py")):
             relative = path.relative_to(ROOT).as_posix()
-            if relative in EXEMPT:
-                continue
             for package in imported_packages(path) & LAYERS.keys():
                 if LAYERS[package] > rank:
                     upward.append(f"{relative} imports {package}")
     assert not upward, "imports going up a layer:\n" + "\n".join(upward)
-
-
-def test_the_exemption_is_still_needed():
-    """When the CLI moves up, this fails: then drop the exemption."""
-    assert "service" in imported_packages(ROOT / "ml" / "__main__.py")

@@ -1,0 +1,157 @@
+"""Declared parameters: one declaration (name, type, bounds, default, help) gives the defaults, the
+command-line flags and the validation of HTTP bodies and query strings, so they cannot drift apart."""
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ParameterError(ValueError):
+    """A parameter's value is unusable; the message names the parameter and what it accepts."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(message)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    kind: type  # int, float, bool or str
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def accepts(self) -> str:
+        """What a valid value looks like, for error messages and --help."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.kind is bool:
+            return "true or false"
+        noun = "a whole number" if self.kind is int else "a number"
+        return f"{noun} from {self.bounds()}" if self.low is not None else noun
+
+    def bounds(self, joiner: str = " to ") -> str:
+        return f"{self.low:{'d' if self.kind is int else 'g'}}{joiner}{self.high:{'d' if self.kind is int else 'g'}}"
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the value (for OpenAPI documents, checked against this declaration by a test)."""
+        schema: dict[str, Any] = {"type": {int: "integer", float: "number", bool: "boolean", str: "string"}[self.kind]}
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.low is not None:
+            schema["minimum"], schema["maximum"] = self.low, self.high
+        if self.default is not None:
+            schema["default"] = self.default
+        return {**schema, "description": self.help}
+
+    def validate(self, value: object) -> Any:
+        """A JSON value checked against the declaration (``7.0`` is the integer 7, as JSON Schema says)."""
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, self.kind) or (self.kind is not bool and isinstance(value, bool)):
+            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {value!r}")
+        if self.kind is float and not math.isfinite(value):  # type: ignore[arg-type]
+            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {value!r}")
+        if self.choices and value not in self.choices:
+            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {value!r}")
+        if self.low is not None and self.high is not None and not self.low <= value <= self.high:  # type: ignore[operator]
+            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {value!r}")
+        return value
+
+    def parse_text(self, raw: str) -> Any:
+        """A value written as text (a query string, a command-line flag)."""
+        text = raw.strip()
+        if self.kind is bool:
+            if text.lower() in ("", "0", "false", "no"):
+                return False
+            if text.lower() in ("1", "true", "yes"):
+                return True
+            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {raw!r}")
+        if self.kind is str:
+            return self.validate(text)
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {raw!r}") from None
+        return self.validate(value)
+
+
+class Parameters:
+    """An ordered, named set of parameters."""
+
+    def __init__(self, *parameters: Parameter):
+        self._by_name = {p.name: p for p in parameters}
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._by_name.values())
+
+    def __getitem__(self, name: str) -> Parameter:
+        return self._by_name[name]
+
+    def __add__(self, other: Parameters) -> Parameters:
+        return Parameters(*self, *other)
+
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self}
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "object", "additionalProperties": False,
+                "properties": {p.name: p.json_schema() for p in self}}
+
+    def from_json(self, raw: object) -> dict[str, Any]:
+        """A JSON object of some of these parameters, checked; the others take their defaults."""
+        if not isinstance(raw, dict):
+            raise ParameterError("", f"send a JSON object of parameters, e.g. {{\"epochs\": 5}}, not {type(raw).__name__}")
+        unknown = sorted(set(raw) - set(self._by_name))
+        if unknown:
+            raise ParameterError(unknown[0], f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(self._by_name)}")
+        return {**self.defaults(), **{name: self[name].validate(value) for name, value in raw.items()}}
+
+    def from_query(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """The declared parameters of a query string (others are ignored, as browsers add their own)."""
+        return {p.name: p.parse_text(query[p.name]) if p.name in query else p.default for p in self}
+
+    def add_flags(self, parser: argparse.ArgumentParser) -> None:
+        """One command-line flag per parameter, with its bounds checked and shown in --help."""
+        for p in self:
+            if p.kind is bool:
+                parser.add_argument(p.flag, action="store_true", default=p.default, help=p.help)
+                continue
+            default = "" if p.default is None else f" (default {p.default})"
+            parser.add_argument(p.flag, type=_argparse_type(p), default=p.default, metavar=_metavar(p),
+                                help=f"{p.help}: {p.accepts()}{default}")
+
+    def only(self, names: Iterable[str]) -> Parameters:
+        return Parameters(*(self[n] for n in names))
+
+
+def _argparse_type(p: Parameter):
+    def parse(raw: str) -> Any:
+        try:
+            return p.parse_text(raw)
+        except ParameterError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = p.kind.__name__
+    return parse
+
+
+def _metavar(p: Parameter) -> str:
+    if p.choices:
+        return "{" + ",".join(p.choices) + "}"
+    return p.bounds("-") if p.low is not None else p.kind.__name__.upper()

@@ -1,0 +1,87 @@
+"""A training as the service runs it: its declared parameters, one at a time per machine, corrections
+from the prediction log. Shared by the train function and the CLI (``python -m service train``)."""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ml.parameters import Parameter, Parameters
+from ml.pipeline import GATE, Outcome
+from ml.training import TRAINING, TrainConfig
+from service.config import Settings
+from service.errors import TrainingInProgress
+
+logger = logging.getLogger("digits.train")
+
+# Everything a caller may choose: the training's and the gate's (declared in ml/), and the service's own.
+PARAMETERS = TRAINING + GATE + Parameters(
+    Parameter("include_corrections", bool, False, "add the corrections stored in PREDICTION_LOG to the training data"),
+)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    config: TrainConfig
+    min_accuracy: float
+    force: bool
+    include_corrections: bool
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> TrainRequest:
+        """From checked values of every name in PARAMETERS (``PARAMETERS.from_json`` or the CLI's flags)."""
+        return cls(TrainConfig(**{name: values[name] for name in TRAINING.names()}),
+                   values["min_accuracy"], values["force"], values["include_corrections"])
+
+
+class TrainLock:
+    """One training at a time per machine, across processes (flock) and threads."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> "TrainLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise TrainingInProgress("a training run is already in progress; try again when it ends") from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+
+def run_training(settings: Settings, request: TrainRequest, verbose: bool | None = None,
+                 say: Callable[[str], None] = logger.info) -> Outcome:
+    """Train, publish, and promote if the gate passes: under the machine's training lock. ``say`` tells
+    what is about to happen (the CLI prints it; the function logs it)."""
+    from ml import mnist
+    from ml.pipeline import train_and_publish
+    from ml.registry import ModelRegistry
+    from ml.storage import open_object_store
+
+    with TrainLock(settings.train_lock_file):
+        corrections = None
+        if request.include_corrections:
+            from service.predlog.factory import load_corrections
+
+            corrections = load_corrections(settings)
+            say(f"{len(corrections)} corrections from {settings.without_secrets()['prediction_log']} "
+                "join the training data")
+        registry = ModelRegistry(open_object_store(settings.model_store))
+        outcome = train_and_publish(request.config, mnist.load(mnist.source_for(settings)), registry,
+                                    request.min_accuracy, request.force, verbose=verbose, corrections=corrections)
+    logger.info("trained %s: promoted=%s (%s)", outcome.version, outcome.promoted, outcome.reason)
+    return outcome
