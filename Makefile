@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 
-.PHONY: install data train eval run test test-ring golden layer bench clean cassandra stack ring
+.PHONY: install data train eval run test test-fast test-ring golden layer bench clean cassandra stack ring
 
 $(STAMP): requirements.txt requirements-tools.txt
 	python3 -m venv .venv
@@ -37,7 +37,10 @@ stack: install                    ## the compose stack without Docker: SeaweedFS
 ring: $(STAMP)                    ## 3-node Cassandra ring on 127.0.0.1-3 under upload traffic, nodes killed
 	$(PY) -m benchmarks.cassandra_ring
 
-test: install                     ## the default test run (fast)
+test-fast: install                ## the in-process tier for every edit (< 1 min): the HTTP contract, units, logs, spool
+	$(PY) -m pytest -q -m "not (ring or e2e or cassandra or training or deploy)"
+
+test: install                     ## the full run .ci/run makes: every tier but the Cassandra ring
 	$(PY) -m pytest -q
 
 test-ring: install                ## the 3-node Cassandra ring test (~2 min; .ci/run runs it after make test)

@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--weight", type=int, default=10)
     args = parser.parse_args()
 
-    from ml import devset, mnist
+    from ml import mnist, uci
     from ml.corrections import Corrections
     from ml.predictor import Predictor
     from ml.registry import ModelRegistry
@@ -58,8 +58,8 @@ def main() -> None:
 
     data = mnist.load(mnist.DirectorySource(ROOT / "data" / "mnist"))
     started = time.perf_counter()
-    seen_x, seen_y = uploads(*devset.uci_digits("train"), "uci_digits", seed=7)
-    held_x, held_y = uploads(*devset.uci_digits("eval"), "uci_digits", seed=2024)
+    seen_x, seen_y = uploads(*uci.uci_digits("train"), "uci_digits", seed=7)
+    held_x, held_y = uploads(*uci.uci_digits("eval"), "uci_digits", seed=2024)
     print(f"rendered and preprocessed {len(seen_y)} uploads (train half) and {len(held_y)} held-out "
           f"in {time.perf_counter() - started:.0f} s", flush=True)
 

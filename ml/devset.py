@@ -16,6 +16,8 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image, ImageFilter
 
+from ml.uci import uci_digits
+
 CATEGORIES = (
     "mnist_png",
     "canvas_rgba",
@@ -38,7 +40,7 @@ class Sample:
     data: bytes
 
 
-def _glyph(digit: np.ndarray, height: int, rng: np.random.Generator, thickness: float = 0.0) -> np.ndarray:
+def glyph(digit: np.ndarray, height: int, rng: np.random.Generator, thickness: float = 0.0) -> np.ndarray:
     """28x28 (or 8x8) white-on-black digit -> ink map in [0, 1], ``height`` px tall."""
     img = Image.fromarray((digit.astype(np.float32) / max(float(digit.max()), 1e-6) * 255).astype(np.uint8))
     size = max(8, int(height * digit.shape[1] / digit.shape[0]))
@@ -90,7 +92,7 @@ def _mnist_png(d, rng):
 
 
 def _canvas_rgba(d, rng):
-    ink = _glyph(d, int(rng.integers(140, 230)), rng, thickness=float(rng.uniform(0, 4)))
+    ink = glyph(d, int(rng.integers(140, 230)), rng, thickness=float(rng.uniform(0, 4)))
     alpha = _place((280, 280), ink, rng, centred=True)
     colour = [(0, 0, 0), (20, 40, 200), (255, 255, 255)][int(rng.integers(0, 3))]
     rgba = np.zeros((280, 280, 4), dtype=np.uint8)
@@ -101,7 +103,7 @@ def _canvas_rgba(d, rng):
 
 def _scan(d, rng, specks: int = 0):
     h, w = int(rng.integers(300, 600)), int(rng.integers(300, 600))
-    ink = _glyph(d, int(rng.integers(60, min(h, w) * 3 // 4)), rng, thickness=float(rng.uniform(0, 3)))
+    ink = glyph(d, int(rng.integers(60, min(h, w) * 3 // 4)), rng, thickness=float(rng.uniform(0, 3)))
     field = _place((h, w), ink, rng, centred=bool(rng.integers(0, 2)))
     for _ in range(specks):
         r = int(rng.integers(1, 4))
@@ -115,7 +117,7 @@ def _scan(d, rng, specks: int = 0):
 
 def _light_on_dark(d, rng):
     h, w = int(rng.integers(250, 500)), int(rng.integers(250, 500))
-    ink = _glyph(d, int(rng.integers(80, min(h, w) * 3 // 4)), rng, thickness=float(rng.uniform(1, 4)))
+    ink = glyph(d, int(rng.integers(80, min(h, w) * 3 // 4)), rng, thickness=float(rng.uniform(1, 4)))
     field = _place((h, w), ink, rng, centred=True)
     grey = _paper(field, rng.uniform(15, 70), rng.uniform(180, 250), rng, rng.uniform(2, 8))
     return "jpg", _encode(_rgb(grey, (0.85, 1.0, 0.9)), "JPEG", quality=int(rng.integers(75, 95)))
@@ -135,7 +137,7 @@ def _lighting(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 def _photo(d, rng, size: tuple[int, int], digit_share: tuple[float, float], centred: bool):
     w, h = size if rng.random() < 0.7 else size[::-1]
     height = int(min(h, w) * rng.uniform(*digit_share))
-    ink = _glyph(d, height, rng, thickness=float(rng.uniform(0, 3)))
+    ink = glyph(d, height, rng, thickness=float(rng.uniform(0, 3)))
     ink = np.asarray(Image.fromarray(ink, "F").rotate(float(rng.uniform(-8, 8)), Image.Resampling.BILINEAR, expand=True))
     field = _place((h, w), ink, rng, centred=centred)
     paper = np.array(rng.uniform(190, 240) * np.array([1.0, rng.uniform(0.93, 1.0), rng.uniform(0.8, 0.97)]))
@@ -160,7 +162,7 @@ def _noise_specks(d, rng):
 
 
 def _formats_modes(d, rng):
-    ink = _glyph(d, int(rng.integers(40, 120)), rng, thickness=float(rng.uniform(0, 2)))
+    ink = glyph(d, int(rng.integers(40, 120)), rng, thickness=float(rng.uniform(0, 2)))
     field = _place((160, 160), ink, rng, centred=True)
     grey = _paper(field, 245, 20, rng, 2.0)
     kind = int(rng.integers(0, 9))
@@ -224,17 +226,6 @@ def render(category: str, digit: np.ndarray, rng: np.random.Generator) -> tuple[
     return _RENDER[category](digit, rng)
 
 
-def uci_digits(half: str = "eval") -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 1,797 UCI digits as 8x8 uint8 (0-16); ``half`` 'eval' or 'train'
-    (alternate images, so both halves cover every writer)."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    images = bunch.images.astype(np.uint8)
-    pick = slice(1, None, 2) if half == "eval" else slice(0, None, 2)
-    return images[pick], bunch.target[pick].astype(np.uint8)
-
-
 def generate(
     mnist_test_images: np.ndarray,
     mnist_test_labels: np.ndarray,
@@ -252,26 +243,3 @@ def generate(
             ext, data = render(category, source_x[index], rng)
             label = int(source_y[index])
             yield Sample(category, label, f"{category}/{n:04d}_{label}.{ext}", data)
-
-
-def uci_training_set() -> tuple[np.ndarray, np.ndarray]:
-    """The UCI *train* half as 28x28 uint8 MNIST-style images, for training.
-
-    Each 8x8 digit is drawn as dark ink on paper at 64x64 and sent through the
-    real normalisation, so the model learns this second way of writing in the
-    very representation predict produces. The dev set's ``uci_digits`` uses
-    only the other half.
-    """
-    from ml.errors import NoDigitFound
-    from ml.normalise import normalise
-
-    images, labels = uci_digits("train")
-    out, kept = [], []
-    for digit, label in zip(images, labels):
-        ink = _glyph(digit, 64, np.random.default_rng(0))
-        try:
-            out.append(normalise(1.0 - ink))
-        except NoDigitFound:
-            continue
-        kept.append(label)
-    return np.round(np.stack(out) * 255).astype(np.uint8), np.asarray(kept, dtype=np.uint8)

@@ -43,7 +43,7 @@ class TrainConfig:
     seed: int = TRAINING["seed"].default
     subset: int | None = TRAINING["subset"].default
     augment: bool = True
-    uci_train_half: bool = True  # add the UCI digits' train half (see ml.devset.uci_training_set)
+    uci_train_half: bool = True  # add the UCI digits' train half (see ml.uci.uci_training_set)
     correction_weight: int = TRAINING["correction_weight"].default  # each correction counts this many times
 
     def resolved_epochs(self) -> int:
@@ -124,7 +124,7 @@ def train(
     # each epoch draws its batches from the union
     steps = max(1, len(x) // config.batch_size)
     if config.uci_train_half and not config.subset and config.architecture != "mlp":
-        from ml.devset import uci_training_set
+        from ml.uci import uci_training_set
 
         extra_x, extra_y = uci_training_set()
         x = np.concatenate([x, (extra_x.astype(np.float32) / 255.0)[..., None]])

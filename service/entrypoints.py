@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any, Callable
 
 from service.config import Settings
@@ -116,15 +117,16 @@ def http_target(function: Callable, entrypoint: Entrypoint | None = None) -> Cal
     return functions_framework.http(function)
 
 
-def predict_app(settings: Settings | None = None) -> Entrypoint:
+def predict_function(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Entrypoint:
+    """``settings`` and ``clock`` are injected by tests; the runtimes take the environment and the real time."""
     from service.predict_app import PredictApp
 
     settings = settings or Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)
-    return Entrypoint("predict", PredictApp(settings).handle, settings.max_upload_bytes, settings)
+    return Entrypoint("predict", PredictApp(settings, clock).handle, settings.max_upload_bytes, settings)
 
 
-def train_app(settings: Settings | None = None) -> Entrypoint:
+def train_function(settings: Settings | None = None) -> Entrypoint:
     from service.train_app import TrainApp
 
     settings = settings or Settings.from_env()

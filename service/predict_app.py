@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import numpy as np
 from ml.parameters import Parameter, Parameters
@@ -24,7 +25,7 @@ from service.http import (
     HTTPError, Request, Response, authorise_correction, authorise_read, error_response, json_response,
 )
 from service.observability import metrics_response, openapi_response
-from service.models import ModelCache
+from service.model_cache import ModelCache
 from service.params import parse_label, query_values, require_json, wants_html
 from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
 from service.predlog.base import created_at_of
@@ -100,11 +101,16 @@ def _found(prediction_id: str, record: PredictionRecord | None) -> PredictionRec
 class PredictApp:
     """Holds the per-process resources, all created lazily (after a fork)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None):
+        """``clock``: tests inject the time (record ids and times, /stats' days); None is the real UTC time."""
         self.settings = settings
+        self._clock = clock
         self._store = None
         self._models: ModelCache | None = None
         self._prediction_log: SpooledPredictionLog | None = None
+
+    def now(self) -> datetime:
+        return self._clock() if self._clock else datetime.now(timezone.utc)
 
     # -- resources ---------------------------------------------------------
     @property
@@ -166,7 +172,7 @@ class PredictApp:
         return [o for o in outcomes if o is not None]
 
     def _record(self, upload: Upload, array: np.ndarray, p, version: str, started: float) -> PredictionRecord:
-        pid = new_prediction_id()
+        pid = new_prediction_id(self._clock() if self._clock else None)
         inline = len(upload.data) <= self.settings.inline_image_bytes
         key = None
         if not inline:
@@ -288,7 +294,7 @@ class PredictApp:
         return openapi_response("predict")
 
     def stats(self, days: int) -> dict:
-        last = datetime.now(timezone.utc).date()
+        last = self.now().date()
         first = last - timedelta(days=days - 1)
         low = self.settings.low_confidence
         return summarise(self.prediction_log.stats(first, last, low), first, last, low)
@@ -296,7 +302,7 @@ class PredictApp:
     def _post_label(self, prediction_id: str, request: Request) -> Response:
         label = parse_label(request.body)
         # set_label reads the record first and writes nothing for an unknown id
-        record = self.prediction_log.set_label(_valid_id(prediction_id), label, datetime.now(timezone.utc))
+        record = self.prediction_log.set_label(_valid_id(prediction_id), label, self.now())
         return json_response(200, _found(prediction_id, record).as_json())
 
     def _image(self, record: PredictionRecord) -> Response:

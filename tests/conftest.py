@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,15 @@ def shipped_predictor():
     return Predictor(registry.load(registry.latest_version()))
 
 
+def pytest_collection_modifyitems(items):
+    """The slow tiers by where a test lives and what it uses (explicit markers name the rest)."""
+    for item in items:
+        if (ROOT / "tests" / "e2e") in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+        if "cassandra_node" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cassandra)
+
+
 def golden_images() -> list[Path]:
     return sorted(GOLDEN.iterdir())
 
@@ -60,3 +70,21 @@ def cassandra_node(tmp_path_factory):
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+def model_store(tmp_path: Path) -> Path:
+    """A private copy of the shipped model store (tests may promote into it)."""
+    target = tmp_path / "models"
+    shutil.copytree(MODEL_STORE, target)
+    return target
+
+
+@pytest.fixture
+def predict_env(tmp_path: Path, model_store: Path) -> dict[str, str]:
+    return {
+        "MODEL_STORE": f"file://{model_store}",
+        "PREDICTION_LOG": f"sqlite://{tmp_path / 'predictions.db'}",
+        "MODEL_REFRESH_SECONDS": "0",
+        "SPOOL_DIR": str(tmp_path / "spool"),
+    }

@@ -1,8 +1,8 @@
 """Predict function: `functions-framework --source functions/predict/main.py --target predict`,
 or the Lambda handler `main.lambda_handler`. Everything else lives in the shared layer."""
-from service.entrypoints import http_target, predict_app
+from service.entrypoints import http_target, predict_function
 
-app = predict_app()
+app = predict_function()
 
 
 def predict(request):

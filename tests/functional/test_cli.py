@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import GOLDEN, MODEL_STORE
 from tests.fixtures.cli import run_cli as run
 
@@ -28,6 +30,7 @@ def test_bad_configuration_is_refused_at_start(tmp_path):
     assert done.returncode == 2 and "MODEL_STORE" in done.stderr
 
 
+@pytest.mark.training  # renders and scores the dev set on MNIST
 def test_eval_reports_every_category(mnist_data):
     done = run("eval", "--per-category", "3", MODEL_STORE=f"file://{MODEL_STORE}")
     assert done.returncode == 0, done.stderr
@@ -35,6 +38,7 @@ def test_eval_reports_every_category(mnist_data):
         assert category in done.stdout
 
 
+@pytest.mark.training
 def test_train_with_the_corrections_in_the_log(tmp_path):
     import shutil
     from datetime import datetime, timezone

@@ -37,7 +37,7 @@ def backend(name: str, request, tmp_path):
         log.close()
 
 
-@pytest.fixture(params=["sqlite", "cassandra"])
+@pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])
 def prediction_log(request, tmp_path):
     with backend(request.param, request, tmp_path) as log:
         log.ensure_schema()

@@ -10,6 +10,8 @@ from ml.registry import ModelRegistry
 from ml.storage.filestore import FileObjectStore
 from ml.training import TrainConfig, train
 
+pytestmark = pytest.mark.training
+
 
 @pytest.mark.parametrize("architecture", ["cnn", "mlp"])
 def test_train_export_publish(architecture, mnist_data, tmp_path):

@@ -59,11 +59,13 @@ def test_every_config_variable_is_set(path):
     assert not missing, f"{path} does not set {missing}"
 
 
+@pytest.mark.deploy
 def test_template_passes_cfn_lint():
     done = run(tool("cfn-lint"), "template.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.deploy
 def test_template_passes_sam_validate():
     done = run(tool("sam"), "validate", "--lint", "--region", "us-east-1", "--template-file", "template.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -86,6 +88,7 @@ def compose_binary() -> str:
     return str(binary)
 
 
+@pytest.mark.deploy
 def test_compose_file_is_valid_for_compose_v2():
     done = subprocess.run(
         [compose_binary(), "-f", "infra/docker-compose.yml", "config", "--quiet"],
@@ -94,6 +97,7 @@ def test_compose_file_is_valid_for_compose_v2():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.deploy
 def test_compose_refuses_to_start_without_a_train_token():
     done = subprocess.run(
         [compose_binary(), "-f", "infra/docker-compose.yml", "config", "--quiet"],
@@ -103,17 +107,20 @@ def test_compose_refuses_to_start_without_a_train_token():
 
 
 @pytest.mark.parametrize("dockerfile", sorted((ROOT / "infra").glob("*.Dockerfile")), ids=lambda p: p.name)
+@pytest.mark.deploy
 def test_dockerfiles_pass_hadolint(dockerfile):
     done = run(tool("hadolint"), "--failure-threshold", "warning", str(dockerfile))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.deploy
 def test_workflows_pass_actionlint():
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     done = run(tool("actionlint"), *workflows)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.deploy
 def test_layer_builds_under_the_lambda_limit(tmp_path):
     done = run(sys.executable, "layers/build.py", "--out", str(tmp_path))
     print(done.stdout)
@@ -128,6 +135,7 @@ def test_layer_builds_under_the_lambda_limit(tmp_path):
     assert any("cpython-312" in n for n in names)  # built for the runtime, not for this machine
 
 
+@pytest.mark.deploy
 def test_pruned_layer_alone_serves_the_golden_images(tmp_path):
     """The same build for this machine's Python, imported with nothing else on the path."""
     import json

@@ -7,7 +7,7 @@ import json
 from urllib3 import encode_multipart_formdata
 
 from tests.conftest import GOLDEN
-from tests.unit.lambda_events import load_predict_handler as load_handler, url_event
+from tests.fixtures.events import load_predict_handler as load_handler, url_event
 
 
 def test_base64_multipart_event_is_predicted(monkeypatch, tmp_path):
@@ -62,3 +62,11 @@ def test_any_declared_type_is_answered_without_raising(monkeypatch, tmp_path):
 
     odd = to_lambda(Response(200, b"\xff\xfe\x00 not utf-8", "text/plain"))
     assert odd["isBase64Encoded"] and base64.b64decode(odd["body"]) == b"\xff\xfe\x00 not utf-8"
+
+
+def test_an_event_whose_body_is_not_base64_is_400(monkeypatch, tmp_path):
+    handler = load_handler(monkeypatch, tmp_path)
+    event = url_event("POST", "/", b"x", {"content-type": "image/png"})
+    event["body"] = "***not base64***"
+    result = handler(event, None)
+    assert result["statusCode"] == 400 and json.loads(result["body"])["error"] == "invalid_body"

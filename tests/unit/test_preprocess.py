@@ -11,12 +11,7 @@ from PIL import Image
 from ml.decode import DecodeBudget
 from ml.errors import ImageTooCostly, ImageTooLarge, InvalidImage, MLError, NoDigitFound, RequestTooCostly
 from ml.preprocess import preprocess
-
-
-def encode(img: Image.Image, fmt: str, **kw) -> bytes:
-    out = io.BytesIO()
-    img.save(out, fmt, **kw)
-    return out.getvalue()
+from tests.fixtures.images import encode, many_scan_jpeg
 
 
 def seven(size=200, ink=20, paper=240) -> np.ndarray:
@@ -176,13 +171,6 @@ def test_inputs_the_fuzzer_found_raise_named_errors(path):
         preprocess(path.read_bytes())
     except MLError:
         pass
-
-
-def many_scan_jpeg(scans: int) -> bytes:
-    """A progressive JPEG whose last scan is repeated: tiny on disk, one full pass per scan to decode."""
-    jpeg = encode(Image.new("RGB", (4000, 3000), (200, 200, 200)), "JPEG", progressive=True)
-    last, end = jpeg.rfind(b"\xff\xda"), jpeg.rfind(b"\xff\xd9")
-    return jpeg[:end] + jpeg[last:end] * scans + jpeg[end:]
 
 
 def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding():

@@ -9,7 +9,7 @@ import pytest
 
 from service import logs, telemetry
 from tests.conftest import GOLDEN
-from tests.unit.lambda_events import load_predict_handler, url_event
+from tests.fixtures.events import load_predict_handler, url_event
 
 
 @pytest.mark.parametrize("given, kept", [

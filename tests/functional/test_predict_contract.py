@@ -1,0 +1,305 @@
+"""The predict function's whole HTTP contract, in-process: every request becomes a function-URL event
+(the recorded ones under tests/events/, re-aimed) and goes through the Lambda entry AWS drives, on
+injected settings. tests/e2e/test_predict_function.py keeps a few of these honest over real sockets."""
+from __future__ import annotations
+
+import base64
+import io
+import sqlite3
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import GOLDEN, golden_images
+from tests.fixtures.events import http, inprocess_function
+from tests.fixtures.images import many_scan_jpeg
+
+
+@pytest.fixture
+def predict_url(tmp_path, predict_env):
+    with inprocess_function("predict", predict_env, tmp_path) as url:
+        yield url
+
+
+def test_golden_images_over_multipart(predict_url):
+    for path in golden_images():
+        with open(path, "rb") as f:
+            answer = http.post(predict_url, files={"file": (path.name, f)}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["digit"] == int(path.name[0]), f"{path.name}: {body}"
+        assert set(body) >= {"id", "digit", "confidence", "probabilities", "model_version", "filename", "created_at"}
+        assert body["filename"] == path.name and len(body["probabilities"]) == 10
+        assert abs(sum(body["probabilities"]) - 1) < 1e-3
+
+
+def test_raw_body_json_base64_and_many_files(predict_url):
+    three, seven = (GOLDEN / "3_canvas.png").read_bytes(), (GOLDEN / "7_paper.jpg").read_bytes()
+    raw = http.post(predict_url, data=three, headers={"Content-Type": "image/png"}, timeout=30)
+    assert raw.status_code == 200 and raw.json()["digit"] == 3
+    js = http.post(predict_url, json={"image": base64.b64encode(seven).decode()}, timeout=30)
+    assert js.status_code == 200 and js.json()["digit"] == 7
+    many = http.post(
+        predict_url, files=[("file", ("a.png", three)), ("file", ("b.jpg", seven)), ("file", ("c.png", three))], timeout=30
+    )
+    assert many.status_code == 200
+    assert [(r["filename"], r["digit"]) for r in many.json()] == [("a.png", 3), ("b.jpg", 7), ("c.png", 3)]
+
+
+def test_form_page_and_html_result(predict_url):
+    page = http.get(predict_url, timeout=10)
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    assert 'enctype="multipart/form-data"' in page.text and 'name="file"' in page.text
+    html = http.post(
+        predict_url, files={"file": ("5.png", (GOLDEN / "5_chalk.png").read_bytes())},
+        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, timeout=30,
+    )
+    assert html.status_code == 200 and "text/html" in html.headers["Content-Type"]
+    assert "<p class=digit>5</p>" in html.text
+
+
+def test_predictions_are_logged_and_readable(predict_url, tmp_path):
+    sent = {}
+    for name in ("1_canvas.png", "8_paper.jpg", "0_chalk.png"):
+        data = (GOLDEN / name).read_bytes()
+        body = http.post(predict_url, files={"file": (name, data, "image/x-test")}, timeout=30).json()
+        sent[body["id"]] = (name, data)
+    listed = http.get(predict_url + "/predictions?limit=2", timeout=10).json()["predictions"]
+    assert [p["filename"] for p in listed] == ["0_chalk.png", "8_paper.jpg"]  # newest first
+    for pid, (name, data) in sent.items():
+        one = http.get(f"{predict_url}/predictions/{pid}", timeout=10)
+        assert one.status_code == 200 and one.json()["filename"] == name
+        image = http.get(f"{predict_url}/predictions/{pid}/image", timeout=10)
+        real_type = "image/jpeg" if name.endswith(".jpg") else "image/png"  # what the bytes are, not what was declared
+        assert image.content == data and image.headers["Content-Type"] == real_type
+        seen = http.get(f"{predict_url}/predictions/{pid}/normalised.png", timeout=10)
+        assert Image.open(io.BytesIO(seen.content)).size == (28, 28)
+    # and straight from the store
+    rows = sqlite3.connect(tmp_path / "predictions.db").execute("SELECT id, filename, length(normalised) FROM predictions").fetchall()
+    assert {r[0] for r in rows} == set(sent) and all(r[2] == 784 for r in rows)
+
+
+def test_healthz_reports_model_and_stores(predict_url):
+    health = http.get(predict_url + "/healthz", timeout=10)
+    assert health.status_code == 200
+    body = health.json()
+    assert body["model_version"] and body["model_store"]["reachable"] and body["prediction_log"]["reachable"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, code",
+    [
+        ({"files": {"image": ("x.png", b"abc")}}, 400, "missing_file"),
+        ({"files": {"file": ("x.png", b"")}}, 400, "empty_file"),
+        ({"data": b"", "headers": {"Content-Type": "image/png"}}, 400, "empty_body"),
+        ({"files": {"file": ("x.png", b"just some text")}}, 415, "unsupported_media_type"),
+        ({"data": b"hello", "headers": {"Content-Type": "text/plain"}}, 415, "unsupported_content_type"),
+        ({"data": b"{bad json", "headers": {"Content-Type": "application/json"}}, 400, "invalid_json"),
+        ({"json": {"image": "***not base64***"}}, 400, "invalid_base64"),
+        ({"data": b"\0" * (5 * 1024 * 1024), "headers": {"Content-Type": "image/png"}}, 413, "payload_too_large"),
+    ],
+)
+def test_bad_requests_get_clear_errors(predict_url, kwargs, status, code):
+    answer = http.post(predict_url, timeout=30, **kwargs)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"] == code and answer.json()["message"]
+
+
+def test_blank_image_is_422_and_unknown_ids_404(predict_url):
+    blank = io.BytesIO()
+    Image.new("L", (100, 100), 255).save(blank, "PNG")
+    answer = http.post(predict_url, files={"file": ("blank.png", blank.getvalue())}, timeout=30)
+    assert answer.status_code == 422 and answer.json()["error"] == "no_digit_found"
+    assert http.get(predict_url + "/predictions/not-an-id", timeout=10).status_code == 404
+    missing = http.get(predict_url + "/predictions/8c1f6c1e-0000-11f0-8000-000000000000", timeout=10)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert http.get(predict_url + "/predictions?limit=0", timeout=10).status_code == 400
+
+
+def test_no_model_is_503_with_retry_after(tmp_path):
+    env = {"MODEL_STORE": f"file://{tmp_path / 'empty'}", "PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}"}
+    with inprocess_function("predict", env, tmp_path) as url:
+        answer = http.post(url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
+        assert answer.status_code == 503 and answer.json()["error"] == "model_unavailable"
+        assert answer.headers["Retry-After"]
+        assert http.get(url + "/healthz", timeout=10).status_code == 503
+
+
+@pytest.mark.parametrize("mode, token, status", [("off", None, 403), ("token", None, 401), ("token", "reader", 200)])
+def test_read_endpoints_can_be_closed(tmp_path, predict_env, mode, token, status):
+    env = {**predict_env, "PREDICTIONS_READ": mode, "PREDICTIONS_TOKEN": "reader" if mode == "token" else ""}
+    with inprocess_function("predict", env, tmp_path) as url:
+        posted = http.post(url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
+        assert posted.status_code == 200  # predicting stays open
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        assert http.get(url + "/predictions", headers=headers, timeout=10).status_code == status
+        one = http.get(f"{url}/predictions/{posted.json()['id']}/image", headers=headers, timeout=10)
+        assert one.status_code == status
+        assert http.get(url + "/stats", headers=headers, timeout=10).status_code == status
+        label = http.post(f"{url}/predictions/{posted.json()['id']}/label", json={"label": 1}, headers=headers,
+                              timeout=10)
+        assert label.status_code == status
+
+
+def test_hostile_filenames_and_part_counts(predict_url):
+    data = (GOLDEN / "3_canvas.png").read_bytes()
+    for raw, expected in [("../../etc/passwd", "passwd"), ("a\x00b.png", "ab.png"), ("x" * 5000 + ".png", None)]:
+        body = http.post(predict_url, files={"file": (raw, data)}, timeout=30).json()
+        assert "/" not in body["filename"] and "\x00" not in body["filename"] and len(body["filename"]) <= 200
+        if expected:
+            assert body["filename"] == expected
+    many = http.post(predict_url, files=[("file", ("d.png", b"x"))] * 1000, timeout=60)
+    assert many.status_code == 413 and many.json()["error"] in ("too_many_parts", "too_many_files")
+    assert http.get(predict_url + "/healthz", timeout=10).status_code == 200
+
+
+def test_bad_input_corpus_over_http(predict_url):
+    """Every case answers as expected and the server stays healthy after each."""
+    from tests.fixtures.bad_inputs import corpus
+
+    for name, (filename, data, status, code) in corpus().items():
+        answer = http.post(predict_url, files={"file": (filename, data)}, timeout=60)
+        assert answer.status_code == status, f"{name}: {answer.status_code} {answer.text[:200]}"
+        if code:
+            assert answer.json()["error"] == code, name
+        else:
+            assert answer.json()["digit"] == 3, name
+        assert http.get(predict_url + "/healthz", timeout=10).status_code == 200, name
+
+
+def test_oversized_and_odd_requests(predict_url):
+    big = http.post(predict_url, files={"file": ("big.png", b"\0" * (20 * 1024 * 1024))}, timeout=60)
+    assert big.status_code == 413 and big.json()["error"] == "payload_too_large"
+    raw_name = http.post(  # a non-UTF-8 filename in the multipart header
+        predict_url, data=b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\xff\xfe.png\"\r\n\r\n"
+        + (GOLDEN / "3_canvas.png").read_bytes() + b"\r\n--b--\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=b"}, timeout=30)
+    # multipart headers must be UTF-8 (RFC 7578); the answer says so instead of guessing
+    assert raw_name.status_code == 400 and raw_name.json()["error"] == "invalid_multipart"
+    assert "utf-8" in raw_name.json()["message"]
+    empty_name = http.post(predict_url, files={"file": ("", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
+    assert empty_name.status_code == 200 and empty_name.json()["filename"] == "upload"
+    assert http.get(predict_url + "/healthz", timeout=10).status_code == 200
+
+
+def _predict(url: str, name: str = "4_canvas.png") -> dict:
+    answer = http.post(url, files={"file": (name, (GOLDEN / name).read_bytes())}, timeout=30)
+    answer.raise_for_status()
+    return answer.json()
+
+
+@pytest.mark.parametrize("body, code", [
+    (b"", "invalid_json"), (b"{label: 3}", "invalid_json"), (b'{"label": 10}', "invalid_label"),
+    (b'{"label": -1}', "invalid_label"), (b'{"label": "3"}', "invalid_label"), (b'{"label": true}', "invalid_label"),
+    (b'{"label": 3.5}', "invalid_label"), (b"[3]", "invalid_label"), (b'{"label": 3, "note": "x"}', "invalid_label"),
+    (b"[" * 100_000, "invalid_json"), (b'{"label": ' + b"{" * 50_000, "invalid_json"),
+])
+def test_bad_corrections_are_400_and_change_nothing(predict_url, body, code):
+    pid = _predict(predict_url)["id"]
+    answer = http.post(f"{predict_url}/predictions/{pid}/label", data=body, timeout=10,
+                           headers={"Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()["error"]) == (400, code)
+    assert http.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] is None
+
+
+def test_a_correction_is_stored_replaced_and_reported(predict_url):
+    pid = _predict(predict_url)["id"]
+    first = http.post(f"{predict_url}/predictions/{pid}/label", json={"label": 9}, timeout=10)
+    assert first.status_code == 200 and first.json()["label"] == 9 and first.json()["labelled_at"].endswith("Z")
+    http.post(f"{predict_url}/predictions/{pid}/label", json={"label": 4}, timeout=10).raise_for_status()
+    assert http.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] == 4
+    total = http.get(f"{predict_url}/stats?days=1", timeout=10).json()["total"]
+    assert (total["count"], total["corrected"], total["corrected_accuracy"]) == (1, 1, 1.0)  # 4 was right
+    unknown = "6f1c9a2e-0000-11f1-8000-000000000000"
+    assert http.post(f"{predict_url}/predictions/{unknown}/label", json={"label": 1}, timeout=10).status_code == 404
+    assert http.post(f"{predict_url}/predictions/nope/label", json={"label": 1}, timeout=10).status_code == 404
+    wrong_method = http.get(f"{predict_url}/predictions/{pid}/label", timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("query, status", [("", 200), ("?days=90", 200), ("?days=0", 400), ("?days=91", 400),
+                                            ("?days=week", 400)])
+def test_stats_days_are_validated(predict_url, query, status):
+    answer = http.get(f"{predict_url}/stats{query}", timeout=10)
+    assert answer.status_code == status and answer.headers["Content-Type"] == "application/json"
+    if status == 200:
+        assert len(answer.json()["days"]) == int(query.partition("=")[2] or 7)
+    else:
+        assert answer.json()["error"] == "invalid_days"
+
+
+def test_low_confidence_filter_and_its_validation(predict_url):
+    _predict(predict_url)
+    everything = http.get(f"{predict_url}/predictions", timeout=10).json()
+    low = http.get(f"{predict_url}/predictions?low_confidence=true", timeout=10).json()
+    threshold = everything["low_confidence_below"]
+    assert [p["id"] for p in low["predictions"]] == [p["id"] for p in everything["predictions"]
+                                                      if p["confidence"] < threshold]
+    bad = http.get(f"{predict_url}/predictions?low_confidence=maybe", timeout=10)
+    assert (bad.status_code, bad.json()["error"]) == (400, "invalid_low_confidence")
+
+
+def test_page_assets_are_served_with_etags(predict_url):
+    for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css"), ("stats.js", "text/javascript")):
+        answer = http.get(f"{predict_url}/assets/{name}", timeout=10)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith(kind)
+        again = http.get(f"{predict_url}/assets/{name}", headers={"If-None-Match": answer.headers["ETag"]},
+                             timeout=10)
+        assert again.status_code == 304
+    for missing in ("nope.js", "..%2Fpredict_app.py", ".hidden.js"):
+        assert http.get(f"{predict_url}/assets/{missing}", timeout=10).status_code == 404
+    page = http.get(f"{predict_url}/stats", headers={"Accept": "text/html"}, timeout=10)
+    assert page.headers["Content-Type"].startswith("text/html") and "assets/stats.js" in page.text
+
+
+def test_stored_originals_are_served_as_what_their_bytes_are(predict_url):
+    """A page declared as a picture never comes back as a page; a real picture comes back as its real type."""
+    png = (GOLDEN / "3_canvas.png").read_bytes()
+    disguised = http.post(predict_url, files={"file": ("3.html", png, "text/html")}, timeout=30).json()
+    served = http.get(f"{predict_url}/predictions/{disguised['id']}/image", timeout=10)
+    assert served.headers["Content-Type"] == "image/png" and served.content == png
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    page = http.get(predict_url, headers={"Accept": "text/html"}, timeout=10)
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_non_images_are_never_served_with_a_declared_type(tmp_path, predict_env):
+    """Bytes stored as an original that are no image (a log written by another version, an operator's
+    hand) come back as a download, never rendered."""
+    from service.predict_app import stored_image_response
+
+    answer = stored_image_response(b"<script>alert(1)</script>")
+    assert answer.content_type == "application/octet-stream" and answer.headers["Content-Disposition"] == "attachment"
+
+
+def test_corrections_are_json_only_and_can_have_their_own_token(tmp_path, predict_env):
+    env = {**predict_env, "CORRECTIONS_TOKEN": "corrector"}
+    with inprocess_function("predict", env, tmp_path) as url:
+        pid = http.post(url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30).json()["id"]
+        target = f"{url}/predictions/{pid}/label"
+        as_form = http.post(target, data={"label": "1"}, headers={"Authorization": "Bearer corrector"}, timeout=10)
+        assert (as_form.status_code, as_form.json()["error"]) == (415, "unsupported_content_type")
+        anonymous = http.post(target, json={"label": 1}, timeout=10)
+        assert anonymous.status_code == 401 and "CORRECTIONS_TOKEN" in anonymous.json()["message"]
+        assert http.get(f"{url}/predictions/{pid}", timeout=10).json()["label"] is None  # reading stays public
+        allowed = http.post(target, json={"label": 1}, headers={"Authorization": "Bearer corrector"}, timeout=10)
+        assert allowed.status_code == 200 and allowed.json()["label"] == 1
+
+
+def test_deep_json_uploads_are_400(predict_url):
+    answer = http.post(predict_url, data=b'{"image": ' + b"[" * 100_000, timeout=10,
+                           headers={"Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_json")
+
+
+def test_costly_images_are_refused_over_http(predict_url):
+    """A 123 KB JPEG of 2,000 scans (19.9 s of CPU to decode fully) and eight 20 MP images in one request."""
+    scans = http.post(predict_url, files={"file": ("s.jpg", many_scan_jpeg(2000))}, timeout=30)
+    assert (scans.status_code, scans.json()["error"]) == (422, "image_too_costly")
+    big = io.BytesIO()
+    Image.new("L", (5000, 4000), 255).save(big, "PNG")
+    many = http.post(predict_url, files=[("file", (f"{i}.png", big.getvalue())) for i in range(8)], timeout=30)
+    assert (many.status_code, many.json()["error"]) == (413, "request_too_costly")
+    assert "MAX_REQUEST_PIXELS" in many.json()["message"]
