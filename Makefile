@@ -1,22 +1,34 @@
 # Two commands matter: `make run` (the service on embedded defaults) and `make test`.
-PY      := .venv/bin/python
-PIP     := .venv/bin/pip
-STAMP   := .venv/.installed
+# Installs come from hash-locked files (pyproject.toml's roles, resolved by `make lock`):
+# `make run` takes requirements/run.txt only; the tests add requirements.txt (everything) and the SAM tools.
+# in-process line coverage of ml/ and service/ that `make test` must keep (README says what it measured)
+COVERAGE_FLOOR := 80
+PY        := .venv/bin/python
+PIP       := .venv/bin/pip
+RUN_STAMP := .venv/.installed-run
+DEV_STAMP := .venv/.installed-dev
+LOCK      := .venv/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --no-header -q
 
-.PHONY: install data train eval run test test-fast test-ring golden layer bench clean cassandra stack ring
+.PHONY: install install-dev data train eval run test test-fast test-ring lint lock golden layer bench reset clean cassandra stack ring
 
-$(STAMP): requirements.txt requirements-tools.txt
+$(RUN_STAMP): requirements/run.txt
 	python3 -m venv .venv
-	$(PIP) install --upgrade pip
-	$(PIP) install -r requirements.txt
-	$(PIP) install --no-deps --no-build-isolation -e .
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --require-hashes --no-deps -r requirements/run.txt
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(DEV_STAMP): $(RUN_STAMP) requirements.txt requirements-tools.txt
+	$(PIP) install --require-hashes --no-deps -r requirements.txt
 	python3 -m venv .venv-tools
-	.venv-tools/bin/pip install -r requirements-tools.txt
-	touch $(STAMP)
+	.venv-tools/bin/pip install --require-hashes --no-deps -r requirements-tools.txt
+	touch $@
 
-install: $(STAMP) data            ## .venv with everything pinned, then MNIST fetched and verified
+install: $(RUN_STAMP) data        ## .venv with what running and training need (hash-locked), then MNIST fetched and verified
 
-data: $(STAMP)
+install-dev: $(DEV_STAMP) data    ## install, plus the test, lint and benchmark tools and .venv-tools (aws-sam-cli, cfn-lint)
+
+data: $(RUN_STAMP)
 	$(PY) -m service data
 
 train: install                    ## train the default model, publish and promote it
@@ -28,35 +40,51 @@ eval: install                     ## accuracy per dev-set category of the promot
 run: install                      ## both functions on embedded defaults (publishes the shipped model if none)
 	scripts/run.sh
 
-cassandra: $(STAMP)               ## one Cassandra 5.0 node on 127.0.0.1:9042, data in var/cassandra (Ctrl-C stops it)
+cassandra: install-dev            ## one Cassandra 5.0 node on 127.0.0.1:9042, data in var/cassandra (Ctrl-C stops it)
 	$(PY) -m scripts.cassandra_node --schema digits
 
-stack: install                    ## the compose stack without Docker: SeaweedFS S3, Cassandra, both functions
+stack: install-dev                ## the compose stack without Docker: SeaweedFS S3, Cassandra, both functions
 	$(PY) -m scripts.stack
 
-ring: $(STAMP)                    ## 3-node Cassandra ring on 127.0.0.1-3 under upload traffic, nodes killed
+ring: install-dev                 ## 3-node Cassandra ring on 127.0.0.1-3 under upload traffic, nodes killed
 	$(PY) -m benchmarks.cassandra_ring
 
-test-fast: install                ## the in-process tier for every edit (< 1 min): the HTTP contract, units, logs, spool
+test-fast: install-dev            ## the in-process tier for every edit (< 1 min): the HTTP contract, units, logs, spool
 	$(PY) -m pytest -q -m "not (ring or e2e or cassandra or training or deploy)"
 
-test: install                     ## the full run .ci/run makes: every tier but the Cassandra ring
-	$(PY) -m pytest -q
+test: install-dev                 ## the full run .ci/run makes: every tier but the Cassandra ring, with coverage
+	$(PY) -m pytest -q --cov=ml --cov=service --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
-test-ring: install                ## the 3-node Cassandra ring test (~2 min; .ci/run runs it after make test)
+test-ring: install-dev            ## the 3-node Cassandra ring test (~2 min; .ci/run runs it after make test)
 	$(PY) -m pytest -q -m ring
 
-golden: install                   ## redraw the golden images and retrain the model shipped for tests
+golden: install-dev               ## redraw the golden images and retrain the model shipped for tests
 	$(PY) -m tests.fixtures.make_golden
 	rm -rf tests/fixtures/modelstore
 	MODEL_STORE=tests/fixtures/modelstore $(PY) -m service train
 
-bench: install                    ## benchmarks, the seed's way beside ours -> BENCHMARKS.md (needs wrk)
+bench: install-dev                ## benchmarks, the seed's way beside ours -> BENCHMARKS.md (needs wrk)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(PY) benchmarks/bench.py --training
 
-layer: $(STAMP)                   ## build/layer.zip: the shared Lambda layer (python3.12, manylinux x86_64)
+layer: install-dev                ## build/layer.zip: the shared Lambda layer (python3.12, manylinux x86_64)
 	$(PY) layers/build.py
 
-clean:
+lint: install-dev                 ## ruff (lint, format check) on everything, mypy on ml/ and service/
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+lock: install-dev                 ## re-resolve the lock files from pyproject.toml (kept versions; delete a line to update it)
+	$(LOCK) --all-extras --constraint requirements.txt -o requirements.txt
+	$(LOCK) --extra serve --extra cassandra --extra train --constraint requirements.txt -o requirements/run.txt
+	$(LOCK) --extra serve --extra cassandra --constraint requirements.txt -o requirements/serve.txt
+	$(LOCK) --extra cassandra --constraint requirements.txt -o requirements/layer.txt
+	.venv/bin/uv pip compile requirements/sam.in --universal --python-version 3.11 --generate-hashes --no-header -q \
+	  --constraint requirements-tools.txt -o requirements-tools.txt
+
+reset:                            ## forget the prediction log, its spool and the train token; keep the models (var/models)
+	rm -rf var/predictions.db var/predictions.db-* var/spool var/train-token var/train.lock
+
+clean:                            ## remove var/ (models included: the next `make run` publishes the shipped one), build/
 	rm -rf var build .pytest_cache

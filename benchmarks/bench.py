@@ -4,6 +4,7 @@
 
 Medians are the headline; p90/p99/min/max and the number of runs are printed with them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,12 +50,21 @@ def say(line: str = "") -> None:
 def stats(samples: list[float]) -> dict[str, float]:
     s = sorted(samples)
     pick = lambda q: s[min(len(s) - 1, int(round(q * (len(s) - 1))))]  # noqa: E731
-    return {"median": statistics.median(s), "p90": pick(0.9), "p99": pick(0.99), "min": s[0], "max": s[-1], "runs": len(s)}
+    return {
+        "median": statistics.median(s),
+        "p90": pick(0.9),
+        "p99": pick(0.99),
+        "min": s[0],
+        "max": s[-1],
+        "runs": len(s),
+    }
 
 
 def fmt(st: dict[str, float], unit: str = "ms") -> str:
-    return (f"median {st['median']:.3f} {unit}, p90 {st['p90']:.3f}, p99 {st['p99']:.3f}, "
-            f"min {st['min']:.3f}, max {st['max']:.3f}, runs {st['runs']}")
+    return (
+        f"median {st['median']:.3f} {unit}, p90 {st['p90']:.3f}, p99 {st['p99']:.3f}, "
+        f"min {st['min']:.3f}, max {st['max']:.3f}, runs {st['runs']}"
+    )
 
 
 def timed(fn, runs: int) -> dict[str, float]:
@@ -86,9 +96,9 @@ def in_process(pictures: dict[str, bytes], predictor: Predictor, weights: Path, 
     say("")
     seed_28 = None
     for name, data in pictures.items():
-        ours = timed(lambda: predictor.predict(preprocess(data)[None]), 30 if quick else 200)
+        ours = timed(lambda data=data: predictor.predict(preprocess(data)[None]), 30 if quick else 200)
         seed_runs = 5 if quick or name.startswith("4000") else 20  # the seed takes ~19 s on the largest
-        theirs = timed(lambda: seed.predict(data, weights), seed_runs)
+        theirs = timed(lambda data=data: seed.predict(data, weights), seed_runs)
         seed_28 = seed_28 or theirs["median"]
         say(f"- {name}: ours {fmt(ours)}")
         say(f"  seed {fmt(theirs)}; ours is {theirs['median'] / ours['median']:.0f}x faster (median)")
@@ -112,20 +122,35 @@ def batch(pictures: dict[str, bytes], predictor: Predictor, weights: Path) -> No
 
 def lua_body(data: bytes) -> tuple[Path, str]:
     boundary = "----bench0123456789"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     escaped = "".join(f"\\{b}" for b in body)
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(f'wrk.method = "POST"\nwrk.body = "{escaped}"\n'
-                      f'wrk.headers["Content-Type"] = "multipart/form-data; boundary={boundary}"\n')
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.body = "{escaped}"\n'
+        f'wrk.headers["Content-Type"] = "multipart/form-data; boundary={boundary}"\n'
+    )
     return script, boundary
 
 
 RUNTIMES = {  # label -> (command, environment): the launcher now, and functions-framework's server before it
     "scripts/serve.sh (gunicorn + 2 uvicorn workers)": (["scripts/serve.sh", "predict"], {"WORKERS": "2"}),
     "functions-framework (gunicorn, 2 workers x 1 thread; before)": (
-        [str(Path(sys.executable).with_name("functions-framework")), "--source", "functions/predict/main.py",
-         "--target", "predict"], {"WORKERS": "2", "THREADS": "1"}),
+        [
+            str(Path(sys.executable).with_name("functions-framework")),
+            "--source",
+            "functions/predict/main.py",
+            "--target",
+            "predict",
+        ],
+        {"WORKERS": "2", "THREADS": "1"},
+    ),
 }
 SERVE = next(iter(RUNTIMES))
 
@@ -135,7 +160,11 @@ def start_predict(env: dict[str, str], tmp: Path, runtime: str = SERVE) -> tuple
     command, runtime_env = RUNTIMES[runtime]
     proc = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env={**os.environ, **runtime_env, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=ROOT,
+        env={**os.environ, **runtime_env, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     return proc, f"http://127.0.0.1:{port}"
 
@@ -162,8 +191,10 @@ def trickle(url: str, count: int, data: bytes) -> list[socket.socket]:
     socks = []
     for _ in range(count):
         sock = socket.create_connection((host, int(port)))
-        sock.sendall(f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                     f"Content-Length: {len(data)}\r\n\r\n".encode() + data[:10])
+        sock.sendall(
+            f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            + data[:10]
+        )
         socks.append(sock)
     return socks
 
@@ -178,8 +209,11 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
     script, _ = lua_body(pictures["28x28 PNG"])
     duration = "3s" if quick else "10s"
     for n, runtime in enumerate(RUNTIMES):
-        env = {"MODEL_STORE": f"file://{MODEL_STORE}", "PREDICTION_LOG": f"sqlite://{tmp / f'h{n}.db'}",
-               "READ_TIMEOUT_SECONDS": "60"}  # the slow uploads below stay connected for the whole run
+        env = {
+            "MODEL_STORE": f"file://{MODEL_STORE}",
+            "PREDICTION_LOG": f"sqlite://{tmp / f'h{n}.db'}",
+            "READ_TIMEOUT_SECONDS": "60",
+        }  # the slow uploads below stay connected for the whole run
         proc, url = start_predict(env, tmp, runtime)
         try:
             _wait(url)
@@ -188,9 +222,25 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
             for clients in (1, 4, 16, 64, "16 + 4 slow uploads"):
                 slow = trickle(url, 4, pictures["28x28 PNG"]) if isinstance(clients, str) else []
                 connections = 16 if slow else clients
-                out = subprocess.run([wrk, "-t", str(min(connections, 2)), "-c", str(connections), "-d", duration,
-                                      "--timeout", "5s", "--latency", "-s", str(script), url],
-                                     capture_output=True, text=True).stdout
+                out = subprocess.run(
+                    [
+                        wrk,
+                        "-t",
+                        str(min(connections, 2)),
+                        "-c",
+                        str(connections),
+                        "-d",
+                        duration,
+                        "--timeout",
+                        "5s",
+                        "--latency",
+                        "-s",
+                        str(script),
+                        url,
+                    ],
+                    capture_output=True,
+                    text=True,
+                ).stdout
                 for sock in slow:
                     sock.close()
                 found = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -202,8 +252,11 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
                 if clients == 1:
                     p50 = _ms(lat.get("50", "0ms"))
                     line += f"; seed in-process median / our HTTP p50 = {seed_median / p50:.0f}x"
-                say(line + (f", NON-2xx {errors.group(1)}" if errors else "")
-                    + (f", {timeouts.group(1)} timed out (5 s)" if timeouts and timeouts.group(1) != "0" else ""))
+                say(
+                    line
+                    + (f", NON-2xx {errors.group(1)}" if errors else "")
+                    + (f", {timeouts.group(1)} timed out (5 s)" if timeouts and timeouts.group(1) != "0" else "")
+                )
             say(f"  PSS of the predict processes after load: {pss_mb(proc):.0f} MB")
         finally:
             stop(proc)
@@ -282,8 +335,23 @@ def log_writes(tmp: Path) -> None:
 
     def write():
         pid = new_prediction_id()
-        log.write(PredictionRecord(pid, created_at_of(pid), "d.png", "image/png", 3, 0.99, [0.1] * 10, "v", 1.0,
-                                   bytes(784), image, None, len(image)))
+        log.write(
+            PredictionRecord(
+                pid,
+                created_at_of(pid),
+                "d.png",
+                "image/png",
+                3,
+                0.99,
+                [0.1] * 10,
+                "v",
+                1.0,
+                bytes(784),
+                image,
+                None,
+                len(image),
+            )
+        )
 
     say(f"- SQLite (WAL, synchronous=NORMAL): {fmt(timed(write, 500))}")
     say("- Cassandra: on a real node, in the section of `python -m benchmarks.cassandra_log` below")
@@ -294,8 +362,13 @@ def training() -> None:
     say("## 5. Training the default model (8 epochs, full MNIST)")
     with tempfile.TemporaryDirectory() as store:
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "ml", "train"], cwd=ROOT, capture_output=True, text=True,
-                             env={**os.environ, "MODEL_STORE": store})
+        out = subprocess.run(
+            [sys.executable, "-m", "ml", "train"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MODEL_STORE": store},
+        )
         wall = time.perf_counter() - started
     line = re.search(r"test accuracy ([\d.]+) in (\d+) s", out.stdout)
     say(f"- {line.group(0) if line else out.stdout[-300:]} (process wall time {wall:.0f} s)")

@@ -10,6 +10,7 @@ Prints Markdown for BENCHMARKS.md.
 
     .venv/bin/python -m benchmarks.cassandra_log [--records 200000] [--repeat 3] [--seconds 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +62,17 @@ def record(days_back: int = 0, rng=None) -> PredictionRecord:
     rng = rng or np.random.default_rng()
     digit = int(rng.integers(10))
     return PredictionRecord(
-        id=pid, created_at=created_at_of(pid) - timedelta(days=days_back), filename="d.png", content_type="image/png",
-        digit=digit, confidence=float(rng.uniform(0.4, 1.0)), probabilities=[0.1] * 10, model_version="v",
-        latency_ms=1.0, normalised=rng.integers(0, 256, 784, dtype=np.uint8).tobytes(), image=IMAGE,
+        id=pid,
+        created_at=created_at_of(pid) - timedelta(days=days_back),
+        filename="d.png",
+        content_type="image/png",
+        digit=digit,
+        confidence=float(rng.uniform(0.4, 1.0)),
+        probabilities=[0.1] * 10,
+        model_version="v",
+        latency_ms=1.0,
+        normalised=rng.integers(0, 256, 784, dtype=np.uint8).tobytes(),
+        image=IMAGE,
         image_size=len(IMAGE),
     )
 
@@ -90,8 +99,11 @@ def write_latency(logs: dict, count: int, repeat: int) -> None:
 
 
 def wrk_run(wrk: str, url: str, clients: int, seconds: int, script: Path) -> tuple[float, str]:
-    out = subprocess.run([wrk, "-t", str(min(clients, 2)), "-c", str(clients), "-d", f"{seconds}s", "--latency",
-                          "-s", str(script), url], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [wrk, "-t", str(min(clients, 2)), "-c", str(clients), "-d", f"{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = dict(re.findall(r"^\s+(99)%\s+([\d.]+\w+)", out, re.MULTILINE)).get("99", "?")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -122,8 +134,10 @@ def http(node: CassandraNode, tmp: Path, seconds: int, repeat: int) -> None:
                     results.setdefault((name, clients), []).append(wrk_run(wrk, url, clients, seconds, script))
     for (name, clients), runs in results.items():
         rps = statistics.median(r for r, _ in runs)
-        say(f"- {name}, {clients:>2} clients: median {rps:,.0f} req/s (runs {', '.join(f'{r:,.0f}' for r, _ in runs)}); "
-            f"p99 per run {', '.join(p for _, p in runs)}")
+        say(
+            f"- {name}, {clients:>2} clients: median {rps:,.0f} req/s (runs {', '.join(f'{r:,.0f}' for r, _ in runs)}); "
+            f"p99 per run {', '.join(p for _, p in runs)}"
+        )
     say("")
 
 
@@ -134,17 +148,33 @@ def fill(log: CassandraPredictionLog, count: int, days: int) -> float:
     rng = np.random.default_rng(0)
     log.ensure_schema()
     session = log._connect()
-    insert = log._statement("insert_bulk", f"INSERT INTO {log.keyspace}.predictions_by_day (day, id, filename, "
-                            "content_type, digit, confidence, probabilities, model_version, latency_ms, normalised, "
-                            "image_size) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+    insert = log._statement(
+        "insert_bulk",
+        f"INSERT INTO {log.keyspace}.predictions_by_day (day, id, filename, "
+        "content_type, digit, confidence, probabilities, model_version, latency_ms, normalised, "
+        "image_size) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    )
     started = time.perf_counter()
     batch = []
     import uuid
 
     for n in range(count):
         r = record(n % days, rng)
-        batch.append((r.created_at.date(), uuid.UUID(r.id), r.filename, r.content_type, r.digit, r.confidence,
-                      r.probabilities, f"v{n % 3}", r.latency_ms, r.normalised, r.image_size))
+        batch.append(
+            (
+                r.created_at.date(),
+                uuid.UUID(r.id),
+                r.filename,
+                r.content_type,
+                r.digit,
+                r.confidence,
+                r.probabilities,
+                f"v{n % 3}",
+                r.latency_ms,
+                r.normalised,
+                r.image_size,
+            )
+        )
         if len(batch) == 2000:
             execute_concurrent_with_args(session, insert, batch, concurrency=64, raise_on_first_error=True)
             batch = []
@@ -161,9 +191,11 @@ def analytics(node: CassandraNode, records: int, days: int, repeat: int, tmp: Pa
     say(f"### /stats and export over {records:,} records ({days} day partitions) on the node")
     log = CassandraPredictionLog(f"{node.url}/bench_analytics", None, None, "ONE")
     seconds = fill(log, records, days)
-    say(f"- filled in {seconds:.0f} s ({records / seconds:,.0f} records/s, 64 concurrent inserts); node RSS "
-        f"{node.rss_mib():.0f} MiB after")
-    last = datetime.now(timezone.utc).date()
+    say(
+        f"- filled in {seconds:.0f} s ({records / seconds:,.0f} records/s, 64 concurrent inserts); node RSS "
+        f"{node.rss_mib():.0f} MiB after"
+    )
+    last = datetime.now(UTC).date()
     for span in (7, days):
         times = []
         for _ in range(repeat):
@@ -174,8 +206,10 @@ def analytics(node: CassandraNode, records: int, days: int, repeat: int, tmp: Pa
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     count = export(log.export(last - timedelta(days=days - 1), last), tmp / "export.parquet")
-    say(f"- streamed Parquet export: {count:,} rows in {time.perf_counter() - started:.1f} s "
-        f"(peak RSS of this process {before:.0f} -> {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+    say(
+        f"- streamed Parquet export: {count:,} rows in {time.perf_counter() - started:.1f} s "
+        f"(peak RSS of this process {before:.0f} -> {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)"
+    )
     log.close()
     say("")
 
@@ -204,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
             rss.append(node.rss_mib())
             node.stop()
         say("### Node")
-        say(f"- start to the first CQL answer (fresh data directory, 512 MiB heap): median {statistics.median(starts):.1f} s "
-            f"(runs {', '.join(f'{s:.1f}' for s in starts)}); RSS when ready: median {statistics.median(rss):.0f} MiB")
+        say(
+            f"- start to the first CQL answer (fresh data directory, 512 MiB heap): median {statistics.median(starts):.1f} s "
+            f"(runs {', '.join(f'{s:.1f}' for s in starts)}); RSS when ready: median {statistics.median(rss):.0f} MiB"
+        )
         say("")
         node = CassandraNode(tmp / "node", native_port=free_port(), storage_port=free_port())
         node.start(cp)
@@ -215,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             sqlite.ensure_schema()
             cassandra = CassandraPredictionLog(f"{node.url}/bench_writes", None, None, "ONE")
             cassandra.ensure_schema()
-            write_latency({"SQLite (WAL)": sqlite, "Cassandra, 1 node (batch commit log)": cassandra},
-                          args.writes, args.repeat)
+            write_latency(
+                {"SQLite (WAL)": sqlite, "Cassandra, 1 node (batch commit log)": cassandra}, args.writes, args.repeat
+            )
             cassandra.close()
             http(node, tmp, args.seconds, args.repeat)
             analytics(node, args.records, args.days, args.repeat, tmp)

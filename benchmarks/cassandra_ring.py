@@ -14,6 +14,7 @@ With --latency it also times direct log writes with 3, 2 and 1 nodes up.
 
     .venv/bin/python -m benchmarks.cassandra_ring [--phase-seconds 10] [--clients 4] [--latency]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,7 +94,7 @@ class Traffic:
                 if pid:
                     self.answered.append(pid)
 
-    def __enter__(self) -> "Traffic":
+    def __enter__(self) -> Traffic:
         self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)]
         for t in self._threads:
             t.start()
@@ -152,16 +153,31 @@ def write_latency(nodes: list[CassandraNode], consistency: str, count: int = 200
     if not times:
         return {"consistency": consistency, "writes": 0, "refused": failures, "error": error}
     times.sort()
-    return {"consistency": consistency, "writes": len(times), "refused": failures,
-            "median_ms": round(statistics.median(times), 2), "p99_ms": round(times[int(len(times) * 0.99) - 1], 2)}
+    return {
+        "consistency": consistency,
+        "writes": len(times),
+        "refused": failures,
+        "median_ms": round(statistics.median(times), 2),
+        "p99_ms": round(times[int(len(times) * 0.99) - 1], 2),
+    }
 
 
 def run(phase_seconds: float, clients: int, latency: bool, workdir: Path) -> dict:
     cp = classpath()
     native, storage = shared_port(), shared_port()
     tokens = even_tokens(3)
-    nodes = [CassandraNode(workdir / f"node{i + 1}", address, native, storage, seeds=[f"{ADDRESSES[0]}:{storage}"],
-                           initial_token=tokens[i], cluster_name="digits-ring") for i, address in enumerate(ADDRESSES)]
+    nodes = [
+        CassandraNode(
+            workdir / f"node{i + 1}",
+            address,
+            native,
+            storage,
+            seeds=[f"{ADDRESSES[0]}:{storage}"],
+            initial_token=tokens[i],
+            cluster_name="digits-ring",
+        )
+        for i, address in enumerate(ADDRESSES)
+    ]
     report: dict = {"phases": {}, "latency": []}
     with ExitStack() as stack:
         for node in nodes:
@@ -174,11 +190,16 @@ def run(phase_seconds: float, clients: int, latency: bool, workdir: Path) -> dic
         report["ring_start_s"] = round(time.monotonic() - started, 1)
         report["rss_mib"] = [round(n.rss_mib()) for n in nodes]
         cluster, session = session_for(nodes, "ALL")
-        session.execute(f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "
-                        "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}")
+        session.execute(
+            f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "
+            "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}"
+        )
         cluster.shutdown()
         if latency:
-            report["latency"] += [{"up": 3, **write_latency(nodes, "LOCAL_QUORUM")}, {"up": 3, **write_latency(nodes, "ONE")}]
+            report["latency"] += [
+                {"up": 3, **write_latency(nodes, "LOCAL_QUORUM")},
+                {"up": 3, **write_latency(nodes, "ONE")},
+            ]
 
         env = {
             "MODEL_STORE": f"file://{workdir / 'models'}",
@@ -208,13 +229,17 @@ def run(phase_seconds: float, clients: int, latency: bool, workdir: Path) -> dic
         nodes[2].kill()
         phase("2. node 3 killed", phase_seconds)
         if latency:
-            report["latency"] += [{"up": 2, **write_latency(nodes[:2], "LOCAL_QUORUM")},
-                                  {"up": 2, **write_latency(nodes[:2], "ONE")}]
+            report["latency"] += [
+                {"up": 2, **write_latency(nodes[:2], "LOCAL_QUORUM")},
+                {"up": 2, **write_latency(nodes[:2], "ONE")},
+            ]
         nodes[1].kill()
         phase("3. nodes 2 and 3 killed", phase_seconds)
         if latency:
-            report["latency"] += [{"up": 1, **write_latency(nodes[:1], "LOCAL_QUORUM", 20)},
-                                  {"up": 1, **write_latency(nodes[:1], "ONE")}]
+            report["latency"] += [
+                {"up": 1, **write_latency(nodes[:1], "LOCAL_QUORUM", 20)},
+                {"up": 1, **write_latency(nodes[:1], "ONE")},
+            ]
         traffic.phase = "4. node 2 back"
         nodes[1].start(cp)
         nodes[1].wait_ready(240)
@@ -258,8 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         report = run(args.phase_seconds, args.clients, args.latency, Path(args.workdir or tmp))
     print(json.dumps(report, indent=1))
     totals = report["totals"]
-    print(f"answered 200: {totals['answered_200']}, in the ring: {totals['in_ring']}, lost: {totals['lost']}, "
-          f"duplicated: {totals['duplicated']}")
+    print(
+        f"answered 200: {totals['answered_200']}, in the ring: {totals['in_ring']}, lost: {totals['lost']}, "
+        f"duplicated: {totals['duplicated']}"
+    )
     return 0 if totals["lost"] == 0 and totals["duplicated"] == 0 else 1
 
 

@@ -10,6 +10,7 @@
 
     .venv/bin/python benchmarks/corrections_effect.py [--weight 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ def uploads(images, labels, category: str, seed: int):
 
     rng = np.random.default_rng(seed)
     out = []
-    for image, label in zip(images, labels):
+    for image, label in zip(images, labels, strict=True):
         _, data = devset.render(category, image, rng)
         try:
             out.append((np.round(preprocess(data) * 255).astype(np.uint8), int(label)))
@@ -60,8 +61,11 @@ def main() -> None:
     started = time.perf_counter()
     seen_x, seen_y = uploads(*uci.uci_digits("train"), "uci_digits", seed=7)
     held_x, held_y = uploads(*uci.uci_digits("eval"), "uci_digits", seed=2024)
-    print(f"rendered and preprocessed {len(seen_y)} uploads (train half) and {len(held_y)} held-out "
-          f"in {time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"rendered and preprocessed {len(seen_y)} uploads (train half) and {len(held_y)} held-out "
+        f"in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
 
     def score(name: str, probabilities_of) -> None:
         print(f"{name:<48} held-out UCI uploads {accuracy(probabilities_of(held_x), held_y):.2%}", flush=True)
@@ -74,10 +78,14 @@ def main() -> None:
     corrections = Corrections(seen_x[wrong], seen_y[wrong].astype(np.uint8))
     print(f"A got {int(wrong.sum())} of {len(seen_y)} uploads wrong: they become the corrections", flush=True)
     score("model A", keras_probs(a.model))
-    b = train(TrainConfig(uci_train_half=False, correction_weight=args.weight), data, verbose=False,
-              corrections=corrections)
-    print(f"model B (MNIST + {len(corrections)} corrections x{args.weight}): MNIST test {b.evaluation.accuracy:.2%}, "
-          f"{b.seconds:.0f} s; on the corrections themselves {b.corrections['accuracy_after']:.2%}", flush=True)
+    b = train(
+        TrainConfig(uci_train_half=False, correction_weight=args.weight), data, verbose=False, corrections=corrections
+    )
+    print(
+        f"model B (MNIST + {len(corrections)} corrections x{args.weight}): MNIST test {b.evaluation.accuracy:.2%}, "
+        f"{b.seconds:.0f} s; on the corrections themselves {b.corrections['accuracy_after']:.2%}",
+        flush=True,
+    )
     score("model B", keras_probs(b.model))
     registry = ModelRegistry(FileObjectStore(ROOT / "tests" / "fixtures" / "modelstore"))
     shipped = Predictor(registry.load(registry.latest_version()))

@@ -8,6 +8,7 @@ baseline: the peak of a process that only decoded the canvas.
 
     .venv/bin/python benchmarks/costly_images.py
 """
+
 from __future__ import annotations
 
 import io

@@ -5,6 +5,7 @@ list, then write). Each export runs in a fresh process, so ru_maxrss is that exp
 
     .venv/bin/python benchmarks/log_analytics.py [--records 200000] [--repeat 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +46,7 @@ def fill(path: Path, count: int, days: int) -> tuple:
     log = SqlitePredictionLog(path)
     log.ensure_schema()
     rng = np.random.default_rng(0)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     conn = log._connection()
     conn.execute("BEGIN")
     for n in range(count):
@@ -53,9 +54,16 @@ def fill(path: Path, count: int, days: int) -> tuple:
         digit = int(rng.integers(10))
         confidence = float(rng.uniform(0.4, 1.0))
         record = PredictionRecord(
-            id=pid, created_at=created_at_of(pid) - timedelta(days=n % days), filename=f"{n}.png",
-            content_type="image/png", digit=digit, confidence=confidence, probabilities=[0.01] * 10,
-            model_version=f"v{n % 3}", latency_ms=1.0, normalised=rng.integers(0, 256, 784, dtype=np.uint8).tobytes(),
+            id=pid,
+            created_at=created_at_of(pid) - timedelta(days=n % days),
+            filename=f"{n}.png",
+            content_type="image/png",
+            digit=digit,
+            confidence=confidence,
+            probabilities=[0.01] * 10,
+            model_version=f"v{n % 3}",
+            latency_ms=1.0,
+            normalised=rng.integers(0, 256, 784, dtype=np.uint8).tobytes(),
             image_size=300,
         )
         log.write(record)
@@ -77,27 +85,36 @@ def main() -> None:
         db = Path(tmp) / "log.db"
         started = time.perf_counter()
         log, first, last = fill(db, args.records, args.days)
-        print(f"{args.records:,} records over {args.days} days written in {time.perf_counter() - started:.1f} s "
-              f"({db.stat().st_size / 2**20:.0f} MiB)")
+        print(
+            f"{args.records:,} records over {args.days} days written in {time.perf_counter() - started:.1f} s "
+            f"({db.stat().st_size / 2**20:.0f} MiB)"
+        )
         for days in (7, args.days):
             times = []
             for _ in range(args.repeat):
                 t = time.perf_counter()
                 log.stats(last - timedelta(days=days - 1), last, 0.9)
                 times.append((time.perf_counter() - t) * 1000)
-            print(f"stats, {days} days (SQL GROUP BY): median {statistics.median(times):.0f} ms over {args.repeat} runs")
+            print(
+                f"stats, {days} days (SQL GROUP BY): median {statistics.median(times):.0f} ms over {args.repeat} runs"
+            )
         log.close()
         for suffix in ("parquet", "csv"):
             for way in ("stream", "list"):
                 out = Path(tmp) / f"out.{suffix}"
                 done = subprocess.run(
                     [sys.executable, "-c", EXPORT, str(db), str(out), first.isoformat(), last.isoformat(), way],
-                    capture_output=True, text=True, cwd=ROOT, check=True,
+                    capture_output=True,
+                    text=True,
+                    cwd=ROOT,
+                    check=True,
                 )
                 count, seconds, peak = done.stdout.split()
                 label = "streamed (ours)" if way == "stream" else "all in a list first"
-                print(f"export {suffix:<8} {label:<20}: {int(count):,} rows in {float(seconds):.1f} s, "
-                      f"peak RSS {float(peak):.0f} MiB, file {out.stat().st_size / 2**20:.0f} MiB")
+                print(
+                    f"export {suffix:<8} {label:<20}: {int(count):,} rows in {float(seconds):.1f} s, "
+                    f"peak RSS {float(peak):.0f} MiB, file {out.stat().st_size / 2**20:.0f} MiB"
+                )
 
 
 if __name__ == "__main__":

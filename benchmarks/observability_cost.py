@@ -8,6 +8,7 @@ Prints the median req/s of each and the cost (target: under 5 %).
 
     .venv/bin/python -m benchmarks.observability_cost [--repeat 3] [--seconds 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,12 @@ def in_process(repeat: int = 5, count: int = 5000) -> None:
         telemetry.end(token)
 
     print(f"\nIn process, the added work per request (median of {repeat} x {count:,}):")
-    for label, observe, access in (("telemetry record alone", False, False), ("+ Prometheus updates", True, False),
-                                   ("+ JSON access line", False, True), ("all of it", True, True)):
+    for label, observe, access in (
+        ("telemetry record alone", False, False),
+        ("+ Prometheus updates", True, False),
+        ("+ JSON access line", False, True),
+        ("all of it", True, True),
+    ):
         times = []
         for _ in range(repeat):
             started = time.perf_counter()
@@ -91,15 +96,23 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(ROOT / "tests" / "fixtures" / "modelstore", tmp / "models")
         for n in range(args.repeat):
             for name, env in MODES.items():
-                base = {"MODEL_STORE": f"file://{tmp / 'models'}", "PREDICTION_LOG": f"sqlite://{tmp / f'{n}.db'}",
-                        "WORKERS": "2", "THREADS": "1", "MODEL_REFRESH_SECONDS": "0", "SPOOL_DIR": str(tmp / "spool")}
+                base = {
+                    "MODEL_STORE": f"file://{tmp / 'models'}",
+                    "PREDICTION_LOG": f"sqlite://{tmp / f'{n}.db'}",
+                    "WORKERS": "2",
+                    "THREADS": "1",
+                    "MODEL_REFRESH_SECONDS": "0",
+                    "SPOOL_DIR": str(tmp / "spool"),
+                }
                 with function_server("predict", {**base, **env}, tmp) as url:
                     wrk_run(wrk, url, 4, 2, script)  # warm-up
                     rps, p99 = wrk_run(wrk, url, args.clients, args.seconds, script)
                 runs[name].append(rps)
                 print(f"  {name}: {rps:,.0f} req/s, p99 {p99}", file=sys.stderr, flush=True)
-    print(f"## Metrics and structured logs: HTTP cost ({args.clients} clients, {args.seconds} s runs, "
-          f"{args.repeat} interleaved repetitions)\n")
+    print(
+        f"## Metrics and structured logs: HTTP cost ({args.clients} clients, {args.seconds} s runs, "
+        f"{args.repeat} interleaved repetitions)\n"
+    )
     print("Command: `.venv/bin/python -m benchmarks.observability_cost`\n")
     medians = {name: statistics.median(values) for name, values in runs.items()}
     for name, values in runs.items():

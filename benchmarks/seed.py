@@ -4,6 +4,7 @@ Per request it read the image with scikit-image, resized it to 28x28 ignoring
 the aspect ratio, converted RGB to grey, binarised it with Sauvola, rebuilt
 the Keras MLP and loaded its weights from disk, then predicted.
 """
+
 from __future__ import annotations
 
 import io
@@ -17,15 +18,20 @@ def create_model():
     from keras import layers
 
     model = keras.Sequential(
-        [keras.Input((784,)), layers.Dense(512, activation="relu"), layers.Dropout(0.2),
-         layers.Dense(10, activation="softmax")]
+        [
+            keras.Input((784,)),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(10, activation="softmax"),
+        ]
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 def load_image(data: bytes) -> np.ndarray:
-    from skimage import color, io as skio, transform
+    from skimage import color, transform
+    from skimage import io as skio
     from skimage.filters import threshold_sauvola
 
     img = skio.imread(io.BytesIO(data))

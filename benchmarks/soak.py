@@ -15,6 +15,7 @@ time it. Passes when:
 
     .venv/bin/python benchmarks/soak.py [--seconds 60] [--lock-seconds 12]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,15 +93,17 @@ def trickle(url: str, body: bytes, seconds: float) -> bytes:
     """Headers, then one byte every 0.5 s, until the server answers (it must, with a 408)."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=60) as sock:
-        sock.sendall(f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        sock.sendall(
+            f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        )
         sock.settimeout(0.5)
         deadline, answer = time.monotonic() + seconds, b""
         for i in range(len(body)):
             try:
                 answer = sock.recv(65536)
                 break
-            except socket.timeout:
-                sock.sendall(body[i:i + 1])
+            except TimeoutError:
+                sock.sendall(body[i : i + 1])
             if time.monotonic() > deadline:
                 break
         return answer
@@ -123,8 +126,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         db = tmp / "soak.db"
-        env = {"MODEL_STORE": f"file://{ROOT / 'tests/fixtures/modelstore'}", "PREDICTION_LOG": f"sqlite://{db}",
-               "SPOOL_DIR": str(tmp / "spool"), "READ_TIMEOUT_SECONDS": "10"}
+        env = {
+            "MODEL_STORE": f"file://{ROOT / 'tests/fixtures/modelstore'}",
+            "PREDICTION_LOG": f"sqlite://{db}",
+            "SPOOL_DIR": str(tmp / "spool"),
+            "READ_TIMEOUT_SECONDS": "10",
+        }
         with function_server("predict", env, tmp) as url:
             pid = server_pid(url.rsplit(":", 1)[1])
             for _ in range(50):
@@ -138,7 +145,9 @@ def main() -> int:
 
             def record(kind: str, status: int, body: dict | None = None, took: float | None = None) -> None:
                 with lock:
-                    (statuses if kind == "normal" else hostile_statuses)[status if kind == "normal" else (kind, status)] += 1
+                    (statuses if kind == "normal" else hostile_statuses)[
+                        status if kind == "normal" else (kind, status)
+                    ] += 1
                     if status == 200 and body and "id" in body:
                         accepted.append(body["id"])
                     if took is not None:
@@ -167,13 +176,19 @@ def main() -> int:
                         record("slow_upload", int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0)
                     elif step == len(hostile) + 1:
                         answer = raw_exchange(url, b"GET /" + b"a" * 1_000_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-                        record("huge_request_line", int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0)
+                        record(
+                            "huge_request_line", int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+                        )
                     else:
-                        posted = requests.post(url, files={"file": ("x.html", b"<script>alert(1)</script>", "text/html")},
-                                               timeout=60)
+                        posted = requests.post(
+                            url, files={"file": ("x.html", b"<script>alert(1)</script>", "text/html")}, timeout=60
+                        )
                         record("html_upload", posted.status_code)
-                        label = requests.post(f"{url}/predictions/00000000-0000-1000-8000-000000000000/label",
-                                              data={"label": "1"}, timeout=60)
+                        label = requests.post(
+                            f"{url}/predictions/00000000-0000-1000-8000-000000000000/label",
+                            data={"label": "1"},
+                            timeout=60,
+                        )
                         record("form_correction", label.status_code)
 
             def locker() -> None:
@@ -209,15 +224,23 @@ def main() -> int:
     rate_during = len(during) / args.lock_seconds
     missing = len(set(accepted) - stored)
     growth = (rss_end - rss_start) / rss_start * 100
-    print(f"soak: {args.seconds:.0f} s, {NORMAL_CLIENTS} ordinary + {HOSTILE_CLIENTS} hostile clients, "
-          f"log locked {args.lock_seconds:.0f} s in the middle")
-    print(f"ordinary: {sum(statuses.values())} requests, statuses {dict(sorted(statuses.items()))}, "
-          f"p50 {statistics.median(seconds) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
-    print(f"ordinary throughput: {rate_before:.0f} req/s before the lock, {rate_during:.0f} req/s during it "
-          f"({rate_during / rate_before:.0%}); at the end of the lock /healthz said {spooled_under_lock[0]}")
+    print(
+        f"soak: {args.seconds:.0f} s, {NORMAL_CLIENTS} ordinary + {HOSTILE_CLIENTS} hostile clients, "
+        f"log locked {args.lock_seconds:.0f} s in the middle"
+    )
+    print(
+        f"ordinary: {sum(statuses.values())} requests, statuses {dict(sorted(statuses.items()))}, "
+        f"p50 {statistics.median(seconds) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+    )
+    print(
+        f"ordinary throughput: {rate_before:.0f} req/s before the lock, {rate_during:.0f} req/s during it "
+        f"({rate_during / rate_before:.0%}); at the end of the lock /healthz said {spooled_under_lock[0]}"
+    )
     print("hostile: " + ", ".join(f"{kind} {status} x{n}" for (kind, status), n in sorted(hostile_statuses.items())))
-    print(f"answered 200: {len(accepted)}, missing from the log: {missing}; 5xx: {len(problems)}; "
-          f"RSS {rss_start:.0f} -> {rss_end:.0f} MB ({growth:+.1f} %)")
+    print(
+        f"answered 200: {len(accepted)}, missing from the log: {missing}; 5xx: {len(problems)}; "
+        f"RSS {rss_start:.0f} -> {rss_end:.0f} MB ({growth:+.1f} %)"
+    )
     ok = missing == 0 and not problems and p99 < 1.0 and rate_during >= rate_before / 2 and abs(growth) <= 20
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

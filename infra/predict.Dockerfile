@@ -3,8 +3,8 @@
 FROM python:3.12-slim
 
 WORKDIR /app
-COPY layers/requirements.txt /app/layer-requirements.txt
-RUN pip install --no-cache-dir -r /app/layer-requirements.txt functions-framework==3.10.2 boto3==1.44.8
+COPY requirements/serve.txt /app/requirements.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps -r /app/requirements.txt
 
 COPY ml /app/ml
 COPY service /app/service

@@ -3,8 +3,8 @@
 # image runs under functions-framework (see docker-compose.yml).
 FROM public.ecr.aws/lambda/python:3.12
 
-COPY requirements.txt ${LAMBDA_TASK_ROOT}/requirements.txt
-RUN pip install --no-cache-dir -r ${LAMBDA_TASK_ROOT}/requirements.txt
+COPY requirements/run.txt ${LAMBDA_TASK_ROOT}/requirements.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps -r ${LAMBDA_TASK_ROOT}/requirements.txt
 
 COPY ml ${LAMBDA_TASK_ROOT}/ml
 COPY service ${LAMBDA_TASK_ROOT}/service

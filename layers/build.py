@@ -6,6 +6,7 @@ Prints the unzipped size and fails above Lambda's 250 MB limit.
 
     python layers/build.py [--python 3.12] [--out build]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,13 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_24_x86_64", "manylinux_2_27_x86_64",
-             "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")  # AL2023 (python3.12 runtime): glibc 2.34
+PLATFORMS = (
+    "manylinux2014_x86_64",
+    "manylinux_2_24_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_28_x86_64",
+    "manylinux_2_34_x86_64",
+)  # AL2023 (python3.12 runtime): glibc 2.34
 PACKAGES = ("ml", "service")
 LAMBDA_LIMIT = 250 * 1024 * 1024
 TARGET = 150 * 1024 * 1024
@@ -30,8 +36,12 @@ KEEP = {
 # LiteRT's GPU accelerator, NPU vendor plugins, command-line tools and the CompiledModel
 # runtime (libLiteRt.so): the classic Interpreter on CPU needs none of them (checked by
 # tests/unit/test_deployment.py running the golden images from the pruned layer).
-DROP = ("ai_edge_litert/libLiteRtWebGpuAccelerator.so", "ai_edge_litert/libLiteRt.so",
-        "ai_edge_litert/tools", "ai_edge_litert/vendors")
+DROP = (
+    "ai_edge_litert/libLiteRtWebGpuAccelerator.so",
+    "ai_edge_litert/libLiteRt.so",
+    "ai_edge_litert/tools",
+    "ai_edge_litert/vendors",
+)
 
 
 def tree_size(path: Path) -> int:
@@ -45,9 +55,26 @@ def build(python: str, out: Path) -> tuple[Path, int]:
     site.mkdir(parents=True)
     platform_args = [arg for p in PLATFORMS for arg in ("--platform", p)]
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--only-binary=:all:",
-         "--implementation", "cp", "--python-version", python, *platform_args,
-         "--target", str(site), "-r", str(ROOT / "layers" / "requirements.txt")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            python,
+            *platform_args,
+            "--target",
+            str(site),
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            str(ROOT / "requirements" / "layer.txt"),
+        ],
         check=True,
     )
     for package in PACKAGES:
@@ -78,9 +105,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "build")
     args = parser.parse_args()
     archive, unzipped = build(args.python, args.out)
-    print(f"{archive}: {archive.stat().st_size / 2**20:.1f} MiB zipped, {unzipped / 2**20:.1f} MiB unzipped "
-          f"(Lambda limit 250 MiB for function + layers; our target 150 MiB)")
-    biggest = sorted(((tree_size(p), p.name) for p in (args.out / "layer" / "python").iterdir() if p.is_dir()), reverse=True)
+    print(
+        f"{archive}: {archive.stat().st_size / 2**20:.1f} MiB zipped, {unzipped / 2**20:.1f} MiB unzipped "
+        f"(Lambda limit 250 MiB for function + layers; our target 150 MiB)"
+    )
+    biggest = sorted(
+        ((tree_size(p), p.name) for p in (args.out / "layer" / "python").iterdir() if p.is_dir()), reverse=True
+    )
     for size, name in biggest[:8]:
         print(f"  {size / 2**20:7.1f} MiB  {name}")
     if unzipped > LAMBDA_LIMIT:

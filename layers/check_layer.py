@@ -4,16 +4,35 @@ complete. Prints one JSON line.
 
     PYTHONPATH=build/layer/python python -S layers/check_layer.py .
 """
-import sys, json, time
+
+# ruff: noqa: E402  (the imports after the clock starts are what it times)
+import json
+import sys
+import time
 from pathlib import Path
+
 t = time.perf_counter()
-from ml.preprocess import preprocess
+import service.predict_app  # noqa: F401  (the predict path imports them)
 from ml.predictor import Predictor
+from ml.preprocess import preprocess
 from ml.registry import ModelRegistry
 from ml.storage.filestore import FileObjectStore
-import service.predict_app, service.predlog.sqlite  # noqa: F401  (the predict path imports them)
+
 root = Path(sys.argv[1])
 r = ModelRegistry(FileObjectStore(root / "tests/fixtures/modelstore"))
 p = Predictor(r.load(r.latest_version(), files=("model.tflite",)))
-wrong = [f.name for f in sorted((root / "tests/fixtures/golden").iterdir()) if p.predict(preprocess(f.read_bytes())[None])[0].digit != int(f.name[0])]
-print(json.dumps({"wrong": wrong, "tensorflow": "tensorflow" in sys.modules, "flask": "flask" in sys.modules, "seconds": round(time.perf_counter() - t, 2)}))
+wrong = [
+    f.name
+    for f in sorted((root / "tests/fixtures/golden").iterdir())
+    if p.predict(preprocess(f.read_bytes())[None])[0].digit != int(f.name[0])
+]
+print(
+    json.dumps(
+        {
+            "wrong": wrong,
+            "tensorflow": "tensorflow" in sys.modules,
+            "flask": "flask" in sys.modules,
+            "seconds": round(time.perf_counter() - t, 2),
+        }
+    )
+)

@@ -1,4 +1,5 @@
 """``python -m ml``: see ml/cli.py."""
+
 import sys
 
 from ml.cli import main

@@ -4,13 +4,14 @@ An artifact is a handful of named files; ``metadata.json`` lists the sha256 of
 every other file, so a reader can tell a complete artifact from a partial one.
 Nothing here imports TensorFlow.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ml.errors import ArtifactError
@@ -24,7 +25,7 @@ FORMAT = 1
 
 def new_version(now: datetime | None = None) -> str:
     """A version id that sorts by creation time: ``20261129T170539Z-3f9a1c``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
@@ -42,7 +43,7 @@ class Artifact:
         return json.loads(self.files[METADATA_FILE])
 
     @classmethod
-    def create(cls, version: str, payload: dict[str, bytes], metadata: dict[str, Any]) -> "Artifact":
+    def create(cls, version: str, payload: dict[str, bytes], metadata: dict[str, Any]) -> Artifact:
         """Seal ``payload`` files with a metadata.json that records their checksums."""
         meta = {
             **metadata,

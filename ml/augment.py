@@ -3,6 +3,7 @@ preprocessing: slight rotation and shear (photos), residual scale and shift
 (box fitting and centring), stroke width (pens), blur (low-resolution scans).
 Imports TensorFlow; used only by training.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,7 +65,7 @@ def _blur(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """A 3x3 binomial blur on a fifth of the images, renormalised to peak 1."""
     batch = tf.shape(images)[0]
     weights = [1.0, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0]
-    blurred = tf.add_n([w * v for w, v in zip(weights, _shifted(images))]) / 16.0
+    blurred = tf.add_n([w * v for w, v in zip(weights, _shifted(images), strict=True)]) / 16.0
     blurred = blurred / tf.maximum(tf.reduce_max(blurred, axis=[1, 2, 3], keepdims=True), 1e-6)
     use = tf.random.stateless_uniform([batch, 1, 1, 1], seed) < 0.2
     return tf.where(use, blurred, images)

@@ -2,6 +2,7 @@
 
 Runs without the service (no prediction log); the service's CLI (``python -m service``) offers these
 commands too, plus those over the prediction log, by extending ``parser()`` and ``COMMANDS``."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,20 +43,26 @@ def cmd_data(args, settings: MLSettings) -> int:
 
     written = mnist.fetch(settings.mnist_dir)
     data = mnist.load(mnist.DirectorySource(settings.mnist_dir))
-    print(f"MNIST ready in {settings.mnist_dir}: {len(data.x_train)} train, {len(data.x_test)} test images"
-          + (f" ({len(written)} files fetched)" if written else " (already there, sha256 verified)"))
+    print(
+        f"MNIST ready in {settings.mnist_dir}: {len(data.x_train)} train, {len(data.x_test)} test images"
+        + (f" ({len(written)} files fetched)" if written else " (already there, sha256 verified)")
+    )
     return 0
 
 
 def print_outcome(outcome, model_store: str) -> None:
     """What a training did, in a few lines (shared with the service's CLI)."""
     m = outcome.metrics
-    print(f"version {outcome.version}: test accuracy {m['test_accuracy']:.4f} in {m['train_seconds']:.0f} s "
-          f"({m['epochs']} epochs, {m['parameters']:,} parameters)")
+    print(
+        f"version {outcome.version}: test accuracy {m['test_accuracy']:.4f} in {m['train_seconds']:.0f} s "
+        f"({m['epochs']} epochs, {m['parameters']:,} parameters)"
+    )
     if "corrections" in m:
         c = m["corrections"]
-        print(f"corrections: {c['used']} used x{c['weight']}; accuracy on them before {c['accuracy_before']} "
-              f"({c['model_before']}), after {c['accuracy_after']}")
+        print(
+            f"corrections: {c['used']} used x{c['weight']}; accuracy on them before {c['accuracy_before']} "
+            f"({c['model_before']}), after {c['accuracy_after']}"
+        )
     print(("promoted: " if outcome.promoted else "NOT promoted: ") + outcome.reason)
     print(f"stored in {model_store.rstrip('/')}/models/{outcome.version}/ (confusion matrix: confusion.png)")
 
@@ -105,8 +112,16 @@ def cmd_predict(args, settings: MLSettings) -> int:
             status = 1
             continue
         p = predictor.predict(image[None])[0]
-        print(json.dumps({"file": name, "digit": p.digit, "confidence": round(p.confidence, 4),
-                          "model_version": predictor.version}))
+        print(
+            json.dumps(
+                {
+                    "file": name,
+                    "digit": p.digit,
+                    "confidence": round(p.confidence, 4),
+                    "model_version": predictor.version,
+                }
+            )
+        )
     return status
 
 

@@ -1,8 +1,9 @@
 """People's corrections as training data: the 28x28 images the model saw, with the right digit."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -17,7 +18,7 @@ class Corrections:
     labels: np.ndarray  # (n,) uint8, 0-9
 
     @classmethod
-    def from_pairs(cls, pairs: Iterable[tuple[bytes, int]]) -> "Corrections":
+    def from_pairs(cls, pairs: Iterable[tuple[bytes, int]]) -> Corrections:
         """Build from (normalised bytes, label); a malformed record is an error, not silently dropped."""
         images, labels = [], []
         for normalised, label in pairs:

@@ -6,13 +6,14 @@ decoded. Large photos are shrunk as early as possible (JPEG ``draft`` decodes
 at 1/2, 1/4 or 1/8 scale directly), because everything downstream only needs
 a few hundred pixels across.
 """
+
 from __future__ import annotations
 
 import io
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -43,14 +44,17 @@ class DecodeBudget:
 
     def spend(self, width: int, height: int) -> None:
         if width * height > self._left:
-            raise RequestTooCostly(f"the images of this request hold more than the {self.pixels:,} pixels one "
-                                   f"request may decode (MAX_REQUEST_PIXELS); send fewer or smaller images")
+            raise RequestTooCostly(
+                f"the images of this request hold more than the {self.pixels:,} pixels one "
+                f"request may decode (MAX_REQUEST_PIXELS); send fewer or smaller images"
+            )
         self._left -= width * height
 
     def check_time(self) -> None:
         if self._clock() - self._started > self.seconds:
-            raise RequestTooCostly(f"decoding this request's images took over {self.seconds:g} s; "
-                                   f"send fewer or smaller images")
+            raise RequestTooCostly(
+                f"decoding this request's images took over {self.seconds:g} s; send fewer or smaller images"
+            )
 
 
 @dataclass(frozen=True)
@@ -82,13 +86,12 @@ def _open(data: bytes, max_pixels: int, budget: DecodeBudget | None) -> Image.Im
     if width < 1 or height < 1:
         raise InvalidImage(f"the image has no pixels ({width}x{height})")
     if width * height > max_pixels:
-        raise ImageTooLarge(
-            f"the image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}"
-        )
+        raise ImageTooLarge(f"the image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}")
     scans = data.count(_SOS) if image.format == "JPEG" else 0
     if scans > MAX_JPEG_SCANS:
-        raise ImageTooCostly(f"the JPEG has {scans:,} scans; the limit is {MAX_JPEG_SCANS} "
-                             f"(a camera's progressive JPEG has about 10)")
+        raise ImageTooCostly(
+            f"the JPEG has {scans:,} scans; the limit is {MAX_JPEG_SCANS} (a camera's progressive JPEG has about 10)"
+        )
     if budget is not None:
         budget.spend(width, height)
     return image
@@ -123,8 +126,8 @@ def _bands(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     if mode in ("RGBA", "LA", "RGBa", "La"):
         alpha = image.getchannel("A")
         luma = image.convert("RGB" if mode.startswith("RGB") else "L").convert("L")
-        extrema = alpha.getextrema()
-        return luma, (alpha if extrema[0] < 250 else None)
+        lowest = alpha.getextrema()[0]  # one band: (min, max)
+        return luma, (alpha if isinstance(lowest, (int, float)) and lowest < 250 else None)
     if mode == "L":
         return image, None
     return image.convert("RGB").convert("L"), None
@@ -137,8 +140,9 @@ def _shrink(band: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return values if band.mode == "F" else values / 255.0
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, work_size: int = WORK_SIZE,
-           budget: DecodeBudget | None = None) -> Decoded:
+def decode(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, work_size: int = WORK_SIZE, budget: DecodeBudget | None = None
+) -> Decoded:
     """Decode the first frame of ``data``, upright (EXIF), at most ``work_size`` across."""
     if budget is not None:
         budget.check_time()

@@ -7,11 +7,12 @@ people really send digits: canvas exports, scans, chalkboards, phone photos
 with uneven light and shadows, tiny digits in huge photos, specks, every
 file format and pixel mode we accept, EXIF-rotated files.
 """
+
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -129,7 +130,7 @@ def _lighting(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     gy, gx = rng.uniform(-0.35, 0.35, 2)
     light = 1.0 + gx * (xs / w - 0.5) + gy * (ys / h - 0.5)
     angle = rng.uniform(0, np.pi)
-    edge = (np.cos(angle) * (xs - w * rng.uniform(0.2, 0.8)) + np.sin(angle) * (ys - h * rng.uniform(0.2, 0.8)))
+    edge = np.cos(angle) * (xs - w * rng.uniform(0.2, 0.8)) + np.sin(angle) * (ys - h * rng.uniform(0.2, 0.8))
     shadow = 1.0 - rng.uniform(0.15, 0.4) / (1.0 + np.exp(-edge / (0.03 * max(h, w))))
     return light * shadow
 
@@ -138,7 +139,9 @@ def _photo(d, rng, size: tuple[int, int], digit_share: tuple[float, float], cent
     w, h = size if rng.random() < 0.7 else size[::-1]
     height = int(min(h, w) * rng.uniform(*digit_share))
     ink = glyph(d, height, rng, thickness=float(rng.uniform(0, 3)))
-    ink = np.asarray(Image.fromarray(ink, "F").rotate(float(rng.uniform(-8, 8)), Image.Resampling.BILINEAR, expand=True))
+    ink = np.asarray(
+        Image.fromarray(ink, "F").rotate(float(rng.uniform(-8, 8)), Image.Resampling.BILINEAR, expand=True)
+    )
     field = _place((h, w), ink, rng, centred=centred)
     paper = np.array(rng.uniform(190, 240) * np.array([1.0, rng.uniform(0.93, 1.0), rng.uniform(0.8, 0.97)]))
     ink_rgb = np.array([[25, 25, 30], [20, 30, 120], [40, 40, 40]][int(rng.integers(0, 3))], dtype=np.float32)
@@ -192,9 +195,11 @@ def _formats_modes(d, rng):
 def _exif_rotated(d, rng):
     _, data = _scan(d, rng)
     img = Image.open(io.BytesIO(data)).convert("RGB")
-    orientation, transpose = [(3, Image.Transpose.ROTATE_180), (6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270)][
-        int(rng.integers(0, 3))
-    ]
+    orientation, transpose = [
+        (3, Image.Transpose.ROTATE_180),
+        (6, Image.Transpose.ROTATE_90),
+        (8, Image.Transpose.ROTATE_270),
+    ][int(rng.integers(0, 3))]
     # store the pixels turned so that applying the EXIF orientation brings them upright
     stored = img.transpose(transpose)
     exif = Image.Exif()

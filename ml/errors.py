@@ -3,6 +3,7 @@
 Each carries a stable ``code`` that the HTTP layer maps to a status once, so
 callers never have to parse messages.
 """
+
 from __future__ import annotations
 
 

@@ -1,9 +1,10 @@
 """Accuracy of a Predictor on MNIST test and on the dev set, per category."""
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def score_devset(predictor: Predictor, samples: Iterable[Sample], batch: int = 6
         if not pending:
             return
         digits = np.argmax(predictor.probabilities(np.stack([a for _, a in pending])), axis=1)
-        for (sample, _), digit in zip(pending, digits):
+        for (sample, _), digit in zip(pending, digits, strict=True):
             counts[sample.category][0] += int(digit == sample.label)
         pending.clear()
 
@@ -57,7 +58,10 @@ def overall(scores: list[CategoryScore]) -> float:
 def batched_probabilities(predictor: Predictor, images: np.ndarray, batch: int = 1000) -> np.ndarray:
     """uint8 MNIST images -> (n, 10) probabilities, in batches."""
     return np.concatenate(
-        [predictor.probabilities(images[i : i + batch].astype(np.float32) / 255.0) for i in range(0, len(images), batch)]
+        [
+            predictor.probabilities(images[i : i + batch].astype(np.float32) / 255.0)
+            for i in range(0, len(images), batch)
+        ]
     )
 
 

@@ -1,7 +1,7 @@
 """Keras model <-> bytes, and the TFLite export predict runs on. Imports TensorFlow."""
+
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,10 @@ def to_tflite(model: Any) -> bytes:
     ``from_keras_model`` it is: converting a hand-made ``tf.function`` around a
     Keras 3 model gave a flatbuffer that answered NaN (seen with TF 2.21).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from ml.quiet import import_tensorflow, native_chatter_filtered, stdout_to_debug_log
+
+    import_tensorflow()
     import tensorflow as tf
 
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with stdout_to_debug_log("the TFLite converter"), native_chatter_filtered():
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()

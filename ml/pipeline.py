@@ -1,9 +1,10 @@
 """Train -> export -> check -> publish -> promote, shared by the CLI and the train function."""
+
 from __future__ import annotations
 
 import platform
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -13,9 +14,9 @@ from ml.artifacts import CONFUSION_FILE, KERAS_FILE, TFLITE_FILE, Artifact, new_
 from ml.corrections import Corrections
 from ml.errors import ArtifactError
 from ml.mnist import Mnist
+from ml.parameters import Parameter, Parameters
 from ml.predictor import Predictor
 from ml.registry import ModelRegistry, PromotionConflict
-from ml.parameters import Parameter, Parameters
 from ml.training import TrainConfig, TrainResult, train
 
 EXPORT_TOLERANCE = 1e-4
@@ -72,7 +73,7 @@ def build_artifact(result: TrainResult, data: Mnist) -> Artifact:
         ),
     }
     metadata = {
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
         "architecture": result.config.architecture,
         "parameters": result.parameters,
         "preprocessing_version": preprocess.VERSION,
@@ -81,6 +82,8 @@ def build_artifact(result: TrainResult, data: Mnist) -> Artifact:
         "libraries": _library_versions(),
     }
     provisional = Artifact.create(version, payload, metadata)
+    if result.test_probabilities is None:
+        raise ArtifactError("the training result carries no test-set probabilities to check the export against")
     metadata["export_check"] = check_export(provisional, result.test_probabilities, data)
     return Artifact.create(version, payload, metadata)
 

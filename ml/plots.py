@@ -1,4 +1,5 @@
 """Pictures of results, for people who would rather look than read."""
+
 from __future__ import annotations
 
 import io
@@ -19,8 +20,16 @@ def confusion_png(confusion: list[list[int]], title: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=100)
     ax.imshow(np.log1p(errors), cmap="Reds")
     for (row, col), count in np.ndenumerate(matrix):
-        ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
-                color="black" if row != col else "tab:green", fontweight="bold" if row == col else None)
+        ax.text(
+            col,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="black" if row != col else "tab:green",
+            fontweight="bold" if row == col else None,
+        )
     ax.set_xticks(range(10))
     ax.set_yticks(range(10))
     ax.set_xlabel("predicted digit")

@@ -1,4 +1,5 @@
 """Inference on the TFLite export with LiteRT: no TensorFlow in the predict path."""
+
 from __future__ import annotations
 
 import threading
@@ -27,13 +28,18 @@ class Predictor:
     def __init__(self, artifact: Artifact):
         from ai_edge_litert.interpreter import Interpreter
 
+        from ml.quiet import native_chatter_filtered
+
         artifact.verify()
         self.version = artifact.version
         self.metadata = artifact.metadata
         self._interpreter = Interpreter(model_content=artifact.files[TFLITE_FILE], num_threads=1)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
-        self._batch = 0
+        with native_chatter_filtered():  # the XNNPACK delegate announces itself on the first allocation
+            self._interpreter.resize_tensor_input(self._input, [1, 28, 28, 1])
+            self._interpreter.allocate_tensors()
+        self._batch = 1
         self._lock = threading.Lock()
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:

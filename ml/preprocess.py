@@ -1,4 +1,5 @@
 """The one preprocessing entry point, shared by training-time evaluation and predict."""
+
 from __future__ import annotations
 
 import numpy as np

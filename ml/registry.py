@@ -9,6 +9,7 @@ what the writer read (S3 If-Match / If-None-Match), so of two trainers that race
 only one promotes; ``models/HISTORY`` is appended to with the same kind of write,
 retried on conflict, so no promoted version is ever dropped from it.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,10 @@ class ModelRegistry:
             self.store.put_if(LATEST, version.encode(), expected.token, "text/plain")
         except PreconditionFailed as exc:
             now = self.pointer().version
-            raise PromotionConflict(f"models/LATEST moved from {expected.version} to {now} while this "
-                                    f"writer worked; {version} was not promoted") from exc
+            raise PromotionConflict(
+                f"models/LATEST moved from {expected.version} to {now} while this "
+                f"writer worked; {version} was not promoted"
+            ) from exc
 
     def _edit_history(self, change) -> None:
         """Read-modify-write of HISTORY that never loses a concurrent writer's entry."""
@@ -115,7 +118,9 @@ class ModelRegistry:
                 continue
             self._point_at(candidate, pointer)
             skipped = set(self.history()) - set(history)  # the current one, and incomplete ones passed over
-            self._edit_history(lambda h: [v for v in h if v not in skipped or v == candidate])
+            self._edit_history(
+                lambda h, skipped=skipped, candidate=candidate: [v for v in h if v not in skipped or v == candidate]
+            )
             return current or "", candidate
         raise ArtifactError("there is no earlier complete promoted version to roll back to")
 
@@ -147,6 +152,4 @@ class ModelRegistry:
     def versions(self) -> list[str]:
         """Every version with a metadata file, oldest first (ids sort by time)."""
         suffix = "/" + METADATA_FILE
-        return sorted(
-            key[len(PREFIX) : -len(suffix)] for key in self.store.list(PREFIX) if key.endswith(suffix)
-        )
+        return sorted(key[len(PREFIX) : -len(suffix)] for key in self.store.list(PREFIX) if key.endswith(suffix))

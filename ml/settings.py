@@ -3,12 +3,14 @@
 The service's settings extend these (``service.config.Settings``), so each environment variable is
 read and validated in one place, and the ML core runs on its own (``python -m ml``) without the service.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 N = TypeVar("N", int, float)

@@ -1,17 +1,19 @@
 """Train and evaluate a model on MNIST. Imports TensorFlow (train side only)."""
+
 from __future__ import annotations
 
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from ml.corrections import Corrections
-from ml.mnist import Mnist
 from ml.metrics import Evaluation, evaluate_probabilities
+from ml.mnist import Mnist
 from ml.parameters import Parameter, Parameters
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,8 +26,15 @@ DEFAULT_EPOCHS = {"cnn": 8, "mlp": 5}
 # one request from monopolising the machine.
 TRAINING = Parameters(
     Parameter("architecture", str, "cnn", "the model to train (mlp is the seed's)", choices=ARCHITECTURES),
-    Parameter("epochs", int, None, "passes over the data; default: the architecture's own "
-              + ", ".join(f"{a} {e}" for a, e in DEFAULT_EPOCHS.items()), 1, 50),
+    Parameter(
+        "epochs",
+        int,
+        None,
+        "passes over the data; default: the architecture's own "
+        + ", ".join(f"{a} {e}" for a, e in DEFAULT_EPOCHS.items()),
+        1,
+        50,
+    ),
     Parameter("batch_size", int, 128, "images per step", 16, 1024),
     Parameter("seed", int, 0, "random seed: the same seed and data give the same model", 0, 2**31 - 1),
     Parameter("subset", int, None, "train on the first N MNIST images only (quick runs)", 100, 60000),
@@ -108,6 +117,9 @@ def train(
     config: TrainConfig, data: Mnist, verbose: bool | None = None, corrections: Corrections | None = None
 ) -> TrainResult:
     """Fit the configured model on the training split (plus any corrections) and evaluate on the test split."""
+    from ml.quiet import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     from ml.models import build
@@ -136,16 +148,25 @@ def train(
     model = build(config.architecture, steps, epochs)
     if verbose is None:
         verbose = sys.stdout.isatty()
-    fitted = model.fit(
-        _dataset(x, y, config, epochs, steps), epochs=epochs, steps_per_epoch=steps, verbose=1 if verbose else 2
-    )
+    with warnings.catch_warnings():  # Keras warns that a tf.data input ignores shuffle=True: ours shuffles itself
+        warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+        fitted = model.fit(
+            _dataset(x, y, config, epochs, steps), epochs=epochs, steps_per_epoch=steps, verbose=1 if verbose else 2
+        )
     seconds = time.perf_counter() - started
     probabilities = model.predict(data.x_test.astype(np.float32)[..., None] / 255.0, batch_size=1000, verbose=0)
     report = None
     if corrections is not None:
-        after = model.predict(corrections.images.astype(np.float32)[..., None] / 255.0, verbose=0) if len(corrections) else None
-        report = {"used": len(corrections), "weight": config.correction_weight,
-                  "accuracy_after": None if after is None else corrections.accuracy(after)}
+        after = (
+            model.predict(corrections.images.astype(np.float32)[..., None] / 255.0, verbose=0)
+            if len(corrections)
+            else None
+        )
+        report = {
+            "used": len(corrections),
+            "weight": config.correction_weight,
+            "accuracy_after": None if after is None else corrections.accuracy(after),
+        }
     return TrainResult(
         model=model,
         config=config,

@@ -1,5 +1,6 @@
 """The second, differently-written source of digits: the UCI handwritten digits scikit-learn ships
 (8x8, 17 grey levels), split in two alternating halves: one joins training, the other the dev set."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,7 @@ def uci_training_set() -> tuple[np.ndarray, np.ndarray]:
 
     images, labels = uci_digits("train")
     out, kept = [], []
-    for digit, label in zip(images, labels):
+    for digit, label in zip(images, labels, strict=True):
         ink = glyph(digit, 64, np.random.default_rng(0))
         try:
             out.append(normalise(1.0 - ink))

@@ -4,6 +4,7 @@
 
 Writes the response to --out and the confusion matrix next to it as confusion.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,9 @@ def main() -> int:
     if args.sigv4:
         headers = signed_headers(args.url, body)
     if args.token:
-        headers["X-Train-Token" if args.sigv4 else "Authorization"] = args.token if args.sigv4 else f"Bearer {args.token}"
+        headers["X-Train-Token" if args.sigv4 else "Authorization"] = (
+            args.token if args.sigv4 else f"Bearer {args.token}"
+        )
     print(f"training via {args.url} with {body.decode()} ...", flush=True)
     answer = requests.post(args.url, data=body, headers=headers, timeout=args.timeout)
     args.out.write_text(answer.text)

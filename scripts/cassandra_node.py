@@ -10,6 +10,7 @@ the test fixture (free ports, a temporary directory) and benchmarks/cassandra_ri
 
     .venv/bin/python -m scripts.cassandra_node [--dir var/cassandra] [--address 127.0.0.1] [--port 9042]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,12 @@ class NodeError(RuntimeError):
 def java_17() -> str:
     """A Java 17 binary: Cassandra 5.0 runs on 11 and 17, not on the newer JDKs that may also be here."""
     java_home = os.environ.get("JAVA_HOME", "")
-    candidates = [os.environ.get("CASSANDRA_JAVA", ""), "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
-                  f"{java_home}/bin/java" if java_home else "", shutil.which("java") or ""]
+    candidates = [
+        os.environ.get("CASSANDRA_JAVA", ""),
+        "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+        f"{java_home}/bin/java" if java_home else "",
+        shutil.which("java") or "",
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).exists():
             probe = subprocess.run([candidate, "-version"], capture_output=True, text=True)
@@ -62,34 +67,48 @@ def classpath(quiet: bool = False) -> str:
         return cached.read_text()
     cached.parent.mkdir(parents=True, exist_ok=True)
     if not quiet:
-        print("fetching Apache Cassandra and its dependencies from Maven Central (first time only, ~110 MB)...",
-              file=sys.stderr, flush=True)
+        print(
+            "fetching Apache Cassandra and its dependencies from Maven Central (first time only, ~110 MB)...",
+            file=sys.stderr,
+            flush=True,
+        )
     partial = cached.with_suffix(".partial")
     command = ["mvn", "-B", "-f", str(POM), "dependency:build-classpath", f"-Dmdep.outputFile={partial}"]
     if quiet:
         command.insert(2, "-q")
-    done = subprocess.run(command, stdout=sys.stderr if not quiet else subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+    done = subprocess.run(
+        command, stdout=sys.stderr if not quiet else subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     if done.returncode != 0:
         raise NodeError(f"Maven could not resolve Cassandra ({POM}): {(done.stdout or '')[-2000:]}")
     partial.replace(cached)
     return cached.read_text()
 
 
-def cql_cluster(hosts: list[str], port: int, login: tuple[str, str] | None = None, consistency: str = "ONE",
-                timeout: float = 10):
+def cql_cluster(
+    hosts: list[str], port: int, login: tuple[str, str] | None = None, consistency: str = "ONE", timeout: float = 10
+):
     """A driver Cluster for scripts and tests (token-aware, protocol v5); the caller shuts it down."""
     from cassandra import ConsistencyLevel
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
-    profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy("datacenter1")),
-                               consistency_level=ConsistencyLevel.name_to_value[consistency], request_timeout=timeout)
-    return Cluster(hosts, port=port, protocol_version=5, auth_provider=PlainTextAuthProvider(*login) if login else None,
-                   execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=min(timeout, 5),
-                   sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-                   control_connection_timeout=min(timeout, 5))
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy("datacenter1")),
+        consistency_level=ConsistencyLevel.name_to_value[consistency],
+        request_timeout=timeout,
+    )
+    return Cluster(
+        hosts,
+        port=port,
+        protocol_version=5,
+        auth_provider=PlainTextAuthProvider(*login) if login else None,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=min(timeout, 5),
+        sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        control_connection_timeout=min(timeout, 5),
+    )
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -137,8 +156,11 @@ class CassandraNode:
         conf.mkdir(parents=True, exist_ok=True)
         (self.directory / "logs").mkdir(exist_ok=True)
         text = Template((CONF / "cassandra.yaml").read_text()).substitute(
-            cluster_name=self.cluster_name, address=self.address, native_port=self.native_port,
-            storage_port=self.storage_port, ssl_storage_port=self.storage_port + 1,
+            cluster_name=self.cluster_name,
+            address=self.address,
+            native_port=self.native_port,
+            storage_port=self.storage_port,
+            ssl_storage_port=self.storage_port + 1,
             seeds=",".join(self.seeds or [f"{self.address}:{self.storage_port}"]),
             data_dir=self.directory,
             authenticator="PasswordAuthenticator" if self.password_auth else "AllowAllAuthenticator",
@@ -155,22 +177,30 @@ class CassandraNode:
         if jamm is None:
             raise NodeError("the jamm agent jar is missing from Cassandra's classpath")
         return [
-            java_17(), f"-Xms{self.heap}", f"-Xmx{self.heap}", f"-javaagent:{jamm}", *jvm_options(),
+            java_17(),
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            f"-javaagent:{jamm}",
+            *jvm_options(),
             f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
             f"-Dcassandra-rackdc.properties=file://{conf / 'cassandra-rackdc.properties'}",
             f"-Dlogback.configurationFile={conf / 'logback.xml'}",
-            f"-Dcassandra.logdir={self.directory / 'logs'}", f"-Dcassandra.storagedir={self.directory}",
+            f"-Dcassandra.logdir={self.directory / 'logs'}",
+            f"-Dcassandra.storagedir={self.directory}",
             f"-Dcassandra.console_level={self.console_level}",
             "-Dcassandra-foreground=yes",
-            "-cp", f"{conf}:{cp}", "org.apache.cassandra.service.CassandraDaemon",
+            "-cp",
+            f"{conf}:{cp}",
+            "org.apache.cassandra.service.CassandraDaemon",
         ]
 
     def start(self, cp: str | None = None, output=None) -> None:
         """Start the JVM (its own process group, so a stop reaches it and nothing else)."""
         command = self.command(cp or classpath())
         out = output if output is not None else open(self.directory / "logs" / "console.log", "ab")
-        self.process = subprocess.Popen(dies_with_parent(command), stdout=out, stderr=subprocess.STDOUT,
-                                        start_new_session=True, cwd=self.directory)
+        self.process = subprocess.Popen(
+            dies_with_parent(command), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.directory
+        )
 
     def wait_ready(self, timeout: float = 180) -> float:
         """Poll until a CQL query answers; seconds waited. Fails early if the JVM exits."""
@@ -178,11 +208,11 @@ class CassandraNode:
         last_error = "no answer yet"
         while time.monotonic() - started < timeout:
             if self.process is not None and self.process.poll() is not None:
-                raise NodeError(f"Cassandra exited with {self.process.returncode}; see {self.log_file}:\n"
-                                f"{self.tail()}")
+                raise NodeError(f"Cassandra exited with {self.process.returncode}; see {self.log_file}:\n{self.tail()}")
             if self._port_open():
-                cluster = cql_cluster([self.address], self.native_port, SUPERUSER if self.password_auth else None,
-                                      timeout=3)
+                cluster = cql_cluster(
+                    [self.address], self.native_port, SUPERUSER if self.password_auth else None, timeout=3
+                )
                 try:
                     cluster.connect().execute("SELECT release_version FROM system.local", timeout=3)
                     return time.monotonic() - started
@@ -191,8 +221,10 @@ class CassandraNode:
                 finally:
                     cluster.shutdown()
             time.sleep(0.5)
-        raise NodeError(f"Cassandra at {self.address}:{self.native_port} did not answer within {timeout:.0f} s "
-                        f"({last_error}); see {self.log_file}:\n{self.tail()}")
+        raise NodeError(
+            f"Cassandra at {self.address}:{self.native_port} did not answer within {timeout:.0f} s "
+            f"({last_error}); see {self.log_file}:\n{self.tail()}"
+        )
 
     def _port_open(self) -> bool:
         try:
@@ -242,19 +274,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", metavar="KEYSPACE", help="also apply the prediction-log schema to this keyspace")
     args = parser.parse_args(argv)
 
-    node = CassandraNode(args.dir.resolve(), args.address, args.port, args.storage_port,
-                         password_auth=args.password_auth, console_level="WARN")
+    node = CassandraNode(
+        args.dir.resolve(),
+        args.address,
+        args.port,
+        args.storage_port,
+        password_auth=args.password_auth,
+        console_level="WARN",
+    )
     try:
         cp = classpath()
-        print(f"starting Cassandra 5.0 on {args.address}:{args.port} (data in {node.directory}, "
-              f"log {node.log_file})...", file=sys.stderr, flush=True)
+        print(
+            f"starting Cassandra 5.0 on {args.address}:{args.port} (data in {node.directory}, log {node.log_file})...",
+            file=sys.stderr,
+            flush=True,
+        )
         node.start(cp, output=sys.stdout)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         waited = node.wait_ready()
         if args.schema:
             apply_schema(node, args.schema)
-        print(f"Cassandra is ready after {waited:.1f} s: cassandra://{args.address}:{args.port}/"
-              f"{args.schema or 'digits'}  (Ctrl-C stops it)", file=sys.stderr, flush=True)
+        print(
+            f"Cassandra is ready after {waited:.1f} s: cassandra://{args.address}:{args.port}/"
+            f"{args.schema or 'digits'}  (Ctrl-C stops it)",
+            file=sys.stderr,
+            flush=True,
+        )
         node.process.wait()
         return node.process.returncode or 0
     except NodeError as exc:

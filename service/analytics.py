@@ -1,9 +1,10 @@
 """Shape the prediction log's aggregates into the /stats answer (pure: rows in, dict out)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterable
 
 from service.predlog.base import StatsRow, days_between
 
@@ -42,12 +43,18 @@ def _with_models(total: _Totals, by_model: dict[str, _Totals]) -> dict:
 
 def summarise(rows: Iterable[StatsRow], first: date, last: date, low_below: float) -> dict:
     """Per day (every day of the range, empty ones included) and overall, each split by model version."""
-    days = {d.isoformat(): (_Totals(), {}) for d in days_between(first, last)}
-    overall, overall_models = _Totals(), {}
+    days: dict[str, tuple[_Totals, dict[str, _Totals]]] = {
+        d.isoformat(): (_Totals(), {}) for d in days_between(first, last)
+    }
+    overall, overall_models = _Totals(), dict[str, _Totals]()
     for row in rows:
         day_total, day_models = days[row.day]
-        for total in (day_total, day_models.setdefault(row.model_version, _Totals()), overall,
-                      overall_models.setdefault(row.model_version, _Totals())):
+        for total in (
+            day_total,
+            day_models.setdefault(row.model_version, _Totals()),
+            overall,
+            overall_models.setdefault(row.model_version, _Totals()),
+        ):
             total.add(row)
     return {
         "from": first.isoformat(),

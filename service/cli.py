@@ -2,9 +2,11 @@
 
 The ML core's commands (``ml/cli.py``), with ``train`` run as the train function runs it (the machine's
 training lock, ``--include-corrections`` from the prediction log), and ``stats`` over the prediction log."""
+
 from __future__ import annotations
 
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from ml import cli as ml_cli
@@ -25,14 +27,14 @@ def cmd_train(args, settings: Settings) -> int:
 
 def cmd_stats(args, settings: Settings) -> int:
     """Per-day summary on the terminal, or every record of the range exported for offline analysis."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from tqdm import tqdm
 
     from service.analytics import summarise
     from service.predlog import open_prediction_log
 
-    last = datetime.now(timezone.utc).date()
+    last = datetime.now(UTC).date()
     first = last - timedelta(days=args.days - 1)
     prediction_log = open_prediction_log(settings)
     try:
@@ -44,7 +46,9 @@ def cmd_stats(args, settings: Settings) -> int:
                 count = export(prediction_log.export(first, last), Path(args.export), progress=bar.update)
             print(f"wrote {count:,} predictions from {first} to {last} to {args.export}")
             return 0
-        stats = summarise(prediction_log.stats(first, last, settings.low_confidence), first, last, settings.low_confidence)
+        stats = summarise(
+            prediction_log.stats(first, last, settings.low_confidence), first, last, settings.low_confidence
+        )
     except ServiceError as exc:  # the log is down, or the export cannot be written as asked
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -53,8 +57,10 @@ def cmd_stats(args, settings: Settings) -> int:
     print(f"{'day':<12}{'answers':>9}{'mean conf':>11}{'low conf':>10}{'corrected':>11}{'acc. corr.':>12}")
     pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
     for row in [*stats["days"], {"day": "total", **stats["total"]}]:
-        print(f"{row['day']:<12}{row['count']:>9}{pct(row['mean_confidence']):>11}{pct(row['low_confidence_share']):>10}"
-              f"{row['corrected']:>11}{pct(row['corrected_accuracy']):>12}")
+        print(
+            f"{row['day']:<12}{row['count']:>9}{pct(row['mean_confidence']):>11}{pct(row['low_confidence_share']):>10}"
+            f"{row['corrected']:>11}{pct(row['corrected_accuracy']):>12}"
+        )
     return 0
 
 
@@ -63,11 +69,17 @@ def parser():
 
     p = ml_cli.parser("python -m service", __doc__)
     commands = next(a for a in p._actions if a.dest == "command")
-    train = commands.choices["train"]  # type: ignore[index]
+    train = commands.choices["train"]
     PARAMETERS.only(["include_corrections"]).add_flags(train)
-    st = commands.add_parser("stats", help="per-day summary of the prediction log, or --export it to Parquet/CSV")  # type: ignore[attr-defined]
-    st.add_argument("--days", type=int, default=30, choices=range(1, 3661), metavar="1-3660",
-                    help="the last N UTC days, today included (default 30)")
+    st = commands.add_parser("stats", help="per-day summary of the prediction log, or --export it to Parquet/CSV")
+    st.add_argument(
+        "--days",
+        type=int,
+        default=30,
+        choices=range(1, 3661),
+        metavar="1-3660",
+        help="the last N UTC days, today included (default 30)",
+    )
     st.add_argument("--export", metavar="FILE.parquet|FILE.csv", help="write every record of those days to FILE")
     return p
 

@@ -4,12 +4,13 @@ Read once at start-up and validated there, so a typo fails loudly before the fir
 it. The ML core's own settings (MNIST_DIR, MODEL_STORE, MAX_IMAGE_PIXELS, TRAIN_DATA) are declared in
 ``ml.settings`` and inherited here.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlparse
 
 from ml.settings import ConfigError, MLSettings, bounded, choice
@@ -104,5 +105,9 @@ class Settings(MLSettings):
     def without_secrets(self) -> dict[str, str]:
         """Settings safe to show (no secrets): for /healthz and start-up logs."""
         parsed = urlparse(self.prediction_log)
-        shown_log = self.prediction_log if parsed.scheme == "sqlite" else f"cassandra://{parsed.hostname}/{parsed.path.strip('/')}"
+        shown_log = (
+            self.prediction_log
+            if parsed.scheme == "sqlite"
+            else f"cassandra://{parsed.hostname}/{parsed.path.strip('/')}"
+        )
         return {"model_store": self.model_store, "prediction_log": shown_log, "train_data": self.train_data}

@@ -1,33 +1,50 @@
 """Build each function's app from the environment, once per process."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
-from service.config import Settings
 from service import logs, telemetry
 from service.adapters import (
-    ClientGone, asgi_request, from_flask, from_lambda, read_asgi_body, refused_flask, refused_lambda, send_asgi,
-    to_flask, to_lambda,
+    ClientGone,
+    asgi_request,
+    from_flask,
+    from_lambda,
+    read_asgi_body,
+    refused_flask,
+    refused_lambda,
+    send_asgi,
+    to_flask,
+    to_lambda,
 )
+from service.config import Settings
 from service.http import HTTPError, Request, Response, error_response
-
 
 # Every answer: browsers take the declared type as it is (no sniffing a stored upload into a page).
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 # Pages: scripts and styles from this origin only (style attributes are set by the page's own scripts),
 # images from here or the page's canvas/blob URLs, not framable, forms post back here only.
-PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-               "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
 
 
 class Entrypoint:
     """Binds a handler to both runtimes: body limit, request id, access log, metrics."""
 
-    def __init__(self, function: str, handler: Callable[[Request], Response], max_body: int, settings: Settings,
-                 blocking: bool = False):
+    def __init__(
+        self,
+        function: str,
+        handler: Callable[[Request], Response],
+        max_body: int,
+        settings: Settings,
+        blocking: bool = False,
+    ):
         self.function = function
         self.handler = handler
         self.max_body = max_body
@@ -36,8 +53,13 @@ class Entrypoint:
 
     def handle(self, request: Request, lambda_runtime: bool = False, refused: HTTPError | None = None) -> Response:
         """The handler's answer (or the adapter's refusal), with its request id, access line and metrics."""
-        t = telemetry.RequestTelemetry(self.function, telemetry.request_id_from(request.header("x-request-id")),
-                                       request.method.upper(), request.path, len(request.body))
+        t = telemetry.RequestTelemetry(
+            self.function,
+            telemetry.request_id_from(request.header("x-request-id")),
+            request.method.upper(),
+            request.path,
+            len(request.body),
+        )
         token = telemetry.begin(t)
         try:
             response = error_response(refused) if refused is not None else self.handler(request)
@@ -107,6 +129,7 @@ def http_target(function: Callable, entrypoint: Entrypoint | None = None) -> Cal
     except ImportError:
         return function
     if entrypoint is not None:
+
         def not_found(_exc):
             import flask
 

@@ -1,5 +1,6 @@
 """Named errors of the service layer, and the one table that says which HTTP status every named error
 (the ML core's and ours) is answered with. Callers match on classes and ``code``s, never on messages."""
+
 from __future__ import annotations
 
 from ml.errors import ArtifactError, ImageTooCostly, ImageTooLarge, InvalidImage, NoDigitFound, UnsupportedImage

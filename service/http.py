@@ -4,6 +4,7 @@ Both entry points (functions-framework's Flask request and a Lambda
 function-URL event) are converted to ``Request``, handled by the same code,
 and the ``Response`` converted back, so the two can never drift apart.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -36,7 +37,9 @@ class Response:
 
 def payload_too_large(limit: int) -> HTTPError:
     """The one 413 for a body over the limit, wherever it is detected."""
-    return HTTPError(413, "payload_too_large", f"the request body is over the {limit:,}-byte limit; send a smaller image")
+    return HTTPError(
+        413, "payload_too_large", f"the request body is over the {limit:,}-byte limit; send a smaller image"
+    )
 
 
 def bearer_token(request: Request) -> str | None:
@@ -47,7 +50,7 @@ def bearer_token(request: Request) -> str | None:
 
 def token_matches(given: str | None, expected: str) -> bool:
     """Constant-time comparison; an empty token never matches."""
-    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    return given is not None and given != "" and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def authorise_read(settings, request: Request) -> None:
@@ -56,8 +59,12 @@ def authorise_read(settings, request: Request) -> None:
     if mode == "off":
         raise HTTPError(403, "forbidden", "reading predictions is turned off on this server (PREDICTIONS_READ=off)")
     if mode == "token" and not token_matches(bearer_token(request), settings.predictions_token or ""):
-        raise HTTPError(401, "unauthorized", "send Authorization: Bearer <PREDICTIONS_TOKEN>",
-                        {"WWW-Authenticate": 'Bearer realm="predictions"'})
+        raise HTTPError(
+            401,
+            "unauthorized",
+            "send Authorization: Bearer <PREDICTIONS_TOKEN>",
+            {"WWW-Authenticate": 'Bearer realm="predictions"'},
+        )
 
 
 def authorise_correction(settings, request: Request) -> None:
@@ -66,8 +73,12 @@ def authorise_correction(settings, request: Request) -> None:
     if not settings.corrections_token:
         authorise_read(settings, request)
     elif not token_matches(bearer_token(request), settings.corrections_token):
-        raise HTTPError(401, "unauthorized", "corrections need Authorization: Bearer <CORRECTIONS_TOKEN>",
-                        {"WWW-Authenticate": 'Bearer realm="corrections"'})
+        raise HTTPError(
+            401,
+            "unauthorized",
+            "corrections need Authorization: Bearer <CORRECTIONS_TOKEN>",
+            {"WWW-Authenticate": 'Bearer realm="corrections"'},
+        )
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:

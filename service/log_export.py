@@ -1,11 +1,12 @@
 """Write prediction records to Parquet or CSV as they stream in (memory bounded by one batch)."""
+
 from __future__ import annotations
 
 import base64
 import csv
 import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from service.errors import ExportError
 from service.predlog.base import PredictionRecord
@@ -20,10 +21,18 @@ FORMATS = (".parquet", ".csv")
 
 def _row(record: PredictionRecord) -> dict:
     row = {
-        "id": record.id, "created_at": record.created_at, "day": record.created_at.date(),
-        "filename": record.filename, "content_type": record.content_type, "digit": record.digit,
-        "confidence": record.confidence, "model_version": record.model_version, "latency_ms": record.latency_ms,
-        "label": record.label, "labelled_at": record.labelled_at, "image_bytes": record.image_size,
+        "id": record.id,
+        "created_at": record.created_at,
+        "day": record.created_at.date(),
+        "filename": record.filename,
+        "content_type": record.content_type,
+        "digit": record.digit,
+        "confidence": record.confidence,
+        "model_version": record.model_version,
+        "latency_ms": record.latency_ms,
+        "label": record.label,
+        "labelled_at": record.labelled_at,
+        "image_bytes": record.image_size,
         "normalised": record.normalised,  # the 28x28 uint8 image the model saw, row by row
     }
     row.update({f"p{d}": p for d, p in enumerate(record.probabilities)})
@@ -34,11 +43,24 @@ def _parquet_schema():
     import pyarrow as pa
 
     return pa.schema(
-        [("id", pa.string()), ("created_at", pa.timestamp("us", tz="UTC")), ("day", pa.date32()),
-         ("filename", pa.string()), ("content_type", pa.string()), ("digit", pa.int8()), ("confidence", pa.float32())]
+        [
+            ("id", pa.string()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("day", pa.date32()),
+            ("filename", pa.string()),
+            ("content_type", pa.string()),
+            ("digit", pa.int8()),
+            ("confidence", pa.float32()),
+        ]
         + [(f"p{d}", pa.float32()) for d in range(10)]
-        + [("model_version", pa.string()), ("latency_ms", pa.float32()), ("label", pa.int8()),
-           ("labelled_at", pa.timestamp("us", tz="UTC")), ("image_bytes", pa.int64()), ("normalised", pa.binary())]
+        + [
+            ("model_version", pa.string()),
+            ("latency_ms", pa.float32()),
+            ("label", pa.int8()),
+            ("labelled_at", pa.timestamp("us", tz="UTC")),
+            ("image_bytes", pa.int64()),
+            ("normalised", pa.binary()),
+        ]
     )
 
 
@@ -76,8 +98,12 @@ def _write_csv(rows: Iterator[dict], path: Path) -> int:
     return count
 
 
-def export(records: Iterable[PredictionRecord], path: Path, batch_rows: int = 10_000,
-           progress: Callable[[int], None] | None = None) -> int:
+def export(
+    records: Iterable[PredictionRecord],
+    path: Path,
+    batch_rows: int = 10_000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Stream ``records`` into ``path`` (.parquet or .csv); written to a temporary name, renamed when complete."""
     if path.suffix.lower() not in FORMATS:
         raise ExportError(f"{path.name}: the export format is taken from the suffix, one of {', '.join(FORMATS)}")

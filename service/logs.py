@@ -4,12 +4,13 @@ Every line written while a request runs carries that request's id, so a failing 
 followed from the page (which sees ``X-Request-Id``) to the log and to the stored record. The
 access line of a request is ``digits.access`` with the fields of ``RequestTelemetry.access_fields``.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from service.telemetry import current_request_id
 
@@ -19,7 +20,7 @@ TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -59,5 +60,6 @@ ACCESS = logging.getLogger("digits.access")
 
 def access(fields: dict) -> None:
     level = logging.ERROR if fields.get("status", 0) >= 500 else logging.INFO
-    ACCESS.log(level, "%s %s %s", fields.get("method"), fields.get("route"), fields.get("status"),
-               extra={"fields": fields})
+    ACCESS.log(
+        level, "%s %s %s", fields.get("method"), fields.get("route"), fields.get("status"), extra={"fields": fields}
+    )

@@ -4,6 +4,7 @@ glibc keeps freed heap for reuse, so one hostile request (tens of megapixels dec
 worker's RSS that much higher for good. Returning memory after every request costs throughput (forcing
 mmap for large blocks, `MALLOC_MMAP_THRESHOLD_=131072 benchmarks/soak.py`, dropped ordinary uploads from
 111 to 85 req/s before the lock), so only requests that decoded many pixels pay for a trim."""
+
 from __future__ import annotations
 
 import ctypes

@@ -8,6 +8,7 @@ functions-framework master, before gunicorn forks) unless the variable is alread
 objects are module globals because that is how prometheus_client registers them; nothing else here
 holds state.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -32,13 +33,25 @@ def _own_metrics_dir() -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     os.environ[_OWNER_VAR] = str(os.getpid())
     owner = os.getpid()
-    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(directory, ignore_errors=True))
+
+    def remove_if_owner() -> None:
+        if os.getpid() == owner:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(remove_if_owner)
 
 
 _own_metrics_dir()
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest  # noqa: E402
-from prometheus_client import CONTENT_TYPE_LATEST, multiprocess  # noqa: E402
+from prometheus_client import (  # noqa: E402  # noqa: E402
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from service.telemetry import RequestTelemetry  # noqa: E402
 
@@ -46,25 +59,36 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 REQUESTS = Counter("digits_requests_total", "HTTP requests answered", ["function", "route", "method", "status"])
-REQUEST_SECONDS = Histogram("digits_request_duration_seconds", "Whole request, as the handler saw it",
-                            ["function", "route"], buckets=_LATENCY_BUCKETS)
-STAGE_SECONDS = Histogram("digits_stage_duration_seconds", "Time per stage of a prediction request",
-                          ["stage"], buckets=_LATENCY_BUCKETS)  # preprocess, inference, log_write
+REQUEST_SECONDS = Histogram(
+    "digits_request_duration_seconds",
+    "Whole request, as the handler saw it",
+    ["function", "route"],
+    buckets=_LATENCY_BUCKETS,
+)
+STAGE_SECONDS = Histogram(
+    "digits_stage_duration_seconds", "Time per stage of a prediction request", ["stage"], buckets=_LATENCY_BUCKETS
+)  # preprocess, inference, log_write
 PREDICTIONS = Counter("digits_predictions_total", "Answered predictions by digit", ["digit"])
-CONFIDENCE = Histogram("digits_prediction_confidence", "Confidence of answered predictions",
-                       buckets=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0))
+CONFIDENCE = Histogram(
+    "digits_prediction_confidence",
+    "Confidence of answered predictions",
+    buckets=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0),
+)
 LOW_CONFIDENCE = Counter("digits_low_confidence_predictions_total", "Predictions below LOW_CONFIDENCE")
 MODEL_RELOADS = Counter("digits_model_reloads_total", "Models loaded by a predict process (the first included)")
 MODELS_REFUSED = Counter("digits_models_refused_total", "Promoted models a process refused to load (bad checksum...)")
-MODEL_SERVING = Gauge("digits_model_serving", "1 for the model version this function serves",
-                      ["version"], multiprocess_mode="mostrecent")
-SPOOL_RECORDS = Gauge("digits_spool_records", "Records waiting in the local spool for the prediction log",
-                      multiprocess_mode="mostrecent")
+MODEL_SERVING = Gauge(
+    "digits_model_serving", "1 for the model version this function serves", ["version"], multiprocess_mode="mostrecent"
+)
+SPOOL_RECORDS = Gauge(
+    "digits_spool_records", "Records waiting in the local spool for the prediction log", multiprocess_mode="mostrecent"
+)
 LOG_UP = Gauge("digits_prediction_log_up", "1 when the prediction log answers", multiprocess_mode="mostrecent")
 STORE_UP = Gauge("digits_model_store_up", "1 when the model store answers", multiprocess_mode="mostrecent")
 TRAINING_RUNS = Counter("digits_training_runs_total", "Trainings by outcome", ["outcome"])
-TRAINING_SECONDS = Histogram("digits_training_duration_seconds", "Whole training requests",
-                             buckets=(10, 30, 60, 120, 180, 300, 600, 1200))
+TRAINING_SECONDS = Histogram(
+    "digits_training_duration_seconds", "Whole training requests", buckets=(10, 30, 60, 120, 180, 300, 600, 1200)
+)
 
 
 _children: dict[tuple, object] = {}
@@ -95,8 +119,14 @@ def observe(t: RequestTelemetry, low_confidence: float) -> None:
         TRAINING_SECONDS.observe(t.seconds)
 
 
-def set_state(*, model_version: str | None = None, previous_versions: tuple[str, ...] = (),
-              log_up: bool | None = None, store_up: bool | None = None, spooled: int | None = None) -> None:
+def set_state(
+    *,
+    model_version: str | None = None,
+    previous_versions: tuple[str, ...] = (),
+    log_up: bool | None = None,
+    store_up: bool | None = None,
+    spooled: int | None = None,
+) -> None:
     """Gauges read at scrape time (the serving model, what is reachable, the spool's depth)."""
     for old in previous_versions:
         MODEL_SERVING.labels(old).set(0)
@@ -119,20 +149,34 @@ def render() -> bytes:
 
 def emf_line(t: RequestTelemetry, low_confidence: float) -> str:
     """The same figures as one CloudWatch embedded-metric-format log line (Lambda: no extra calls)."""
-    metrics = {"Requests": 1, "Latency": round(t.seconds * 1000, 3),
-               "ServerErrors": int(t.status >= 500), "ClientErrors": int(400 <= t.status < 500),
-               "Predictions": len(t.predictions),
-               "LowConfidence": sum(1 for _, c in t.predictions if c < low_confidence)}
+    metrics = {
+        "Requests": 1,
+        "Latency": round(t.seconds * 1000, 3),
+        "ServerErrors": int(t.status >= 500),
+        "ClientErrors": int(400 <= t.status < 500),
+        "Predictions": len(t.predictions),
+        "LowConfidence": sum(1 for _, c in t.predictions if c < low_confidence),
+    }
     units = {"Latency": "Milliseconds"}
     for stage, seconds in t.stages.items():
         name = "".join(part.title() for part in stage.split("_")) + "Latency"
         metrics[name] = round(seconds * 1000, 3)
         units[name] = "Milliseconds"
     document = {
-        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
-            "Namespace": "Digits", "Dimensions": [["Function", "Route"]],
-            "Metrics": [{"Name": name, "Unit": units.get(name, "Count")} for name in metrics]}]},
-        "Function": t.function, "Route": t.route, "Status": t.status, "request_id": t.request_id,
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "Digits",
+                    "Dimensions": [["Function", "Route"]],
+                    "Metrics": [{"Name": name, "Unit": units.get(name, "Count")} for name in metrics],
+                }
+            ],
+        },
+        "Function": t.function,
+        "Route": t.route,
+        "Status": t.status,
+        "request_id": t.request_id,
         **metrics,
     }
     if t.predictions:

@@ -4,11 +4,12 @@ Loading is lazy (first request, after gunicorn's fork) and guarded by a lock,
 so concurrent first requests load once. A process that has a model keeps
 serving it while the store is unreachable; one that has none answers 503.
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ml.errors import ArtifactError
 from ml.predictor import Predictor

@@ -1,8 +1,9 @@
 """The two routes every function shares: ``/metrics`` and ``/openapi.json``."""
+
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from service.http import HTTPError, Response
@@ -10,7 +11,7 @@ from service.http import HTTPError, Response
 OPENAPI_DIR = Path(__file__).resolve().parent / "openapi"
 
 
-@lru_cache(maxsize=None)
+@cache
 def openapi_document(function: str) -> bytes:
     """The function's OpenAPI 3.1 document as kept in the repository (service/openapi/<function>.json)."""
     return (OPENAPI_DIR / f"{function}.json").read_bytes()

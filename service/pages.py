@@ -1,19 +1,25 @@
 """HTML for people: the static page and its assets, and the result page the no-JavaScript form gets."""
+
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 from html import escape
 from pathlib import Path
 
 from service.http import HTTPError, Request, Response
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-          ".svg": "image/svg+xml", ".png": "image/png"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset(name: str) -> tuple[bytes, str, str] | None:
     """(body, content type, etag) of a file in assets/, read once per process; None if there is none."""
     path = ASSETS / name
@@ -33,6 +39,7 @@ def asset_response(name: str, request: Request) -> Response:
     if etag in request.header("if-none-match"):
         return Response(304, b"", content_type, headers)
     return Response(200, body, content_type, headers)
+
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}

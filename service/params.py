@@ -1,8 +1,10 @@
 """Query parameters and small bodies, validated into values or a 400 naming the parameter."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
@@ -39,21 +41,28 @@ def require_json(request: Request, hint: str) -> None:
     """A JSON-only endpoint refuses other types: a plain HTML form from any web site cannot post to it."""
     mimetype = request.header("content-type").split(";")[0].strip().lower()
     if mimetype != "application/json":
-        raise HTTPError(415, "unsupported_content_type",
-                        f"send Content-Type: application/json (got {mimetype or 'none'!r}); {hint}")
+        raise HTTPError(
+            415, "unsupported_content_type", f"send Content-Type: application/json (got {mimetype or 'none'!r}); {hint}"
+        )
 
 
 def parse_label(body: bytes) -> int:
     """The body of a correction: exactly {"label": 0-9}."""
     payload = parse_json(body, 'send a JSON body such as {"label": 7}')
     if not isinstance(payload, dict):
-        raise HTTPError(400, "invalid_label", f'send a JSON object such as {{"label": 7}}, not {type(payload).__name__}')
+        raise HTTPError(
+            400, "invalid_label", f'send a JSON object such as {{"label": 7}}, not {type(payload).__name__}'
+        )
     unknown = sorted(set(payload) - {"label"})
     if unknown:
-        raise HTTPError(400, "invalid_label", f"unknown field(s) {', '.join(unknown)}; send only {{\"label\": 0-9}}")
+        raise HTTPError(400, "invalid_label", f'unknown field(s) {", ".join(unknown)}; send only {{"label": 0-9}}')
     label = payload.get("label")
     if isinstance(label, float) and label.is_integer():
-        label = int(label)  # JSON has one number type: 7.0 is the integer 7 (as JSON Schema says; schemathesis found it)
+        label = int(
+            label
+        )  # JSON has one number type: 7.0 is the integer 7 (as JSON Schema says; schemathesis found it)
     if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
-        raise HTTPError(400, "invalid_label", f'label must be a whole number from 0 to 9, e.g. {{"label": 7}}; got {label!r}')
+        raise HTTPError(
+            400, "invalid_label", f'label must be a whole number from 0 to 9, e.g. {{"label": 7}}; got {label!r}'
+        )
     return label

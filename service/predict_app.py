@@ -1,31 +1,39 @@
 """The predict function: routes, and the core call each route makes."""
+
 from __future__ import annotations
 
 import io
 import logging
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from ml.parameters import Parameter, Parameters
+
+from ml.decode import FORMATS as IMAGE_FORMATS
+from ml.decode import DecodeBudget
 from ml.errors import MLError, RequestTooCostly
-from ml.decode import FORMATS as IMAGE_FORMATS, DecodeBudget
+from ml.parameters import Parameter, Parameters
 from ml.preprocess import preprocess
 from ml.registry import LATEST, ModelRegistry
 from ml.storage import open_object_store
 from ml.storage.base import NotFound, StoreUnavailable
+from service import memory, metrics, pages, telemetry
+from service.analytics import summarise
 from service.config import Settings
 from service.errors import ServiceError
-from service import pages
-from service.analytics import summarise
-from service import memory, metrics, telemetry
 from service.http import (
-    HTTPError, Request, Response, authorise_correction, authorise_read, error_response, json_response,
+    HTTPError,
+    Request,
+    Response,
+    authorise_correction,
+    authorise_read,
+    error_response,
+    json_response,
 )
-from service.observability import metrics_response, openapi_response
 from service.model_cache import ModelCache
+from service.observability import metrics_response, openapi_response
 from service.params import parse_label, query_values, require_json, wants_html
 from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
 from service.predlog.base import created_at_of
@@ -35,20 +43,23 @@ from service.uploads import Upload, extract_uploads
 
 logger = logging.getLogger("digits.predict")
 
-ROUTES = Router([
-    ("GET", "/", "page"),
-    ("POST", "/", "predict"),
-    ("GET", "/assets/<name>", "asset"),
-    ("GET", "/healthz", "health"),
-    ("GET", "/predictions", "list"),
-    ("GET", "/predictions/<prediction_id>", "record"),
-    ("GET", "/predictions/<prediction_id>/image", "image"),
-    ("GET", "/predictions/<prediction_id>/normalised.png", "normalised"),
-    ("POST", "/predictions/<prediction_id>/label", "label"),
-    ("GET", "/stats", "stats"),
-    ("GET", "/metrics", "metrics"),
-    ("GET", "/openapi.json", "openapi"),
-], "try POST / or GET /predictions")
+ROUTES = Router(
+    [
+        ("GET", "/", "page"),
+        ("POST", "/", "predict"),
+        ("GET", "/assets/<name>", "asset"),
+        ("GET", "/healthz", "health"),
+        ("GET", "/predictions", "list"),
+        ("GET", "/predictions/<prediction_id>", "record"),
+        ("GET", "/predictions/<prediction_id>/image", "image"),
+        ("GET", "/predictions/<prediction_id>/normalised.png", "normalised"),
+        ("POST", "/predictions/<prediction_id>/label", "label"),
+        ("GET", "/stats", "stats"),
+        ("GET", "/metrics", "metrics"),
+        ("GET", "/openapi.json", "openapi"),
+    ],
+    "try POST / or GET /predictions",
+)
 
 MAX_LIST = 500
 MAX_STATS_DAYS = 90
@@ -110,7 +121,7 @@ class PredictApp:
         self._prediction_log: SpooledPredictionLog | None = None
 
     def now(self) -> datetime:
-        return self._clock() if self._clock else datetime.now(timezone.utc)
+        return self._clock() if self._clock else datetime.now(UTC)
 
     # -- resources ---------------------------------------------------------
     @property
@@ -163,7 +174,7 @@ class PredictApp:
         if ready:
             with request.stage("inference"):
                 predictions = predictor.predict(np.stack([a for _, a, _ in ready]))
-            for (index, array, started), p in zip(ready, predictions):
+            for (index, array, started), p in zip(ready, predictions, strict=True):
                 record = self._record(uploads[index], array, p, predictor.version, started)
                 with request.stage("log_write"):
                     self.prediction_log.write(record)
@@ -214,10 +225,13 @@ class PredictApp:
             "model_version": self.models.version,
             "model_error": self.models.last_error,
             "model_store": {"url": public["model_store"], "reachable": store_ok},
-            "prediction_log": {"url": public["prediction_log"], "reachable": log_ok,
-                               "spooled": self.prediction_log.pending(),
-                               "quarantined": self.prediction_log.quarantined(),
-                               **({} if log_ok else {"error": self.prediction_log.last_error()})},
+            "prediction_log": {
+                "url": public["prediction_log"],
+                "reachable": log_ok,
+                "spooled": self.prediction_log.pending(),
+                "quarantined": self.prediction_log.quarantined(),
+                **({} if log_ok else {"error": self.prediction_log.last_error()}),
+            },
         }
         return self.models.version is not None, body
 
@@ -261,9 +275,12 @@ class PredictApp:
     def _on_list(self, request: Request) -> Response:
         authorise_read(self.settings, request)
         query = query_values(LIST_QUERY, request.query)
-        records = self.prediction_log.recent(query["limit"], self.settings.low_confidence if query["low_confidence"] else None)
-        return json_response(200, {"predictions": [r.as_json() for r in records],
-                                   "low_confidence_below": self.settings.low_confidence})
+        records = self.prediction_log.recent(
+            query["limit"], self.settings.low_confidence if query["low_confidence"] else None
+        )
+        return json_response(
+            200, {"predictions": [r.as_json() for r in records], "low_confidence_below": self.settings.low_confidence}
+        )
 
     def _on_record(self, request: Request, prediction_id: str) -> Response:
         authorise_read(self.settings, request)
@@ -286,8 +303,12 @@ class PredictApp:
     def _on_metrics(self, request: Request) -> Response:
         authorise_read(self.settings, request)
         _, body = self.health()
-        metrics.set_state(model_version=self.models.version, log_up=body["prediction_log"]["reachable"],
-                          store_up=body["model_store"]["reachable"], spooled=body["prediction_log"]["spooled"])
+        metrics.set_state(
+            model_version=self.models.version,
+            log_up=body["prediction_log"]["reachable"],
+            store_up=body["model_store"]["reachable"],
+            spooled=body["prediction_log"]["spooled"],
+        )
         return metrics_response(self.settings)
 
     def _on_openapi(self, request: Request) -> Response:

@@ -4,6 +4,7 @@ Each app declares its routes once; the same table names the route of a request i
 metrics (the template, never the raw path, so ids do not explode the label set) and is compared
 with the function's OpenAPI document by a test, in both directions.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,12 @@ from service.http import HTTPError
 class Router:
     def __init__(self, routes: list[tuple[str, str, str]], not_found_hint: str):
         """``routes``: (method, template such as ``/predictions/<prediction_id>``, endpoint)."""
-        self._map = Map([Rule(template, endpoint=endpoint, methods=[method], strict_slashes=False)
-                         for method, template, endpoint in routes])
+        self._map = Map(
+            [
+                Rule(template, endpoint=endpoint, methods=[method], strict_slashes=False)
+                for method, template, endpoint in routes
+            ]
+        )
         self._adapter = self._map.bind("localhost")
         self._hint = not_found_hint
         self.routes = routes
@@ -33,7 +38,7 @@ class Router:
             raise HTTPError(405, "method_not_allowed", f"{path} answers {allowed}", {"Allow": allowed}) from None
         except NotFound:
             raise HTTPError(404, "not_found", f"no route {path}; {self._hint}") from None
-        return rule.endpoint, rule.rule, arguments
+        return str(rule.endpoint), rule.rule, dict(arguments)
 
     def route_of(self, method: str, path: str) -> str:
         """The template a request matches (for logs and metrics), or ``other``."""

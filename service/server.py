@@ -14,9 +14,11 @@ request line was unlimited. Here a connection costs a worker nothing while it se
 The functions' code is loaded once in the master before the workers fork (as functions-framework
 does), so each worker starts warm and the Prometheus metrics directory is shared.
 """
+
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import sys
@@ -30,8 +32,8 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn_worker import UvicornWorker
 
-from service.config import Settings
 from service.adapters import MAX_HEAD_BYTES
+from service.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 LISTEN_QUEUE = 1024
@@ -44,8 +46,10 @@ STALL_SECONDS = {"predict": 30, "train": 900}
 
 def _raw_answer(status: int, reason: str, code: str, message: str) -> bytes:
     body = json.dumps({"error": code, "message": message}).encode()
-    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
-            f"x-content-type-options: nosniff\r\nconnection: close\r\n\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        f"x-content-type-options: nosniff\r\nconnection: close\r\n\r\n"
+    ).encode() + body
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -53,8 +57,9 @@ class GuardedH11Protocol(H11Protocol):
     sends one header byte a second keeps its connection forever) and JSON answers to bad requests."""
 
     read_timeout = 10.0
+    _head_deadline: asyncio.TimerHandle | None
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._arm(None)
 
@@ -91,17 +96,26 @@ class GuardedH11Protocol(H11Protocol):
             if self.conn.their_state is h11.IDLE and not self.conn.trailing_data[0]:
                 self.transport.close()  # an idle keep-alive connection: nothing to answer
                 return
-            self.transport.write(_raw_answer(408, "Request Timeout", "request_timeout",
-                                             f"the request line and headers did not arrive within "
-                                             f"{self.read_timeout:g} s"))
+            self.transport.write(
+                _raw_answer(
+                    408,
+                    "Request Timeout",
+                    "request_timeout",
+                    f"the request line and headers did not arrive within {self.read_timeout:g} s",
+                )
+            )
             self.transport.close()
 
-    def send_400_response(self, msg: str) -> None:  # type: ignore[override]
+    def send_400_response(self, msg: str) -> None:
         """h11 refused the request: too large a head is 431, anything else a 400, both as JSON."""
         self._disarm()
         if len(self.conn.trailing_data[0]) >= MAX_HEAD_BYTES:
-            answer = _raw_answer(431, "Request Header Fields Too Large", "headers_too_large",
-                                 f"the request line and headers are over {MAX_HEAD_BYTES:,} bytes")
+            answer = _raw_answer(
+                431,
+                "Request Header Fields Too Large",
+                "headers_too_large",
+                f"the request line and headers are over {MAX_HEAD_BYTES:,} bytes",
+            )
         else:
             answer = _raw_answer(400, "Bad Request", "invalid_http", "the request is not valid HTTP/1.1")
         self.transport.write(answer)
@@ -120,9 +134,16 @@ class _BalancedServer(uvicorn.Server):
 
 
 class Worker(UvicornWorker):
-    CONFIG_KWARGS = {"loop": "asyncio", "http": GuardedH11Protocol, "lifespan": "off", "interface": "asgi3",
-                     "h11_max_incomplete_event_size": MAX_HEAD_BYTES, "access_log": False, "server_header": False,
-                     "backlog": 1}  # connections accepted per wake-up (see _BalancedServer)
+    CONFIG_KWARGS = {
+        "loop": "asyncio",
+        "http": GuardedH11Protocol,
+        "lifespan": "off",
+        "interface": "asgi3",
+        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
+        "access_log": False,
+        "server_header": False,
+        "backlog": 1,
+    }  # connections accepted per wake-up (see _BalancedServer)
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi
@@ -150,6 +171,8 @@ def load_function(name: str) -> Any:
     """functions/<name>/main.py's ``asgi`` callable (the same module functions-framework and Lambda load)."""
     path = ROOT / "functions" / name / "main.py"
     spec = importlib.util.spec_from_file_location(f"{name}_function", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.asgi

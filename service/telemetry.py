@@ -5,15 +5,16 @@ thread sees its own) and closes it with the response; the core reports into it t
 ``current()`` without knowing where the figures go. From the finished record the entry point
 writes the access log line, the Prometheus metrics and, on Lambda, a CloudWatch EMF line.
 """
+
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Iterator
 
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -65,8 +66,13 @@ class RequestTelemetry:
     def access_fields(self) -> dict:
         """The access log line's fields: never the image, never a token or other header."""
         fields = {
-            "request_id": self.request_id, "method": self.method, "route": self.route, "status": self.status,
-            "latency_ms": round(self.seconds * 1000, 3), "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
+            "request_id": self.request_id,
+            "method": self.method,
+            "route": self.route,
+            "status": self.status,
+            "latency_ms": round(self.seconds * 1000, 3),
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
         }
         if self.prediction_ids:
             fields["prediction_ids"] = self.prediction_ids

@@ -1,15 +1,23 @@
 """The train function: authenticated, one run at a time, params validated."""
+
 from __future__ import annotations
 
 import logging
 
 from ml.errors import MLError
 from ml.parameters import ParameterError
-from service.config import Settings
-from service.errors import ServiceError
 from service import telemetry
+from service.config import Settings
+from service.errors import ServiceError, TrainingInProgress
 from service.http import (
-    HTTPError, Request, Response, authorise_read, bearer_token, error_response, json_response, token_matches,
+    HTTPError,
+    Request,
+    Response,
+    authorise_read,
+    bearer_token,
+    error_response,
+    json_response,
+    token_matches,
 )
 from service.observability import metrics_response, openapi_response
 from service.params import parse_json
@@ -20,14 +28,17 @@ logger = logging.getLogger("digits.train")
 
 # GET /train is the seed's way to start a training, kept as a deprecated alias of POST / for old clients
 # (defaults only, token required): its answers carry Deprecation and a Link to POST /.
-ROUTES = Router([
-    ("POST", "/", "train"),
-    ("GET", "/train", "seed_alias"),
-    ("POST", "/train", "train"),
-    ("POST", "/models/rollback", "rollback"),
-    ("GET", "/metrics", "metrics"),
-    ("GET", "/openapi.json", "openapi"),
-], "train with POST / and a bearer token")
+ROUTES = Router(
+    [
+        ("POST", "/", "train"),
+        ("GET", "/train", "seed_alias"),
+        ("POST", "/train", "train"),
+        ("POST", "/models/rollback", "rollback"),
+        ("GET", "/metrics", "metrics"),
+        ("GET", "/openapi.json", "openapi"),
+    ],
+    "train with POST / and a bearer token",
+)
 
 SEED_ALIAS_HEADERS = {"Deprecation": "true", "Link": '</>; rel="successor-version"'}
 
@@ -56,13 +67,14 @@ class TrainApp:
         if token is None:
             token = request.header("x-train-token").strip()
         if not token_matches(token, expected):
-            raise HTTPError(401, "unauthorized", "send Authorization: Bearer <TRAIN_TOKEN> (or X-Train-Token)", challenge)
+            raise HTTPError(
+                401, "unauthorized", "send Authorization: Bearer <TRAIN_TOKEN> (or X-Train-Token)", challenge
+            )
 
     def rollback(self) -> dict:
+        from ml.errors import ArtifactError
         from ml.registry import ModelRegistry
         from ml.storage import open_object_store
-
-        from ml.errors import ArtifactError
 
         with TrainLock(self.settings.train_lock_file):
             try:
@@ -73,29 +85,36 @@ class TrainApp:
         return {"version": current, "rolled_back_from": previous}
 
     def handle(self, request: Request) -> Response:
+        endpoint = route = ""
         try:
             endpoint, route, _ = ROUTES.match(request.method, request.path)
             telemetry.current().route = route
-            if endpoint == "metrics":
-                authorise_read(self.settings, request)
-                return metrics_response(self.settings)
-            if endpoint == "openapi":
-                return openapi_response("train")
-            self.authorise(request)
-            if endpoint == "rollback":
-                return json_response(200, self.rollback())
-            params = parse_params(request.body if request.method.upper() == "POST" else b"")
-            try:
-                result = run_training(self.settings, params, verbose=False).as_dict()
-            except HTTPError:
-                raise  # refused before training (409 while another runs): not a training run
-            except Exception:
-                telemetry.current().training_outcome = "failed"
-                raise
-            telemetry.current().training_outcome = "promoted" if result.get("promoted") else "refused"
-            return json_response(200, result, SEED_ALIAS_HEADERS if endpoint == "seed_alias" else None)
+            response = self._on(endpoint, request)
         except (HTTPError, MLError, ServiceError) as exc:
-            return error_response(exc)
+            response = error_response(exc)
         except Exception as exc:
             logger.exception("training failed")
-            return error_response(exc)
+            response = error_response(exc)
+        if endpoint == "seed_alias":  # every answer of the deprecated alias says so, refusals included
+            response.headers.update(SEED_ALIAS_HEADERS)
+        return response
+
+    def _on(self, endpoint: str, request: Request) -> Response:
+        if endpoint == "metrics":
+            authorise_read(self.settings, request)
+            return metrics_response(self.settings)
+        if endpoint == "openapi":
+            return openapi_response("train")
+        self.authorise(request)
+        if endpoint == "rollback":
+            return json_response(200, self.rollback())
+        params = parse_params(request.body if request.method.upper() == "POST" else b"")
+        try:
+            result = run_training(self.settings, params, verbose=False).as_dict()
+        except TrainingInProgress:
+            raise  # refused at the door (409 while another runs): not a training run
+        except Exception:
+            telemetry.current().training_outcome = "failed"
+            raise
+        telemetry.current().training_outcome = "promoted" if result.get("promoted") else "refused"
+        return json_response(200, result)

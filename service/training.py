@@ -1,13 +1,15 @@
 """A training as the service runs it: its declared parameters, one at a time per machine, corrections
 from the prediction log. Shared by the train function and the CLI (``python -m service train``)."""
+
 from __future__ import annotations
 
 import fcntl
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ml.parameters import Parameter, Parameters
 from ml.pipeline import GATE, Outcome
@@ -18,8 +20,14 @@ from service.errors import TrainingInProgress
 logger = logging.getLogger("digits.train")
 
 # Everything a caller may choose: the training's and the gate's (declared in ml/), and the service's own.
-PARAMETERS = TRAINING + GATE + Parameters(
-    Parameter("include_corrections", bool, False, "add the corrections stored in PREDICTION_LOG to the training data"),
+PARAMETERS = (
+    TRAINING
+    + GATE
+    + Parameters(
+        Parameter(
+            "include_corrections", bool, False, "add the corrections stored in PREDICTION_LOG to the training data"
+        ),
+    )
 )
 
 
@@ -33,8 +41,12 @@ class TrainRequest:
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> TrainRequest:
         """From checked values of every name in PARAMETERS (``PARAMETERS.from_json`` or the CLI's flags)."""
-        return cls(TrainConfig(**{name: values[name] for name in TRAINING.names()}),
-                   values["min_accuracy"], values["force"], values["include_corrections"])
+        return cls(
+            TrainConfig(**{name: values[name] for name in TRAINING.names()}),
+            values["min_accuracy"],
+            values["force"],
+            values["include_corrections"],
+        )
 
 
 class TrainLock:
@@ -44,7 +56,7 @@ class TrainLock:
         self.path = path
         self._fd: int | None = None
 
-    def __enter__(self) -> "TrainLock":
+    def __enter__(self) -> TrainLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -62,9 +74,9 @@ class TrainLock:
             self._fd = None
 
 
-
-def run_training(settings: Settings, request: TrainRequest, verbose: bool | None = None,
-                 say: Callable[[str], None] = logger.info) -> Outcome:
+def run_training(
+    settings: Settings, request: TrainRequest, verbose: bool | None = None, say: Callable[[str], None] = logger.info
+) -> Outcome:
     """Train, publish, and promote if the gate passes: under the machine's training lock. ``say`` tells
     what is about to happen (the CLI prints it; the function logs it)."""
     from ml import mnist
@@ -78,10 +90,19 @@ def run_training(settings: Settings, request: TrainRequest, verbose: bool | None
             from service.predlog.factory import load_corrections
 
             corrections = load_corrections(settings)
-            say(f"{len(corrections)} corrections from {settings.without_secrets()['prediction_log']} "
-                "join the training data")
+            say(
+                f"{len(corrections)} corrections from {settings.without_secrets()['prediction_log']} "
+                "join the training data"
+            )
         registry = ModelRegistry(open_object_store(settings.model_store))
-        outcome = train_and_publish(request.config, mnist.load(mnist.source_for(settings)), registry,
-                                    request.min_accuracy, request.force, verbose=verbose, corrections=corrections)
+        outcome = train_and_publish(
+            request.config,
+            mnist.load(mnist.source_for(settings)),
+            registry,
+            request.min_accuracy,
+            request.force,
+            verbose=verbose,
+            corrections=corrections,
+        )
     logger.info("trained %s: promoted=%s (%s)", outcome.version, outcome.promoted, outcome.reason)
     return outcome

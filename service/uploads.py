@@ -4,6 +4,7 @@ Accepted: multipart ``file`` parts (one or many), a raw image body, or JSON
 ``{"image": "<base64>"}`` / ``{"images": [...]}``. Limits are enforced while
 parsing so a hostile request costs little.
 """
+
 from __future__ import annotations
 
 import base64
@@ -50,14 +51,18 @@ def _multipart(request: Request, mimetype: str, options: dict, max_bytes: int, m
     try:
         _, form, files = parser.parse(io.BytesIO(request.body), mimetype, len(request.body), options)
     except RequestEntityTooLarge as exc:
-        raise HTTPError(413, "too_many_parts", f"the multipart request has too many parts (limit {max_files} files)") from exc
+        raise HTTPError(
+            413, "too_many_parts", f"the multipart request has too many parts (limit {max_files} files)"
+        ) from exc
     except ValueError as exc:
         raise HTTPError(400, "invalid_multipart", f"the multipart body cannot be parsed: {exc}") from exc
     parts = files.getlist(FIELD)
     if not parts:
         others = sorted(set(files.keys()) | set(form.keys()))
         hint = f" (found: {', '.join(others[:5])})" if others else ""
-        raise HTTPError(400, "missing_file", f"no multipart field named '{FIELD}'{hint}; send curl -F {FIELD}=@digit.png")
+        raise HTTPError(
+            400, "missing_file", f"no multipart field named '{FIELD}'{hint}; send curl -F {FIELD}=@digit.png"
+        )
     if len(parts) > max_files:
         raise HTTPError(413, "too_many_files", f"{len(parts)} files in one request; the limit is {max_files}")
     uploads = []
@@ -88,8 +93,11 @@ def _json(request: Request, max_files: int) -> list[Upload]:
         raise HTTPError(400, "invalid_json", 'send either "image" or "images", not both')
     unknown = sorted(set(payload) - {"image", "images", "filename"})
     if unknown:  # a typo ("imgae") is named rather than silently ignored
-        raise HTTPError(400, "invalid_json", f"unknown field(s) {', '.join(map(repr, unknown))}; "
-                        'the fields are "image" or "images", and "filename"')
+        raise HTTPError(
+            400,
+            "invalid_json",
+            f'unknown field(s) {", ".join(map(repr, unknown))}; the fields are "image" or "images", and "filename"',
+        )
     if not isinstance(payload.get("filename", ""), str):
         raise HTTPError(400, "invalid_json", '"filename" must be a string')
     name = sanitise_filename(payload.get("filename"))
@@ -115,7 +123,11 @@ def extract_uploads(request: Request, max_bytes: int, max_files: int) -> list[Up
     if mimetype in ("application/json", "text/json"):
         return _json(request, max_files)
     if mimetype.startswith("image/") or mimetype in ("application/octet-stream", ""):
-        return [Upload(sanitise_filename(request.query.get("filename")), mimetype or "application/octet-stream", request.body)]
+        return [
+            Upload(
+                sanitise_filename(request.query.get("filename")), mimetype or "application/octet-stream", request.body
+            )
+        ]
     raise HTTPError(
         415,
         "unsupported_content_type",

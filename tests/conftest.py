@@ -1,4 +1,5 @@
 """Shared fixtures: real MNIST files, the shipped test model, golden images."""
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,9 @@ def cassandra_node(tmp_path_factory):
         if os.environ.get("CI") == "true":
             pytest.fail(f"a real Cassandra node is required under CI=true: {exc}")
         pytest.skip(f"no Cassandra node can run here: {exc}")
-    node = CassandraNode(tmp_path_factory.mktemp("cassandra"), native_port=free_port(), storage_port=free_port(),
-                         password_auth=True)
+    node = CassandraNode(
+        tmp_path_factory.mktemp("cassandra"), native_port=free_port(), storage_port=free_port(), password_auth=True
+    )
     node.start(cp)
     try:
         node.wait_ready()

@@ -1,5 +1,6 @@
 """Predict function: `functions-framework --source functions/predict/main.py --target predict`,
 or the Lambda handler `main.lambda_handler`. Everything else lives in the shared layer."""
+
 from service.entrypoints import http_target, predict_function
 
 app = predict_function()

@@ -1,5 +1,6 @@
 """Train function: `functions-framework --source functions/train/main.py --target train`,
 or the Lambda handler `main.lambda_handler`. Everything else lives in the shared layer."""
+
 from service.entrypoints import http_target, train_function
 
 app = train_function()

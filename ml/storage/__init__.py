@@ -1,4 +1,5 @@
 """Object stores: one small interface, an embedded default and S3 side by side."""
+
 from __future__ import annotations
 
 from ml.storage.base import NotFound, ObjectStore, PreconditionFailed, StoreUnavailable

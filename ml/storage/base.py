@@ -1,4 +1,5 @@
 """The object-store interface everything else is written against."""
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -1,4 +1,5 @@
 """Pick the object-store backend from its URL."""
+
 from __future__ import annotations
 
 from pathlib import Path

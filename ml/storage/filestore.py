@@ -1,4 +1,5 @@
 """Object store on a local folder: the embedded default, no server needed."""
+
 from __future__ import annotations
 
 import fcntl

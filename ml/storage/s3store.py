@@ -3,6 +3,7 @@
 The endpoint comes from boto3's own ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``
 variables; path-style addressing keeps MinIO and SeaweedFS happy.
 """
+
 from __future__ import annotations
 
 from ml.storage.base import NotFound, PreconditionFailed, StoreUnavailable
@@ -59,8 +60,9 @@ class S3ObjectStore:
 
         condition = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
         try:
-            self._client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentType=content_type,
-                                    **condition)
+            self._client.put_object(
+                Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentType=content_type, **condition
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
                 raise PreconditionFailed(f"{key!r} in {self.describe()} changed since it was read") from exc

@@ -1,4 +1,5 @@
 """The prediction log: one interface, SQLite (embedded default) and Cassandra side by side."""
+
 from __future__ import annotations
 
 from service.predlog.base import PredictionLog, PredictionRecord, new_prediction_id

@@ -1,14 +1,15 @@
 """What one prediction record holds, and the interface every backend implements."""
+
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
-from typing import Iterator, Protocol
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
-
-_GREGORIAN = datetime(1582, 10, 15, tzinfo=timezone.utc)
+_GREGORIAN = datetime(1582, 10, 15, tzinfo=UTC)
 
 
 def new_prediction_id(at: datetime | None = None) -> str:
@@ -18,8 +19,18 @@ def new_prediction_id(at: datetime | None = None) -> str:
         return str(uuid.uuid1())
     ticks = (at - _GREGORIAN) // timedelta(microseconds=1) * 10
     clock_seq, node = secrets.randbits(14), secrets.randbits(48) | (1 << 40)
-    return str(uuid.UUID(fields=(ticks & 0xFFFFFFFF, (ticks >> 32) & 0xFFFF, ((ticks >> 48) & 0x0FFF) | 0x1000,
-                                 ((clock_seq >> 8) & 0x3F) | 0x80, clock_seq & 0xFF, node)))
+    return str(
+        uuid.UUID(
+            fields=(
+                ticks & 0xFFFFFFFF,
+                (ticks >> 32) & 0xFFFF,
+                ((ticks >> 48) & 0x0FFF) | 0x1000,
+                ((clock_seq >> 8) & 0x3F) | 0x80,
+                clock_seq & 0xFF,
+                node,
+            )
+        )
+    )
 
 
 def created_at_of(prediction_id: str) -> datetime:
@@ -70,7 +81,7 @@ class PredictionRecord:
             "request_id": self.request_id,
         }
 
-    def with_label(self, label: int, at: datetime) -> "PredictionRecord":
+    def with_label(self, label: int, at: datetime) -> PredictionRecord:
         return replace(self, label=label, labelled_at=at)
 
 

@@ -4,6 +4,7 @@ One Cluster/Session per process, created lazily on first use, which is after
 gunicorn has forked (a driver connection must not cross a fork). Every
 statement is prepared once and marked idempotent, so the driver may retry.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,9 @@ import socket
 import threading
 import uuid
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlparse
 
 from service.errors import LogUnavailable
@@ -59,31 +60,49 @@ def _connect_error(exc: Exception, username: str | None, where: str) -> LogUnava
     refused = next((e for e in errors if isinstance(e, AuthenticationFailed)), None)
     if refused is not None:
         if username is None:
-            return CassandraAuthError(
-                f"{where} requires a login: set CASSANDRA_USERNAME and CASSANDRA_PASSWORD")
+            return CassandraAuthError(f"{where} requires a login: set CASSANDRA_USERNAME and CASSANDRA_PASSWORD")
         return CassandraAuthError(
             f"{where} refused the login of CASSANDRA_USERNAME={username!r}: check CASSANDRA_USERNAME "
-            f"and CASSANDRA_PASSWORD ({refused})")
+            f"and CASSANDRA_PASSWORD ({refused})"
+        )
     return LogUnavailable(f"cannot reach {where}: {type(exc).__name__}: {exc}")
 
 
 def unavailability() -> tuple[type[BaseException], ...]:
     """The driver's errors that mean "the cluster cannot serve this now": spooled and retried. A driver
     error outside this list (an invalid statement, a value of the wrong type) is a bug and answers 500."""
-    from cassandra import (AuthenticationFailed, CoordinationFailure, OperationTimedOut, Timeout, Unauthorized,
-                           Unavailable)
+    from cassandra import (
+        AuthenticationFailed,
+        CoordinationFailure,
+        OperationTimedOut,
+        Timeout,
+        Unauthorized,
+        Unavailable,
+    )
     from cassandra.cluster import NoHostAvailable
     from cassandra.connection import ConnectionException
     from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage, ServerError
 
-    return (NoHostAvailable, OperationTimedOut, Unavailable, Timeout, CoordinationFailure, ConnectionException,
-            AuthenticationFailed, Unauthorized, OverloadedErrorMessage, IsBootstrappingErrorMessage, ServerError,
-            OSError)
+    return (
+        NoHostAvailable,
+        OperationTimedOut,
+        Unavailable,
+        Timeout,
+        CoordinationFailure,
+        ConnectionException,
+        AuthenticationFailed,
+        Unauthorized,
+        OverloadedErrorMessage,
+        IsBootstrappingErrorMessage,
+        ServerError,
+        OSError,
+    )
 
 
 class CassandraPredictionLog:
-    def __init__(self, url: str, username: str | None, password: str | None, consistency: str,
-                 local_dc: str = "datacenter1"):
+    def __init__(
+        self, url: str, username: str | None, password: str | None, consistency: str, local_dc: str = "datacenter1"
+    ):
         parsed = urlparse(url)
         self.hosts = [h for h in (parsed.netloc.rsplit("@", 1)[-1].split(":")[0]).split(",") if h]
         self.port = parsed.port or 9042
@@ -110,7 +129,9 @@ class CassandraPredictionLog:
                 from cassandra.auth import PlainTextAuthProvider
                 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
                 from cassandra.policies import (
-                    DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy,
+                    DCAwareRoundRobinPolicy,
+                    ExponentialReconnectionPolicy,
+                    TokenAwarePolicy,
                 )
 
                 profile = ExecutionProfile(
@@ -120,9 +141,13 @@ class CassandraPredictionLog:
                 )
                 auth = PlainTextAuthProvider(self.username, self.password) if self.username else None
                 cluster = Cluster(
-                    self.hosts, port=self.port, auth_provider=auth, connect_timeout=CONNECT_TIMEOUT_S,
+                    self.hosts,
+                    port=self.port,
+                    auth_provider=auth,
+                    connect_timeout=CONNECT_TIMEOUT_S,
                     control_connection_timeout=CONNECT_TIMEOUT_S,
-                    execution_profiles={EXEC_PROFILE_DEFAULT: profile}, protocol_version=ProtocolVersion.V5,
+                    execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                    protocol_version=ProtocolVersion.V5,
                     # a node that comes back is noticed within seconds (the driver's default backs off to 10 min)
                     reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
                     # the driver leaves Nagle on: a request of a few KB (an inline original) then waits for
@@ -178,9 +203,20 @@ class CassandraPredictionLog:
             "insert",
             f"INSERT INTO {self.keyspace}.predictions_by_day (day, {_FIELDS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                date.fromisoformat(record.day), uuid.UUID(record.id), record.filename, record.content_type,
-                record.digit, record.confidence, record.probabilities, record.model_version, record.latency_ms,
-                record.normalised, record.image, record.image_key, record.image_size, record.request_id,
+                date.fromisoformat(record.day),
+                uuid.UUID(record.id),
+                record.filename,
+                record.content_type,
+                record.digit,
+                record.confidence,
+                record.probabilities,
+                record.model_version,
+                record.latency_ms,
+                record.normalised,
+                record.image,
+                record.image_key,
+                record.image_size,
+                record.request_id,
             ),
         )
 
@@ -189,11 +225,21 @@ class CassandraPredictionLog:
         pid = str(row.id)
         label, labelled_at = labels.get(row.id, (None, None))
         return PredictionRecord(
-            id=pid, created_at=created_at_of(pid), filename=row.filename, content_type=row.content_type,
-            digit=row.digit, confidence=row.confidence, probabilities=list(row.probabilities or []),
-            model_version=row.model_version, latency_ms=row.latency_ms, normalised=row.normalised or b"",
-            image=getattr(row, "image", None), image_key=row.image_key, image_size=row.image_size or 0,
-            label=label, labelled_at=labelled_at.replace(tzinfo=timezone.utc) if labelled_at else None,
+            id=pid,
+            created_at=created_at_of(pid),
+            filename=row.filename,
+            content_type=row.content_type,
+            digit=row.digit,
+            confidence=row.confidence,
+            probabilities=list(row.probabilities or []),
+            model_version=row.model_version,
+            latency_ms=row.latency_ms,
+            normalised=row.normalised or b"",
+            image=getattr(row, "image", None),
+            image_key=row.image_key,
+            image_size=row.image_size or 0,
+            label=label,
+            labelled_at=labelled_at.replace(tzinfo=UTC) if labelled_at else None,
             request_id=row.request_id,
         )
 
@@ -207,12 +253,15 @@ class CassandraPredictionLog:
     def get(self, prediction_id: str) -> PredictionRecord | None:
         day, pid = created_at_of(prediction_id).date(), uuid.UUID(prediction_id)
         row = self._execute(
-            "get", f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? AND id = ?", (day, pid),
+            "get",
+            f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? AND id = ?",
+            (day, pid),
         ).one()
         if row is None:
             return None
         label = self._execute(
-            "get_label", f"SELECT id, label, labelled_at FROM {self.keyspace}.labels_by_day WHERE day = ? AND id = ?",
+            "get_label",
+            f"SELECT id, label, labelled_at FROM {self.keyspace}.labels_by_day WHERE day = ? AND id = ?",
             (day, pid),
         ).one()
         return self._record(row, {label.id: (label.label, label.labelled_at)} if label else {})
@@ -220,13 +269,14 @@ class CassandraPredictionLog:
     def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
         """Newest day partitions first; the low-confidence filter is applied while paging through them."""
         found: list[PredictionRecord] = []
-        today = datetime.now(timezone.utc).date()
+        today = datetime.now(UTC).date()
         for back in range(MAX_DAYS_BACK):
             day = today - timedelta(days=back)
             rows = self._paged(
                 "recent",
                 f"SELECT {_LIST_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id DESC",
-                (day,), page=min(PAGE_SIZE, limit if max_confidence is None else PAGE_SIZE),
+                (day,),
+                page=min(PAGE_SIZE, limit if max_confidence is None else PAGE_SIZE),
             )
             labels = None
             for row in rows:
@@ -245,7 +295,8 @@ class CassandraPredictionLog:
             return None
         pid = uuid.UUID(prediction_id)
         self._execute(
-            "set_label", f"INSERT INTO {self.keyspace}.labels_by_day (day, id, label, labelled_at) VALUES (?,?,?,?)",
+            "set_label",
+            f"INSERT INTO {self.keyspace}.labels_by_day (day, id, label, labelled_at) VALUES (?,?,?,?)",
             (date.fromisoformat(record.day), pid, label, at),
         )
         self._execute(
@@ -301,8 +352,9 @@ class CassandraPredictionLog:
     def ping(self) -> bool:
         """True when a write would be accepted: the keyspace's table answers at the write consistency."""
         try:
-            self._execute("ping", f"SELECT id FROM {self.keyspace}.predictions_by_day WHERE day = ? LIMIT 1",
-                          (date(1970, 1, 1),))
+            self._execute(
+                "ping", f"SELECT id FROM {self.keyspace}.predictions_by_day WHERE day = ? LIMIT 1", (date(1970, 1, 1),)
+            )
             self.last_error = None
             return True
         except LogUnavailable as exc:

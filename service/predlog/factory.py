@@ -1,11 +1,12 @@
 """Pick the prediction-log backend from PREDICTION_LOG."""
+
 from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlparse
 
-from service.config import Settings
 from ml.corrections import Corrections
+from service.config import Settings
 from service.predlog.base import PredictionLog
 
 
@@ -15,8 +16,11 @@ def open_prediction_log(settings: Settings) -> PredictionLog:
         from service.predlog.cassandra import CassandraPredictionLog
 
         return CassandraPredictionLog(
-            settings.prediction_log, settings.cassandra_username, settings.cassandra_password,
-            settings.cassandra_consistency, settings.cassandra_local_dc,
+            settings.prediction_log,
+            settings.cassandra_username,
+            settings.cassandra_password,
+            settings.cassandra_consistency,
+            settings.cassandra_local_dc,
         )
     from service.predlog.sqlite import SqlitePredictionLog
 

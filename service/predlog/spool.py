@@ -16,6 +16,7 @@ A damaged spool line (torn by a crash, or failing its checksum) or a record the
 log rejects for good is moved to ``quarantine.jsonl`` (counted in /healthz,
 logged once) and never blocks the records behind it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,10 +28,10 @@ import os
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 from service.errors import LogUnavailable, SpoolFull
 from service.predlog.base import Correction, PredictionLog, PredictionRecord, StatsRow
@@ -107,8 +108,15 @@ class _LineCounter:
 
 
 class SpooledPredictionLog:
-    def __init__(self, inner: PredictionLog, directory: Path, max_bytes: int, retry_seconds: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic, background: bool = True):
+    def __init__(
+        self,
+        inner: PredictionLog,
+        directory: Path,
+        max_bytes: int,
+        retry_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        background: bool = True,
+    ):
         self.inner = inner
         self.directory = directory
         self.max_bytes = max_bytes
@@ -163,13 +171,16 @@ class SpooledPredictionLog:
         line = encode(record)
         with self._append_lock:
             if self._spooled_bytes() + len(line) > self.max_bytes:
-                raise SpoolFull(f"the prediction log is unavailable and the local spool is full "
-                                f"({self.max_bytes:,} bytes); retry later")
+                raise SpoolFull(
+                    f"the prediction log is unavailable and the local spool is full "
+                    f"({self.max_bytes:,} bytes); retry later"
+                )
             try:
                 fd = self._own_file()
             except OSError as exc:
-                raise LogUnavailable(f"the prediction log is unavailable and the spool cannot be opened: "
-                                     f"{exc.strerror or exc}") from exc
+                raise LogUnavailable(
+                    f"the prediction log is unavailable and the spool cannot be opened: {exc.strerror or exc}"
+                ) from exc
             start = os.fstat(fd).st_size
             try:
                 view = memoryview(line)
@@ -182,8 +193,9 @@ class SpooledPredictionLog:
             except OSError as exc:
                 self._undo(fd, start)
                 self._release_own()  # the next record starts a fresh file (the disk may be freed by then)
-                raise LogUnavailable(f"the prediction log is unavailable and the record could not be spooled: "
-                                     f"{exc.strerror or exc}") from exc
+                raise LogUnavailable(
+                    f"the prediction log is unavailable and the record could not be spooled: {exc.strerror or exc}"
+                ) from exc
 
     def _undo(self, fd: int, start: int) -> None:
         try:
@@ -208,16 +220,25 @@ class SpooledPredictionLog:
     # -- replay -------------------------------------------------------------------
     def _quarantine(self, line: bytes, reason: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        entry = json.dumps({"reason": reason, "at": datetime.now().astimezone().isoformat(),
-                            "line": line.decode("utf-8", "replace")}).encode() + b"\n"
+        entry = (
+            json.dumps(
+                {
+                    "reason": reason,
+                    "at": datetime.now().astimezone().isoformat(),
+                    "line": line.decode("utf-8", "replace"),
+                }
+            ).encode()
+            + b"\n"
+        )
         with open(self.directory / QUARANTINE, "ab") as out:
             out.write(entry)
             out.flush()
             os.fsync(out.fileno())
         if not self._quarantined_logged:  # once per process: a flood of damaged lines is one message
             self._quarantined_logged = True
-            logger.error("a spool record was moved to %s (%s); /healthz counts them",
-                      self.directory / QUARANTINE, reason)
+            logger.error(
+                "a spool record was moved to %s (%s); /healthz counts them", self.directory / QUARANTINE, reason
+            )
 
     def _replay_file(self, path: Path) -> None:
         """Write every record of ``path`` (its replayer holds the file's lock); damaged or rejected ones are

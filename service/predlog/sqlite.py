@@ -1,12 +1,13 @@
 """SQLite prediction log: the embedded default (one file, WAL mode)."""
+
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Iterator
 
 from service.errors import LogUnavailable
 from service.predlog.base import Correction, PredictionRecord, StatsRow
@@ -64,8 +65,13 @@ _SELECT_LIST = _SELECT.replace("p.image,", "NULL,")
 # Errors that mean "the database cannot be used right now" (locked, read-only, disk full, I/O error,
 # cannot open): the record is spooled. Anything else (a wrong statement or value) is a bug: a 500.
 _UNAVAILABLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
-_BUGS = (sqlite3.ProgrammingError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError,
-         sqlite3.NotSupportedError)
+_BUGS = (
+    sqlite3.ProgrammingError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    sqlite3.NotSupportedError,
+)
 
 
 class SqlitePredictionLog:
@@ -124,22 +130,61 @@ class SqlitePredictionLog:
         self._run(
             f"INSERT OR IGNORE INTO predictions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                record.id, record.day, record.created_at.isoformat(), record.filename, record.content_type,
-                record.digit, record.confidence, json.dumps(record.probabilities), record.model_version,
-                record.latency_ms, record.normalised, record.image, record.image_key, record.image_size,
+                record.id,
+                record.day,
+                record.created_at.isoformat(),
+                record.filename,
+                record.content_type,
+                record.digit,
+                record.confidence,
+                json.dumps(record.probabilities),
+                record.model_version,
+                record.latency_ms,
+                record.normalised,
+                record.image,
+                record.image_key,
+                record.image_size,
                 record.request_id,
             ),
         )
 
     @staticmethod
     def _record(row: tuple) -> PredictionRecord:
-        (pid, _day, created, filename, ctype, digit, conf, probs, version, latency, norm, image, key, size,
-         request_id, label, labelled_at) = row
+        (
+            pid,
+            _day,
+            created,
+            filename,
+            ctype,
+            digit,
+            conf,
+            probs,
+            version,
+            latency,
+            norm,
+            image,
+            key,
+            size,
+            request_id,
+            label,
+            labelled_at,
+        ) = row
         return PredictionRecord(
-            id=pid, created_at=datetime.fromisoformat(created), filename=filename, content_type=ctype,
-            digit=digit, confidence=conf, probabilities=json.loads(probs), model_version=version,
-            latency_ms=latency, normalised=norm, image=image, image_key=key, image_size=size,
-            label=label, labelled_at=datetime.fromisoformat(labelled_at) if labelled_at else None,
+            id=pid,
+            created_at=datetime.fromisoformat(created),
+            filename=filename,
+            content_type=ctype,
+            digit=digit,
+            confidence=conf,
+            probabilities=json.loads(probs),
+            model_version=version,
+            latency_ms=latency,
+            normalised=norm,
+            image=image,
+            image_key=key,
+            image_size=size,
+            label=label,
+            labelled_at=datetime.fromisoformat(labelled_at) if labelled_at else None,
             request_id=request_id,
         )
 

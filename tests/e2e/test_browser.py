@@ -1,6 +1,7 @@
 """The page in real Chromium (Debian's /usr/bin/chromium, driven by Playwright) against the
 predict function running under functions-framework. Screenshots of every test are saved in
 test-artifacts/screenshots/ (CI uploads them)."""
+
 from __future__ import annotations
 
 import os
@@ -10,13 +11,20 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import GOLDEN, ROOT
 from scripts.servers import function_server
+from tests.conftest import GOLDEN, ROOT
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "screenshots"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 TIMEOUT_MS = 20_000
 
 
@@ -81,14 +89,17 @@ def test_dropping_a_file_on_the_form_sends_it(page, site):
 
     page.goto(site)
     data = base64.b64encode((GOLDEN / "8_chalk.png").read_bytes()).decode()
-    page.evaluate("""(data) => {
+    page.evaluate(
+        """(data) => {
         const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
         const transfer = new DataTransfer();
         transfer.items.add(new File([bytes], "dropped-8.png", { type: "image/png" }));
         const zone = document.getElementById("upload");
         zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
         zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
-    }""", data)
+    }""",
+        data,
+    )
     page.wait_for_function("() => document.getElementById('digit').textContent === '8'")
     assert newest(site)["filename"] == "dropped-8.png"
     assert "over" not in (page.get_attribute("#upload", "class") or "")
@@ -185,8 +196,9 @@ def test_the_form_works_without_javascript(browser, site):
 
 
 def test_phone_sized_screen_with_touch(browser, site):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                                  device_scale_factor=2)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(site)
@@ -201,7 +213,9 @@ def test_phone_sized_screen_with_touch(browser, site):
     cdp = context.new_cdp_session(page)
     x = pad["x"] + pad["width"] * 0.5
     points = [(x + i * 0.3, pad["y"] + pad["height"] * (0.15 + i * 0.035)) for i in range(21)]
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
+    cdp.send(
+        "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]}
+    )
     for px, py in points[1:]:
         cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})

@@ -4,6 +4,7 @@ The node of the whole run (tests/conftest.py) serves the history, corrections, /
 tests. The outage tests get a node of their own, which they stop (SIGTERM) and kill (SIGKILL) and
 start again, so the shared node is never disturbed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -44,7 +45,8 @@ def ids_in_table(node: CassandraNode, keyspace: str) -> list[str]:
     cluster = cql_cluster([node.address], node.native_port, SUPERUSER)
     try:
         rows = cluster.connect().execute(
-            f"SELECT id FROM {keyspace}.predictions_by_day WHERE day = %s", (date.today(),), timeout=10)
+            f"SELECT id FROM {keyspace}.predictions_by_day WHERE day = %s", (date.today(),), timeout=10
+        )
         return [str(r.id) for r in rows]
     finally:
         cluster.shutdown()
@@ -59,8 +61,12 @@ def test_history_corrections_stats_and_export_on_a_real_node(cassandra_node, pre
     env = cassandra_env(cassandra_node, predict_env, tmp_path, keyspace)
     with function_server("predict", env, tmp_path) as url:
         health = requests.get(url + "/healthz", timeout=10).json()
-        assert health["prediction_log"] == {"url": f"cassandra://127.0.0.1/{keyspace}", "reachable": True,
-                                            "spooled": 0, "quarantined": 0}
+        assert health["prediction_log"] == {
+            "url": f"cassandra://127.0.0.1/{keyspace}",
+            "reachable": True,
+            "spooled": 0,
+            "quarantined": 0,
+        }
         answered = [upload(url, THREE).json(), upload(url, SEVEN).json()]
         assert [a["digit"] for a in answered] == [3, 7]
         history = requests.get(url + "/predictions?limit=10", timeout=10).json()
@@ -74,13 +80,21 @@ def test_history_corrections_stats_and_export_on_a_real_node(cassandra_node, pre
     assert sorted(ids_in_table(cassandra_node, keyspace)) == sorted(a["id"] for a in answered)
 
     out = tmp_path / "export.csv"
-    done = subprocess.run([sys.executable, "-m", "service", "stats", "--days", "1", "--export", str(out)],
-                          env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "stats", "--days", "1", "--export", str(out)],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["id"], r["digit"], r["label"]) for r in rows] == [
-        (answered[0]["id"], "3", "8"), (answered[1]["id"], "7", "")]
+        (answered[0]["id"], "3", "8"),
+        (answered[1]["id"], "7", ""),
+    ]
 
 
 def test_a_wrong_password_is_named_at_start_and_in_healthz_and_nothing_is_lost(cassandra_node, predict_env, tmp_path):
@@ -132,8 +146,9 @@ def drain_spool(url: str, timeout: float = 90) -> list[str]:
 @pytest.fixture(scope="module")
 def outage_node(cassandra_node, tmp_path_factory):
     """A node of the outage tests' own (needs the shared one only to know that nodes can run here)."""
-    node = CassandraNode(tmp_path_factory.mktemp("outage-node"), native_port=free_port(), storage_port=free_port(),
-                         password_auth=True)
+    node = CassandraNode(
+        tmp_path_factory.mktemp("outage-node"), native_port=free_port(), storage_port=free_port(), password_auth=True
+    )
     node.start(classpath(quiet=True))
     try:
         node.wait_ready()

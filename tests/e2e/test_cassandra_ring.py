@@ -2,6 +2,7 @@
 
 The same code as `make ring` (benchmarks/cassandra_ring.py), with shorter phases. About 100 s here.
 """
+
 from __future__ import annotations
 
 import pytest

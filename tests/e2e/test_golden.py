@@ -1,5 +1,6 @@
 """Golden images 0-9, drawn by the project in three upload styles, through
 preprocessing and the shipped model: every one must come out right."""
+
 import pytest
 
 from ml import preprocess as prep

@@ -1,11 +1,11 @@
 """Metrics, structured logs and the API description, on real functions-framework processes."""
+
 from __future__ import annotations
 
 import json
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 import requests
@@ -68,8 +68,12 @@ def test_a_burst_of_good_and_bad_requests_shows_exact_counts(two_workers):
 
 def test_every_log_line_of_a_request_is_json_with_its_id_which_is_echoed_and_stored(two_workers):
     url, tmp_path = two_workers
-    answer = requests.post(url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())},
-                           headers={"X-Request-Id": "page-7f3a"}, timeout=30)
+    answer = requests.post(
+        url,
+        files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())},
+        headers={"X-Request-Id": "page-7f3a"},
+        timeout=30,
+    )
     assert answer.headers["X-Request-Id"] == "page-7f3a" and answer.json()["request_id"] == "page-7f3a"
     stored = requests.get(f"{url}/predictions/{answer.json()['id']}", timeout=10).json()
     assert stored["request_id"] == "page-7f3a"
@@ -82,8 +86,13 @@ def test_every_log_line_of_a_request_is_json_with_its_id_which_is_echoed_and_sto
     access = [line for line in mine if line["logger"] == "digits.access"]
     assert len(access) == 1
     assert access[0] | {"latency_ms": 0} == access[0] | {
-        "method": "POST", "route": "/", "status": 200, "prediction_ids": [answer.json()["id"]],
-        "model_version": "20261129T183614Z-5f2c2a", "latency_ms": 0}
+        "method": "POST",
+        "route": "/",
+        "status": 200,
+        "prediction_ids": [answer.json()["id"]],
+        "model_version": "20261129T183614Z-5f2c2a",
+        "latency_ms": 0,
+    }
     assert access[0]["bytes_in"] > 1000 and access[0]["bytes_out"] > 100
     assert any(line.get("request_id") == generated and line["logger"] == "digits.access" for line in lines)
     assert "x" * 300 not in log_text
@@ -104,16 +113,36 @@ def schemathesis(url: str, tmp_path, *extra: str) -> subprocess.CompletedProcess
     st = shutil.which("st", path=str(ROOT / ".venv" / "bin")) or shutil.which("schemathesis")
     assert st, "schemathesis is not installed (make install installs it)"
     run = subprocess.run(
-        [st, "run", f"{url}/openapi.json", "--checks", "all", "--max-examples", "25", "--seed", "1",
-         "--report", "junit", "--report-dir", str(tmp_path / "st"), "--no-color", *extra],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        [
+            st,
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            "25",
+            "--seed",
+            "1",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(tmp_path / "st"),
+            "--no-color",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
     )
     generated = re.findall(r"(\d+) generated.*", run.stdout)
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     with open(artifacts / "schemathesis.txt", "a") as out:
-        out.write(f"{url}/openapi.json {' '.join(extra)}: {generated[-1] if generated else '?'} test cases generated, "
-                  f"exit {run.returncode}\n")
+        out.write(
+            f"{url}/openapi.json {' '.join(extra)}: {generated[-1] if generated else '?'} test cases generated, "
+            f"exit {run.returncode}\n"
+        )
     return run
 
 
@@ -123,8 +152,9 @@ def test_schemathesis_finds_nothing_in_the_predict_function(tmp_path, predict_en
         # POST /: any bytes sent as an image are schema-valid, but only real pictures are accepted (415,
         # 400 or 422 name the problem); JSON Schema cannot say "a decodable image", so for this one
         # operation the positive-data check is off and every other check stays on
-        upload = schemathesis(url, tmp_path, "--include-operation-id", "predict",
-                              "--exclude-checks", "positive_data_acceptance")
+        upload = schemathesis(
+            url, tmp_path, "--include-operation-id", "predict", "--exclude-checks", "positive_data_acceptance"
+        )
     for run in (every_check, upload):
         print(run.stdout[-1500:])
         assert run.returncode == 0, run.stdout[-6000:]
@@ -147,8 +177,11 @@ def test_what_schemathesis_found_stays_fixed(tmp_path, predict_env):
         lost = requests.get(url + "/predictions/abc%0A", timeout=10)
         assert lost.status_code == 404 and lost.json()["error"] == "not_found" and lost.headers["X-Request-Id"]
         # both "image" and "images", a field that is not ours, a filename that is not a string: named, not ignored
-        for body, words in (({"image": seven, "images": [seven]}, "not both"), ({"image": seven, "imgae": 1}, "'imgae'"),
-                            ({"image": seven, "filename": {}}, '"filename" must be a string')):
+        for body, words in (
+            ({"image": seven, "images": [seven]}, "not both"),
+            ({"image": seven, "imgae": 1}, "'imgae'"),
+            ({"image": seven, "filename": {}}, '"filename" must be a string'),
+        ):
             refused = requests.post(url, json=body, timeout=30)
             assert refused.status_code == 400 and words in refused.json()["message"], refused.text
         # 7.0 is the JSON number 7: a correction with it is accepted

@@ -1,5 +1,6 @@
 """The predict function over real sockets under scripts/serve.sh: a few checks that keep the wiring
 honest (the whole contract runs in-process in tests/functional/test_predict_contract.py)."""
+
 from __future__ import annotations
 
 import requests
@@ -19,10 +20,12 @@ def test_golden_images_a_record_and_a_refused_length_over_real_sockets(tmp_path,
         image = requests.get(f"{url}/predictions/{first['id']}/image", timeout=10)
         assert image.content == golden_images()[0].read_bytes()
         # refused by its Content-Length before a byte of the body is read
-        refused = raw_exchange(url, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                                    b"Content-Length: 99999999\r\n\r\n")
+        refused = raw_exchange(
+            url, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 99999999\r\n\r\n"
+        )
         assert refused.startswith(b"HTTP/1.1 413 ") and b'"payload_too_large"' in refused
         assert requests.get(url + "/healthz", timeout=10).json()["status"] == "ok"
-        raw = requests.post(url, data=(GOLDEN / "9_paper.jpg").read_bytes(), headers={"Content-Type": "image/jpeg"},
-                            timeout=30)
+        raw = requests.post(
+            url, data=(GOLDEN / "9_paper.jpg").read_bytes(), headers={"Content-Type": "image/jpeg"}, timeout=30
+        )
         assert raw.json()["digit"] == 9

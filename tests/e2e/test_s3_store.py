@@ -1,7 +1,9 @@
 """The same contract on a real S3 server (SeaweedFS), started by the test."""
+
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import boto3
@@ -9,15 +11,13 @@ import pytest
 import requests
 from botocore.config import Config
 
-from concurrent.futures import ThreadPoolExecutor
-
 from ml.artifacts import Artifact, new_version
 from ml.registry import ModelRegistry, PromotionConflict
-from ml.storage.s3store import S3ObjectStore
-from ml.storage.filestore import FileObjectStore
 from ml.storage.base import NotFound, PreconditionFailed
-from tests.conftest import GOLDEN, MODEL_STORE
+from ml.storage.filestore import FileObjectStore
+from ml.storage.s3store import S3ObjectStore
 from scripts.servers import function_server, seaweedfs, weed_binary
+from tests.conftest import GOLDEN, MODEL_STORE
 
 pytestmark = pytest.mark.skipif(
     weed_binary() is None and not os.environ.get("S3_TEST_ENDPOINT"),
@@ -30,8 +30,12 @@ def s3_server(tmp_path):
     """MinIO (or any S3) named by S3_TEST_ENDPOINT, as in ci.yml; otherwise SeaweedFS started here."""
     endpoint = os.environ.get("S3_TEST_ENDPOINT")
     if endpoint:
-        yield {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": os.environ["S3_TEST_ACCESS_KEY"],
-               "AWS_SECRET_ACCESS_KEY": os.environ["S3_TEST_SECRET_KEY"], "AWS_DEFAULT_REGION": "us-east-1"}
+        yield {
+            "AWS_ENDPOINT_URL_S3": endpoint,
+            "AWS_ACCESS_KEY_ID": os.environ["S3_TEST_ACCESS_KEY"],
+            "AWS_SECRET_ACCESS_KEY": os.environ["S3_TEST_SECRET_KEY"],
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
     else:
         with seaweedfs(tmp_path) as env:
             yield {k: v for k, v in env.items() if k != "ports"}
@@ -142,8 +146,8 @@ def test_concurrent_promotions_lose_no_history_entry(s3_if_needed, any_store):
 
 
 def test_s3_outage_is_store_unavailable(tmp_path, monkeypatch):
-    from scripts.servers import free_port
     from ml.storage.base import StoreUnavailable
+    from scripts.servers import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
@@ -154,8 +158,12 @@ def test_s3_outage_is_store_unavailable(tmp_path, monkeypatch):
 
 def test_predict_function_on_s3(s3, tmp_path):
     version = copy_shipped_model(S3ObjectStore("models", "prod"))
-    env = {**s3, "MODEL_STORE": "s3://models/prod", "PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}",
-           "INLINE_IMAGE_BYTES": "1000"}  # force originals into the object store
+    env = {
+        **s3,
+        "MODEL_STORE": "s3://models/prod",
+        "PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}",
+        "INLINE_IMAGE_BYTES": "1000",
+    }  # force originals into the object store
     with function_server("predict", env, tmp_path) as url:
         data = (GOLDEN / "6_paper.jpg").read_bytes()
         answer = requests.post(url, files={"file": ("6.jpg", data, "image/jpeg")}, timeout=30)
@@ -178,11 +186,21 @@ def test_train_function_reads_data_from_and_publishes_to_s3(s3, tmp_path, mnist_
     source = mnist.DirectorySource(ROOT / "data" / "mnist")
     for name in mnist.SHA256:
         store.put(f"datasets/mnist/{name}", source.read(name))
-    env = {**s3, "MODEL_STORE": "s3://models/ci", "TRAIN_DATA": "store", "TRAIN_TOKEN": "t0ken",
-           "TRAIN_LOCK_FILE": str(tmp_path / "lock"), "MNIST_DIR": str(tmp_path / "nowhere")}
+    env = {
+        **s3,
+        "MODEL_STORE": "s3://models/ci",
+        "TRAIN_DATA": "store",
+        "TRAIN_TOKEN": "t0ken",
+        "TRAIN_LOCK_FILE": str(tmp_path / "lock"),
+        "MNIST_DIR": str(tmp_path / "nowhere"),
+    }
     with function_server("train", env, tmp_path) as url:
-        answer = requests.post(url, json={"epochs": 1, "subset": 2000, "min_accuracy": 0.0},
-                               headers={"Authorization": "Bearer t0ken"}, timeout=600)
+        answer = requests.post(
+            url,
+            json={"epochs": 1, "subset": 2000, "min_accuracy": 0.0},
+            headers={"Authorization": "Bearer t0ken"},
+            timeout=600,
+        )
     assert answer.status_code == 200, answer.text
     version = answer.json()["version"]
     assert store.get("models/LATEST").decode() == version
@@ -200,8 +218,12 @@ def test_object_store_outage(tmp_path, monkeypatch):
             monkeypatch.setenv(key, value)
         boto3.client("s3", config=Config(s3={"addressing_style": "path"})).create_bucket(Bucket="models")
         copy_shipped_model(S3ObjectStore("models", "p"))
-        app_env = {**env, "MODEL_STORE": "s3://models/p", "PREDICTION_LOG": f"sqlite://{tmp_path / 'w.db'}",
-                   "MODEL_REFRESH_SECONDS": "0"}
+        app_env = {
+            **env,
+            "MODEL_STORE": "s3://models/p",
+            "PREDICTION_LOG": f"sqlite://{tmp_path / 'w.db'}",
+            "MODEL_REFRESH_SECONDS": "0",
+        }
         warm = function_server("predict", app_env, tmp_path)
         warm_url = warm.__enter__()
         assert requests.post(warm_url, files={"file": ("4.png", data)}, timeout=30).json()["digit"] == 4

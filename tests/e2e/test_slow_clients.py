@@ -4,6 +4,7 @@ Each test opens connections that send their request a byte at a time (a phone on
 slowloris), and checks that ordinary requests are answered meanwhile, and that the slow ones are
 cut off with a 408 once READ_TIMEOUT_SECONDS has passed. Under functions-framework's own server
 (2 workers x 1 thread, no read timeout) two such clients froze the predict function."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ class Trickle(threading.Thread):
             for i in range(len(self.head)):
                 if select.select([self.sock], [], [], 0)[0]:
                     break  # the server answered (or closed): stop sending, read it
-                self.sock.sendall(self.head[i:i + 1])
+                self.sock.sendall(self.head[i : i + 1])
                 time.sleep(self.pause)
         except OSError:
             pass  # the server closed the connection on us: what we want
@@ -99,7 +100,9 @@ def test_slow_uploads_do_not_hold_the_predict_function(predict_url, kind):
 
 def test_slow_connections_do_not_hold_the_train_function(tmp_path):
     """No token needed to try: eight slow connections to the train function."""
-    with function_server("train", {"TRAIN_TOKEN": "secret", "READ_TIMEOUT_SECONDS": str(READ_TIMEOUT)}, tmp_path) as url:
+    with function_server(
+        "train", {"TRAIN_TOKEN": "secret", "READ_TIMEOUT_SECONDS": str(READ_TIMEOUT)}, tmp_path
+    ) as url:
         trickles = [slow_head(url) for _ in range(8)]
         took = answered_meanwhile(url, trickles, lambda u: requests.post(u, timeout=30))
         assert max(took) < READ_TIMEOUT
@@ -109,8 +112,10 @@ def test_slow_connections_do_not_hold_the_train_function(tmp_path):
 
 
 def test_a_huge_request_line_or_header_is_refused_at_once(predict_url):
-    for request in (b"GET /" + b"a" * 2_000_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-                    b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n"):
+    for request in (
+        b"GET /" + b"a" * 2_000_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n",
+    ):
         started = time.monotonic()
         answer = raw_exchange(predict_url, request, timeout=10)
         assert time.monotonic() - started < 5  # at once, not after the megabytes were read

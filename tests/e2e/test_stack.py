@@ -1,4 +1,5 @@
 """`make stack` as a person runs it: everything up, one upload, one Ctrl-C, nothing left running."""
+
 from __future__ import annotations
 
 import os
@@ -34,14 +35,29 @@ def test_the_stack_has_exactly_the_compose_files_variables(tmp_path):
 
 
 def test_make_stack_serves_then_one_ctrl_c_stops_everything(cassandra_node, tmp_path):
-    ports = {name: free_port() for name in ("PREDICT_PORT", "TRAIN_PORT", "S3_PORT", "CASSANDRA_PORT",
-                                                     "CASSANDRA_STORAGE_PORT")}
+    ports = {
+        name: free_port()
+        for name in ("PREDICT_PORT", "TRAIN_PORT", "S3_PORT", "CASSANDRA_PORT", "CASSANDRA_STORAGE_PORT")
+    }
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "TRAIN_TOKEN": "stack-test"}
     log = tmp_path / "stack.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scripts.stack", "--state", str(tmp_path / "state"), "--publish-from", str(MODEL_STORE)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "scripts.stack",
+                "--state",
+                str(tmp_path / "state"),
+                "--publish-from",
+                str(MODEL_STORE),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 180
         while "stack ready" not in log.read_text() and time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """The train function over HTTP: auth, validation, one run at a time, publish + promote."""
+
 from __future__ import annotations
 
 import threading
@@ -6,8 +7,8 @@ import time
 
 import requests
 
-from tests.conftest import GOLDEN
 from scripts.servers import function_server
+from tests.conftest import GOLDEN
 
 TOKEN = "test-token-with-enough-entropy"
 QUICK = {"architecture": "cnn", "epochs": 2, "subset": 6000, "min_accuracy": 0.0}
@@ -32,17 +33,26 @@ def lock_is_held(path) -> bool:
 
 
 def test_train_auth_and_params(tmp_path):
-    env = {"MODEL_STORE": f"file://{tmp_path / 'models'}", "TRAIN_TOKEN": TOKEN, "TRAIN_LOCK_FILE": str(tmp_path / "lock")}
+    env = {
+        "MODEL_STORE": f"file://{tmp_path / 'models'}",
+        "TRAIN_TOKEN": TOKEN,
+        "TRAIN_LOCK_FILE": str(tmp_path / "lock"),
+    }
     with function_server("train", env, tmp_path) as url:
         anonymous = requests.post(url, timeout=10)
         assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
         wrong = requests.post(url, headers={"Authorization": "Bearer nope"}, timeout=10)
         assert wrong.status_code == 401
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        for params, word in [({"epochs": 0}, "epochs"), ({"architecture": "resnet"}, "architecture"),
-                             ({"learning_rate": 1}, "unknown"), ({"epochs": "5"}, "epochs"), ({"force": 1}, "force"),
-                             ({"include_corrections": "yes"}, "include_corrections"),
-                             ({"correction_weight": 0}, "correction_weight")]:
+        for params, word in [
+            ({"epochs": 0}, "epochs"),
+            ({"architecture": "resnet"}, "architecture"),
+            ({"learning_rate": 1}, "unknown"),
+            ({"epochs": "5"}, "epochs"),
+            ({"force": 1}, "force"),
+            ({"include_corrections": "yes"}, "include_corrections"),
+            ({"correction_weight": 0}, "correction_weight"),
+        ]:
             answer = requests.post(url, json=params, headers=auth, timeout=10)
             assert answer.status_code == 400 and word in answer.json()["message"], answer.text
         assert TOKEN not in anonymous.text + wrong.text
@@ -51,12 +61,20 @@ def test_train_auth_and_params(tmp_path):
 def test_train_publishes_promotes_and_predict_picks_it_up(tmp_path):
     models = tmp_path / "models"
     train_env = {"MODEL_STORE": f"file://{models}", "TRAIN_TOKEN": TOKEN, "TRAIN_LOCK_FILE": str(tmp_path / "lock")}
-    predict_env = {"MODEL_STORE": f"file://{models}", "PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}",
-                   "MODEL_REFRESH_SECONDS": "0"}
+    predict_env = {
+        "MODEL_STORE": f"file://{models}",
+        "PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}",
+        "MODEL_REFRESH_SECONDS": "0",
+    }
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    with function_server("train", train_env, tmp_path) as train_url, function_server("predict", predict_env, tmp_path) as predict_url:
+    with (
+        function_server("train", train_env, tmp_path) as train_url,
+        function_server("predict", predict_env, tmp_path) as predict_url,
+    ):
         results: dict[str, requests.Response] = {}
-        first = threading.Thread(target=lambda: results.setdefault("first", requests.post(train_url, json=QUICK, headers=auth, timeout=600)))
+        first = threading.Thread(
+            target=lambda: results.setdefault("first", requests.post(train_url, json=QUICK, headers=auth, timeout=600))
+        )
         first.start()
         # while the first run holds the lock, a second is refused
         for _ in range(600):
@@ -71,10 +89,14 @@ def test_train_publishes_promotes_and_predict_picks_it_up(tmp_path):
         assert body["promoted"] is True and body["metrics"]["test_accuracy"] > 0.5
         assert (models / "models" / body["version"] / "model.tflite").is_file()
         assert (models / "models" / "LATEST").read_text() == body["version"]
-        answer = requests.post(predict_url, files={"file": ("1.png", (GOLDEN / "1_canvas.png").read_bytes())}, timeout=30)
+        answer = requests.post(
+            predict_url, files={"file": ("1.png", (GOLDEN / "1_canvas.png").read_bytes())}, timeout=30
+        )
         assert answer.status_code == 200 and answer.json()["model_version"] == body["version"]
         # the gate: a worse model is published but not promoted
-        worse = requests.post(train_url, json={**QUICK, "subset": 200, "min_accuracy": 0.999}, headers=auth, timeout=600)
+        worse = requests.post(
+            train_url, json={**QUICK, "subset": 200, "min_accuracy": 0.999}, headers=auth, timeout=600
+        )
         assert worse.status_code == 200 and worse.json()["promoted"] is False
         assert (models / "models" / "LATEST").read_text() == body["version"]
         metrics = requests.get(train_url + "/metrics", timeout=10).text
@@ -93,8 +115,9 @@ def test_corrections_made_on_the_page_feed_the_train_function(tmp_path, model_st
     with function_server("predict", predict_env, tmp_path) as predict_url:
         for name, wrong in (("2_canvas.png", 7), ("5_chalk.png", 6), ("8_paper.jpg", 3)):
             answer = requests.post(predict_url, files={"file": (name, (GOLDEN / name).read_bytes())}, timeout=30)
-            label = requests.post(f"{predict_url}/predictions/{answer.json()['id']}/label", json={"label": wrong},
-                                  timeout=10)
+            label = requests.post(
+                f"{predict_url}/predictions/{answer.json()['id']}/label", json={"label": wrong}, timeout=10
+            )
             assert label.status_code == 200 and label.json()["label"] == wrong
     with function_server("train", train_env, tmp_path) as train_url:
         params = {**QUICK, "subset": 1000, "epochs": 1, "include_corrections": True, "correction_weight": 5}
@@ -118,7 +141,11 @@ def test_rollback_endpoint(tmp_path):
     for version in ("20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb"):
         registry.publish(Artifact.create(version, {TFLITE_FILE: b"x"}, {}))
         registry.promote(version)
-    env = {"MODEL_STORE": f"file://{tmp_path / 'models'}", "TRAIN_TOKEN": TOKEN, "TRAIN_LOCK_FILE": str(tmp_path / "lock")}
+    env = {
+        "MODEL_STORE": f"file://{tmp_path / 'models'}",
+        "TRAIN_TOKEN": TOKEN,
+        "TRAIN_LOCK_FILE": str(tmp_path / "lock"),
+    }
     with function_server("train", env, tmp_path) as url:
         assert requests.post(url + "/models/rollback", timeout=10).status_code == 401
         auth = {"Authorization": f"Bearer {TOKEN}"}

@@ -1,7 +1,9 @@
 """The command line, run as a user runs it."""
+
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 
@@ -12,8 +14,13 @@ from tests.fixtures.cli import run_cli as run
 def test_predict_prints_one_json_line_per_file(tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("not an image")
-    done = run("predict", str(GOLDEN / "2_canvas.png"), str(GOLDEN / "7_chalk.png"), str(bad),
-               MODEL_STORE=f"file://{MODEL_STORE}")
+    done = run(
+        "predict",
+        str(GOLDEN / "2_canvas.png"),
+        str(GOLDEN / "7_chalk.png"),
+        str(bad),
+        MODEL_STORE=f"file://{MODEL_STORE}",
+    )
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line.get("digit") for line in lines] == [2, 7, None]
     assert lines[2]["error"] == "unsupported_media_type"
@@ -41,7 +48,7 @@ def test_eval_reports_every_category(mnist_data):
 @pytest.mark.training
 def test_train_with_the_corrections_in_the_log(tmp_path):
     import shutil
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from service.predlog.sqlite import SqlitePredictionLog
     from tests.fixtures.records import record
@@ -52,11 +59,23 @@ def test_train_with_the_corrections_in_the_log(tmp_path):
     for label in (1, 2):
         written = record(digit=7)
         log.write(written)
-        log.set_label(written.id, label, datetime.now(timezone.utc))
+        log.set_label(written.id, label, datetime.now(UTC))
     log.close()
-    done = run("train", "--subset", "500", "--epochs", "1", "--min-accuracy", "0", "--no-fail",
-               "--include-corrections", "--correction-weight", "3",
-               MODEL_STORE=f"file://{tmp_path / 'store'}", PREDICTION_LOG=f"sqlite://{tmp_path / 'p.db'}")
+    done = run(
+        "train",
+        "--subset",
+        "500",
+        "--epochs",
+        "1",
+        "--min-accuracy",
+        "0",
+        "--no-fail",
+        "--include-corrections",
+        "--correction-weight",
+        "3",
+        MODEL_STORE=f"file://{tmp_path / 'store'}",
+        PREDICTION_LOG=f"sqlite://{tmp_path / 'p.db'}",
+    )
     assert done.returncode == 0, done.stderr
     assert "2 corrections from sqlite://" in done.stdout
     assert "corrections: 2 used x3; accuracy on them before" in done.stdout

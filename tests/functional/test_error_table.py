@@ -1,12 +1,13 @@
 """README's error tables, one request per code, in-process through each function's Lambda entry; and a
 check that these cases reach every declared route and name every code the tables list (so a new route or
 code without a case fails here, not in production)."""
+
 from __future__ import annotations
 
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
@@ -20,11 +21,15 @@ from tests.fixtures.images import many_scan_jpeg
 
 SEVEN = (GOLDEN / "7_canvas.png").read_bytes()
 TOKEN = "s3cret-train-token"
-NOW = datetime(2026, 11, 30, 7, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
 # Codes this transport cannot cause, and the test that does: the HTTP server answers the first three before
 # any function code runs (over real sockets there); a malformed function-URL event only AWS could send.
-ELSEWHERE = {"invalid_http": "tests/e2e/test_slow_clients.py", "request_timeout": "tests/e2e/test_slow_clients.py",
-             "headers_too_large": "tests/e2e/test_slow_clients.py", "invalid_body": "tests/unit/test_lambda_adapter.py"}
+ELSEWHERE = {
+    "invalid_http": "tests/e2e/test_slow_clients.py",
+    "request_timeout": "tests/e2e/test_slow_clients.py",
+    "headers_too_large": "tests/e2e/test_slow_clients.py",
+    "invalid_body": "tests/unit/test_lambda_adapter.py",
+}
 
 
 def png(image: Image.Image) -> bytes:
@@ -75,49 +80,85 @@ PREDICT = {
     "missing_file": Case(400, "missing_file", "POST", "/", upload(("7.png", SEVEN), field_name="picture")),
     "empty_file": Case(400, "empty_file", "POST", "/", upload(("7.png", b""))),
     "invalid_image": Case(400, "invalid_image", "POST", "/", upload(("7.png", SEVEN[: len(SEVEN) // 2]))),
-    "invalid_json": Case(400, "invalid_json", "POST", "/", {"data": b"[" * 50_000,
-                                                            "headers": {"Content-Type": "application/json"}}),
+    "invalid_json": Case(
+        400, "invalid_json", "POST", "/", {"data": b"[" * 50_000, "headers": {"Content-Type": "application/json"}}
+    ),
     "missing_image": Case(400, "missing_image", "POST", "/", {"json": {"picture": "x"}}),
     "invalid_base64": Case(400, "invalid_base64", "POST", "/", {"json": {"image": "***"}}),
-    "invalid_multipart": Case(400, "invalid_multipart", "POST", "/", {
-        "data": b'--b\r\nContent-Disposition: form-data; name="file"; filename="\xff.png"\r\n\r\nx\r\n--b--\r\n',
-        "headers": {"Content-Type": "multipart/form-data; boundary=b"}}),
+    "invalid_multipart": Case(
+        400,
+        "invalid_multipart",
+        "POST",
+        "/",
+        {
+            "data": b'--b\r\nContent-Disposition: form-data; name="file"; filename="\xff.png"\r\n\r\nx\r\n--b--\r\n',
+            "headers": {"Content-Type": "multipart/form-data; boundary=b"},
+        },
+    ),
     "invalid_limit": Case(400, "invalid_limit", "GET", "/predictions", {"params": {"limit": "0"}}),
-    "invalid_low_confidence": Case(400, "invalid_low_confidence", "GET", "/predictions",
-                                   {"params": {"low_confidence": "maybe"}}),
+    "invalid_low_confidence": Case(
+        400, "invalid_low_confidence", "GET", "/predictions", {"params": {"low_confidence": "maybe"}}
+    ),
     "invalid_days": Case(400, "invalid_days", "GET", "/stats", {"params": {"days": "91"}}),
     "invalid_label": Case(400, "invalid_label", "POST", "/predictions/{id}/label", _label(10)),
-    "unauthorized": Case(401, "unauthorized", "GET", "/predictions", env={"PREDICTIONS_READ": "token",
-                                                                            "PREDICTIONS_TOKEN": "reader"}),
-    "unauthorized_correction": Case(401, "unauthorized", "POST", "/predictions/{id}/label", _label(1),
-                                    env={"CORRECTIONS_TOKEN": "corrector"}),
+    "unauthorized": Case(
+        401, "unauthorized", "GET", "/predictions", env={"PREDICTIONS_READ": "token", "PREDICTIONS_TOKEN": "reader"}
+    ),
+    "unauthorized_correction": Case(
+        401, "unauthorized", "POST", "/predictions/{id}/label", _label(1), env={"CORRECTIONS_TOKEN": "corrector"}
+    ),
     "forbidden": Case(403, "forbidden", "GET", "/stats", env={"PREDICTIONS_READ": "off"}),
     "not_found": Case(404, "not_found", "GET", "/nowhere"),
     "unknown_id": Case(404, "not_found", "GET", "/predictions/8c1f6c1e-0000-11f0-8000-000000000000"),
     "method_not_allowed": Case(405, "method_not_allowed", "DELETE", "/healthz"),
-    "payload_too_large": Case(413, "payload_too_large", "POST", "/", upload(("7.png", SEVEN)),
-                              env={"MAX_UPLOAD_BYTES": "1024"}),
-    "image_too_large": Case(413, "image_too_large", "POST", "/", upload(("7.png", SEVEN)),
-                            env={"MAX_IMAGE_PIXELS": "100"}),
-    "request_too_costly": Case(413, "request_too_costly", "POST", "/", upload(("a.png", SEVEN), ("b.png", SEVEN)),
-                               env={"MAX_REQUEST_PIXELS": "100000"}),
-    "too_many_files": Case(413, "too_many_files", "POST", "/", {"json": {"images": ["aGk="] * 3}},
-                           env={"MAX_FILES_PER_REQUEST": "2"}),
-    "too_many_parts": Case(413, "too_many_parts", "POST", "/", upload(*[("d.png", b"x")] * 20),
-                           env={"MAX_FILES_PER_REQUEST": "2"}),
-    "unsupported_content_type": Case(415, "unsupported_content_type", "POST", "/",
-                                     {"data": b"7", "headers": {"Content-Type": "text/plain"}}),
-    "form_correction": Case(415, "unsupported_content_type", "POST", "/predictions/{id}/label",
-                            {"data": {"label": "7"}}),
+    "payload_too_large": Case(
+        413, "payload_too_large", "POST", "/", upload(("7.png", SEVEN)), env={"MAX_UPLOAD_BYTES": "1024"}
+    ),
+    "image_too_large": Case(
+        413, "image_too_large", "POST", "/", upload(("7.png", SEVEN)), env={"MAX_IMAGE_PIXELS": "100"}
+    ),
+    "request_too_costly": Case(
+        413,
+        "request_too_costly",
+        "POST",
+        "/",
+        upload(("a.png", SEVEN), ("b.png", SEVEN)),
+        env={"MAX_REQUEST_PIXELS": "100000"},
+    ),
+    "too_many_files": Case(
+        413, "too_many_files", "POST", "/", {"json": {"images": ["aGk="] * 3}}, env={"MAX_FILES_PER_REQUEST": "2"}
+    ),
+    "too_many_parts": Case(
+        413, "too_many_parts", "POST", "/", upload(*[("d.png", b"x")] * 20), env={"MAX_FILES_PER_REQUEST": "2"}
+    ),
+    "unsupported_content_type": Case(
+        415, "unsupported_content_type", "POST", "/", {"data": b"7", "headers": {"Content-Type": "text/plain"}}
+    ),
+    "form_correction": Case(
+        415, "unsupported_content_type", "POST", "/predictions/{id}/label", {"data": {"label": "7"}}
+    ),
     "unsupported_media_type": Case(415, "unsupported_media_type", "POST", "/", upload(("7.png", b"<html></html>"))),
     "no_digit_found": Case(422, "no_digit_found", "POST", "/", upload(("w.png", png(Image.new("L", (64, 64), 255))))),
     "image_too_costly": Case(422, "image_too_costly", "POST", "/", upload(("s.jpg", many_scan_jpeg(60)))),
-    "model_unavailable": Case(503, "model_unavailable", "POST", "/", upload(("7.png", SEVEN)),
-                              env={"MODEL_STORE": "{tmp}/empty-store"}),
-    "store_unavailable": Case(503, "store_unavailable", "POST", "/", upload(("7.png", SEVEN)),
-                              env={"INLINE_IMAGE_BYTES": "0", "MODEL_STORE": "{tmp}/store-uploads-blocked"}),
-    "log_unavailable": Case(503, "log_unavailable", "POST", "/", upload(("7.png", SEVEN)),
-                            env={"PREDICTION_LOG": "sqlite://{tmp}/a-folder", "SPOOL_MAX_BYTES": "1024"}),
+    "model_unavailable": Case(
+        503, "model_unavailable", "POST", "/", upload(("7.png", SEVEN)), env={"MODEL_STORE": "{tmp}/empty-store"}
+    ),
+    "store_unavailable": Case(
+        503,
+        "store_unavailable",
+        "POST",
+        "/",
+        upload(("7.png", SEVEN)),
+        env={"INLINE_IMAGE_BYTES": "0", "MODEL_STORE": "{tmp}/store-uploads-blocked"},
+    ),
+    "log_unavailable": Case(
+        503,
+        "log_unavailable",
+        "POST",
+        "/",
+        upload(("7.png", SEVEN)),
+        env={"PREDICTION_LOG": "sqlite://{tmp}/a-folder", "SPOOL_MAX_BYTES": "1024"},
+    ),
 }
 
 TRAIN_AUTH = {"headers": {"Authorization": f"Bearer {TOKEN}"}}
@@ -178,6 +219,10 @@ def test_train_answers_as_the_table_says(name, tmp_path, model_store):
         with inprocess_function("train", env, tmp_path) as url:
             answer = http.request(case.method, url + case.path, **case.send)
     _check(answer, case)
+    deprecated = case.method == "GET" and case.path == "/train"  # the seed's alias, kept for old clients
+    assert (answer.headers.get("Deprecation"), "successor-version" in answer.headers.get("Link", "")) == (
+        ("true", True) if deprecated else (None, False)
+    )
 
 
 def _check(answer, case: Case) -> None:
@@ -203,8 +248,11 @@ def readme_codes(table_number: int) -> set[str]:
 
 def test_the_cases_reach_every_route_and_name_every_code_of_the_readme():
     for cases, routes, table in ((PREDICT, PREDICT_ROUTES, 0), (TRAIN, TRAIN_ROUTES, 1)):
-        reached = {routes.match(c.method, c.path.format(id="00000000-0000-1000-8000-000000000000"))[1]
-                   for c in cases.values() if c.status not in (404, 405)}
+        reached = {
+            routes.match(c.method, c.path.format(id="00000000-0000-1000-8000-000000000000"))[1]
+            for c in cases.values()
+            if c.status not in (404, 405)
+        }
         assert reached == {template for _, template, _ in routes.routes}
         named = {c.code for c in cases.values() if c.code}
         listed = readme_codes(table)

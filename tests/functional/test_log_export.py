@@ -1,9 +1,10 @@
 """Exporting the prediction log: Parquet and CSV, streamed in batches, through the CLI as users run it."""
+
 from __future__ import annotations
 
 import base64
 import csv
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 import pytest
@@ -21,13 +22,13 @@ def filled_log(tmp_path):
     written = [record(digit=n % 10, confidence=0.5 + (n % 50) / 100) for n in range(2500)]
     for r in written:
         log.write(r)
-    log.set_label(written[10].id, 4, datetime(2026, 11, 29, 12, tzinfo=timezone.utc))
+    log.set_label(written[10].id, 4, datetime(2026, 11, 29, 12, tzinfo=UTC))
     yield log, written
     log.close()
 
 
 def today():
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def test_parquet_is_written_in_row_groups_of_one_batch(filled_log, tmp_path):

@@ -1,6 +1,7 @@
 """The predict function's whole HTTP contract, in-process: every request becomes a function-URL event
 (the recorded ones under tests/events/, re-aimed) and goes through the Lambda entry AWS drives, on
 injected settings. tests/e2e/test_predict_function.py keeps a few of these honest over real sockets."""
+
 from __future__ import annotations
 
 import base64
@@ -8,7 +9,6 @@ import io
 import sqlite3
 
 import pytest
-import requests
 from PIL import Image
 
 from tests.conftest import GOLDEN, golden_images
@@ -41,7 +41,9 @@ def test_raw_body_json_base64_and_many_files(predict_url):
     js = http.post(predict_url, json={"image": base64.b64encode(seven).decode()}, timeout=30)
     assert js.status_code == 200 and js.json()["digit"] == 7
     many = http.post(
-        predict_url, files=[("file", ("a.png", three)), ("file", ("b.jpg", seven)), ("file", ("c.png", three))], timeout=30
+        predict_url,
+        files=[("file", ("a.png", three)), ("file", ("b.jpg", seven)), ("file", ("c.png", three))],
+        timeout=30,
     )
     assert many.status_code == 200
     assert [(r["filename"], r["digit"]) for r in many.json()] == [("a.png", 3), ("b.jpg", 7), ("c.png", 3)]
@@ -52,8 +54,10 @@ def test_form_page_and_html_result(predict_url):
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     assert 'enctype="multipart/form-data"' in page.text and 'name="file"' in page.text
     html = http.post(
-        predict_url, files={"file": ("5.png", (GOLDEN / "5_chalk.png").read_bytes())},
-        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, timeout=30,
+        predict_url,
+        files={"file": ("5.png", (GOLDEN / "5_chalk.png").read_bytes())},
+        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"},
+        timeout=30,
     )
     assert html.status_code == 200 and "text/html" in html.headers["Content-Type"]
     assert "<p class=digit>5</p>" in html.text
@@ -76,7 +80,11 @@ def test_predictions_are_logged_and_readable(predict_url, tmp_path):
         seen = http.get(f"{predict_url}/predictions/{pid}/normalised.png", timeout=10)
         assert Image.open(io.BytesIO(seen.content)).size == (28, 28)
     # and straight from the store
-    rows = sqlite3.connect(tmp_path / "predictions.db").execute("SELECT id, filename, length(normalised) FROM predictions").fetchall()
+    rows = (
+        sqlite3.connect(tmp_path / "predictions.db")
+        .execute("SELECT id, filename, length(normalised) FROM predictions")
+        .fetchall()
+    )
     assert {r[0] for r in rows} == set(sent) and all(r[2] == 784 for r in rows)
 
 
@@ -137,8 +145,9 @@ def test_read_endpoints_can_be_closed(tmp_path, predict_env, mode, token, status
         one = http.get(f"{url}/predictions/{posted.json()['id']}/image", headers=headers, timeout=10)
         assert one.status_code == status
         assert http.get(url + "/stats", headers=headers, timeout=10).status_code == status
-        label = http.post(f"{url}/predictions/{posted.json()['id']}/label", json={"label": 1}, headers=headers,
-                              timeout=10)
+        label = http.post(
+            f"{url}/predictions/{posted.json()['id']}/label", json={"label": 1}, headers=headers, timeout=10
+        )
         assert label.status_code == status
 
 
@@ -172,9 +181,13 @@ def test_oversized_and_odd_requests(predict_url):
     big = http.post(predict_url, files={"file": ("big.png", b"\0" * (20 * 1024 * 1024))}, timeout=60)
     assert big.status_code == 413 and big.json()["error"] == "payload_too_large"
     raw_name = http.post(  # a non-UTF-8 filename in the multipart header
-        predict_url, data=b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\xff\xfe.png\"\r\n\r\n"
-        + (GOLDEN / "3_canvas.png").read_bytes() + b"\r\n--b--\r\n",
-        headers={"Content-Type": "multipart/form-data; boundary=b"}, timeout=30)
+        predict_url,
+        data=b'--b\r\nContent-Disposition: form-data; name="file"; filename="\xff\xfe.png"\r\n\r\n'
+        + (GOLDEN / "3_canvas.png").read_bytes()
+        + b"\r\n--b--\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+        timeout=30,
+    )
     # multipart headers must be UTF-8 (RFC 7578); the answer says so instead of guessing
     assert raw_name.status_code == 400 and raw_name.json()["error"] == "invalid_multipart"
     assert "utf-8" in raw_name.json()["message"]
@@ -189,16 +202,27 @@ def _predict(url: str, name: str = "4_canvas.png") -> dict:
     return answer.json()
 
 
-@pytest.mark.parametrize("body, code", [
-    (b"", "invalid_json"), (b"{label: 3}", "invalid_json"), (b'{"label": 10}', "invalid_label"),
-    (b'{"label": -1}', "invalid_label"), (b'{"label": "3"}', "invalid_label"), (b'{"label": true}', "invalid_label"),
-    (b'{"label": 3.5}', "invalid_label"), (b"[3]", "invalid_label"), (b'{"label": 3, "note": "x"}', "invalid_label"),
-    (b"[" * 100_000, "invalid_json"), (b'{"label": ' + b"{" * 50_000, "invalid_json"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        (b"", "invalid_json"),
+        (b"{label: 3}", "invalid_json"),
+        (b'{"label": 10}', "invalid_label"),
+        (b'{"label": -1}', "invalid_label"),
+        (b'{"label": "3"}', "invalid_label"),
+        (b'{"label": true}', "invalid_label"),
+        (b'{"label": 3.5}', "invalid_label"),
+        (b"[3]", "invalid_label"),
+        (b'{"label": 3, "note": "x"}', "invalid_label"),
+        (b"[" * 100_000, "invalid_json"),
+        (b'{"label": ' + b"{" * 50_000, "invalid_json"),
+    ],
+)
 def test_bad_corrections_are_400_and_change_nothing(predict_url, body, code):
     pid = _predict(predict_url)["id"]
-    answer = http.post(f"{predict_url}/predictions/{pid}/label", data=body, timeout=10,
-                           headers={"Content-Type": "application/json"})
+    answer = http.post(
+        f"{predict_url}/predictions/{pid}/label", data=body, timeout=10, headers={"Content-Type": "application/json"}
+    )
     assert (answer.status_code, answer.json()["error"]) == (400, code)
     assert http.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] is None
 
@@ -218,8 +242,9 @@ def test_a_correction_is_stored_replaced_and_reported(predict_url):
     assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
 
 
-@pytest.mark.parametrize("query, status", [("", 200), ("?days=90", 200), ("?days=0", 400), ("?days=91", 400),
-                                            ("?days=week", 400)])
+@pytest.mark.parametrize(
+    "query, status", [("", 200), ("?days=90", 200), ("?days=0", 400), ("?days=91", 400), ("?days=week", 400)]
+)
 def test_stats_days_are_validated(predict_url, query, status):
     answer = http.get(f"{predict_url}/stats{query}", timeout=10)
     assert answer.status_code == status and answer.headers["Content-Type"] == "application/json"
@@ -234,8 +259,9 @@ def test_low_confidence_filter_and_its_validation(predict_url):
     everything = http.get(f"{predict_url}/predictions", timeout=10).json()
     low = http.get(f"{predict_url}/predictions?low_confidence=true", timeout=10).json()
     threshold = everything["low_confidence_below"]
-    assert [p["id"] for p in low["predictions"]] == [p["id"] for p in everything["predictions"]
-                                                      if p["confidence"] < threshold]
+    assert [p["id"] for p in low["predictions"]] == [
+        p["id"] for p in everything["predictions"] if p["confidence"] < threshold
+    ]
     bad = http.get(f"{predict_url}/predictions?low_confidence=maybe", timeout=10)
     assert (bad.status_code, bad.json()["error"]) == (400, "invalid_low_confidence")
 
@@ -244,8 +270,7 @@ def test_page_assets_are_served_with_etags(predict_url):
     for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css"), ("stats.js", "text/javascript")):
         answer = http.get(f"{predict_url}/assets/{name}", timeout=10)
         assert answer.status_code == 200 and answer.headers["Content-Type"].startswith(kind)
-        again = http.get(f"{predict_url}/assets/{name}", headers={"If-None-Match": answer.headers["ETag"]},
-                             timeout=10)
+        again = http.get(f"{predict_url}/assets/{name}", headers={"If-None-Match": answer.headers["ETag"]}, timeout=10)
         assert again.status_code == 304
     for missing in ("nope.js", "..%2Fpredict_app.py", ".hidden.js"):
         assert http.get(f"{predict_url}/assets/{missing}", timeout=10).status_code == 404
@@ -289,8 +314,9 @@ def test_corrections_are_json_only_and_can_have_their_own_token(tmp_path, predic
 
 
 def test_deep_json_uploads_are_400(predict_url):
-    answer = http.post(predict_url, data=b'{"image": ' + b"[" * 100_000, timeout=10,
-                           headers={"Content-Type": "application/json"})
+    answer = http.post(
+        predict_url, data=b'{"image": ' + b"[" * 100_000, timeout=10, headers={"Content-Type": "application/json"}
+    )
     assert (answer.status_code, answer.json()["error"]) == (400, "invalid_json")
 
 

@@ -5,21 +5,22 @@
   keyspace per test, so each test also creates the schema on an empty keyspace. Logged in with
   PasswordAuthenticator's default superuser, since the node checks credentials.
 """
+
 from __future__ import annotations
 
 import itertools
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.predlog import new_prediction_id
-from tests.fixtures.records import record
+from scripts.cassandra_node import SUPERUSER
 from service.analytics import summarise
+from service.predlog import new_prediction_id
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import CassandraPredictionLog, schema_statements
 from service.predlog.sqlite import SqlitePredictionLog
-from scripts.cassandra_node import SUPERUSER
+from tests.fixtures.records import record
 
 _keyspaces = itertools.count()
 
@@ -51,7 +52,12 @@ def test_write_then_read_back_every_field(prediction_log):
     read = prediction_log.get(written.id)
     assert read is not None
     assert (read.digit, read.filename, read.model_version, read.normalised, read.image) == (
-        7, "seven.png", "v1", written.normalised, b"\x89PNG fake")
+        7,
+        "seven.png",
+        "v1",
+        written.normalised,
+        b"\x89PNG fake",
+    )
     assert read.probabilities == pytest.approx(written.probabilities, abs=1e-6)
     assert abs((read.created_at - written.created_at).total_seconds()) < 0.001
 
@@ -94,7 +100,7 @@ def test_a_label_is_stored_and_read_back_everywhere(prediction_log):
     wrong, other = record(digit=7), record(digit=3)
     prediction_log.write(wrong)
     prediction_log.write(other)
-    at = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     updated = prediction_log.set_label(wrong.id, 1, at)
     assert (updated.label, updated.labelled_at) == (1, at)
     assert prediction_log.get(wrong.id).label == 1
@@ -103,11 +109,12 @@ def test_a_label_is_stored_and_read_back_everywhere(prediction_log):
     assert {r.id: r.label for r in prediction_log.recent(10)} == {wrong.id: 1, other.id: None}
     prediction_log.set_label(wrong.id, 2, at)  # a second correction replaces the first
     assert [(c.id, c.label, c.digit, c.normalised) for c in prediction_log.corrections()] == [
-        (wrong.id, 2, 7, wrong.normalised)]
+        (wrong.id, 2, 7, wrong.normalised)
+    ]
 
 
 def test_labelling_an_unknown_id_is_none(prediction_log):
-    assert prediction_log.set_label(new_prediction_id(), 4, datetime.now(timezone.utc)) is None
+    assert prediction_log.set_label(new_prediction_id(), 4, datetime.now(UTC)) is None
     assert list(prediction_log.corrections()) == []
 
 
@@ -120,12 +127,15 @@ def test_recent_can_keep_only_low_confidence(prediction_log):
 
 
 def test_stats_per_day_model_and_digit(prediction_log):
-    rows = [record(digit=7, confidence=0.9, model_version="a"), record(digit=7, confidence=0.5, model_version="a"),
-            record(digit=2, confidence=1.0, model_version="b")]
+    rows = [
+        record(digit=7, confidence=0.9, model_version="a"),
+        record(digit=7, confidence=0.5, model_version="a"),
+        record(digit=2, confidence=1.0, model_version="b"),
+    ]
     for r in rows:
         prediction_log.write(r)
-    prediction_log.set_label(rows[1].id, 1, datetime.now(timezone.utc))
-    prediction_log.set_label(rows[2].id, 2, datetime.now(timezone.utc))
+    prediction_log.set_label(rows[1].id, 1, datetime.now(UTC))
+    prediction_log.set_label(rows[2].id, 2, datetime.now(UTC))
     day = rows[0].created_at.date()
     stats = summarise(prediction_log.stats(day - timedelta(days=1), day, 0.8), day - timedelta(days=1), day, 0.8)
     assert [d["count"] for d in stats["days"]] == [0, 3]
@@ -144,7 +154,7 @@ def test_export_streams_the_days_oldest_first(prediction_log):
     rows = [record(digit=d % 10) for d in range(12)]
     for r in rows:
         prediction_log.write(r)
-    prediction_log.set_label(rows[3].id, 9, datetime.now(timezone.utc))
+    prediction_log.set_label(rows[3].id, 9, datetime.now(UTC))
     day = rows[0].created_at.date()
     exported = list(prediction_log.export(day, day))
     assert [r.id for r in exported] == [r.id for r in rows]
@@ -154,8 +164,9 @@ def test_export_streams_the_days_oldest_first(prediction_log):
 
 def test_schema_file_is_only_creates():
     statements = schema_statements("my_ks")
-    assert statements and all(s.upper().startswith(("CREATE", "ALTER TABLE")) and "IF NOT EXISTS" in s.upper()
-                              for s in statements)
+    assert statements and all(
+        s.upper().startswith(("CREATE", "ALTER TABLE")) and "IF NOT EXISTS" in s.upper() for s in statements
+    )
     assert not any("DROP" in s.upper() for s in statements)
     assert all("digits" not in s for s in statements)
 

@@ -1,5 +1,6 @@
 """Publishing is atomic from a reader's view: a publisher SIGKILLed at random moments
 never makes the predict side load a partial model."""
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,13 @@ def test_sigkill_during_publishing_never_yields_a_partial_model(tmp_path):
     cache = ModelCache(ModelRegistry(FileObjectStore(store)), refresh_seconds=0)
     loaded = set()
     for _ in range(8):
-        proc = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(MODEL_STORE), str(store)], cwd=ROOT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", PUBLISHER, str(MODEL_STORE), str(store)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         for _ in range(rng.randint(1, 3)):  # wait (the pipe's read has the test timeout as deadline) for publications
             assert proc.stdout.readline(), "the publisher died"

@@ -4,6 +4,7 @@ nothing half-written is counted, a damaged record never blocks the others, and a
 Every outage here is real: another SQLite connection holds an exclusive lock (writes fail with
 'database is locked'), a file sits where the log's directory should be, or a process runs under
 RLIMIT_FSIZE so its spool writes come up short and then fail with EFBIG."""
+
 from __future__ import annotations
 
 import json
@@ -129,8 +130,15 @@ def test_damaged_records_are_quarantined_and_never_block_the_rest(store, tmp_pat
     good = [record() for _ in range(4)]
     corrupted = bytearray(encode(record()))
     corrupted[40] ^= 0xFF
-    lines = encode(good[0]) + bytes(corrupted) + encode(good[1]) + b"not a record\n" + encode(good[2]) \
-        + encode(good[3]) + encode(record())[:50]
+    lines = (
+        encode(good[0])
+        + bytes(corrupted)
+        + encode(good[1])
+        + b"not a record\n"
+        + encode(good[2])
+        + encode(good[3])
+        + encode(record())[:50]
+    )
     (tmp_path / "spool" / "spool-999999-0.jsonl").write_bytes(lines)
     spooled = spool(store, tmp_path)
     assert spooled.flush()
@@ -151,8 +159,8 @@ from service.predlog.spool import LogUnavailable, SpooledPredictionLog
 from service.predlog.sqlite import SqlitePredictionLog
 from tests.fixtures.records import record
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-log = SpooledPredictionLog(SqlitePredictionLog(Path(r'{tmp_path / 'log.db'}'), timeout=0.05),
-                           Path(r'{tmp_path / 'spool'}'), 10_000_000, background=False)
+log = SpooledPredictionLog(SqlitePredictionLog(Path(r'{tmp_path / "log.db"}'), timeout=0.05),
+                           Path(r'{tmp_path / "spool"}'), 10_000_000, background=False)
 log.ensure_schema()
 resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))
 answers = []

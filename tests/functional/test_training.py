@@ -1,4 +1,5 @@
 """Training on a small subset (fast), export agreement, publishing through the registry."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,9 @@ pytestmark = pytest.mark.training
 @pytest.mark.parametrize("architecture", ["cnn", "mlp"])
 def test_train_export_publish(architecture, mnist_data, tmp_path):
     registry = ModelRegistry(FileObjectStore(tmp_path))
-    outcome = train_and_publish(TrainConfig(architecture, epochs=2, subset=6000), mnist_data, registry, min_accuracy=0.8)
+    outcome = train_and_publish(
+        TrainConfig(architecture, epochs=2, subset=6000), mnist_data, registry, min_accuracy=0.8
+    )
     assert outcome.promoted and registry.latest_version() == outcome.version
     artifact = registry.load(outcome.version)
     artifact.verify(required=(TFLITE_FILE, KERAS_FILE, CONFUSION_FILE))

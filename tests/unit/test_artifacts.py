@@ -1,22 +1,25 @@
+from datetime import UTC
 
 import pytest
 
 from ml.artifacts import METADATA_FILE, TFLITE_FILE, Artifact, new_version
 from ml.errors import ArtifactError
+from ml.pipeline import gate
 from ml.registry import ModelRegistry
 from ml.storage.filestore import FileObjectStore
-from ml.pipeline import gate
 
 
 def make(version="20260101T000000Z-aaaaaa"):
-    return Artifact.create(version, {TFLITE_FILE: b"model bytes", "extra.bin": b"x"}, {"metrics": {"test_accuracy": 0.99}})
+    return Artifact.create(
+        version, {TFLITE_FILE: b"model bytes", "extra.bin": b"x"}, {"metrics": {"test_accuracy": 0.99}}
+    )
 
 
 def test_versions_sort_by_time():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    early = new_version(datetime(2026, 1, 1, tzinfo=timezone.utc))
-    late = new_version(datetime(2026, 1, 2, tzinfo=timezone.utc))
+    early = new_version(datetime(2026, 1, 1, tzinfo=UTC))
+    late = new_version(datetime(2026, 1, 2, tzinfo=UTC))
     assert early < late
 
 

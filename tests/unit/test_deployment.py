@@ -1,5 +1,6 @@
 """Offline checks of everything that deploys: SAM template, compose file, Dockerfiles,
 workflows, and that configuration names cannot drift between them and the settings the code reads."""
+
 from __future__ import annotations
 
 import re
@@ -92,7 +93,11 @@ def compose_binary() -> str:
 def test_compose_file_is_valid_for_compose_v2():
     done = subprocess.run(
         [compose_binary(), "-f", "infra/docker-compose.yml", "config", "--quiet"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env={"TRAIN_TOKEN": "x", "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"TRAIN_TOKEN": "x", "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -101,7 +106,11 @@ def test_compose_file_is_valid_for_compose_v2():
 def test_compose_refuses_to_start_without_a_train_token():
     done = subprocess.run(
         [compose_binary(), "-f", "infra/docker-compose.yml", "config", "--quiet"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert done.returncode != 0 and "TRAIN_TOKEN" in done.stderr
 
@@ -146,8 +155,12 @@ def test_pruned_layer_alone_serves_the_golden_images(tmp_path):
     assert built.returncode == 0, built.stderr
     base = Path(getattr(sys, "_base_executable", sys.executable))
     done = subprocess.run(
-        [str(base), "-S", "layers/check_layer.py", str(ROOT)], cwd=ROOT, capture_output=True, text=True,
-        timeout=300, env={"PYTHONPATH": str(tmp_path / "layer" / "python"), "PATH": os.environ["PATH"]},
+        [str(base), "-S", "layers/check_layer.py", str(ROOT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(tmp_path / "layer" / "python"), "PATH": os.environ["PATH"]},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])

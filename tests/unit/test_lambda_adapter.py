@@ -1,4 +1,5 @@
 """Lambda function-URL events (payload format 2.0), as AWS sends them, through the real handler."""
+
 from __future__ import annotations
 
 import base64
@@ -7,12 +8,15 @@ import json
 from urllib3 import encode_multipart_formdata
 
 from tests.conftest import GOLDEN
-from tests.fixtures.events import load_predict_handler as load_handler, url_event
+from tests.fixtures.events import load_predict_handler as load_handler
+from tests.fixtures.events import url_event
 
 
 def test_base64_multipart_event_is_predicted(monkeypatch, tmp_path):
     handler = load_handler(monkeypatch, tmp_path)
-    body, content_type = encode_multipart_formdata({"file": ("4.png", (GOLDEN / "4_canvas.png").read_bytes(), "image/png")})
+    body, content_type = encode_multipart_formdata(
+        {"file": ("4.png", (GOLDEN / "4_canvas.png").read_bytes(), "image/png")}
+    )
     result = handler(url_event("POST", "/", body, {"content-type": content_type}), None)
     assert result["statusCode"] == 200 and not result["isBase64Encoded"]
     answer = json.loads(result["body"])
@@ -37,12 +41,19 @@ def test_the_page_its_assets_a_correction_and_stats_through_a_function_url(monke
     assert page["statusCode"] == 200 and not page["isBase64Encoded"] and 'id="pad"' in page["body"]
     script = handler(url_event("GET", "/assets/app.js"), None)
     assert script["headers"]["content-type"].startswith("text/javascript") and "fetchJSON" in script["body"]
-    revalidated = handler(url_event("GET", "/assets/app.js", headers={"if-none-match": script["headers"]["etag"]}), None)
+    revalidated = handler(
+        url_event("GET", "/assets/app.js", headers={"if-none-match": script["headers"]["etag"]}), None
+    )
     assert revalidated["statusCode"] == 304
-    answer = json.loads(handler(url_event("POST", "/", (GOLDEN / "0_chalk.png").read_bytes(),
-                                          {"content-type": "image/png"}), None)["body"])
-    label = handler(url_event("POST", f"/predictions/{answer['id']}/label", b'{"label": 6}',
-                              {"content-type": "application/json"}), None)
+    answer = json.loads(
+        handler(url_event("POST", "/", (GOLDEN / "0_chalk.png").read_bytes(), {"content-type": "image/png"}), None)[
+            "body"
+        ]
+    )
+    label = handler(
+        url_event("POST", f"/predictions/{answer['id']}/label", b'{"label": 6}', {"content-type": "application/json"}),
+        None,
+    )
     assert label["statusCode"] == 200 and json.loads(label["body"])["label"] == 6
     stats = json.loads(handler(url_event("GET", "/stats", query={"days": "1"}), None)["body"])
     assert (stats["total"]["count"], stats["total"]["corrected"], stats["total"]["corrected_accuracy"]) == (1, 1, 0.0)

@@ -1,5 +1,6 @@
 """Imports go one way: functions/ -> service/ -> ml/. An import back up fails here, function-level
 imports included (they are how a layer usually sneaks a dependency in)."""
+
 from __future__ import annotations
 
 import ast

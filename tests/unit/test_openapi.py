@@ -1,4 +1,5 @@
 """The OpenAPI documents: valid 3.1, and exactly the routes the code declares (both directions)."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,7 +32,7 @@ def test_every_error_code_of_the_readme_is_in_the_predict_document():
     from tests.conftest import ROOT
 
     readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("| status | codes |"):].split("\n\n")[0]
+    table = readme[readme.index("| status | codes |") :].split("\n\n")[0]
     statuses = {code for line in table.splitlines()[2:] for code in line.split("|")[1].replace("/", " ").split()}
     document = openapi("predict")
     documented = {code for item in document["paths"].values() for op in item.values() for code in op["responses"]}
@@ -49,8 +50,12 @@ def test_every_error_answer_and_the_main_answers_carry_an_example():
                     if body.get("schema") == {"$ref": "#/components/schemas/Error"}:
                         example = body.get("example")
                         assert example and set(example) == {"error", "message"}, (function, method, path, status)
-    operations = {op["operationId"]: op for doc in (openapi("predict"), openapi("train"))
-                  for item in doc["paths"].values() for op in item.values()}
+    operations = {
+        op["operationId"]: op
+        for doc in (openapi("predict"), openapi("train"))
+        for item in doc["paths"].values()
+        for op in item.values()
+    }
     assert operations["predict"]["responses"]["200"]["content"]["application/json"]["example"]["digit"] == 3
     assert operations["getPrediction"]["responses"]["200"]["content"]["application/json"]["example"]
     assert operations["train"]["responses"]["200"]["content"]["application/json"]["example"]["promoted"] is True

@@ -1,5 +1,5 @@
 """Preprocessing on real encoded files of every format and mode we accept."""
-import io
+
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +164,9 @@ def test_random_images_give_an_array_or_a_named_error(mode, width, height, seed)
     assert out.shape == (28, 28) and np.isfinite(out).all()
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "fixtures" / "fuzz").iterdir()), ids=lambda p: p.name[:16])
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[1] / "fixtures" / "fuzz").iterdir()), ids=lambda p: p.name[:16]
+)
 def test_inputs_the_fuzzer_found_raise_named_errors(path):
     """Regressions from benchmarks/fuzz_preprocess.py (atheris): each crashed once."""
     try:

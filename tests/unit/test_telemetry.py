@@ -1,4 +1,5 @@
 """Request ids, the access line, EMF, through the real entry point and Lambda handler (in process)."""
+
 from __future__ import annotations
 
 import io
@@ -12,10 +13,20 @@ from tests.conftest import GOLDEN
 from tests.fixtures.events import load_predict_handler, url_event
 
 
-@pytest.mark.parametrize("given, kept", [
-    ("abc-123", True), ("a" * 128, True), ("trace:1.2_x", True),
-    ("", False), ("a" * 129, False), ("has space", False), ('quote"s', False), ("new\nline", False), ("-lead", False),
-])
+@pytest.mark.parametrize(
+    "given, kept",
+    [
+        ("abc-123", True),
+        ("a" * 128, True),
+        ("trace:1.2_x", True),
+        ("", False),
+        ("a" * 129, False),
+        ("has space", False),
+        ('quote"s', False),
+        ("new\nline", False),
+        ("-lead", False),
+    ],
+)
 def test_a_client_request_id_is_kept_only_when_it_is_sane(given, kept):
     got = telemetry.request_id_from(given)
     assert (got == given) is kept
@@ -43,7 +54,9 @@ def test_json_lines_carry_the_request_id_and_fields():
 def test_lambda_invocations_write_one_emf_line_and_echo_the_request_id(monkeypatch, tmp_path, capsys):
     handler = load_predict_handler(monkeypatch, tmp_path)
     image = (GOLDEN / "3_canvas.png").read_bytes()
-    answer = handler(url_event("POST", "/", image, {"content-type": "image/png", "x-request-id": "from-the-page-1"}), None)
+    answer = handler(
+        url_event("POST", "/", image, {"content-type": "image/png", "x-request-id": "from-the-page-1"}), None
+    )
     assert answer["statusCode"] == 200 and answer["headers"]["x-request-id"] == "from-the-page-1"
     body = json.loads(answer["body"])
     assert body["request_id"] == "from-the-page-1"
