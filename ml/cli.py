@@ -71,7 +71,7 @@ def cmd_train(args, settings: MLSettings) -> int:
     from ml.pipeline import train_and_publish
     from ml.training import TRAINING, TrainConfig
 
-    config = TrainConfig(**{name: getattr(args, name) for name in TRAINING.names()})
+    config = TrainConfig(**{name: getattr(args, name) for name in TRAINING.names() if hasattr(args, name)})
     outcome = train_and_publish(config, mnist_data(settings), _registry(settings), args.min_accuracy, args.force)
     print_outcome(outcome, settings.model_store)
     return 0 if outcome.promoted or args.no_fail else 3
@@ -148,7 +148,8 @@ def parser(prog: str = "python -m ml", description: str = __doc__) -> argparse.A
     from ml.pipeline import GATE
     from ml.training import TRAINING
 
-    (TRAINING + GATE).add_flags(t)
+    # corrections come from the service's prediction log: their flags are the service CLI's
+    (TRAINING.only(n for n in TRAINING.names() if n != "correction_weight") + GATE).add_flags(t)
     t.add_argument("--no-fail", action="store_true", help="exit 0 even when the gate refuses the model")
     e = sub.add_parser("eval", help="accuracy on MNIST test and on the dev set, per category")
     e.add_argument("--version")

@@ -70,7 +70,7 @@ def parser():
     p = ml_cli.parser("python -m service", __doc__)
     commands = next(a for a in p._actions if a.dest == "command")
     train = commands.choices["train"]
-    PARAMETERS.only(["include_corrections"]).add_flags(train)
+    PARAMETERS.only(["include_corrections", "correction_weight"]).add_flags(train)
     st = commands.add_parser("stats", help="per-day summary of the prediction log, or --export it to Parquet/CSV")
     st.add_argument(
         "--days",

@@ -81,3 +81,30 @@ def test_train_with_the_corrections_in_the_log(tmp_path):
     assert "corrections: 2 used x3; accuracy on them before" in done.stdout
     refused = run("train", "--include-corrections", "--correction-weight", "0")
     assert refused.returncode == 2 and "correction-weight" in refused.stderr
+
+
+def test_the_ml_core_cli_runs_without_importing_the_service():
+    """`python -m ml` is the ML core on its own: it predicts without a single service module loaded."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = (
+        "import runpy, sys\n"
+        f"sys.argv = ['ml', 'predict', {str(GOLDEN / '5_canvas.png')!r}]\n"
+        "try:\n    runpy.run_module('ml', run_name='__main__')\nexcept SystemExit as exit:\n    assert not exit.code\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('service', 'functions'))\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MODEL_STORE": f"file://{MODEL_STORE}"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["digit"] == 5
