@@ -5,9 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 from ml import normalise as _normalise
-from ml.decode import DEFAULT_MAX_PIXELS, DecodeBudget, decode
+from ml.decode import DEFAULT_MAX_PIXELS, DecodeBudget, Decoded, decode
 
+# The normalisation the model is trained and served with. The identity path below does not change it:
+# what it passes on is MNIST's own representation, which every model is trained on.
 VERSION = _normalise.VERSION
+BLACK = 0.05  # the median of a picture in MNIST's form: its background is black
+
+
+def mnist_form(decoded: Decoded) -> np.ndarray | None:
+    """The picture itself when it is already in MNIST's form: 28x28, opaque, a light digit on black.
+
+    MNIST's files, and uploads made from them, are exactly what the model was trained on; normalising
+    them again only moves them away from it (benchmarks/identity_path.py: 99.47 % instead of 99.52 %).
+    None for anything else, which goes through the full normalisation."""
+    luma = decoded.luma
+    if luma.shape != (_normalise.SIZE, _normalise.SIZE) or decoded.alpha is not None:
+        return None
+    if float(np.median(luma)) > BLACK or float(luma.max()) < _normalise.MIN_CONTRAST:
+        return None
+    return luma
 
 
 def preprocess(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, budget: DecodeBudget | None = None) -> np.ndarray:
@@ -16,4 +33,7 @@ def preprocess(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, budget: Decode
     Raises InvalidImage, ImageTooLarge or NoDigitFound (all ``ml.errors``).
     """
     decoded = decode(data, max_pixels=max_pixels, budget=budget)
+    identity = mnist_form(decoded)
+    if identity is not None:
+        return identity
     return _normalise.normalise(_normalise.composite(decoded.luma, decoded.alpha))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -41,15 +42,22 @@ def s3_server(tmp_path):
             yield {k: v for k, v in env.items() if k != "ports"}
 
 
-@pytest.fixture
-def s3(tmp_path, monkeypatch):
-    with s3_server(tmp_path) as env:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        client = boto3.client("s3", config=Config(s3={"addressing_style": "path"}))
-        if "models" not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
-            client.create_bucket(Bucket="models")  # a shared server (CI's MinIO) may have it already
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory):
+    """One server for the module (starting and stopping SeaweedFS costs seconds); each test works under a
+    prefix of its own, as on a shared server such as CI's MinIO."""
+    with s3_server(tmp_path_factory.mktemp("s3")) as env:
         yield env
+
+
+@pytest.fixture
+def s3(s3_endpoint, monkeypatch):
+    for key, value in s3_endpoint.items():
+        monkeypatch.setenv(key, value)
+    client = boto3.client("s3", config=Config(s3={"addressing_style": "path"}))
+    if "models" not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
+        client.create_bucket(Bucket="models")  # a shared server (CI's MinIO) may have it already
+    return s3_endpoint
 
 
 def copy_shipped_model(store) -> str:
@@ -66,7 +74,7 @@ def any_store(request, tmp_path):
     if request.param == "file":
         yield FileObjectStore(tmp_path / "files")
     else:
-        yield S3ObjectStore("models", "contract")
+        yield S3ObjectStore("models", f"contract-{uuid.uuid4().hex}")
 
 
 @pytest.fixture
