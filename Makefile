@@ -53,7 +53,8 @@ test-fast: install-dev            ## the in-process tier for every edit (< 1 min
 	$(PY) -m pytest -q -m "not (ring or e2e or cassandra or training or deploy)"
 
 test: install-dev                 ## the full run .ci/run makes: every tier but the Cassandra ring, with coverage
-	$(PY) -m pytest -q --cov=ml --cov=service --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=10 \
+	  --cov=ml --cov=service --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 test-ring: install-dev            ## the 3-node Cassandra ring test (~2 min; .ci/run runs it after make test)
 	$(PY) -m pytest -q -m ring

@@ -41,6 +41,11 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
         if "cassandra_node" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.cassandra)
+        # under `-n 2` (make test), tests sharing a costly server run on one worker, which starts it once
+        if item.get_closest_marker("cassandra"):
+            item.add_marker(pytest.mark.xdist_group("cassandra"))
+        elif item.module.__name__.endswith("test_s3_store"):
+            item.add_marker(pytest.mark.xdist_group("s3"))
 
 
 def golden_images() -> list[Path]:
