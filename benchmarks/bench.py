@@ -212,8 +212,8 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
         env = {
             "MODEL_STORE": f"file://{MODEL_STORE}",
             "PREDICTION_LOG": f"sqlite://{tmp / f'h{n}.db'}",
-            "READ_TIMEOUT_SECONDS": "60",
-        }  # the slow uploads below stay connected for the whole run
+            "READ_TIMEOUT_SECONDS": "60",  # the slow uploads below stay connected for the whole run
+        }
         proc, url = start_predict(env, tmp, runtime)
         try:
             _wait(url)

@@ -22,8 +22,8 @@ PLATFORMS = (
     "manylinux_2_24_x86_64",
     "manylinux_2_27_x86_64",
     "manylinux_2_28_x86_64",
-    "manylinux_2_34_x86_64",
-)  # AL2023 (python3.12 runtime): glibc 2.34
+    "manylinux_2_34_x86_64",  # AL2023 (python3.12 runtime): glibc 2.34
+)
 PACKAGES = ("ml", "service")
 LAMBDA_LIMIT = 250 * 1024 * 1024
 TARGET = 150 * 1024 * 1024

@@ -140,13 +140,12 @@ def weed_binary() -> str | None:
     return found
 
 
-def _wait_for_credentials(env: dict[str, str], proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    """The S3 port answers before the identities are loaded: wait until a signed call works."""
+def s3_client(env: dict[str, str]):
+    """A boto3 S3 client for the server ``env`` describes (endpoint and keys), path-style."""
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
 
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=env["AWS_ENDPOINT_URL_S3"],
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
@@ -154,6 +153,13 @@ def _wait_for_credentials(env: dict[str, str], proc: subprocess.Popen, log: Path
         region_name="us-east-1",
         config=Config(s3={"addressing_style": "path"}),
     )
+
+
+def _wait_for_credentials(env: dict[str, str], proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    """The S3 port answers before the identities are loaded: wait until a signed call works."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = s3_client(env)
     deadline = time.monotonic() + timeout
     while True:
         try:

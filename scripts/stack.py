@@ -64,17 +64,9 @@ def stack_env(s3: dict, cassandra_port: int, state: Path, train_token: str) -> d
 
 def seed_bucket(env: dict[str, str]) -> None:
     """Create the bucket and mirror data/mnist into datasets/mnist/ (the compose file's minio-init)."""
-    import boto3
-    from botocore.config import Config
+    from scripts.servers import s3_client
 
-    client = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    client = s3_client(env)
     if BUCKET not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
         client.create_bucket(Bucket=BUCKET)
     mnist = ROOT / "data" / "mnist"

@@ -65,9 +65,9 @@ REQUEST_SECONDS = Histogram(
     ["function", "route"],
     buckets=_LATENCY_BUCKETS,
 )
-STAGE_SECONDS = Histogram(
+STAGE_SECONDS = Histogram(  # stages: preprocess, inference, log_write
     "digits_stage_duration_seconds", "Time per stage of a prediction request", ["stage"], buckets=_LATENCY_BUCKETS
-)  # preprocess, inference, log_write
+)
 PREDICTIONS = Counter("digits_predictions_total", "Answered predictions by digit", ["digit"])
 CONFIDENCE = Histogram(
     "digits_prediction_confidence",

@@ -58,9 +58,8 @@ def parse_label(body: bytes) -> int:
         raise HTTPError(400, "invalid_label", f'unknown field(s) {", ".join(unknown)}; send only {{"label": 0-9}}')
     label = payload.get("label")
     if isinstance(label, float) and label.is_integer():
-        label = int(
-            label
-        )  # JSON has one number type: 7.0 is the integer 7 (as JSON Schema says; schemathesis found it)
+        # JSON has one number type: 7.0 is the integer 7 (as JSON Schema says; schemathesis found it)
+        label = int(label)
     if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
         raise HTTPError(
             400, "invalid_label", f'label must be a whole number from 0 to 9, e.g. {{"label": 7}}; got {label!r}'

@@ -142,8 +142,8 @@ class Worker(UvicornWorker):
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
         "access_log": False,
         "server_header": False,
-        "backlog": 1,
-    }  # connections accepted per wake-up (see _BalancedServer)
+        "backlog": 1,  # connections accepted per wake-up (see _BalancedServer)
+    }
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi

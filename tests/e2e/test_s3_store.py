@@ -170,8 +170,8 @@ def test_predict_function_on_s3(s3, tmp_path):
         **s3,
         "MODEL_STORE": "s3://models/prod",
         "PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}",
-        "INLINE_IMAGE_BYTES": "1000",
-    }  # force originals into the object store
+        "INLINE_IMAGE_BYTES": "1000",  # force originals into the object store
+    }
     with function_server("predict", env, tmp_path) as url:
         data = (GOLDEN / "6_paper.jpg").read_bytes()
         answer = requests.post(url, files={"file": ("6.jpg", data, "image/jpeg")}, timeout=30)
