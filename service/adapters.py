@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Any
 from urllib.parse import parse_qsl
@@ -129,6 +128,8 @@ async def read_asgi_body(scope: dict[str, Any], receive, max_body: int, seconds:
     declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
     if declared is not None and declared.isdigit() and int(declared) > max_body:
         raise payload_too_large(max_body)
+    import asyncio  # here, not at the top: the Lambda path never needs it
+
     chunks, size = [], 0
     try:
         async with asyncio.timeout(seconds):
