@@ -28,11 +28,9 @@ PACKAGES = ("ml", "service")
 LAMBDA_LIMIT = 250 * 1024 * 1024
 TARGET = 150 * 1024 * 1024
 PRUNE_DIRS = ("__pycache__", "tests")
-# Subpackages the predict path imports (traced: a warm process after predicting
-# every golden image); the rest of scipy and scikit-image is dead weight here.
-KEEP = {
-    "scipy": {"_lib", "ndimage", "special"},
-}
+# Subpackages the predict path imports of packages it uses only a part of (none left: scipy.ndimage
+# was the last, replaced by ml/morphology.py).
+KEEP: dict[str, set[str]] = {}
 # LiteRT's GPU accelerator, NPU vendor plugins, command-line tools and the CompiledModel
 # runtime (libLiteRt.so): the classic Interpreter on CPU needs none of them (checked by
 # tests/unit/test_deployment.py running the golden images from the pruned layer).

@@ -32,6 +32,7 @@ print(
             "wrong": wrong,
             "tensorflow": "tensorflow" in sys.modules,
             "flask": "flask" in sys.modules,
+            "scipy": "scipy" in sys.modules,
             "seconds": round(time.perf_counter() - t, 2),
         }
     )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
+from ml import morphology
 from ml.errors import NoDigitFound
 
 VERSION = "lecun-box20-com-v3"  # bump whenever the output for some input changes
@@ -127,26 +127,23 @@ def digit_mask(flat: np.ndarray) -> np.ndarray:
     if peak < MIN_CONTRAST / 2:
         raise NoDigitFound("no digit found: nothing stands out from the background")
     threshold = max(float(threshold_otsu(flat)), 0.45 * peak)
-    labels, count = ndimage.label(flat > threshold, structure=np.ones((3, 3)))
-    if count == 0:
+    found = morphology.components(flat > threshold)
+    if found.count == 0:
         raise NoDigitFound("no digit found: nothing stands out from the background")
-    areas = np.bincount(labels.ravel())[1:]
-    main = int(np.argmax(areas)) + 1
-    if areas[main - 1] < 4:
+    areas, boxes = found.areas, found.boxes  # boxes: top, bottom, left, right (exclusive ends)
+    main = int(np.argmax(areas))
+    if areas[main] < 4:
         raise NoDigitFound("no digit found: only isolated specks")
-    slices = ndimage.find_objects(labels)
-    ms = slices[main - 1]
-    reach = 0.6 * max(ms[0].stop - ms[0].start, ms[1].stop - ms[1].start)
-    keep = np.zeros(count + 1, dtype=bool)
-    for index, (sl, area) in enumerate(zip(slices, areas, strict=True), start=1):
-        near = (
-            sl[0].start < ms[0].stop + reach
-            and sl[0].stop > ms[0].start - reach
-            and sl[1].start < ms[1].stop + reach
-            and sl[1].stop > ms[1].start - reach
-        )
-        keep[index] = area >= 0.08 * areas[main - 1] and near
-    return keep[labels]
+    top, bottom, left, right = boxes[main]
+    reach = 0.6 * max(bottom - top, right - left)
+    near = (
+        (boxes[:, 0] < bottom + reach)
+        & (boxes[:, 1] > top - reach)
+        & (boxes[:, 2] < right + reach)
+        & (boxes[:, 3] > left - reach)
+    )
+    keep = np.concatenate([[False], (areas >= 0.08 * areas[main]) & near])
+    return keep[found.labels]
 
 
 def threshold_otsu(values: np.ndarray, bins: int = 256) -> float:
@@ -169,7 +166,7 @@ def threshold_otsu(values: np.ndarray, bins: int = 256) -> float:
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width in pixels: a stroke of width w and length L has area
     w*L and about 2*L boundary pixels, so w ~ 2 * area / boundary."""
-    boundary = int((mask & ~ndimage.binary_erosion(mask)).sum())
+    boundary = int((mask & ~morphology.erode_cross(mask)).sum())
     return 2.0 * float(mask.sum()) / max(boundary, 1)
 
 
@@ -186,7 +183,7 @@ def fit_box(crop: np.ndarray, box: int = BOX) -> np.ndarray:
 
 def centre_by_mass(glyph: np.ndarray, size: int = SIZE) -> np.ndarray:
     """Place ``glyph`` in a size x size field with its centre of mass at COM_TARGET."""
-    cy, cx = ndimage.center_of_mass(glyph)
+    cy, cx = morphology.centre_of_mass(glyph)
     h, w = glyph.shape
     top = int(round(COM_TARGET[0] - cy))
     left = int(round(COM_TARGET[1] - cx))
@@ -204,7 +201,7 @@ def normalise(grey: np.ndarray) -> np.ndarray:
     rows, cols = np.nonzero(mask)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     mask = mask[top:bottom, left:right]
-    halo = ndimage.binary_dilation(mask, structure=np.ones((3, 3)))
+    halo = morphology.dilate_square(mask)
     crop = flat[top:bottom, left:right] * halo
     level = float(np.percentile(crop[mask], 90))
     crop = np.clip(crop / max(level, 1e-6), 0.0, 1.0)
@@ -212,8 +209,7 @@ def normalise(grey: np.ndarray) -> np.ndarray:
     width_in_box = stroke_width(mask) * BOX / longest
     if width_in_box < TARGET_STROKE * 0.6 and longest > BOX:
         radius = max(1, round((TARGET_STROKE - width_in_box) / 2 * longest / BOX))
-        footprint = ndimage.generate_binary_structure(2, 1)
-        crop = ndimage.grey_dilation(crop, footprint=ndimage.iterate_structure(footprint, radius))
+        crop = morphology.dilate_diamond(crop, radius)
     glyph = fit_box(crop.astype(np.float32))
     if not np.isfinite(glyph).all() or glyph.sum() <= 0:
         raise NoDigitFound("no digit found: the marks are too small or faint to form a digit")
