@@ -7,11 +7,13 @@ read and validated in one place, and the ML core runs on its own (``python -m ml
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
+
+from ml.parameters import Parameter, ParameterError
 
 N = TypeVar("N", int, float)
 
@@ -36,18 +38,16 @@ def store_url(value: str, name: str) -> str:
     raise ConfigError(f"{name}={value!r}: use file:///abs/dir, a path, or s3://bucket/prefix")
 
 
-def bounded(env: Mapping[str, str], name: str, default: N, low: N, high: N, parse: Callable[[str], N] = int) -> N:
-    """A bounded int (``parse=int``) or float (``parse=float``); empty means the default."""
+def bounded(env: Mapping[str, str], name: str, default: N, low: N, high: N, parse: type[N] = int) -> N:
+    """A bounded int (``parse=int``) or float (``parse=float``), checked as a declared parameter is
+    (ml.parameters); empty means the default."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = parse(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: must be {'a whole number' if parse is int else 'a number'}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={value}: must be between {low} and {high}")
-    return value
+        return Parameter(name, parse, default, name, low, high).parse_text(raw)
+    except ParameterError as exc:
+        raise ConfigError(f"{name}={raw!r}: {exc}") from None
 
 
 def choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
