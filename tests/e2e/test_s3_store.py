@@ -231,6 +231,9 @@ def test_object_store_outage(tmp_path, monkeypatch):
             "MODEL_STORE": "s3://models/p",
             "PREDICTION_LOG": f"sqlite://{tmp_path / 'w.db'}",
             "MODEL_REFRESH_SECONDS": "0",
+            # one worker: each worker loads the model on its first request, so with two the second request
+            # could reach the one that never served (seen once in CI): "warm" is a property of a process
+            "WORKERS": "1",
         }
         warm = function_server("predict", app_env, tmp_path)
         warm_url = warm.__enter__()
