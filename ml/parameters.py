@@ -62,14 +62,18 @@ class Parameter:
         if self.kind is int and isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, self.kind) or (self.kind is not bool and isinstance(value, bool)):
-            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {value!r}")
-        if self.kind is float and not math.isfinite(value):  # type: ignore[arg-type]
-            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {value!r}")
-        if self.choices and value not in self.choices:
-            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {value!r}")
-        if self.low is not None and self.high is not None and not self.low <= value <= self.high:  # type: ignore[operator]
-            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {value!r}")
+            raise self.refusal(value)
+        if (
+            (self.kind is float and not math.isfinite(value))  # type: ignore[arg-type]
+            or (self.choices and value not in self.choices)
+            or (self.low is not None and self.high is not None and not self.low <= value <= self.high)  # type: ignore[operator]
+        ):
+            raise self.refusal(value)
         return value
+
+    def refusal(self, value: object) -> ParameterError:
+        """The one message every refused value gets: the parameter, what it accepts, what came."""
+        return ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {value!r}")
 
     def parse_text(self, raw: str) -> Any:
         """A value written as text (a query string, a command-line flag)."""
@@ -79,13 +83,13 @@ class Parameter:
                 return False
             if text.lower() in ("1", "true", "yes"):
                 return True
-            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {raw!r}")
+            raise self.refusal(raw)
         if self.kind is str:
             return self.validate(text)
         try:
             value = self.kind(text)
         except ValueError:
-            raise ParameterError(self.name, f"{self.name} must be {self.accepts()}, not {raw!r}") from None
+            raise self.refusal(raw) from None
         return self.validate(value)
 
 

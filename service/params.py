@@ -9,7 +9,7 @@ from typing import Any
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-from ml.parameters import ParameterError, Parameters
+from ml.parameters import Parameter, ParameterError, Parameters
 from service.http import HTTPError, Request
 
 
@@ -46,6 +46,9 @@ def require_json(request: Request, hint: str) -> None:
         )
 
 
+LABEL = Parameter("label", int, None, "the digit the picture really shows", 0, 9)
+
+
 def parse_label(body: bytes) -> int:
     """The body of a correction: exactly {"label": 0-9}."""
     payload = parse_json(body, 'send a JSON body such as {"label": 7}')
@@ -56,12 +59,7 @@ def parse_label(body: bytes) -> int:
     unknown = sorted(set(payload) - {"label"})
     if unknown:
         raise HTTPError(400, "invalid_label", f'unknown field(s) {", ".join(unknown)}; send only {{"label": 0-9}}')
-    label = payload.get("label")
-    if isinstance(label, float) and label.is_integer():
-        # JSON has one number type: 7.0 is the integer 7 (as JSON Schema says; schemathesis found it)
-        label = int(label)
-    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 9:
-        raise HTTPError(
-            400, "invalid_label", f'label must be a whole number from 0 to 9, e.g. {{"label": 7}}; got {label!r}'
-        )
-    return label
+    try:  # 7.0 is the integer 7, as JSON Schema says (schemathesis found it): Parameter.validate takes it
+        return LABEL.validate(payload.get("label"))
+    except ParameterError as exc:
+        raise HTTPError(400, "invalid_label", f'{exc}; e.g. {{"label": 7}}') from None
