@@ -10,6 +10,7 @@ a few hundred pixels across.
 from __future__ import annotations
 
 import io
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from ml.errors import ImageTooCostly, ImageTooLarge, InvalidImage, RequestTooCos
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 40_000_000  # a 48 MP phone photo is fine; a PNG bomb is not
 WORK_SIZE = 512  # longest side we ever process at
+DRAFT_SHARE = 0.75  # a JPEG is decoded at a DCT scale whose longest side is at least this share of WORK_SIZE
 # A camera's progressive JPEG has about 10 scans; each scan is a pass over every block, so a file of
 # thousands of tiny scans costs seconds per 100 KB (2,000 scans of a 12 MP image, 123 KB: 19.9 s here,
 # benchmarks/costly_images.py).
@@ -97,6 +99,16 @@ def _open(data: bytes, max_pixels: int, budget: DecodeBudget | None) -> Image.Im
     return image
 
 
+def _draft_request(size: tuple[int, int], work_size: int) -> tuple[int, int]:
+    """The size to ask JPEG ``draft`` for: the coarsest DCT scale whose longest side still reaches
+    DRAFT_SHARE of the working size. Pillow picks a scale that keeps both sides at or above the request,
+    so asking for the square (work_size, work_size), as before, decoded a 1000x1000 photo at full size and
+    a 4000x3000 one at 1/4; this asks for 1/2 and 1/8. Half the working size was too coarse: the
+    dev set's small digits in 2400x1800 photos (1/8 = 300x225) lost 12 of 200."""
+    scale = DRAFT_SHARE * work_size / max(size)
+    return max(1, math.ceil(size[0] * scale)), max(1, math.ceil(size[1] * scale))
+
+
 def _early_shrink(image: Image.Image, work_size: int) -> Image.Image:
     """Bring a large image near the working size before any conversion that widens its pixels
     (a 40 MP 1-bit or 16-bit PNG of a few KB must not become hundreds of MB of float32)."""
@@ -150,7 +162,7 @@ def decode(
     original_size, fmt = image.size, image.format or "?"
     try:
         if fmt == "JPEG":
-            image.draft(image.mode if image.mode in ("L", "RGB") else None, (work_size, work_size))
+            image.draft(image.mode if image.mode in ("L", "RGB") else None, _draft_request(image.size, work_size))
         image.seek(0)
         image.load()
         image = _early_shrink(image, work_size)

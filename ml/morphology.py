@@ -17,21 +17,50 @@ import numpy as np
 @dataclass(frozen=True)
 class Components:
     """The 8-connected components of a mask, numbered 1..count in raster order of their first pixel
-    (as scipy.ndimage.label numbers them); 0 is the background."""
+    (as scipy.ndimage.label numbers them); 0 is the background. Kept as horizontal runs: painting a
+    label image cost more than finding the components (2 of 3 ms on a 500x500 photo), and
+    normalisation only needs the pixels of the few components it keeps (``select``)."""
 
-    labels: np.ndarray  # int32, the mask's shape
+    shape: tuple[int, int]
     count: int
     areas: np.ndarray  # pixels per component, index 0 = component 1
     boxes: np.ndarray  # (count, 4): top, bottom (exclusive), left, right (exclusive)
+    run_rows: np.ndarray
+    run_starts: np.ndarray
+    run_ends: np.ndarray  # exclusive
+    run_labels: np.ndarray  # 1..count
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The label image (int32), as scipy.ndimage.label returns it."""
+        h, w = self.shape
+        paint = np.zeros(h * w + 1, dtype=np.int32)
+        np.add.at(paint, self.run_rows * w + self.run_starts, self.run_labels)  # +label at a run's start,
+        np.add.at(paint, self.run_rows * w + self.run_ends, -self.run_labels)  # -label after it; running sum
+        return np.cumsum(paint[:-1], dtype=np.int32).reshape(h, w)
+
+    def select(self, kept: np.ndarray) -> np.ndarray:
+        """The mask of the components where ``kept`` (one bool per component, index 0 = component 1)."""
+        h, w = self.shape
+        chosen = kept[self.run_labels - 1]
+        firsts = self.run_rows[chosen] * w + self.run_starts[chosen]
+        lengths = self.run_ends[chosen] - self.run_starts[chosen]
+        offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out = np.zeros(h * w, dtype=bool)
+        out[np.repeat(firsts, lengths) + offsets] = True
+        return out.reshape(h, w)
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Horizontal runs of set pixels in raster order: row, first column, end column (exclusive)."""
     h, w = mask.shape
-    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)
-    return rows, starts, ends
+    padded = np.zeros((h, w + 2), dtype=np.int8)  # a clear pixel each side: no run crosses a row end
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded.ravel())
+    at = np.flatnonzero(edges)
+    rising = edges[at] == 1
+    rows, columns = np.divmod(at + 1, w + 2)
+    return rows[rising], columns[rising] - 1, columns[~rising] - 1
 
 
 def _touching_pairs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int) -> tuple[np.ndarray, ...]:
@@ -68,17 +97,14 @@ def _roots(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def components(mask: np.ndarray) -> Components:
     h, w = mask.shape
     rows, starts, ends = _runs(mask)
-    labels = np.zeros(h * w + 1, dtype=np.int32)
     if len(rows) == 0:
-        return Components(labels[:-1].reshape(h, w), 0, np.zeros(0, np.int64), np.zeros((0, 4), np.int64))
+        empty = np.zeros(0, np.int64)
+        return Components((h, w), 0, empty, np.zeros((0, 4), np.int64), empty, empty, empty, empty)
     upper, lower = _touching_pairs(rows, starts, ends, w)
     roots = _roots(len(rows), upper, lower)
     _, inverse = np.unique(roots, return_inverse=True)  # roots are first runs: raster order
-    run_label = inverse.astype(np.int32) + 1
+    run_label = inverse.astype(np.int64) + 1
     count = int(run_label.max())
-    np.add.at(labels, rows * w + starts, run_label)  # paint each run: +label at its start,
-    np.add.at(labels, rows * w + ends, -run_label)  # -label just after it, then a running sum
-    image = np.cumsum(labels[:-1], dtype=np.int32).reshape(h, w)
     index = run_label - 1
     areas = np.bincount(index, weights=ends - starts, minlength=count).astype(np.int64)
     boxes = np.empty((count, 4), dtype=np.int64)
@@ -88,7 +114,7 @@ def components(mask: np.ndarray) -> Components:
     np.maximum.at(boxes[:, 1], index, rows + 1)
     np.minimum.at(boxes[:, 2], index, starts)
     np.maximum.at(boxes[:, 3], index, ends)
-    return Components(image, count, areas, boxes)
+    return Components((h, w), count, areas, boxes, rows, starts, ends, run_label)
 
 
 def erode_cross(mask: np.ndarray) -> np.ndarray:

@@ -29,6 +29,8 @@ def test_components_are_scipys_label_and_find_objects(seed):
         boxes = [[s[0].start, s[0].stop, s[1].start, s[1].stop] for s in ndimage.find_objects(labels)]
         assert np.array_equal(found.boxes, np.array(boxes, dtype=np.int64).reshape(-1, 4))
         assert np.array_equal(found.areas, np.bincount(labels.ravel(), minlength=count + 1)[1:])
+        kept = np.random.default_rng(seed).random(count) < 0.5
+        assert np.array_equal(found.select(kept), np.isin(labels, np.flatnonzero(kept) + 1))
 
 
 def test_shapes_that_wind_join_one_component():
@@ -77,15 +79,23 @@ def test_the_predict_path_imports_no_scipy():
     assert done.returncode == 0, done.stderr
 
 
+class ScipyComponents:
+    """morphology.Components' interface on a scipy label image."""
+
+    def __init__(self, mask):
+        self.labels, self.count = ndimage.label(mask, structure=EIGHT)
+        boxes = [[s[0].start, s[0].stop, s[1].start, s[1].stop] for s in ndimage.find_objects(self.labels)]
+        self.areas = np.bincount(self.labels.ravel(), minlength=self.count + 1)[1:]
+        self.boxes = np.array(boxes, dtype=np.int64).reshape(-1, 4)
+
+    def select(self, kept):
+        return np.concatenate([[False], kept])[self.labels]
+
+
 class ScipyMorphology:
     """ml.morphology's interface on scipy.ndimage: what normalise computed before scipy was dropped."""
 
-    @staticmethod
-    def components(mask):
-        labels, count = ndimage.label(mask, structure=EIGHT)
-        boxes = [[s[0].start, s[0].stop, s[1].start, s[1].stop] for s in ndimage.find_objects(labels)]
-        areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-        return morphology.Components(labels, count, areas, np.array(boxes, dtype=np.int64).reshape(-1, 4))
+    components = ScipyComponents
 
     erode_cross = staticmethod(ndimage.binary_erosion)
     dilate_square = staticmethod(lambda mask: ndimage.binary_dilation(mask, structure=EIGHT))
