@@ -23,6 +23,7 @@ SIZE = 28
 TARGET_STROKE = 2.6  # median stroke width of MNIST test digits in the 20x20 box, measured
 PEAK_PIXELS = 40
 UNIFORM_PAPER = 0.02  # background cells (10th-90th percentile) spanning less: flat
+CANVAS_DETAIL = 112  # longest side a cut-out canvas drawing is normalised at (the model sees 20)
 COM_TARGET = (14.0, 14.0)  # mean centre of mass of MNIST digits (row, col), measured
 
 
@@ -31,13 +32,45 @@ def composite(luma: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 
     Canvas exports carry strokes in alpha over fully transparent pixels whose
     colour is arbitrary (often black), so the colour alone is meaningless.
+    When most of the picture is opaque, the opaque part is the paper and the
+    transparent rest (a border, a cut-out) takes the paper's own value.
     """
     if alpha is None:
         return luma
     opaque = alpha > 0.5
-    stroke_luma = float(luma[opaque].mean()) if opaque.any() else 0.0
-    background = 0.0 if stroke_luma > 0.5 else 1.0
+    if np.count_nonzero(opaque) * 2 >= opaque.size:
+        background = float(np.median(luma[opaque]))
+    else:
+        stroke_luma = float(luma[opaque].mean()) if opaque.any() else 0.0
+        background = 0.0 if stroke_luma > 0.5 else 1.0
     return luma * alpha + background * (1.0 - alpha)
+
+
+def canvas_ink(luma: np.ndarray, alpha: np.ndarray | None, detail: int = CANVAS_DETAIL) -> np.ndarray | None:
+    """The ink map of a drawing on a transparent canvas, cropped to the drawing, or None for anything else.
+
+    On a canvas that is mostly transparent the background is known exactly, so the ink is each pixel's
+    opacity times its contrast with that background: no lighting to fit, no light-or-dark guess. The
+    drawing is cut out (with a margin for the halo and dilation) and, when larger than ``detail`` pixels
+    across, shrunk: the model sees 20 pixels, and a 280x280 canvas at full size cost 2.6 ms to normalise.
+    """
+    if alpha is None or np.count_nonzero(alpha > 0.5) * 2 >= alpha.size:
+        return None
+    opaque = alpha > 0.5
+    background = 0.0 if opaque.any() and float(luma[opaque].mean()) > 0.5 else 1.0
+    ink = alpha * np.abs(luma - background)
+    rows, cols = np.flatnonzero(ink.max(axis=1) > 0), np.flatnonzero(ink.max(axis=0) > 0)
+    if rows.size == 0:
+        raise NoDigitFound("no digit found: the canvas is empty")
+    margin = 4
+    top, bottom = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, ink.shape[0])
+    left, right = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, ink.shape[1])
+    ink = ink[top:bottom, left:right]
+    scale = detail / max(ink.shape)
+    if scale < 1:
+        size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
+        ink = np.asarray(Image.fromarray(ink.astype(np.float32), "F").resize(size, Image.Resampling.BOX))
+    return ink.astype(np.float32)
 
 
 def _extremes(grey: np.ndarray, count: int) -> tuple[float, float, float]:
@@ -99,8 +132,8 @@ def fit_background(values: np.ndarray, ink_sign: float, ink_range: float) -> np.
     keep = ink_sign * (b - np.median(b)) < 0.25 * ink_range
     low, high = np.percentile(b[keep], (10, 90)) if keep.any() else (0.0, 0.0)
     if keep.sum() < 12 or high - low <= UNIFORM_PAPER:
-        # clean canvas, MNIST, scans: a constant is the fit (and 60 % of the time saved)
-        return np.full(values.shape, np.median(b[keep]) if keep.any() else np.median(b), dtype=np.float32)
+        # clean canvas, MNIST, scans: a constant is the fit, kept as one value that broadcasts
+        return np.asarray(np.median(b[keep]) if keep.any() else np.median(b), dtype=np.float32)
     for _ in range(4):
         coef, *_ = np.linalg.lstsq(a[keep], b[keep], rcond=None)
         residual = ink_sign * (b - a @ coef)
@@ -137,8 +170,9 @@ def flatten(grey: np.ndarray) -> np.ndarray:
     return np.clip(ink, 0.0, None).astype(np.float32)
 
 
-def digit_mask(flat: np.ndarray) -> np.ndarray:
-    """Ink pixels of the digit: thresholded, specks and far-away blobs dropped."""
+def digit_mask(flat: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Ink pixels of the digit, thresholded, specks and far-away blobs dropped; and their bounding box
+    (top, bottom, left, right; exclusive ends), from the components' boxes rather than a scan of the mask."""
     # the darkest few dozen pixels are ink if there is any: a shadow or stain is
     # far lighter than a pen stroke, so it stays under half of this level
     peak = _top(flat, PEAK_PIXELS)
@@ -160,7 +194,9 @@ def digit_mask(flat: np.ndarray) -> np.ndarray:
         & (boxes[:, 2] < right + reach)
         & (boxes[:, 3] > left - reach)
     )
-    return found.select((areas >= 0.08 * areas[main]) & near)
+    kept = (areas >= 0.08 * areas[main]) & near
+    box = boxes[kept]
+    return found.select(kept), (int(box[:, 0].min()), int(box[:, 1].max()), int(box[:, 2].min()), int(box[:, 3].max()))
 
 
 def threshold_otsu(values: np.ndarray, bins: int = 256) -> float:
@@ -221,10 +257,12 @@ def centre_by_mass(glyph: np.ndarray, size: int = SIZE) -> np.ndarray:
 
 def normalise(grey: np.ndarray) -> np.ndarray:
     """Greyscale picture in [0, 1] -> 28x28 float32, white digit on black."""
-    flat = flatten(grey)
-    mask = digit_mask(flat)
-    rows, cols = np.nonzero(mask)
-    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    return normalise_ink(flatten(grey))
+
+
+def normalise_ink(flat: np.ndarray) -> np.ndarray:
+    """Ink map (ink bright, background 0) -> 28x28 float32, white digit on black."""
+    mask, (top, bottom, left, right) = digit_mask(flat)
     mask = mask[top:bottom, left:right]
     halo = morphology.dilate_square(mask)
     crop = flat[top:bottom, left:right] * halo

@@ -36,4 +36,7 @@ def preprocess(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, budget: Decode
     identity = mnist_form(decoded)
     if identity is not None:
         return identity
+    ink = _normalise.canvas_ink(decoded.luma, decoded.alpha)
+    if ink is not None:
+        return _normalise.normalise_ink(ink)
     return _normalise.normalise(_normalise.composite(decoded.luma, decoded.alpha))

@@ -71,6 +71,43 @@ def test_transparent_canvas_strokes_in_alpha():
     assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.03
 
 
+def test_a_canvas_drawing_is_cut_out_and_shrunk_to_the_same_digit():
+    """The transparent-canvas path (ink = opacity x contrast, cut out, at most CANVAS_DETAIL across) gives the
+    digit the general path gives for the same drawing flattened onto paper, in any stroke colour."""
+    from ml import normalise
+
+    alpha = np.kron(255 - seven(ink=0, paper=255), np.ones((3, 3), dtype=np.uint8))  # 600x600, large strokes
+    on_paper = preprocess(encode(Image.fromarray(255 - alpha), "PNG"))
+    for colour in ((0, 0, 0), (20, 40, 200), (255, 255, 255)):
+        rgba = np.zeros((600, 600, 4), dtype=np.uint8)
+        rgba[..., :3] = colour
+        rgba[..., 3] = alpha
+        ink = normalise.canvas_ink(np.full((600, 600), np.mean(colour) / 255, np.float32), alpha / 255.0)
+        assert ink is not None and max(ink.shape) <= normalise.CANVAS_DETAIL
+        assert np.abs(preprocess(encode(Image.fromarray(rgba, "RGBA"), "PNG")) - on_paper).mean() < 0.03
+
+
+def test_mostly_opaque_pictures_with_some_transparency_take_the_general_path():
+    """Paper with a transparent border is not a canvas drawing: its paper is not ink."""
+    from ml import normalise
+
+    rgba = np.zeros((200, 200, 4), dtype=np.uint8)
+    rgba[..., :3] = seven()[..., None]
+    rgba[..., 3] = 255
+    rgba[:20, :, 3] = 0
+    luma, alpha = rgba[..., 0] / 255.0, rgba[..., 3] / 255.0
+    assert normalise.canvas_ink(luma, alpha) is None
+    assert (
+        np.abs(preprocess(encode(Image.fromarray(rgba, "RGBA"), "PNG")) - preprocess(MODES["L-png"](seven()))).mean()
+        < 0.03
+    )
+
+
+def test_an_empty_transparent_canvas_has_no_digit():
+    with pytest.raises(NoDigitFound, match="no digit found"):
+        preprocess(encode(Image.new("RGBA", (280, 280), (0, 0, 0, 0)), "PNG"))
+
+
 def test_exif_orientation_is_applied():
     upright = Image.fromarray(seven()).convert("RGB")
     exif = Image.Exif()
