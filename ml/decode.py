@@ -162,7 +162,9 @@ def decode(
     original_size, fmt = image.size, image.format or "?"
     try:
         if fmt == "JPEG":
-            image.draft(image.mode if image.mode in ("L", "RGB") else None, _draft_request(image.size, work_size))
+            # "L": the decoder hands over the luma it stores (JPEG's Y is the same weighting of R, G and B
+            # as Pillow's convert("L"), within 2 levels of rounding) and skips chroma and colour conversion
+            image.draft("L" if image.mode in ("L", "RGB") else None, _draft_request(image.size, work_size))
         image.seek(0)
         image.load()
         image = _early_shrink(image, work_size)
