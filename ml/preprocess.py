@@ -22,7 +22,7 @@ def mnist_form(decoded: Decoded) -> np.ndarray | None:
     luma = decoded.luma
     if luma.shape != (_normalise.SIZE, _normalise.SIZE) or decoded.alpha is not None:
         return None
-    if float(np.median(luma)) > BLACK or float(luma.max()) < _normalise.MIN_CONTRAST:
+    if _normalise.small_median(luma.ravel()) > BLACK or float(luma.max()) < _normalise.MIN_CONTRAST:
         return None
     return luma
 
