@@ -64,9 +64,16 @@ golden: install-dev               ## redraw the golden images and retrain the mo
 	rm -rf tests/fixtures/modelstore
 	MODEL_STORE=tests/fixtures/modelstore $(PY) -m service train
 
-bench: install-dev                ## benchmarks, the seed's way beside ours -> BENCHMARKS.md (needs wrk)
+BENTOML := var/bench/bentoml/bin/bentoml
+
+bench: install-dev $(BENTOML)     ## benchmarks, the seed's way and the peer servers beside ours -> BENCHMARKS.md (needs wrk)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(PY) benchmarks/bench.py --training
+
+$(BENTOML): benchmarks/peers/requirements-bentoml.txt  # the BentoML peer, in its own venv
+	rm -rf var/bench/bentoml
+	.venv/bin/uv venv -q -p .venv/bin/python var/bench/bentoml
+	VIRTUAL_ENV=var/bench/bentoml .venv/bin/uv pip install -q -r benchmarks/peers/requirements-bentoml.txt
 
 layer: install-dev                ## build/layer.zip: the shared Lambda layer (python3.12, manylinux x86_64)
 	$(PY) layers/build.py

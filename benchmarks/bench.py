@@ -27,7 +27,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import seed  # noqa: E402
+from benchmarks import load, seed  # noqa: E402
 from ml import devset, mnist  # noqa: E402
 from ml.predictor import Predictor  # noqa: E402
 from ml.preprocess import preprocess  # noqa: E402
@@ -120,48 +120,15 @@ def batch(pictures: dict[str, bytes], predictor: Predictor, weights: Path) -> No
     say("")
 
 
-def lua_body(data: bytes) -> tuple[Path, str]:
-    boundary = "----bench0123456789"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.png"\r\n'
-            f"Content-Type: image/png\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    escaped = "".join(f"\\{b}" for b in body)
-    script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(
-        f'wrk.method = "POST"\nwrk.body = "{escaped}"\n'
-        f'wrk.headers["Content-Type"] = "multipart/form-data; boundary={boundary}"\n'
-    )
-    return script, boundary
+SERVE = ["scripts/serve.sh", "predict"]
 
 
-RUNTIMES = {  # label -> (command, environment): the launcher now, and functions-framework's server before it
-    "scripts/serve.sh (gunicorn + 2 uvicorn workers)": (["scripts/serve.sh", "predict"], {"WORKERS": "2"}),
-    "functions-framework (gunicorn, 2 workers x 1 thread; before)": (
-        [
-            str(Path(sys.executable).with_name("functions-framework")),
-            "--source",
-            "functions/predict/main.py",
-            "--target",
-            "predict",
-        ],
-        {"WORKERS": "2", "THREADS": "1"},
-    ),
-}
-SERVE = next(iter(RUNTIMES))
-
-
-def start_predict(env: dict[str, str], tmp: Path, runtime: str = SERVE) -> tuple[subprocess.Popen, str]:
+def start_predict(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command, runtime_env = RUNTIMES[runtime]
     proc = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        [*SERVE, "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
-        env={**os.environ, **runtime_env, **env},
+        env={**os.environ, "WORKERS": "2", **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -170,13 +137,9 @@ def start_predict(env: dict[str, str], tmp: Path, runtime: str = SERVE) -> tuple
 
 
 def pss_mb(proc: subprocess.Popen) -> float:
-    """Proportional set size of the process and its children (gunicorn workers)."""
-    pids = [proc.pid]
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
+    """Proportional set size of the process and its descendants (gunicorn workers)."""
     total = 0
-    for pid in pids:
+    for pid in load.tree(proc.pid):
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
             total += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE).group(1))
@@ -187,7 +150,7 @@ def pss_mb(proc: subprocess.Popen) -> float:
 
 def trickle(url: str, count: int, data: bytes) -> list[socket.socket]:
     """``count`` uploads that send their headers and then nothing (a phone on a dead link)."""
-    host, port = url.removeprefix("http://").split(":")
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
     socks = []
     for _ in range(count):
         sock = socket.create_connection((host, int(port)))
@@ -199,73 +162,163 @@ def trickle(url: str, count: int, data: bytes) -> list[socket.socket]:
     return socks
 
 
+BENTOML = ROOT / "var" / "bench" / "bentoml" / "bin" / "bentoml"
+OURS = "ours: scripts/serve.sh (gunicorn + 2 uvicorn workers)"
+
+
+def servers(tmp: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:
+    """label -> (command without --host/--port, environment, path to POST to). The same model and the same
+    ml.preprocess behind each; ours also logs every prediction, counts it and writes an access line."""
+    python = str(Path(sys.executable))
+    found = {
+        OURS: (
+            SERVE,
+            {
+                "WORKERS": "2",
+                "MODEL_STORE": f"file://{MODEL_STORE}",
+                "PREDICTION_LOG": f"sqlite://{tmp / 'http.db'}",
+                "READ_TIMEOUT_SECONDS": "60",  # the slow uploads below stay connected for the whole run
+            },
+            "/",
+        ),
+        "bare ASGI: uvicorn, 2 workers, no log/metrics": (
+            [
+                python,
+                "-m",
+                "uvicorn",
+                "benchmarks.peers.bare_asgi:app",
+                "--workers",
+                "2",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            {},
+            "/",
+        ),
+    }
+    if BENTOML.exists():
+        found["BentoML 1.4: 2 workers, no log/metrics"] = (
+            [str(BENTOML), "serve", "benchmarks.peers.bento_service:Digits"],
+            {"BENTOML_HOME": str(tmp / "bentoml")},
+            "/predict",
+        )
+    return found
+
+
+def _serve(command: list[str], env: dict[str, str], path: str, warm_with: bytes) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}{path}"
+    deadline = time.monotonic() + 90
+    while True:  # up when a prediction is answered; then warm: each worker loads its model by now
+        try:
+            if requests.post(url, files={"file": ("d.png", warm_with)}, timeout=10).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            stop(proc)
+            raise RuntimeError(f"{command} did not start")
+        time.sleep(0.1)
+    for _ in range(50):
+        requests.post(url, files={"file": ("d.png", warm_with)}, timeout=10)
+    return proc, url
+
+
+LOADS = (  # name, picture, clients, seconds
+    ("28x28 PNG, 16 clients", "28x28 PNG", 16, 10),
+    ("28x28 PNG, 1 client", "28x28 PNG", 1, 5),
+    ("280x280 canvas, 16 clients", "280x280 RGBA canvas PNG", 16, 10),
+)
+
+
 def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool) -> None:
-    say("## 3. HTTP: the predict function, wrk on the same 2 cores (28x28 PNG uploads)")
-    wrk = shutil.which("wrk")
-    if wrk is None:
+    say("## 3. HTTP: our server and its peers on the same work, wrk on the same 2 cores")
+    say("")
+    if shutil.which("wrk") is None:
         say("- wrk is not installed (`apt-get install wrk`): skipped")
         say("")
         return
-    script, _ = lua_body(pictures["28x28 PNG"])
-    duration = "3s" if quick else "10s"
-    for n, runtime in enumerate(RUNTIMES):
-        env = {
-            "MODEL_STORE": f"file://{MODEL_STORE}",
-            "PREDICTION_LOG": f"sqlite://{tmp / f'h{n}.db'}",
-            "READ_TIMEOUT_SECONDS": "60",  # the slow uploads below stay connected for the whole run
-        }
-        proc, url = start_predict(env, tmp, runtime)
-        try:
-            _wait(url)
-            requests.post(url, files={"file": ("d.png", pictures["28x28 PNG"])}, timeout=30)
-            say(f"- {runtime}:")
-            for clients in (1, 4, 16, 64, "16 + 4 slow uploads"):
-                slow = trickle(url, 4, pictures["28x28 PNG"]) if isinstance(clients, str) else []
-                connections = 16 if slow else clients
-                out = subprocess.run(
-                    [
-                        wrk,
-                        "-t",
-                        str(min(connections, 2)),
-                        "-c",
-                        str(connections),
-                        "-d",
-                        duration,
-                        "--timeout",
-                        "5s",
-                        "--latency",
-                        "-s",
-                        str(script),
-                        url,
-                    ],
-                    capture_output=True,
-                    text=True,
-                ).stdout
-                for sock in slow:
-                    sock.close()
-                found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-                rps = float(found.group(1)) if found else 0.0
-                lat = dict(re.findall(r"^\s+(50|90|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
-                errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-                timeouts = re.search(r"timeout (\d+)", out)
-                line = f"  {clients:>2} clients: {rps:,.0f} req/s, p50 {lat.get('50')}, p90 {lat.get('90')}, p99 {lat.get('99')}"
-                if clients == 1:
-                    p50 = _ms(lat.get("50", "0ms"))
-                    line += f"; seed in-process median / our HTTP p50 = {seed_median / p50:.0f}x"
-                say(
-                    line
-                    + (f", NON-2xx {errors.group(1)}" if errors else "")
-                    + (f", {timeouts.group(1)} timed out (5 s)" if timeouts and timeouts.group(1) != "0" else "")
-                )
-            say(f"  PSS of the predict processes after load: {pss_mb(proc):.0f} MB")
-        finally:
-            stop(proc)
+    scripts = {name: load.multipart_script(data, "d.png", "image/png") for name, data in pictures.items()}
+    peers = servers(tmp)
+    reps = 1 if quick else 3
+    runs: dict[tuple[str, str], list[load.Load]] = {}
+    for rep in range(reps):  # interleaved: every server once per repetition, so drift hits all alike
+        for label, (command, env, path) in peers.items():
+            proc, url = _serve(command, env, path, pictures["28x28 PNG"])
+            try:
+                for name, picture, clients, seconds in LOADS:
+                    result = load.run_wrk(url, scripts[picture], clients, 3 if quick else seconds, proc.pid)
+                    runs.setdefault((label, name), []).append(result)
+                    print(f"  rep {rep + 1} {label} | {name}: {result}", flush=True)
+            finally:
+                stop(proc)
+    med = lambda values: statistics.median(values)  # noqa: E731
+    say(f"Medians of {reps} interleaved repetitions (each server started fresh per repetition; runs of 10 s, 5 s")
+    say("at 1 client). CPU: user + system time of the server's whole process tree per request answered.")
     say("")
-
-
-def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    say(
+        "| server | 28x28 @16: req/s | p99 ms | CPU ms/req | 28x28 @1: p50 ms | canvas @16: req/s | p99 ms | CPU ms/req |"
+    )
+    say("|---|---|---|---|---|---|---|---|")
+    for label in peers:
+        a, b, c = (runs[(label, name)] for name, *_ in LOADS)
+        say(
+            f"| {label} | {med([r.rps for r in a]):,.0f} | {med([r.p99_ms for r in a]):.1f} "
+            f"| {med([r.cpu_ms_per_request for r in a]):.2f} | {med([r.p50_ms for r in b]):.2f} "
+            f"| {med([r.rps for r in c]):,.0f} | {med([r.p99_ms for r in c]):.1f} | {med([r.cpu_ms_per_request for r in c]):.2f} |"
+        )
+    say("")
+    for label in peers:
+        for name, *_ in LOADS:
+            each = runs[(label, name)]
+            say(
+                f"- {label}, {name}: req/s {', '.join(f'{r.rps:,.0f}' for r in each)}; "
+                f"p99 {', '.join(f'{r.p99_ms:.1f}' for r in each)} ms; "
+                f"CPU {', '.join(f'{r.cpu_ms_per_request:.2f}' for r in each)} ms/req"
+                + (f"; NON-2xx {sum(r.non_2xx for r in each)}" if any(r.non_2xx for r in each) else "")
+            )
+    ours = [runs[(OURS, name)] for name, *_ in LOADS]
+    rps, p99, cpu = (
+        med([r.rps for r in ours[0]]),
+        med([r.p99_ms for r in ours[0]]),
+        med([r.cpu_ms_per_request for r in ours[0]]),
+    )
+    p50, canvas = med([r.p50_ms for r in ours[1]]), med([r.rps for r in ours[2]])
+    mark = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    say("")
+    say("Targets (issue 16), ours:")
+    say(
+        f"- 28x28 at 16 clients >= 1,000 req/s with p99 <= 25 ms: {rps:,.0f} req/s, p99 {p99:.1f} ms: {mark(rps >= 1000 and p99 <= 25)}"
+    )
+    say(f"- server CPU <= 1.2 ms per request: {cpu:.2f} ms: {mark(cpu <= 1.2)}")
+    say(
+        f"- p50 at 1 client >= 80x faster than the seed's per-request path ({seed_median:.1f} ms in process): "
+        f"{p50:.2f} ms = {seed_median / p50:.0f}x: {mark(seed_median / p50 >= 80)}"
+    )
+    say(f"- canvas at 16 clients >= 300 req/s: {canvas:,.0f} req/s: {mark(canvas >= 300)}")
+    command, env, path = peers[OURS]
+    proc, url = _serve(command, env, path, pictures["28x28 PNG"])
+    try:
+        slow = trickle(url, 4, pictures["28x28 PNG"])
+        result = load.run_wrk(url, scripts["28x28 PNG"], 16, 3 if quick else 10, proc.pid)
+        for sock in slow:
+            sock.close()
+        say(
+            f"- ours with 4 uploads stalled after their headers, 16 clients: {result.rps:,.0f} req/s, "
+            f"p99 {result.p99_ms:.1f} ms (a stalled upload holds no worker); PSS after load {pss_mb(proc):.0f} MB"
+        )
+    finally:
+        stop(proc)
+    say("")
 
 
 def _wait(url: str, timeout: float = 30) -> None:

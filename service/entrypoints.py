@@ -44,8 +44,10 @@ class Entrypoint:
         max_body: int,
         settings: Settings,
         blocking: bool = False,
+        warm: Callable[[], None] | None = None,
     ):
         self.function = function
+        self.warm = warm or (lambda: None)  # load what the first request would (a server calls it after fork)
         self.handler = handler
         self.max_body = max_body
         self.settings = settings
@@ -148,7 +150,8 @@ def predict_function(settings: Settings | None = None, clock: Callable[[], datet
 
     settings = settings or Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)
-    return Entrypoint("predict", PredictApp(settings, clock).handle, settings.max_upload_bytes, settings)
+    app = PredictApp(settings, clock)
+    return Entrypoint("predict", app.handle, settings.max_upload_bytes, settings, warm=app.warm)
 
 
 def train_function(settings: Settings | None = None) -> Entrypoint:

@@ -147,6 +147,16 @@ class PredictApp:
             self._prediction_log = prediction_log
         return self._prediction_log
 
+    def warm(self) -> None:
+        """Load the model and open the prediction log now (scripts/serve.sh: in each worker, right after the
+        fork) instead of in the first request that worker gets. A failure is logged and left for that
+        request to report (503), as when the model store is down later."""
+        try:
+            self.models.get()
+            self.prediction_log  # noqa: B018 (opens the log and its spool)
+        except Exception as exc:  # noqa: BLE001 (whatever it was, the first request meets it again)
+            logger.warning("warm-up failed; the first request will retry: %s", exc)
+
     # -- core --------------------------------------------------------------
     def predict(self, uploads: list[Upload]) -> list[dict]:
         predictor = self.models.get()

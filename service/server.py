@@ -170,18 +170,19 @@ class _Application(BaseApplication):
 
 
 def load_function(name: str) -> Any:
-    """functions/<name>/main.py's ``asgi`` callable (the same module functions-framework and Lambda load)."""
+    """functions/<name>/main.py's Entrypoint, ``app`` (the same module functions-framework and Lambda load)."""
     path = ROOT / "functions" / name / "main.py"
     spec = importlib.util.spec_from_file_location(f"{name}_function", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.asgi
+    return module.app
 
 
-def options(function: str, host: str, port: int, settings: Settings) -> dict[str, Any]:
+def options(function: str, host: str, port: int, settings: Settings, warm=lambda: None) -> dict[str, Any]:
     return {
+        "post_worker_init": lambda worker: warm(),  # the model loaded once per worker, before its first request
         "bind": f"{host}:{port}",
         "workers": settings.workers or DEFAULT_WORKERS[function],
         "worker_class": f"{__name__}.Worker",
@@ -203,10 +204,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     GuardedProtocol.read_timeout = settings.read_timeout_seconds
-    app = load_function(args.function)
+    entrypoint = load_function(args.function)
     port = args.port or DEFAULT_PORTS[args.function]
     sys.argv = sys.argv[:1]  # gunicorn parses argv too: ours are not its options
-    _Application(app, options(args.function, args.host, port, settings)).run()
+    _Application(entrypoint.serve_asgi, options(args.function, args.host, port, settings, entrypoint.warm)).run()
 
 
 if __name__ == "__main__":

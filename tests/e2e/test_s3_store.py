@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -215,6 +217,12 @@ def test_train_function_reads_data_from_and_publishes_to_s3(s3, tmp_path, mnist_
     assert f"models/{version}/model.tflite" in store.list(f"models/{version}/")
 
 
+def models_loaded(url: str) -> float:
+    """digits_model_reloads_total, summed over the server's workers."""
+    found = re.search(r"^digits_model_reloads_total (\S+)$", requests.get(url + "/metrics", timeout=10).text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 @pytest.mark.skipif(weed_binary() is None, reason="needs SeaweedFS to stop and restart")
 def test_object_store_outage(tmp_path, monkeypatch):
     """Warm process: keeps serving its cached model. Cold process: 503 with Retry-After,
@@ -231,17 +239,21 @@ def test_object_store_outage(tmp_path, monkeypatch):
             "MODEL_STORE": "s3://models/p",
             "PREDICTION_LOG": f"sqlite://{tmp_path / 'w.db'}",
             "MODEL_REFRESH_SECONDS": "0",
-            # one worker: each worker loads the model on its first request, so with two the second request
-            # could reach the one that never served (seen once in CI): "warm" is a property of a process
-            "WORKERS": "1",
+            # two workers, each loading the model right after its fork: neither is cold when the store goes
+            # (before the warm-up, a worker that had not answered yet said 503 here)
+            "WORKERS": "2",
         }
         warm = function_server("predict", app_env, tmp_path)
         warm_url = warm.__enter__()
-        assert requests.post(warm_url, files={"file": ("4.png", data)}, timeout=30).json()["digit"] == 4
+        deadline = time.monotonic() + 60
+        while models_loaded(warm_url) < 2:  # both workers load it without being asked (a worker answers
+            assert time.monotonic() < deadline  # /metrics as soon as it is warm; the other may still be loading)
+            time.sleep(0.1)
     try:
-        # the store is down now
-        answer = requests.post(warm_url, files={"file": ("4.png", data)}, timeout=60)
-        assert answer.status_code == 200 and answer.json()["digit"] == 4, answer.text
+        # the store is down now; new connections reach both workers
+        for _ in range(8):
+            answer = requests.post(warm_url, files={"file": ("4.png", data)}, timeout=60)
+            assert answer.status_code == 200 and answer.json()["digit"] == 4, answer.text
         cold_env = {**app_env, "PREDICTION_LOG": f"sqlite://{tmp_path / 'c.db'}"}
         with function_server("predict", cold_env, tmp_path) as cold_url:
             refused = requests.post(cold_url, files={"file": ("4.png", data)}, timeout=60)
