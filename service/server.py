@@ -59,14 +59,15 @@ class GuardedProtocol(HttpToolsProtocol):
 
     read_timeout = 10.0
     _head_deadline: asyncio.TimerHandle | None = None
+    _head_bytes: int | None = 0  # bytes received since the last response; None once the head is complete
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._await_head()
 
     def _await_head(self) -> None:
         self._disarm()
-        self._head_bytes = 0  # bytes received since the last response; None once the head is complete
+        self._head_bytes = 0
         self._head_deadline = self.loop.call_later(self.read_timeout, self._head_too_slow)
 
     def _disarm(self) -> None:
