@@ -15,7 +15,8 @@ $(RUN_STAMP): requirements/run.txt
 	python3 -m venv .venv
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --require-hashes --no-deps -r requirements/run.txt
-	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	# compat: a plain path in a .pth file; the default import-hook finder cost every python start 21 ms (of 29 in site)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 	touch $@
 
 $(DEV_STAMP): $(RUN_STAMP) requirements.txt requirements-tools.txt

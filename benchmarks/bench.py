@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import re
 import shutil
@@ -91,17 +92,34 @@ def images(data: mnist.Mnist) -> dict[str, bytes]:
     }
 
 
+IN_PROCESS_TARGETS = {"280x280 RGBA canvas PNG": 3.0, "1000x1000 phone JPEG": 8.0, "4000x3000 JPEG": 25.0}  # ms
+
+
+def mark(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
 def in_process(pictures: dict[str, bytes], predictor: Predictor, weights: Path, quick: bool) -> float:
     say("## 1. In-process predict latency (decode + preprocess + infer), one image")
     say("")
     seed_28 = None
+    medians = {}
     for name, data in pictures.items():
         ours = timed(lambda data=data: predictor.predict(preprocess(data)[None]), 30 if quick else 200)
         seed_runs = 5 if quick or name.startswith("4000") else 20  # the seed takes ~19 s on the largest
         theirs = timed(lambda data=data: seed.predict(data, weights), seed_runs)
         seed_28 = seed_28 or theirs["median"]
+        medians[name] = ours["median"]
         say(f"- {name}: ours {fmt(ours)}")
         say(f"  seed {fmt(theirs)}; ours is {theirs['median'] / ours['median']:.0f}x faster (median)")
+    say("")
+    say(
+        "Targets (issue 16), medians: "
+        + "; ".join(
+            f"{name} <= {limit:g} ms: {medians[name]:.2f} ms, {mark(medians[name] <= limit)}"
+            for name, limit in IN_PROCESS_TARGETS.items()
+        )
+    )
     say("")
     return seed_28
 
@@ -293,7 +311,6 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
         med([r.cpu_ms_per_request for r in ours[0]]),
     )
     p50, canvas = med([r.p50_ms for r in ours[1]]), med([r.rps for r in ours[2]])
-    mark = lambda ok: "met" if ok else "MISSED"  # noqa: E731
     say("")
     say("Targets (issue 16), ours:")
     say(
@@ -371,8 +388,49 @@ def cold_start(pictures: dict[str, bytes], tmp: Path, runs: int) -> None:
         version = source.latest_version()
         target.publish(source.load(version))
         target.promote(version)
-        st, pss = measure({**env, "MODEL_STORE": "s3://bench/m"})
-        say(f"- S3 store (SeaweedFS): {fmt(st)}; PSS {pss:.0f} MB")
+        s3, pss = measure({**env, "MODEL_STORE": "s3://bench/m"})
+        say(f"- S3 store (SeaweedFS): {fmt(s3)}; PSS {pss:.0f} MB")
+    from benchmarks import lambda_cold_start
+
+    aws = stats(lambda_cold_start.measure(runs))
+    say(f"- Lambda path from the built layer alone (`python -S`, a recorded function-URL event): {fmt(aws)}")
+    say(
+        f"- targets (issue 16): under the launcher <= 500 ms: {st['median']:.0f} ms, {mark(st['median'] <= 500)}; "
+        f"Lambda from the layer <= 350 ms: {aws['median']:.0f} ms, {mark(aws['median'] <= 350)}"
+    )
+    say("")
+
+
+BEFORE = ROOT / "benchmarks" / "devset_before.json"
+
+
+def devset_accuracy(data: mnist.Mnist, predictor: Predictor, quick: bool) -> None:
+    """The guard beside the speed figures: dev-set accuracy per category, now and before the cuts."""
+    from ml.evaluation import overall, score_devset
+
+    per_category = 20 if quick else 200
+    say(f"## 7. Dev-set accuracy per category ({per_category} each, seed 2024), beside the speed cuts")
+    say("")
+    scores = score_devset(predictor, devset.generate(data.x_test, data.y_test, per_category, 2024))
+    before = json.loads(BEFORE.read_text())
+    say(f"Before: {before['measured']}")
+    say("")
+    say("| category | now | before |")
+    say("|---|---|---|")
+    lower = []
+    for score in scores:
+        was = before["correct"].get(score.category)
+        then = "-" if was is None else f"{was}/{before['per_category']}"
+        say(f"| {score.category} | {score.correct}/{score.total} | {then} |")
+        if per_category == before["per_category"] and was is not None and score.correct < was:
+            lower.append(score.category)
+    say(f"| overall | {overall(scores):.2%} | {before['overall']} |")
+    say("")
+    if per_category == before["per_category"]:
+        say(
+            f"- target (issue 16): no category lower than before: {mark(not lower)}"
+            + (f" ({', '.join(lower)})" if lower else "")
+        )
     say("")
 
 
@@ -452,6 +510,7 @@ def main() -> int:
         if args.training:
             training()
         log_writes(tmp)
+        devset_accuracy(data, predictor, args.quick)
     kept = ""  # the sections other benchmark scripts wrote below the marker stay
     if args.out.exists() and KEEP_MARKER in args.out.read_text():
         kept = KEEP_MARKER + args.out.read_text().split(KEEP_MARKER, 1)[1]
