@@ -142,6 +142,13 @@ def test_layer_builds_under_the_lambda_limit(tmp_path):
     assert "python/ml/preprocess.py" in names and "python/service/predict_app.py" in names
     assert not any(n.startswith("python/tensorflow/") for n in names)
     assert any("cpython-312" in n for n in names)  # built for the runtime, not for this machine
+    from layers.build import runtime_interpreter
+
+    if runtime_interpreter("3.12"):  # bytecode ships, compiled by the runtime's version (no compiling in /opt)
+        assert "python/ml/__pycache__/preprocess.cpython-312.pyc" in names
+        assert "python/numpy/__pycache__/__init__.cpython-312.pyc" in names
+    else:
+        assert "ships without bytecode" in done.stderr
 
 
 @pytest.mark.deploy
