@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import re
 import unicodedata
 from dataclasses import dataclass
 
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from service.http import HTTPError, Request, payload_too_large
 from service.params import parse_json
@@ -46,31 +45,57 @@ def sanitise_filename(raw: str | bytes | None) -> str:
     return name or "upload"
 
 
-def _multipart(request: Request, mimetype: str, options: dict, max_bytes: int, max_files: int) -> list[Upload]:
-    parser = FormDataParser(max_content_length=max_bytes, max_form_parts=max_files + 16, silent=False)
+def _multipart_parts(body: bytes, boundary: bytes, max_parts: int) -> list[tuple[Field | File, bytes]]:
+    """Every part of a multipart body already in memory, with its data. werkzeug's own decoder, fed the
+    whole body at once: its FormDataParser re-read it in chunks into a temporary file per part, a third
+    of the predict function's own CPU per 28x28 upload (measured with cProfile)."""
+    decoder = MultipartDecoder(boundary, max_parts=max_parts)
+    decoder.receive_data(body)
+    decoder.receive_data(None)
+    parts: list[tuple[Field | File, bytes]] = []
+    current: Field | File | None = None
+    chunks: list[bytes] = []
+    event = decoder.next_event()
+    while not isinstance(event, (Epilogue, NeedData)):
+        if isinstance(event, (Field, File)):
+            current, chunks = event, []
+        elif isinstance(event, Data) and current is not None:
+            chunks.append(event.data)
+            if not event.more_data:
+                parts.append((current, b"".join(chunks)))
+        event = decoder.next_event()
+    if isinstance(event, NeedData):
+        raise ValueError("the body ends inside a part (no closing boundary)")
+    return parts
+
+
+def _multipart(request: Request, options: dict, max_files: int) -> list[Upload]:
+    boundary = options.get("boundary", "")
+    if not boundary:
+        raise HTTPError(400, "invalid_multipart", "the multipart body cannot be parsed: no boundary in Content-Type")
     try:
-        _, form, files = parser.parse(io.BytesIO(request.body), mimetype, len(request.body), options)
+        parts = _multipart_parts(request.body, boundary.encode("latin-1"), max_files + 16)
     except RequestEntityTooLarge as exc:
         raise HTTPError(
             413, "too_many_parts", f"the multipart request has too many parts (limit {max_files} files)"
         ) from exc
-    except ValueError as exc:
+    except (ValueError, UnicodeError) as exc:
         raise HTTPError(400, "invalid_multipart", f"the multipart body cannot be parsed: {exc}") from exc
-    parts = files.getlist(FIELD)
-    if not parts:
-        others = sorted(set(files.keys()) | set(form.keys()))
+    files = [(part, data) for part, data in parts if isinstance(part, File) and part.name == FIELD]
+    if not files:
+        others = sorted({part.name for part, _ in parts})
         hint = f" (found: {', '.join(others[:5])})" if others else ""
         raise HTTPError(
             400, "missing_file", f"no multipart field named '{FIELD}'{hint}; send curl -F {FIELD}=@digit.png"
         )
-    if len(parts) > max_files:
-        raise HTTPError(413, "too_many_files", f"{len(parts)} files in one request; the limit is {max_files}")
+    if len(files) > max_files:
+        raise HTTPError(413, "too_many_files", f"{len(files)} files in one request; the limit is {max_files}")
     uploads = []
-    for part in parts:
-        data = part.read()
+    for part, data in files:
         if not data:
             raise HTTPError(400, "empty_file", f"the file {sanitise_filename(part.filename)!r} is empty (0 bytes)")
-        uploads.append(Upload(sanitise_filename(part.filename), part.mimetype or "application/octet-stream", data))
+        mimetype = parse_options_header(part.headers.get("content-type", ""))[0]
+        uploads.append(Upload(sanitise_filename(part.filename), mimetype or "application/octet-stream", data))
     return uploads
 
 
@@ -119,7 +144,7 @@ def extract_uploads(request: Request, max_bytes: int, max_files: int) -> list[Up
     if not request.body:
         raise HTTPError(400, "empty_body", f"the request has no body; send curl -F {FIELD}=@digit.png")
     if mimetype == "multipart/form-data":
-        return _multipart(request, mimetype, options, max_bytes, max_files)
+        return _multipart(request, options, max_files)
     if mimetype in ("application/json", "text/json"):
         return _json(request, max_files)
     if mimetype.startswith("image/") or mimetype in ("application/octet-stream", ""):

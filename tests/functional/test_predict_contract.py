@@ -191,6 +191,14 @@ def test_oversized_and_odd_requests(predict_url):
     # multipart headers must be UTF-8 (RFC 7578); the answer says so instead of guessing
     assert raw_name.status_code == 400 and raw_name.json()["error"] == "invalid_multipart"
     assert "utf-8" in raw_name.json()["message"]
+    cut_off = http.post(  # the connection's body ends inside the part: no closing boundary
+        predict_url,
+        data=b'--b\r\nContent-Disposition: form-data; name="file"; filename="3.png"\r\n\r\n'
+        + (GOLDEN / "3_canvas.png").read_bytes()[:300],
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+        timeout=30,
+    )
+    assert cut_off.status_code == 400 and cut_off.json()["error"] == "invalid_multipart", cut_off.text
     empty_name = http.post(predict_url, files={"file": ("", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
     assert empty_name.status_code == 200 and empty_name.json()["filename"] == "upload"
     assert http.get(predict_url + "/healthz", timeout=10).status_code == 200
