@@ -1,7 +1,8 @@
 """The model a predict process serves: loaded once, refreshed when LATEST moves.
 
-Loading is lazy (first request, after gunicorn's fork) and guarded by a lock,
-so concurrent first requests load once. A process that has a model keeps
+Loading happens on first use (scripts/serve.sh: the worker's warm-up right after gunicorn's fork;
+Lambda and functions-framework: the first request) and is guarded by a lock, so concurrent first
+requests load once. A process that has a model keeps
 serving it while the store is unreachable; one that has none answers 503.
 """
 

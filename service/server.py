@@ -12,7 +12,9 @@ request line was unlimited. Here a connection costs a worker nothing while it se
 - a predict worker whose event loop stalls for 30 s (a request is bounded far below that) is replaced.
 
 The functions' code is loaded once in the master before the workers fork (as functions-framework
-does), so each worker starts warm and the Prometheus metrics directory is shared.
+does), and each worker loads its model and opens its log right after the fork (``post_worker_init``),
+so no worker meets its first request cold; the Prometheus metrics directory is shared. HTTP is parsed
+by httptools (llhttp, in C) rather than h11 (pure Python).
 """
 
 from __future__ import annotations
