@@ -23,6 +23,9 @@ SIZE = 28
 TARGET_STROKE = 2.6  # median stroke width of MNIST test digits in the 20x20 box, measured
 PEAK_PIXELS = 40
 UNIFORM_PAPER = 0.02  # background cells (10th-90th percentile) spanning less: flat
+COARSE_SIZE = 256  # a large picture is tried at this size first (see normalise)
+COARSE_MIN_SPAN = 64
+COARSE_REACH = 2  # a small digit found there is done at full size on its box widened by twice its size
 CANVAS_DETAIL = 112  # longest side a cut-out canvas drawing is normalised at (the model sees 20)
 COM_TARGET = (14.0, 14.0)  # mean centre of mass of MNIST digits (row, col), measured
 
@@ -275,13 +278,48 @@ def centre_by_mass(glyph: np.ndarray, size: int = SIZE) -> np.ndarray:
 
 
 def normalise(grey: np.ndarray) -> np.ndarray:
-    """Greyscale picture in [0, 1] -> 28x28 float32, white digit on black."""
+    """Greyscale picture in [0, 1] -> 28x28 float32, white digit on black.
+
+    A large picture is first normalised at COARSE_SIZE across (a quarter of the pixels or fewer). When
+    the digit found there is large, at least COARSE_MIN_SPAN pixels (three times what the model sees),
+    covers at most half the frame and keeps clear of its edges, that is the answer. A smaller one (a
+    small digit in a large photo) is done again at full size on its neighbourhood only. Anything else
+    (a shadow's edge found at that size instead of a digit) is done again on the whole picture: the
+    coarse pass alone lost 50 of 200 small digits in large photos on the dev set."""
+    if max(grey.shape) > COARSE_SIZE * 3 // 2:
+        scale = COARSE_SIZE / max(grey.shape)
+        size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
+        coarse = np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(size, Image.Resampling.BOX))
+        try:
+            digit, (top, bottom, left, right) = _normalise_ink(flatten(coarse))
+        except NoDigitFound:
+            digit = None
+        if digit is not None:
+            h, w = coarse.shape
+            span = max(bottom - top, right - left)
+            clear = top > 0 and left > 0 and bottom < h and right < w
+            if clear and COARSE_MIN_SPAN <= span <= max(h, w) // 2:
+                return digit
+            if clear and span < COARSE_MIN_SPAN:  # a small digit: only its neighbourhood at full size
+                reach = span * COARSE_REACH
+                rows = (max(0, int((top - reach) / scale)), min(grey.shape[0], int((bottom + reach) / scale) + 1))
+                cols = (max(0, int((left - reach) / scale)), min(grey.shape[1], int((right + reach) / scale) + 1))
+                try:
+                    return normalise_ink(flatten(grey[rows[0] : rows[1], cols[0] : cols[1]]))
+                except NoDigitFound:
+                    pass
     return normalise_ink(flatten(grey))
 
 
 def normalise_ink(flat: np.ndarray) -> np.ndarray:
     """Ink map (ink bright, background 0) -> 28x28 float32, white digit on black."""
-    mask, (top, bottom, left, right) = digit_mask(flat)
+    return _normalise_ink(flat)[0]
+
+
+def _normalise_ink(flat: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The 28x28 digit, and its bounding box in ``flat`` (top, bottom, left, right; exclusive ends)."""
+    mask, box = digit_mask(flat)
+    top, bottom, left, right = box
     mask = mask[top:bottom, left:right]
     halo = morphology.dilate_square(mask)
     crop = flat[top:bottom, left:right] * halo
@@ -295,4 +333,4 @@ def normalise_ink(flat: np.ndarray) -> np.ndarray:
     glyph = fit_box(crop.astype(np.float32))
     if not np.isfinite(glyph).all() or glyph.sum() <= 0:
         raise NoDigitFound("no digit found: the marks are too small or faint to form a digit")
-    return centre_by_mass(glyph)
+    return centre_by_mass(glyph), box

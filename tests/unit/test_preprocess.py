@@ -130,6 +130,34 @@ def test_small_digit_in_a_large_photo():
     assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.08  # 25 px tall after downscaling
 
 
+def test_a_large_picture_is_tried_at_a_quarter_of_its_pixels_first():
+    """A big digit in a 500x500 picture is answered by the coarse pass (256 across), a small one by its
+    neighbourhood at full size; both match the digit normalised at full size over the whole picture."""
+    from ml import normalise
+
+    calls = []
+    full = normalise.normalise_ink
+
+    def spy(flat):
+        calls.append(flat.shape)
+        return full(flat)
+
+    for digit_px, expected_full_size_passes in ((300, 0), (60, 1)):
+        grey = np.full((500, 500), 0.9, dtype=np.float32)
+        seven_small = np.asarray(Image.fromarray(seven()).resize((digit_px, digit_px)), dtype=np.float32) / 255 * 0.9
+        grey[120 : 120 + digit_px, 90 : 90 + digit_px] = seven_small
+        calls.clear()
+        normalise.normalise_ink = spy
+        try:
+            out = normalise.normalise(grey)
+        finally:
+            normalise.normalise_ink = full
+        assert len(calls) == expected_full_size_passes
+        if calls:
+            assert max(calls[0]) < 500  # the neighbourhood, not the whole picture
+        assert np.abs(out - full(normalise.flatten(grey))).mean() < 0.03
+
+
 def test_uneven_lighting_and_specks_are_removed():
     grey = seven().astype(np.float32)
     ys, xs = np.mgrid[0:200, 0:200]
