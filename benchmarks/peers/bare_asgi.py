@@ -1,6 +1,6 @@
-"""A bare ASGI app on uvicorn, the baseline for our server's own overhead:
+"""A bare ASGI app on stock uvicorn workers, the baseline for our server's own overhead:
 
-.venv/bin/python -m uvicorn benchmarks.peers.bare_asgi:app --workers 2 --no-access-log
+.venv/bin/python -m gunicorn -w 2 -k uvicorn_worker.UvicornWorker benchmarks.peers.bare_asgi:app
 """
 
 from __future__ import annotations
