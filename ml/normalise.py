@@ -15,7 +15,7 @@ from PIL import Image
 from ml import morphology
 from ml.errors import NoDigitFound
 
-VERSION = "lecun-box20-com-v3"  # bump whenever the output for some input changes
+VERSION = "lecun-box20-com-v4"  # bump whenever the output for some input changes
 
 MIN_CONTRAST = 0.12  # raw luma range below which there is no ink at all
 BOX = 20

@@ -223,6 +223,7 @@ def seaweedfs(
                     "-s3.port.iceberg=0",
                     "-s3.port.lance=0",
                     "-master.telemetry=false",
+                    "-webdav=false",  # unused; on its fixed default port two servers at once raced (CI failed once)
                     *(f"-{name}={port}" for name, port in ports.items()),
                 ]
             ),

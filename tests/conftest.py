@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 GOLDEN = FIXTURES / "golden"
 MODEL_STORE = FIXTURES / "modelstore"  # a file object store holding one promoted model
+SHIPPED_VERSION = (MODEL_STORE / "models" / "LATEST").read_text().strip()  # retrained by `make golden`
 
 
 @pytest.fixture(scope="session")

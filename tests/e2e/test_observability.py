@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from scripts.servers import function_server
-from tests.conftest import GOLDEN, ROOT
+from tests.conftest import GOLDEN, ROOT, SHIPPED_VERSION
 
 
 def sample(metrics_text: str, name: str, **labels: str) -> float:
@@ -60,7 +60,7 @@ def test_a_burst_of_good_and_bad_requests_shows_exact_counts(two_workers):
     assert sample(text, "digits_stage_duration_seconds_count", stage="preprocess") == 7  # 4 read, 3 refused
     assert sample(text, "digits_stage_duration_seconds_count", stage="log_write") == 4
     assert sample(text, "digits_request_duration_seconds_count", function="predict", route="/") == 7
-    assert sample(text, "digits_model_serving", version="20261129T183614Z-5f2c2a") == 1
+    assert sample(text, "digits_model_serving", version=SHIPPED_VERSION) == 1
     assert sample(text, "digits_prediction_log_up") == 1 and sample(text, "digits_model_store_up") == 1
     assert sample(text, "digits_spool_records") == 0
     assert sample(text, "digits_model_reloads_total") >= 1
@@ -90,7 +90,7 @@ def test_every_log_line_of_a_request_is_json_with_its_id_which_is_echoed_and_sto
         "route": "/",
         "status": 200,
         "prediction_ids": [answer.json()["id"]],
-        "model_version": "20261129T183614Z-5f2c2a",
+        "model_version": SHIPPED_VERSION,
         "latency_ms": 0,
     }
     assert access[0]["bytes_in"] > 1000 and access[0]["bytes_out"] > 100
