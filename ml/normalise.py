@@ -69,11 +69,14 @@ def canvas_ink(luma: np.ndarray, alpha: np.ndarray | None, detail: int = CANVAS_
     top, bottom = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, ink.shape[0])
     left, right = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, ink.shape[1])
     ink = ink[top:bottom, left:right]
-    scale = detail / max(ink.shape)
-    if scale < 1:
-        size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
-        ink = np.asarray(Image.fromarray(ink.astype(np.float32), "F").resize(size, Image.Resampling.BOX))
-    return ink.astype(np.float32)
+    return _shrunk(ink, detail) if max(ink.shape) > detail else ink.astype(np.float32)
+
+
+def _shrunk(values: np.ndarray, longest: int) -> np.ndarray:
+    """``values`` box-averaged down to ``longest`` pixels on their longer side (float32)."""
+    scale = longest / max(values.shape)
+    size = (max(1, round(values.shape[1] * scale)), max(1, round(values.shape[0] * scale)))
+    return np.asarray(Image.fromarray(values.astype(np.float32), "F").resize(size, Image.Resampling.BOX))
 
 
 def _extremes(grey: np.ndarray, count: int) -> tuple[float, float, float]:
@@ -288,8 +291,7 @@ def normalise(grey: np.ndarray) -> np.ndarray:
     coarse pass alone lost 50 of 200 small digits in large photos on the dev set."""
     if max(grey.shape) > COARSE_SIZE * 3 // 2:
         scale = COARSE_SIZE / max(grey.shape)
-        size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
-        coarse = np.asarray(Image.fromarray(grey.astype(np.float32), "F").resize(size, Image.Resampling.BOX))
+        coarse = _shrunk(grey, COARSE_SIZE)
         try:
             digit, (top, bottom, left, right) = _normalise_ink(flatten(coarse))
         except NoDigitFound:
