@@ -260,7 +260,14 @@ def test_object_store_outage(tmp_path, monkeypatch):
             assert refused.status_code == 503 and refused.json()["error"] == "model_unavailable"
             assert refused.headers["Retry-After"]
             with seaweedfs(tmp_path / "s3", ports):
-                recovered = requests.post(cold_url, files={"file": ("4.png", data)}, timeout=60)
-                assert recovered.status_code == 200 and recovered.json()["digit"] == 4
+                # by itself, without a restart: each worker retries the store on its next request (a
+                # restarted SeaweedFS can take a moment to serve reads after it accepts credentials)
+                deadline = time.monotonic() + 30
+                while True:
+                    recovered = requests.post(cold_url, files={"file": ("4.png", data)}, timeout=60)
+                    if recovered.status_code == 200 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.5)
+                assert recovered.status_code == 200 and recovered.json()["digit"] == 4, recovered.text
     finally:
         warm.__exit__(None, None, None)
