@@ -147,17 +147,23 @@ def batch(pictures: dict[str, bytes], predictor: Predictor, weights: Path) -> No
 SERVE = ["scripts/serve.sh", "predict"]
 
 
-def start_predict(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, str]:
+def _launch(command: list[str], env: dict[str, str], path: str = "/") -> tuple[subprocess.Popen, str]:
+    """Start a server on a free loopback port, not waiting for it; (process, URL to POST to)."""
     port = free_port()
+    where = ["--bind", f"127.0.0.1:{port}"] if "gunicorn" in command else ["--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
-        [*SERVE, "--host", "127.0.0.1", "--port", str(port)],
+        [*command, *where],
         cwd=ROOT,
-        env={**os.environ, "WORKERS": "2", **env},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    return proc, f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}{path}"
+
+
+def start_predict(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    return _launch(SERVE, {"WORKERS": "2", **env})
 
 
 def pss_mb(proc: subprocess.Popen) -> float:
@@ -234,17 +240,7 @@ def servers(tmp: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:
 
 
 def _serve(command: list[str], env: dict[str, str], path: str, warm_with: bytes) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    where = ["--bind", f"127.0.0.1:{port}"] if "gunicorn" in command else ["--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*command, *where],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}{path}"
+    proc, url = _launch(command, env, path)
     deadline = time.monotonic() + 90
     while True:  # up when a prediction is answered; then warm: each worker loads its model by now
         try:
@@ -348,17 +344,6 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
     say("")
 
 
-def _wait(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url + "/healthz", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.01)
-    raise RuntimeError(f"{url} did not start")
-
-
 def cold_start(pictures: dict[str, bytes], tmp: Path, runs: int) -> None:
     say("## 4. Cold start: process start -> first prediction answered over HTTP")
     data = pictures["28x28 PNG"]
@@ -367,7 +352,7 @@ def cold_start(pictures: dict[str, bytes], tmp: Path, runs: int) -> None:
         samples, pss = [], 0.0
         for i in range(runs):
             started = time.perf_counter()
-            proc, url = start_predict({**env, "PREDICTION_LOG": f"sqlite://{tmp / f'c{i}.db'}"}, tmp)
+            proc, url = start_predict({**env, "PREDICTION_LOG": f"sqlite://{tmp / f'c{i}.db'}"})
             try:
                 while True:
                     try:

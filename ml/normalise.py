@@ -41,12 +41,18 @@ def composite(luma: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     if alpha is None:
         return luma
     opaque = alpha > 0.5
-    if np.count_nonzero(opaque) * 2 >= opaque.size:
-        background = float(np.median(luma[opaque]))
-    else:
-        stroke_luma = float(luma[opaque].mean()) if opaque.any() else 0.0
-        background = 0.0 if stroke_luma > 0.5 else 1.0
+    background = float(np.median(luma[opaque])) if _mostly(opaque) else _canvas_background(luma, opaque)
     return luma * alpha + background * (1.0 - alpha)
+
+
+def _mostly(opaque: np.ndarray) -> bool:
+    """Half the picture or more is opaque: it is paper (or a photo), not strokes on a transparent canvas."""
+    return np.count_nonzero(opaque) * 2 >= opaque.size
+
+
+def _canvas_background(luma: np.ndarray, opaque: np.ndarray) -> float:
+    """The value that contrasts with a canvas's opaque strokes: black under light strokes, else white."""
+    return 0.0 if opaque.any() and float(luma[opaque].mean()) > 0.5 else 1.0
 
 
 def canvas_ink(luma: np.ndarray, alpha: np.ndarray | None, detail: int = CANVAS_DETAIL) -> np.ndarray | None:
@@ -57,11 +63,12 @@ def canvas_ink(luma: np.ndarray, alpha: np.ndarray | None, detail: int = CANVAS_
     drawing is cut out (with a margin for the halo and dilation) and, when larger than ``detail`` pixels
     across, shrunk: the model sees 20 pixels, and a 280x280 canvas at full size cost 2.6 ms to normalise.
     """
-    if alpha is None or np.count_nonzero(alpha > 0.5) * 2 >= alpha.size:
+    if alpha is None:
         return None
     opaque = alpha > 0.5
-    background = 0.0 if opaque.any() and float(luma[opaque].mean()) > 0.5 else 1.0
-    ink = alpha * np.abs(luma - background)
+    if _mostly(opaque):
+        return None
+    ink = alpha * np.abs(luma - _canvas_background(luma, opaque))
     rows, cols = np.flatnonzero(ink.max(axis=1) > 0), np.flatnonzero(ink.max(axis=0) > 0)
     if rows.size == 0:
         raise NoDigitFound("no digit found: the canvas is empty")
