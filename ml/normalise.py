@@ -47,7 +47,7 @@ def composite(luma: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 
 def _mostly(opaque: np.ndarray) -> bool:
     """Half the picture or more is opaque: it is paper (or a photo), not strokes on a transparent canvas."""
-    return np.count_nonzero(opaque) * 2 >= opaque.size
+    return bool(np.count_nonzero(opaque) * 2 >= opaque.size)
 
 
 def _canvas_background(luma: np.ndarray, opaque: np.ndarray) -> float:
