@@ -20,6 +20,7 @@ KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 METADATA_FILE = "metadata.json"
 CONFUSION_FILE = "confusion.png"
+RELIABILITY_FILE = "reliability.png"
 FORMAT = 1
 
 

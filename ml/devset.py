@@ -49,7 +49,8 @@ def glyph(digit: np.ndarray, height: int, rng: np.random.Generator, thickness: f
     if thickness > 0:
         k = int(round(thickness * height / 28)) | 1
         if k >= 3:
-            img = img.filter(ImageFilter.MaxFilter(min(k, 9)))
+            for _ in range(min(k, 9) // 2):  # a k x k max filter as 3x3 ones: the same pixels, 4x faster
+                img = img.filter(ImageFilter.MaxFilter(3))
     img = img.filter(ImageFilter.GaussianBlur(max(0.4, height / 140)))
     ink = np.asarray(img, dtype=np.float32) / 255.0
     # crisp pen edge, anti-aliased; an 8x8 source holds coverage counts, so
@@ -72,7 +73,10 @@ def _place(canvas_hw: tuple[int, int], ink: np.ndarray, rng: np.random.Generator
     return field
 
 
-def _encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
+def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
+    """The file bytes of ``img``; PNGs at zlib level 1 (the same pixels as the default, 5x faster)."""
+    if fmt == "PNG":
+        kwargs.setdefault("compress_level", 1)
     out = io.BytesIO()
     img.save(out, fmt, **kwargs)
     return out.getvalue()
@@ -89,7 +93,7 @@ def _rgb(grey_field: np.ndarray, tint: tuple[float, float, float]) -> Image.Imag
 
 
 def _mnist_png(d, rng):
-    return "png", _encode(Image.fromarray(d), "PNG")
+    return "png", encode(Image.fromarray(d), "PNG")
 
 
 def _canvas_rgba(d, rng):
@@ -99,7 +103,7 @@ def _canvas_rgba(d, rng):
     rgba = np.zeros((280, 280, 4), dtype=np.uint8)
     rgba[..., :3] = np.array(colour, dtype=np.uint8) * (alpha[..., None] > 0)
     rgba[..., 3] = (alpha * 255).astype(np.uint8)
-    return "png", _encode(Image.fromarray(rgba, "RGBA"), "PNG")
+    return "png", encode(Image.fromarray(rgba, "RGBA"), "PNG")
 
 
 def _scan(d, rng, specks: int = 0):
@@ -112,8 +116,8 @@ def _scan(d, rng, specks: int = 0):
         field[y - r : y + r, x - r : x + r] = np.maximum(field[y - r : y + r, x - r : x + r], rng.uniform(0.5, 1))
     grey = _paper(field, rng.uniform(225, 252), rng.uniform(10, 70), rng, rng.uniform(1, 5))
     if rng.random() < 0.5:
-        return "png", _encode(Image.fromarray(grey, "L"), "PNG")
-    return "jpg", _encode(_rgb(grey, (1.0, 0.99, 0.96)), "JPEG", quality=int(rng.integers(80, 96)))
+        return "png", encode(Image.fromarray(grey, "L"), "PNG")
+    return "jpg", encode(_rgb(grey, (1.0, 0.99, 0.96)), "JPEG", quality=int(rng.integers(80, 96)))
 
 
 def _light_on_dark(d, rng):
@@ -121,10 +125,10 @@ def _light_on_dark(d, rng):
     ink = glyph(d, int(rng.integers(80, min(h, w) * 3 // 4)), rng, thickness=float(rng.uniform(1, 4)))
     field = _place((h, w), ink, rng, centred=True)
     grey = _paper(field, rng.uniform(15, 70), rng.uniform(180, 250), rng, rng.uniform(2, 8))
-    return "jpg", _encode(_rgb(grey, (0.85, 1.0, 0.9)), "JPEG", quality=int(rng.integers(75, 95)))
+    return "jpg", encode(_rgb(grey, (0.85, 1.0, 0.9)), "JPEG", quality=int(rng.integers(75, 95)))
 
 
-def _lighting(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+def lighting(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """Multiplicative light: a gradient plus a soft-edged shadow."""
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     gy, gx = rng.uniform(-0.35, 0.35, 2)
@@ -146,13 +150,18 @@ def _photo(d, rng, size: tuple[int, int], digit_share: tuple[float, float], cent
     paper = np.array(rng.uniform(190, 240) * np.array([1.0, rng.uniform(0.93, 1.0), rng.uniform(0.8, 0.97)]))
     ink_rgb = np.array([[25, 25, 30], [20, 30, 120], [40, 40, 40]][int(rng.integers(0, 3))], dtype=np.float32)
     rgb = paper * (1 - field[..., None]) + ink_rgb * field[..., None]
-    rgb = rgb * _lighting(h, w, rng)[..., None] + rng.normal(0, rng.uniform(2, 7), (h, w, 1))
+    rgb = rgb * lighting(h, w, rng)[..., None] + rng.normal(0, rng.uniform(2, 7), (h, w, 1))
     img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
-    return "jpg", _encode(img, "JPEG", quality=int(rng.integers(70, 92)))
+    return "jpg", encode(img, "JPEG", quality=int(rng.integers(70, 92)))
 
 
 def _phone_photo(d, rng):
     return _photo(d, rng, (1000, 750), (0.15, 0.45), centred=bool(rng.integers(0, 2)))
+
+
+def _small_photo(d, rng):
+    """A phone photo at a third of the size: training's cheaper stand-in (not a dev-set category)."""
+    return _photo(d, rng, (400, 300), (0.25, 0.6), centred=bool(rng.integers(0, 2)))
 
 
 def _large_offcentre(d, rng):
@@ -171,25 +180,25 @@ def _formats_modes(d, rng):
     kind = int(rng.integers(0, 9))
     base = Image.fromarray(grey, "L")
     if kind == 0:
-        return "png", _encode(base.point(lambda v: 255 if v > 128 else 0).convert("1"), "PNG")
+        return "png", encode(base.point(lambda v: 255 if v > 128 else 0).convert("1"), "PNG")
     if kind == 1:
         la = Image.merge("LA", (Image.fromarray(np.zeros_like(grey)), Image.fromarray((field * 255).astype(np.uint8))))
-        return "png", _encode(la, "PNG")
+        return "png", encode(la, "PNG")
     if kind == 2:
         pal = base.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
-        return "png", _encode(pal, "PNG", transparency=int(np.asarray(pal)[0, 0]))
+        return "png", encode(pal, "PNG", transparency=int(np.asarray(pal)[0, 0]))
     if kind == 3:
-        return "gif", _encode(base.convert("P"), "GIF")
+        return "gif", encode(base.convert("P"), "GIF")
     if kind == 4:
-        return "bmp", _encode(base.convert("RGB"), "BMP")
+        return "bmp", encode(base.convert("RGB"), "BMP")
     if kind == 5:
-        return "webp", _encode(base.convert("RGB"), "WEBP", quality=90)
+        return "webp", encode(base.convert("RGB"), "WEBP", quality=90)
     if kind == 6:
-        return "tiff", _encode(base, "TIFF")
+        return "tiff", encode(base, "TIFF")
     if kind == 7:
-        return "jpg", _encode(base.convert("RGB").convert("CMYK"), "JPEG", quality=92)
+        return "jpg", encode(base.convert("RGB").convert("CMYK"), "JPEG", quality=92)
     wide = Image.fromarray(grey.astype("<u2") * 257)  # mode I;16
-    return "png", _encode(wide, "PNG")
+    return "png", encode(wide, "PNG")
 
 
 def _exif_rotated(d, rng):
@@ -204,7 +213,7 @@ def _exif_rotated(d, rng):
     stored = img.transpose(transpose)
     exif = Image.Exif()
     exif[0x0112] = orientation
-    return "jpg", _encode(stored, "JPEG", quality=90, exif=exif.tobytes())
+    return "jpg", encode(stored, "JPEG", quality=90, exif=exif.tobytes())
 
 
 def _uci(d, rng):
@@ -223,6 +232,7 @@ _RENDER: dict[str, Callable] = {
     "formats_modes": _formats_modes,
     "exif_rotated": _exif_rotated,
     "uci_digits": _uci,
+    "small_photo": _small_photo,
 }
 
 

@@ -49,6 +49,17 @@ class NoDigitFound(MLError):
     code = "no_digit_found"
 
 
+class NotADigit(MLError):
+    """The model is sure enough that the picture is not one handwritten digit (a letter, a word, a doodle,
+    several digits, a photo of something else). ``details``: the record of the refused upload."""
+
+    code = "not_a_digit"
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.details = details or {}
+
+
 class DataIntegrityError(MLError):
     """A dataset file is missing, malformed or fails its sha256 check."""
 

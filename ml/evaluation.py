@@ -1,4 +1,5 @@
-"""Accuracy of a Predictor on MNIST test and on the dev set, per category."""
+"""What a Predictor answers on MNIST test, on the dev set per category and on the not-a-digit dev set:
+accuracy, refusals and calibration, each measured through ``preprocess`` as predict runs it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ml.calibration import Answers, answers, expected_calibration_error, reliability
 from ml.devset import Sample
 from ml.errors import MLError
+from ml.negatives import NOT_A_DIGIT
 from ml.predictor import Predictor
 from ml.preprocess import preprocess
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One sample's outcome."""
+
+    category: str
+    label: int  # NOT_A_DIGIT for a negative
+    digit: int  # -1 when preprocessing refused it
+    confidence: float
+    refused: bool  # refused as not a digit by the model
+    error: str | None  # the code preprocessing refused it with (no_digit_found...), if it did
+
+    @property
+    def right(self) -> bool:
+        """A digit answered correctly; a negative refused, by the model or by preprocessing."""
+        if self.label == NOT_A_DIGIT:
+            return self.refused or self.error is not None
+        return self.error is None and not self.refused and self.digit == self.label
 
 
 @dataclass(frozen=True)
@@ -19,35 +41,75 @@ class CategoryScore:
     category: str
     correct: int
     total: int
-    errors: int  # samples preprocessing refused (counted as wrong)
+    errors: int  # samples preprocessing refused (counted as wrong for digits)
+    refused: int = 0  # samples the model refused as not a digit
+    ece: float | None = None  # calibration error of the answers given (digits only)
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
 
-def score_devset(predictor: Predictor, samples: Iterable[Sample], batch: int = 64) -> list[CategoryScore]:
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+def score_samples(predictor: Predictor, samples: Iterable[Sample], batch: int = 64) -> list[Scored]:
+    out: list[Scored] = []
     pending: list[tuple[Sample, np.ndarray]] = []
 
     def flush() -> None:
         if not pending:
             return
-        digits = np.argmax(predictor.probabilities(np.stack([a for _, a in pending])), axis=1)
-        for (sample, _), digit in zip(pending, digits, strict=True):
-            counts[sample.category][0] += int(digit == sample.label)
+        a = answers(predictor.probabilities(np.stack([x for _, x in pending])), predictor.calibration)
+        for i, (sample, _) in enumerate(pending):
+            out.append(
+                Scored(sample.category, sample.label, int(a.digit[i]), float(a.confidence[i]), bool(a.refused[i]), None)
+            )
         pending.clear()
 
     for sample in samples:
-        counts[sample.category][1] += 1
         try:
             pending.append((sample, preprocess(sample.data)))
-        except MLError:
-            counts[sample.category][2] += 1
+        except MLError as exc:
+            out.append(Scored(sample.category, sample.label, -1, 0.0, False, exc.code))
         if len(pending) >= batch:
             flush()
     flush()
-    return [CategoryScore(c, *v) for c, v in counts.items()]
+    return out
+
+
+def category_scores(scored: list[Scored]) -> list[CategoryScore]:
+    groups: dict[str, list[Scored]] = defaultdict(list)
+    for s in scored:
+        groups[s.category].append(s)
+    return [
+        CategoryScore(
+            category,
+            sum(s.right for s in group),
+            len(group),
+            sum(s.error is not None for s in group),
+            sum(s.refused for s in group),
+            calibration_error(group) if group[0].label != NOT_A_DIGIT else None,
+        )
+        for category, group in groups.items()
+    ]
+
+
+def answered(scored: list[Scored]) -> list[Scored]:
+    """The digits the model answered (neither preprocessing nor the model refused them)."""
+    return [s for s in scored if s.error is None and not s.refused]
+
+
+def calibration_error(scored: list[Scored]) -> float:
+    """ECE of the confidence of the answers given: what the person reads against how often it was right."""
+    given = answered(scored)
+    return expected_calibration_error(np.array([s.confidence for s in given]), np.array([s.right for s in given]))
+
+
+def reliability_of(scored: list[Scored]) -> list[dict]:
+    given = answered(scored)
+    return reliability(np.array([s.confidence for s in given]), np.array([s.right for s in given]))
+
+
+def score_devset(predictor: Predictor, samples: Iterable[Sample], batch: int = 64) -> list[CategoryScore]:
+    return category_scores(score_samples(predictor, samples, batch))
 
 
 def overall(scores: list[CategoryScore]) -> float:
@@ -56,7 +118,7 @@ def overall(scores: list[CategoryScore]) -> float:
 
 
 def batched_probabilities(predictor: Predictor, images: np.ndarray, batch: int = 1000) -> np.ndarray:
-    """uint8 MNIST images -> (n, 10) probabilities, in batches."""
+    """uint8 MNIST images -> (n, classes) probabilities as the model gives them, in batches."""
     return np.concatenate(
         [
             predictor.probabilities(images[i : i + batch].astype(np.float32) / 255.0)
@@ -65,5 +127,12 @@ def batched_probabilities(predictor: Predictor, images: np.ndarray, batch: int =
     )
 
 
+def mnist_answers(predictor: Predictor, images: np.ndarray) -> Answers:
+    """What predict answers for MNIST's own images (its identity path hands them to the model unchanged)."""
+    return answers(batched_probabilities(predictor, images), predictor.calibration)
+
+
 def mnist_accuracy(predictor: Predictor, images: np.ndarray, labels: np.ndarray) -> float:
-    return float((np.argmax(batched_probabilities(predictor, images), axis=1) == labels).mean())
+    """Right answers over all images: a refused digit counts as wrong."""
+    a = mnist_answers(predictor, images)
+    return float(((a.digit == labels) & ~a.refused).mean())

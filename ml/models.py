@@ -26,11 +26,12 @@ def mlp() -> keras.Model:
     return model
 
 
-def cnn(steps_per_epoch: int = 469, epochs: int = DEFAULT_EPOCHS["cnn"]) -> keras.Model:
+def cnn(steps_per_epoch: int = 469, epochs: int = DEFAULT_EPOCHS["cnn"], classes: int = 10) -> keras.Model:
     """Small CNN sized for accuracy per CPU second on two cores.
 
     Three 3x3 conv blocks (conv, ReLU, 2x2 pool) and a narrow batch-normed head; a one-cycle style
-    learning-rate schedule (warm-up, then cosine decay) converges in few epochs.
+    learning-rate schedule (warm-up, then cosine decay) converges in few epochs. ``classes`` 11 adds
+    "not a digit" (ml.negatives).
     """
 
     def block(x, filters):
@@ -47,7 +48,7 @@ def cnn(steps_per_epoch: int = 469, epochs: int = DEFAULT_EPOCHS["cnn"]) -> kera
     x = layers.BatchNormalization(momentum=0.9)(x)  # settles within a short run too
     x = layers.ReLU()(x)
     x = layers.Dropout(0.25)(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
+    outputs = layers.Dense(classes, activation="softmax")(x)
     model = keras.Model(inputs, outputs, name="cnn")
     total = max(1, steps_per_epoch * epochs)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -65,9 +66,9 @@ def cnn(steps_per_epoch: int = 469, epochs: int = DEFAULT_EPOCHS["cnn"]) -> kera
     return model
 
 
-def build(architecture: str, steps_per_epoch: int, epochs: int) -> keras.Model:
+def build(architecture: str, steps_per_epoch: int, epochs: int, classes: int = 10) -> keras.Model:
     if architecture == "mlp":
         return mlp()
     if architecture == "cnn":
-        return cnn(steps_per_epoch, epochs)
+        return cnn(steps_per_epoch, epochs, classes)
     raise ValueError(f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ml import preprocess
-from ml.artifacts import CONFUSION_FILE, KERAS_FILE, TFLITE_FILE, Artifact, new_version
+from ml.artifacts import CONFUSION_FILE, KERAS_FILE, RELIABILITY_FILE, TFLITE_FILE, Artifact, new_version
 from ml.corrections import Corrections
 from ml.errors import ArtifactError
 from ml.mnist import Mnist
@@ -58,12 +58,28 @@ def check_export(artifact: Artifact, keras_probabilities: np.ndarray, data: Mnis
     return report
 
 
+def calibration_measures(result: TrainResult, data: Mnist) -> tuple[dict[str, Any], list[tuple[str, list[dict]]]]:
+    """ECE on MNIST's test set as predict answers it, and the reliability curves to draw."""
+    from ml.calibration import answers, expected_calibration_error, reliability
+
+    if result.test_probabilities is None:
+        raise ArtifactError("the training result carries no test-set probabilities")
+    served = answers(result.test_probabilities, result.calibration)
+    right = served.digit == data.y_test
+    measures = {
+        "test_ece": round(expected_calibration_error(served.confidence, right), 5),
+        "test_refused": round(float(served.refused.mean()), 5),
+    }
+    return measures, [(f"MNIST test (ECE {measures['test_ece']:.2%})", reliability(served.confidence, right))]
+
+
 def build_artifact(result: TrainResult, data: Mnist) -> Artifact:
     from ml.export import keras_to_bytes, to_tflite
-    from ml.plots import confusion_png
+    from ml.plots import confusion_png, reliability_png
 
     version = new_version()
-    metrics = result.metrics()
+    measures, curves = calibration_measures(result, data)
+    metrics = {**result.metrics(), **measures}
     payload = {
         KERAS_FILE: keras_to_bytes(result.model),
         TFLITE_FILE: to_tflite(result.model),
@@ -71,6 +87,7 @@ def build_artifact(result: TrainResult, data: Mnist) -> Artifact:
             result.evaluation.confusion,
             f"{result.config.architecture} {version}: test accuracy {result.evaluation.accuracy:.2%}",
         ),
+        RELIABILITY_FILE: reliability_png(curves, f"{version}: temperature {result.calibration.temperature:.3f}"),
     }
     metadata = {
         "created_at": datetime.now(UTC).isoformat(),
@@ -78,6 +95,7 @@ def build_artifact(result: TrainResult, data: Mnist) -> Artifact:
         "parameters": result.parameters,
         "preprocessing_version": preprocess.VERSION,
         "metrics": metrics,
+        "calibration": result.calibration.as_metadata(),
         "data_sha256": result.data_sha256,
         "libraries": _library_versions(),
     }
@@ -95,12 +113,38 @@ GATE = Parameters(
 )
 
 
-def gate(accuracy: float, current: float | None, min_accuracy: float, force: bool) -> tuple[bool, str]:
-    """Promote only a model that is good enough and not worse than the one serving."""
+# What the gate compares beyond accuracy, from the metadata's metrics: (path, the better direction, what).
+# Models from before calibration and refusal lack them; a measure either model lacks is not compared.
+GATED_MEASURES = (
+    (("test_ece",), -1, "calibration error (ECE) on MNIST test"),
+    (("validation", "negatives_refused"), +1, "share of held-out negatives refused"),
+    (("validation", "digits_refused"), -1, "share of held-out digits refused"),
+)
+
+
+def _measure(metrics: dict[str, Any] | None, path: tuple[str, ...]) -> float | None:
+    value: Any = metrics or {}
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def gate(
+    candidate: dict[str, Any], current: dict[str, Any] | None, min_accuracy: float, force: bool
+) -> tuple[bool, str]:
+    """Promote only a model that is good enough and, unless forced, not worse than the one serving in
+    accuracy, in calibration, or in how it refuses not-a-digit uploads and digits."""
+    accuracy = float(candidate["test_accuracy"])
     if accuracy < min_accuracy:
         return False, f"test accuracy {accuracy:.4f} is below the minimum {min_accuracy:.4f}"
-    if current is not None and accuracy < current and not force:
-        return False, f"test accuracy {accuracy:.4f} is worse than the current model's {current:.4f}"
+    if current is not None and not force:
+        now = _measure(current, ("test_accuracy",))
+        if now is not None and accuracy < now:
+            return False, f"test accuracy {accuracy:.4f} is worse than the current model's {now:.4f}"
+        for path, better, what in GATED_MEASURES:
+            mine, theirs = _measure(candidate, path), _measure(current, path)
+            if mine is not None and theirs is not None and (mine - theirs) * better < 0:
+                return False, f"{what} {mine:.4f} is worse than the current model's {theirs:.4f}"
     return True, f"test accuracy {accuracy:.4f} passed the gate (minimum {min_accuracy:.4f})"
 
 
@@ -140,10 +184,8 @@ def train_and_publish(
         }
     artifact = build_artifact(result, data)
     registry.publish(artifact)
-    current = None
-    if current_version:
-        current = registry.metadata(current_version).get("metrics", {}).get("test_accuracy")
-    promoted, reason = gate(result.evaluation.accuracy, current, min_accuracy, force)
+    current = registry.metadata(current_version).get("metrics", {}) if current_version else None
+    promoted, reason = gate(artifact.metadata["metrics"], current, min_accuracy, force)
     if promoted:
         try:
             registry.promote(artifact.version, None if force else pointer)

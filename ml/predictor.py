@@ -8,13 +8,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.artifacts import TFLITE_FILE, Artifact
+from ml.calibration import DIGITS, Calibration, answers
 
 
 @dataclass(frozen=True)
 class Prediction:
-    digit: int
-    confidence: float
-    probabilities: list[float]
+    digit: int  # the likeliest digit (for a refused image too: what it would have said)
+    confidence: float  # its calibrated probability
+    probabilities: list[float]  # calibrated, per digit 0-9; with not_a_digit they sum to 1
+    not_a_digit: float = 0.0  # calibrated probability that the image is not a digit (0 for ten-class models)
+    refused: bool = False  # not_a_digit reached the model's refuse_at: predict answers 422 not_a_digit
 
 
 class Predictor:
@@ -33,6 +36,7 @@ class Predictor:
         artifact.verify()
         self.version = artifact.version
         self.metadata = artifact.metadata
+        self.calibration = Calibration.from_metadata(self.metadata)
         self._interpreter = Interpreter(model_content=artifact.files[TFLITE_FILE], num_threads=1)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
@@ -43,7 +47,8 @@ class Predictor:
         self._lock = threading.Lock()
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """images: (n, 28, 28) float32 in [0, 1] -> (n, 10) probabilities."""
+        """images: (n, 28, 28) float32 in [0, 1] -> (n, classes) probabilities as the model gives them
+        (uncalibrated; 10 classes, or 11 with "not a digit")."""
         batch = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
         with self._lock:
             if batch.shape[0] != self._batch:
@@ -55,8 +60,15 @@ class Predictor:
             return self._interpreter.get_tensor(self._output).copy()
 
     def predict(self, images: np.ndarray) -> list[Prediction]:
-        probs = self.probabilities(images)
+        """What predict answers for each image: calibrated, and refused when it is not a digit."""
+        a = answers(self.probabilities(images), self.calibration)
         return [
-            Prediction(digit=int(np.argmax(p)), confidence=float(np.max(p)), probabilities=[float(v) for v in p])
-            for p in probs
+            Prediction(
+                digit=int(a.digit[i]),
+                confidence=float(a.confidence[i]),
+                probabilities=[float(v) for v in a.probabilities[i, :DIGITS]],
+                not_a_digit=float(a.not_a_digit[i]),
+                refused=bool(a.refused[i]),
+            )
+            for i in range(len(a.digit))
         ]

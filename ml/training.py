@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ml.corrections import Corrections
-from ml.metrics import Evaluation, evaluate_probabilities
+from ml.metrics import Evaluation, evaluate_predictions
 from ml.mnist import Mnist
 from ml.parameters import Parameter, Parameters
 
@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 ARCHITECTURES = ("cnn", "mlp")
-DEFAULT_EPOCHS = {"cnn": 8, "mlp": 5}
+DEFAULT_EPOCHS = {"cnn": 10, "mlp": 5}
 
 # What a caller may choose about a training (HTTP body, CLI flags, TrainConfig's defaults). The bounds keep
 # one request from monopolising the machine.
@@ -39,7 +39,19 @@ TRAINING = Parameters(
     Parameter("seed", int, 0, "random seed: the same seed and data give the same model", 0, 2**31 - 1),
     Parameter("subset", int, None, "train on the first N MNIST images only (quick runs)", 100, 60000),
     Parameter("correction_weight", int, 10, "times each person's correction counts", 1, 100),
+    Parameter(
+        "negatives",
+        int,
+        3000,
+        "not-a-digit uploads drawn to train the eleventh class, for all of MNIST (a subset gets its share); "
+        "0: a ten-class model that answers every picture with a digit",
+        0,
+        20000,
+    ),
 )
+VALIDATION_SHARE = 30  # one in this many training digits is held out to calibrate (2,000 of 60,000)
+RENDERED_DIGITS = 0.5  # rendered uploads of training digits per negative, so that "rendered" is no cue
+VALIDATION_RENDERED = 600  # rendered digits and negatives each in the full validation split
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class TrainConfig:
     augment: bool = True
     uci_train_half: bool = True  # add the UCI digits' train half (see ml.uci.uci_training_set)
     correction_weight: int = TRAINING["correction_weight"].default  # each correction counts this many times
+    negatives: int = TRAINING["negatives"].default
 
     def resolved_epochs(self) -> int:
         return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.architecture]
@@ -73,11 +86,14 @@ class TrainResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     test_probabilities: np.ndarray | None = None  # Keras output on the test set, to check exports
     corrections: dict[str, Any] | None = None  # how many corrections were used, accuracy on them
+    calibration: Any = None  # ml.calibration.Calibration fitted on the held-out split
+    validation: dict[str, Any] = field(default_factory=dict)  # validation_report()
 
     def metrics(self) -> dict[str, Any]:
         return {
             **self.evaluation.summary(),
             **({"corrections": self.corrections} if self.corrections is not None else {}),
+            **({"validation": self.validation} if self.validation else {}),
             "train_seconds": round(self.seconds, 2),
             "epochs": self.epochs,
             "parameters": self.parameters,
@@ -113,10 +129,42 @@ def _dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, epochs: int, ste
     return data.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(4)
 
 
+def _holdout(data: Mnist, config: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST's training digits (or the subset's) split into those fitted and those held out to calibrate."""
+    x, y = data.x_train, data.y_train
+    if config.subset:
+        x, y = x[: config.subset], y[: config.subset]
+    held = len(x) // VALIDATION_SHARE
+    return x[:-held], y[:-held], x[-held:], y[-held:]
+
+
+def _as_input(images: np.ndarray) -> np.ndarray:
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
 def train(
     config: TrainConfig, data: Mnist, verbose: bool | None = None, corrections: Corrections | None = None
 ) -> TrainResult:
-    """Fit the configured model on the training split (plus any corrections) and evaluate on the test split."""
+    """Fit the configured model on the training split (plus rendered uploads, negatives and corrections),
+    calibrate it on the held-out part, and evaluate it on the test split as predict would answer."""
+    from ml.calibration import Calibration, answers, fit_temperature
+
+    started = time.perf_counter()
+    fit_x, fit_y, val_x, val_y = _holdout(data, config)
+    share = (len(fit_x) + len(val_x)) / len(data.x_train)
+    negatives = round(config.negatives * share) if config.architecture != "mlp" else 0
+    extra_x, extra_y = [], []
+    val_render_x = np.zeros((0, 28, 28), np.uint8)
+    val_render_y = np.zeros(0, np.uint8)
+    if negatives:
+        from ml.realistic import rendered_set
+
+        # rendered before TensorFlow is imported: the renderers then run in two forked processes
+        rx, ry = rendered_set(fit_x, fit_y, round(negatives * RENDERED_DIGITS), negatives, config.seed)
+        extra_x.append(rx)
+        extra_y.append(ry)
+        n_val = max(20, round(VALIDATION_RENDERED * share))
+        val_render_x, val_render_y = rendered_set(val_x, val_y, n_val, n_val, config.seed + 1)
     from ml.quiet import import_tensorflow
 
     import_tensorflow()
@@ -125,11 +173,7 @@ def train(
     from ml.models import build
 
     keras.utils.set_random_seed(config.seed)
-    started = time.perf_counter()
-    x = (data.x_train.astype(np.float32) / 255.0)[..., None]
-    y = data.y_train.astype(np.int32)
-    if config.subset:
-        x, y = x[: config.subset], y[: config.subset]
+    x, y = fit_x, fit_y.astype(np.int32)
     if config.batch_size > len(x):
         config = replace(config, batch_size=len(x))
     # an epoch is as many steps as MNIST alone needs: extra data costs no time,
@@ -138,14 +182,17 @@ def train(
     if config.uci_train_half and not config.subset and config.architecture != "mlp":
         from ml.uci import uci_training_set
 
-        extra_x, extra_y = uci_training_set()
-        x = np.concatenate([x, (extra_x.astype(np.float32) / 255.0)[..., None]])
-        y = np.concatenate([y, extra_y.astype(np.int32)])
+        ux, uy = uci_training_set()
+        extra_x.append(ux)
+        extra_y.append(uy)
+    x = np.concatenate([x, *extra_x]) if extra_x else x
+    y = np.concatenate([y, *[e.astype(np.int32) for e in extra_y]]) if extra_y else y
+    x = _as_input(x)
     if corrections is not None and len(corrections):
-        extra_x, extra_y = corrections.as_training(config.correction_weight)
-        x, y = np.concatenate([x, extra_x]), np.concatenate([y, extra_y])
+        cx, cy = corrections.as_training(config.correction_weight)
+        x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
     epochs = config.resolved_epochs()
-    model = build(config.architecture, steps, epochs)
+    model = build(config.architecture, steps, epochs, 11 if negatives else 10)
     if verbose is None:
         verbose = sys.stdout.isatty()
     with warnings.catch_warnings():  # Keras warns that a tf.data input ignores shuffle=True: ours shuffles itself
@@ -153,8 +200,16 @@ def train(
         fitted = model.fit(
             _dataset(x, y, config, epochs, steps), epochs=epochs, steps_per_epoch=steps, verbose=1 if verbose else 2
         )
+    validation_x = _as_input(np.concatenate([val_x, val_render_x]))
+    validation_y = np.concatenate([val_y, val_render_y]).astype(int)
+    validation_p = model.predict(validation_x, batch_size=1000, verbose=0)
+    # uploads matter as much as MNIST's own form: each half weighs the same in the fit
+    weights = np.concatenate(
+        [np.full(len(val_x), 1.0 / len(val_x)), np.full(len(val_render_y), 1.0 / max(len(val_render_y), 1))]
+    )
+    calibration = Calibration(fit_temperature(validation_p, validation_y, weights))
     seconds = time.perf_counter() - started
-    probabilities = model.predict(data.x_test.astype(np.float32)[..., None] / 255.0, batch_size=1000, verbose=0)
+    probabilities = model.predict(_as_input(data.x_test), batch_size=1000, verbose=0)
     report = None
     if corrections is not None:
         after = (
@@ -167,10 +222,11 @@ def train(
             "weight": config.correction_weight,
             "accuracy_after": None if after is None else corrections.accuracy(after),
         }
+    served = answers(probabilities, calibration)
     return TrainResult(
         model=model,
         config=config,
-        evaluation=evaluate_probabilities(probabilities, data.y_test),
+        evaluation=evaluate_predictions(np.where(served.refused, 10, served.digit), data.y_test),
         seconds=seconds,
         epochs=epochs,
         parameters=int(model.count_params()),
@@ -178,4 +234,28 @@ def train(
         history={k: [round(float(v), 5) for v in vals] for k, vals in fitted.history.items()},
         test_probabilities=probabilities,
         corrections=report,
+        calibration=calibration,
+        validation=validation_report(validation_p, validation_y, calibration, len(val_x)),
     )
+
+
+def validation_report(probabilities: np.ndarray, labels: np.ndarray, calibration, raw_count: int) -> dict[str, Any]:
+    """What the promotion gate compares: ECE on the held-out digits (MNIST's form and rendered uploads), the
+    share of rendered held-out negatives refused and of held-out digits refused."""
+    from ml.calibration import answers, expected_calibration_error
+
+    served = answers(probabilities, calibration)
+    digits = labels < 10
+    negatives = ~digits
+    return {
+        "count": int(len(labels)),
+        "mnist_form": raw_count,
+        "ece": round(expected_calibration_error(served.confidence[digits], served.digit[digits] == labels[digits]), 5),
+        "ece_uncalibrated": round(
+            expected_calibration_error(probabilities[digits, :10].max(axis=1), served.digit[digits] == labels[digits]),
+            5,
+        ),
+        "digits_refused": round(float(served.refused[digits].mean()), 5),
+        "negatives": int(negatives.sum()),
+        "negatives_refused": round(float(served.refused[negatives].mean()), 5) if negatives.any() else None,
+    }

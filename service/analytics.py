@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from service.predlog.base import StatsRow, days_between
+from service.predlog.base import NOT_A_DIGIT, StatsRow, days_between
 
 
 @dataclass
@@ -16,8 +16,12 @@ class _Totals:
     low_confidence: int = 0
     corrected: int = 0
     corrected_right: int = 0
+    not_a_digit: int = 0  # uploads refused as not a digit (not in count, per_digit or the confidence)
 
     def add(self, row: StatsRow) -> None:
+        if row.digit == NOT_A_DIGIT:
+            self.not_a_digit += row.count
+            return
         self.per_digit[row.digit] += row.count
         self.confidence_sum += row.confidence_sum
         self.low_confidence += row.low_confidence
@@ -29,6 +33,7 @@ class _Totals:
         return {
             "count": count,
             "per_digit": self.per_digit,
+            "not_a_digit": self.not_a_digit,
             "mean_confidence": round(self.confidence_sum / count, 6) if count else None,
             "low_confidence_share": round(self.low_confidence / count, 6) if count else None,
             "corrected": self.corrected,

@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
-from ml.errors import ArtifactError, ImageTooCostly, ImageTooLarge, InvalidImage, NoDigitFound, UnsupportedImage
+from ml.errors import (
+    ArtifactError,
+    ImageTooCostly,
+    ImageTooLarge,
+    InvalidImage,
+    NoDigitFound,
+    NotADigit,
+    UnsupportedImage,
+)
 from ml.storage.base import NotFound, PreconditionFailed, StoreUnavailable
 
 
@@ -54,6 +62,7 @@ class HTTPError(Exception):
 # Ordered: the first matching class wins (subclasses before their bases). Not listed: a 500.
 STATUS: list[tuple[type[Exception], int]] = [
     (NoDigitFound, 422),
+    (NotADigit, 422),
     (ImageTooCostly, 422),
     (UnsupportedImage, 415),
     (ImageTooLarge, 413),

@@ -96,5 +96,6 @@ def error_response(exc: Exception) -> Response:
     status = status_of(exc)
     if status is not None:
         headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else {}
-        return json_response(status, {"error": exc.code, "message": str(exc)}, headers)  # type: ignore[attr-defined]
+        body = {"error": exc.code, "message": str(exc), **getattr(exc, "details", {})}  # type: ignore[attr-defined]
+        return json_response(status, body, headers)
     return json_response(500, {"error": "internal", "message": "internal error; it has been logged"})

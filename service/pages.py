@@ -65,9 +65,12 @@ def result_page(results: list[dict]) -> bytes:
             f"<tr><th>{d}</th><td><span class=bar style='width:{p * 20:.2f}rem'></span> {p:.1%}</td></tr>"
             for d, p in enumerate(r["probabilities"])
         )
+        answer, sure = (
+            (r["digit"], "confidence") if r.get("is_digit", True) else ("not a digit", "sure it is not a digit:")
+        )
         parts.append(
-            f"<section><p>{escape(r['filename'])}</p><p class=digit>{r['digit']}</p>"
-            f"<p>confidence {r['confidence']:.1%} · model {escape(r['model_version'])}</p>"
+            f"<section><p>{escape(r['filename'])}</p><p class=digit>{answer}</p>"
+            f"<p>{sure} {r['confidence']:.1%} · model {escape(r['model_version'])}</p>"
             f"<p><img src='predictions/{escape(r['id'])}/normalised.png' width=112 height=112 "
             f"style='image-rendering:pixelated;border:1px solid #ccc' alt='the 28 by 28 image the model saw'></p>"
             f"<table aria-label='probability per digit'>{rows}</table></section>"

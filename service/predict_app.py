@@ -13,7 +13,7 @@ import numpy as np
 
 from ml.decode import FORMATS as IMAGE_FORMATS
 from ml.decode import DecodeBudget
-from ml.errors import MLError, RequestTooCostly
+from ml.errors import MLError, NotADigit, RequestTooCostly
 from ml.parameters import Parameter, Parameters
 from ml.preprocess import preprocess
 from ml.registry import LATEST, ModelRegistry
@@ -36,7 +36,7 @@ from service.model_cache import ModelCache
 from service.observability import metrics_response, openapi_response
 from service.params import parse_label, query_values, require_json, wants_html
 from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
-from service.predlog.base import created_at_of
+from service.predlog.base import NOT_A_DIGIT, created_at_of
 from service.predlog.spool import SpooledPredictionLog
 from service.routes import Router
 from service.uploads import Upload, extract_uploads
@@ -69,6 +69,10 @@ LIST_QUERY = Parameters(
     Parameter("low_confidence", bool, False, "only answers below LOW_CONFIDENCE"),
 )
 STATS_QUERY = Parameters(Parameter("days", int, 7, "the last N UTC days, today included", 1, MAX_STATS_DAYS))
+_NOT_A_DIGIT_MESSAGE = (
+    "not a digit: the model is {:.0%} sure this picture is not one handwritten digit "
+    "(send a single digit; if it is one, correct the answer)"
+)
 DECODE_SECONDS = 5.0  # one request's decoding, checked before each image (a photo takes ~0.05 s)
 
 
@@ -187,9 +191,15 @@ class PredictApp:
             for (index, array, started), p in zip(ready, predictions, strict=True):
                 record = self._record(uploads[index], array, p, predictor.version, started)
                 with request.stage("log_write"):
-                    self.prediction_log.write(record)
+                    self.prediction_log.write(record)  # refusals too: /stats counts them, a person may correct one
                 request.prediction(record.id, record.digit, record.confidence, record.model_version)
-                outcomes[index] = record.as_json()
+                answer = record.as_json()
+                if p.refused:
+                    refusal = NotADigit(_NOT_A_DIGIT_MESSAGE.format(p.not_a_digit), answer)
+                    if len(uploads) == 1:
+                        raise refusal
+                    answer = {"error": refusal.code, "message": str(refusal), **answer}
+                outcomes[index] = answer
         return [o for o in outcomes if o is not None]
 
     def _record(self, upload: Upload, array: np.ndarray, p, version: str, started: float) -> PredictionRecord:
@@ -204,9 +214,9 @@ class PredictApp:
             created_at=created_at_of(pid),
             filename=upload.filename,
             content_type=upload.content_type,
-            digit=p.digit,
-            confidence=p.confidence,
-            probabilities=p.probabilities,
+            digit=NOT_A_DIGIT if p.refused else p.digit,
+            confidence=p.not_a_digit if p.refused else p.confidence,
+            probabilities=[*p.probabilities, p.not_a_digit],
             model_version=version,
             latency_ms=(time.perf_counter() - started) * 1000,
             normalised=np.round(array * 255).astype(np.uint8).tobytes(),
@@ -349,7 +359,13 @@ class PredictApp:
 
     def _post_predict(self, request: Request) -> Response:
         uploads = extract_uploads(request, self.settings.max_upload_bytes, self.settings.max_files_per_request)
-        results = self.predict(uploads)
-        if wants_html(request):
+        html = wants_html(request)
+        try:
+            results = self.predict(uploads)
+        except NotADigit as exc:
+            if not html:
+                raise
+            return Response(422, pages.result_page([exc.details]), "text/html; charset=utf-8")  # the page, not JSON
+        if html:
             return Response(200, pages.result_page([r for r in results if "digit" in r]), "text/html; charset=utf-8")
         return json_response(200, results[0] if len(uploads) == 1 else results)

@@ -53,6 +53,11 @@ def golden_images() -> list[Path]:
     return sorted(GOLDEN.iterdir())
 
 
+def not_digit_images() -> list[Path]:
+    """Drawn in the golden images' hand and styles, but not digits: predict refuses them."""
+    return sorted((GOLDEN.parent / "golden_not_digits").iterdir())
+
+
 @pytest.fixture(scope="session")
 def cassandra_node(tmp_path_factory):
     """One real Apache Cassandra 5.0 node for the whole run (PasswordAuthenticator on, free ports).

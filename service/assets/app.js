@@ -21,6 +21,11 @@ async function predict(blob, filename) {
     showResult(result);
     loadHistory();
   } catch (e) {
+    if (e.body && e.body.error === "not_a_digit") {  // answered, and recorded: shown as a result
+      showResult(e.body);
+      loadHistory();
+      return;
+    }
     showError(`Could not read ${filename}: ${e.message}`);
   } finally {
     $("result").removeAttribute("aria-busy");
@@ -39,8 +44,11 @@ function bars(probabilities, best) {
 }
 
 function showResult(r) {
-  $("digit").textContent = r.digit;
-  $("confidence").textContent = `${pct(r.confidence)} sure · model ${r.model_version} · ${r.latency_ms.toFixed(1)} ms`;
+  const refused = r.is_digit === false;
+  $("digit").textContent = refused ? "not a digit" : r.digit;
+  $("digit").classList.toggle("refused", refused);
+  $("confidence").textContent = `${pct(r.confidence)} sure${refused ? " this is not a digit" : ""} · ` +
+    `model ${r.model_version} · ${r.latency_ms.toFixed(1)} ms`;
   $("bars").replaceChildren(...bars(r.probabilities, r.digit));
   showImage($("seen"), `predictions/${r.id}/normalised.png`);
   $("result-fix").replaceChildren(correctionForm(r, (updated) => {
@@ -88,7 +96,8 @@ function historyItem(r) {
   img.alt = `what the model saw for ${r.filename}`;
   showImage(img, `predictions/${r.id}/normalised.png`);
   const meta = document.createElement("div");
-  meta.innerHTML = `<div class="meta"><span class="hdigit" aria-label="answer">${r.digit}</span>` +
+  const answer = r.is_digit === false ? "not a digit" : r.digit;
+  meta.innerHTML = `<div class="meta"><span class="hdigit${r.is_digit === false ? " refused" : ""}" aria-label="answer">${answer}</span>` +
     `<span class="badge${low ? " low" : ""}">${pct(r.confidence)}${low ? " · low" : ""}</span>` +
     (r.label !== null ? `<span class="badge fixed">corrected to ${r.label}</span>` : "") +
     `<time datetime="${escapeHtml(r.created_at)}">${escapeHtml(when.toLocaleString())}</time></div>` +

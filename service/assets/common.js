@@ -24,6 +24,7 @@ async function fetchJSON(url, options = {}) {
   if (!response.ok) {
     const error = new Error((body && body.message) || `the server answered ${response.status}`);
     error.status = response.status;
+    error.body = body;
     throw error;
   }
   return body;

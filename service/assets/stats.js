@@ -85,11 +85,13 @@ function table(id, head, rows) {
   $(id).innerHTML = html;
 }
 
-const figures = (s) => [s.count, share(s.mean_confidence), share(s.low_confidence_share), s.corrected, share(s.corrected_accuracy)];
-const HEAD = ["answers", "mean confidence", "low confidence", "corrected", "accuracy on corrected"];
+const figures = (s) => [s.count, s.not_a_digit, share(s.mean_confidence), share(s.low_confidence_share), s.corrected,
+  share(s.corrected_accuracy)];
+const HEAD = ["answers", "refused: not a digit", "mean confidence", "low confidence", "corrected", "accuracy on corrected"];
 
 function kpis(total, low) {
-  const items = [["answers", total.count], ["mean confidence", share(total.mean_confidence)],
+  const items = [["answers", total.count], ["refused: not a digit", total.not_a_digit],
+    ["mean confidence", share(total.mean_confidence)],
     [`below ${share(low)}`, share(total.low_confidence_share)], ["corrected", total.corrected],
     ["accuracy on corrected", share(total.corrected_accuracy)]];
   $("kpis").innerHTML = items.map(([label, value]) => `<div><p class="kpi">${escapeHtml(value)}</p><p class="kpi-label">${escapeHtml(label)}</p></div>`).join("");

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 _GREGORIAN = datetime(1582, 10, 15, tzinfo=UTC)
+NOT_A_DIGIT = 10  # the digit a refused upload is recorded with (ml.negatives.NOT_A_DIGIT)
 
 
 def new_prediction_id(at: datetime | None = None) -> str:
@@ -45,9 +46,9 @@ class PredictionRecord:
     created_at: datetime
     filename: str
     content_type: str
-    digit: int
-    confidence: float
-    probabilities: list[float]
+    digit: int  # NOT_A_DIGIT for an upload refused as not a digit
+    confidence: float  # of the answer: that digit, or for a refused upload that it is not a digit
+    probabilities: list[float]  # per digit, then (models with the class) "not a digit"
     model_version: str
     latency_ms: float
     normalised: bytes  # 784 bytes, uint8, the 28x28 image the model saw
@@ -60,6 +61,10 @@ class PredictionRecord:
     request_id: str | None = None  # X-Request-Id of the upload: follows a request from the page to this record
 
     @property
+    def is_digit(self) -> bool:
+        return self.digit != NOT_A_DIGIT
+
+    @property
     def day(self) -> str:
         return self.created_at.strftime("%Y-%m-%d")
 
@@ -67,9 +72,11 @@ class PredictionRecord:
         """The JSON the API answers with (no image bytes)."""
         return {
             "id": self.id,
-            "digit": self.digit,
+            "digit": self.digit if self.is_digit else None,
+            "is_digit": self.is_digit,
             "confidence": round(self.confidence, 6),
-            "probabilities": [round(p, 6) for p in self.probabilities],
+            "probabilities": [round(p, 6) for p in self.probabilities[:NOT_A_DIGIT]],
+            "not_a_digit": round(self.probabilities[NOT_A_DIGIT], 6) if len(self.probabilities) > NOT_A_DIGIT else 0.0,
             "model_version": self.model_version,
             "filename": self.filename,
             "content_type": self.content_type,

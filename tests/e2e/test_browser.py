@@ -149,6 +149,19 @@ def test_a_correction_is_saved_and_shown_in_history(page, site):
     assert (stored["digit"], stored["label"]) == (3, 8)
 
 
+def test_a_picture_that_is_not_a_digit_is_shown_as_not_a_digit(page, site):
+    page.goto(site)
+    page.set_input_files("#file", str(GOLDEN.parent / "golden_not_digits" / "star_paper.jpg"))
+    page.wait_for_function("() => document.getElementById('digit').textContent === 'not a digit'")
+    assert "sure this is not a digit" in page.inner_text("#confidence")
+    assert page.is_hidden("#error")  # an answer, not a failure
+    page.wait_for_selector("#history-list li .hdigit.refused")
+    assert page.locator("#history-list li").first.locator(".hdigit").inner_text() == "not a digit"
+    shoot(page, "not-a-digit")
+    stored = newest(site)
+    assert (stored["is_digit"], stored["filename"]) == (False, "star_paper.jpg")
+
+
 def test_the_low_confidence_filter_shows_what_the_server_filtered(page, site):
     page.goto(site)
     for sent, name in enumerate(("5_canvas.png", "5_paper.jpg"), start=1):

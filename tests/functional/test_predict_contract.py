@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 from PIL import Image
 
-from tests.conftest import GOLDEN, golden_images
+from tests.conftest import GOLDEN, golden_images, not_digit_images
 from tests.fixtures.events import http, inprocess_function
 from tests.fixtures.images import many_scan_jpeg
 
@@ -31,7 +31,35 @@ def test_golden_images_over_multipart(predict_url):
         assert body["digit"] == int(path.name[0]), f"{path.name}: {body}"
         assert set(body) >= {"id", "digit", "confidence", "probabilities", "model_version", "filename", "created_at"}
         assert body["filename"] == path.name and len(body["probabilities"]) == 10
-        assert abs(sum(body["probabilities"]) - 1) < 1e-3
+        assert body["is_digit"] is True and body["confidence"] == max(body["probabilities"])
+        assert abs(sum(body["probabilities"]) + body["not_a_digit"] - 1) < 1e-3
+
+
+def test_pictures_that_are_not_digits_are_refused_recorded_counted_and_correctable(predict_url):
+    refused = []
+    for path in not_digit_images():
+        answer = http.post(predict_url, files={"file": (path.name, path.read_bytes())}, timeout=30)
+        assert answer.status_code == 422, f"{path.name}: {answer.text[:300]}"
+        body = answer.json()
+        assert body["error"] == "not_a_digit" and "not a digit" in body["message"]
+        assert body["is_digit"] is False and body["digit"] is None and body["filename"] == path.name
+        assert body["confidence"] == body["not_a_digit"] >= 0.5
+        record = http.get(f"{predict_url}/predictions/{body['id']}", timeout=10).json()
+        assert record["is_digit"] is False and record["not_a_digit"] == body["not_a_digit"]
+        refused.append(body["id"])
+    total = http.get(predict_url + "/stats?days=1", timeout=10).json()["total"]
+    assert total["not_a_digit"] == len(refused) and total["count"] == 0  # refusals are not answers
+    house, three = (
+        (GOLDEN.parent / "golden_not_digits" / "house_canvas.png").read_bytes(),
+        (GOLDEN / "3_canvas.png").read_bytes(),
+    )
+    many = http.post(predict_url, files=[("file", ("3.png", three)), ("file", ("house.png", house))], timeout=30)
+    assert many.status_code == 200  # among several files, each gets its own outcome
+    assert [(r.get("error"), r["digit"]) for r in many.json()] == [(None, 3), ("not_a_digit", None)]
+    page = http.post(predict_url, files={"file": ("house.png", house)}, headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 422 and "<p class=digit>not a digit</p>" in page.text
+    fixed = http.post(f"{predict_url}/predictions/{refused[0]}/label", json={"label": 4}, timeout=10)
+    assert fixed.status_code == 200 and fixed.json()["label"] == 4  # a person may say it was a digit
 
 
 def test_raw_body_json_base64_and_many_files(predict_url):

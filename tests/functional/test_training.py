@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.artifacts import CONFUSION_FILE, KERAS_FILE, TFLITE_FILE
+from ml.artifacts import CONFUSION_FILE, KERAS_FILE, RELIABILITY_FILE, TFLITE_FILE
 from ml.pipeline import train_and_publish
+from ml.predictor import Predictor
 from ml.registry import ModelRegistry
 from ml.storage.filestore import FileObjectStore
 from ml.training import TrainConfig, train
@@ -28,7 +29,19 @@ def test_train_export_publish(architecture, mnist_data, tmp_path):
     assert meta["export_check"]["argmax_agree"] == 10000 and meta["export_check"]["max_abs_diff"] <= 1e-4
     assert meta["data_sha256"]["t10k-images-idx3-ubyte"].startswith("0fa7898d")
     assert np.asarray(meta["metrics"]["confusion_matrix"]).sum() == 10000
-    assert artifact.files[CONFUSION_FILE][:8] == b"\x89PNG\r\n\x1a\n"
+    for picture in (CONFUSION_FILE, RELIABILITY_FILE):
+        assert artifact.files[picture][:8] == b"\x89PNG\r\n\x1a\n"
+    # calibrated on the held-out split, and served that way
+    assert 0.3 < meta["calibration"]["temperature"] < 5 and meta["calibration"]["refuse_at"] == 0.5
+    assert 0 <= meta["metrics"]["test_ece"] < 0.1
+    predictor = Predictor(artifact)
+    assert predictor.calibration.temperature == meta["calibration"]["temperature"]
+    classes = predictor.probabilities(mnist_data.x_test[:1].astype(np.float32) / 255).shape[1]
+    validation = meta["metrics"]["validation"]
+    if architecture == "cnn":  # the eleventh class, learned from drawn negatives and measured on held-out ones
+        assert classes == 11 and validation["negatives"] > 0 and validation["negatives_refused"] > 0.5
+    else:  # the seed's model stays as it was
+        assert classes == 10 and validation["negatives"] == 0 and validation["negatives_refused"] is None
 
 
 def test_training_is_repeatable(mnist_data):

@@ -77,7 +77,35 @@ def test_file_store_refuses_keys_that_escape_its_root(tmp_path):
     [(0.995, None, False, True), (0.98, None, False, False), (0.991, 0.993, False, False), (0.991, 0.993, True, True)],
 )
 def test_gate(accuracy, current, force, promoted):
-    assert gate(accuracy, current, 0.99, force)[0] is promoted
+    serving = None if current is None else {"test_accuracy": current}
+    assert gate({"test_accuracy": accuracy}, serving, 0.99, force)[0] is promoted
+
+
+SERVING = {
+    "test_accuracy": 0.995,
+    "test_ece": 0.004,
+    "validation": {"negatives_refused": 0.96, "digits_refused": 0.002},
+}
+
+
+@pytest.mark.parametrize(
+    "change, promoted, named",
+    [
+        ({}, True, "passed"),
+        ({"test_ece": 0.006}, False, "ECE"),
+        ({"validation": {"negatives_refused": 0.95, "digits_refused": 0.002}}, False, "negatives refused"),
+        ({"validation": {"negatives_refused": 0.96, "digits_refused": 0.003}}, False, "digits refused"),
+        ({"test_ece": 0.003, "validation": {"negatives_refused": 0.99, "digits_refused": 0.001}}, True, "passed"),
+    ],
+)
+def test_gate_compares_calibration_and_refusals_with_the_serving_model(change, promoted, named):
+    ok, reason = gate({**SERVING, **change}, SERVING, 0.99, False)
+    assert ok is promoted and named in reason
+    assert gate({**SERVING, **change}, SERVING, 0.99, True)[0] is True  # forced
+
+
+def test_gate_skips_measures_a_model_from_before_lacks():
+    assert gate(SERVING, {"test_accuracy": 0.99}, 0.99, False)[0] is True
 
 
 def test_rollback_returns_to_the_previous_complete_version(tmp_path):

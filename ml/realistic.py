@@ -1,0 +1,94 @@
+"""Training images made the way serving makes them: uploads drawn in the dev set's styles (training digits
+only) and the not-a-digit uploads of ``ml.negatives``, each sent through ``preprocess``.
+
+MNIST alone teaches the model MNIST's own look; what predict hands it after normalising a canvas, a scan
+or a photo differs a little (stroke ends, residual shadows), and the eleventh class must be learned in
+exactly that representation, against digits in the same one, or it would learn "rendered" instead of
+"not a digit". Rendering costs ~10 ms an image, so it runs in forked worker processes, but only while
+TensorFlow is not loaded (a fork would copy its threads half-way; a spawned worker would re-run the
+caller's main module): a second training in the same process renders in process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from ml import devset, negatives
+from ml.errors import MLError
+
+DIGIT_STYLES = ("canvas_rgba", "scan_dark_on_light", "light_on_dark", "small_photo", "noise_specks", "formats_modes")
+CHUNK = 200  # images per job
+
+
+def _digit_job(args: tuple[np.ndarray, np.ndarray, list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    from ml.preprocess import preprocess
+
+    images, labels, seed = args
+    rng = np.random.default_rng(seed)
+    out, kept = [], []
+    for image, label in zip(images, labels, strict=True):
+        _, data = devset.render(str(rng.choice(DIGIT_STYLES)), image, rng)
+        try:
+            out.append(preprocess(data))
+        except MLError:
+            continue
+        kept.append(label)
+    return _as_uint8(out), np.asarray(kept, dtype=np.uint8)
+
+
+def _negative_job(args: tuple[np.ndarray, str, int, list[int], str]) -> tuple[np.ndarray, np.ndarray]:
+    from ml.preprocess import preprocess
+
+    pool, kind, count, seed, split = args
+    out = []
+    for sample in negatives.generate(pool, count, seed, split, (kind,)):  # type: ignore[arg-type]
+        try:
+            out.append(preprocess(sample.data))
+        except MLError:  # refused before the model (no ink at all): nothing to learn
+            continue
+    return _as_uint8(out), np.full(len(out), negatives.NOT_A_DIGIT, dtype=np.uint8)
+
+
+def _as_uint8(images: list[np.ndarray]) -> np.ndarray:
+    if not images:
+        return np.zeros((0, 28, 28), dtype=np.uint8)
+    return np.round(np.stack(images) * 255).astype(np.uint8)
+
+
+def rendered_set(
+    digits_x: np.ndarray,
+    digits_y: np.ndarray,
+    digit_count: int,
+    negative_count: int,
+    seed: int,
+    split: str = "train",
+    workers: int = 2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``digit_count`` uploads of digits drawn from ``digits_x`` and ``negative_count`` not-a-digit uploads
+    (spread over every kind), preprocessed as served: (n, 28, 28) uint8 and labels (10 = not a digit).
+    Those preprocessing refuses are left out (a few percent of the blank paper)."""
+    rng = np.random.default_rng([seed, 7])
+    picks = rng.choice(len(digits_x), size=min(digit_count, len(digits_x)), replace=False)
+    jobs: list = [
+        (_digit_job, (digits_x[chunk], digits_y[chunk], [seed, 1, start]))
+        for start in range(0, len(picks), CHUNK)
+        for chunk in [picks[start : start + CHUNK]]
+    ]
+    pool = digits_x[rng.choice(len(digits_x), size=min(2000, len(digits_x)), replace=False)]  # several_digits
+    per_kind = negative_count // len(negatives.KINDS)
+    for k_index, kind in enumerate(negatives.KINDS):
+        for start in range(0, per_kind, CHUNK):
+            count = min(CHUNK, per_kind - start)
+            jobs.append((_negative_job, (pool, kind, count, seed * 1000 + k_index * 100 + start // CHUNK, split)))
+    if workers <= 1 or "tensorflow" in sys.modules:
+        parts = [fn(args) for fn, args in jobs]
+    else:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as executor:
+            futures = [executor.submit(fn, args) for fn, args in jobs]
+            parts = [f.result() for f in futures]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
