@@ -4,7 +4,8 @@ Temperature scaling (Guo et al., 2017): one number T, fitted on held-out data by
 log-likelihood, divides the logits; the argmax never changes, only how sure the answer sounds. The model's
 output is a softmax, so its logs are the logits up to a constant, which the softmax ignores. An eleventh
 output, when the model has one, is "not a digit": an upload is refused when its calibrated probability is
-at least ``refuse_at``.
+at least ``refuse_at``. A digit's confidence is then its probability among the digits (given that the
+picture is one, which predict has just decided): "90 % sure" is right about 90 times in 100 answers.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ class Answers:
     """What predict says for each image of a batch."""
 
     digit: np.ndarray  # the likeliest digit, 0-9 (also for refused images: what it would have said)
-    confidence: np.ndarray  # its calibrated probability
+    confidence: np.ndarray  # its calibrated probability among the digits
     not_a_digit: np.ndarray  # the calibrated probability that the image is not a digit (0 for 10-class models)
     refused: np.ndarray  # bool: not_a_digit >= refuse_at
-    probabilities: np.ndarray  # (n, classes) calibrated
+    probabilities: np.ndarray  # (n, 10) calibrated, per digit, given that the image is a digit: rows sum to 1
 
 
 def scaled(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -54,10 +55,10 @@ def scaled(probabilities: np.ndarray, temperature: float) -> np.ndarray:
 
 def answers(probabilities: np.ndarray, calibration: Calibration) -> Answers:
     p = scaled(probabilities, calibration.temperature)
-    digit = np.argmax(p[:, :DIGITS], axis=1)
-    confidence = p[np.arange(len(p)), digit]
     not_a_digit = p[:, DIGITS] if p.shape[1] > DIGITS else np.zeros(len(p))
-    return Answers(digit, confidence, not_a_digit, not_a_digit >= calibration.refuse_at, p)
+    digits = p[:, :DIGITS] / np.maximum(p[:, :DIGITS].sum(axis=1, keepdims=True), 1e-12)
+    digit = np.argmax(digits, axis=1)
+    return Answers(digit, digits[np.arange(len(p)), digit], not_a_digit, not_a_digit >= calibration.refuse_at, digits)
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:

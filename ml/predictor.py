@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.artifacts import TFLITE_FILE, Artifact
-from ml.calibration import DIGITS, Calibration, answers
+from ml.calibration import Calibration, answers
 
 
 @dataclass(frozen=True)
 class Prediction:
     digit: int  # the likeliest digit (for a refused image too: what it would have said)
     confidence: float  # its calibrated probability
-    probabilities: list[float]  # calibrated, per digit 0-9; with not_a_digit they sum to 1
+    probabilities: list[float]  # calibrated, per digit 0-9, given that the picture is a digit: they sum to 1
     not_a_digit: float = 0.0  # calibrated probability that the image is not a digit (0 for ten-class models)
     refused: bool = False  # not_a_digit reached the model's refuse_at: predict answers 422 not_a_digit
 
@@ -66,7 +66,7 @@ class Predictor:
             Prediction(
                 digit=int(a.digit[i]),
                 confidence=float(a.confidence[i]),
-                probabilities=[float(v) for v in a.probabilities[i, :DIGITS]],
+                probabilities=[float(v) for v in a.probabilities[i]],
                 not_a_digit=float(a.not_a_digit[i]),
                 refused=bool(a.refused[i]),
             )

@@ -11,6 +11,7 @@ caller's main module): a second training in the same process renders in process.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +20,8 @@ import numpy as np
 
 from ml import devset, negatives
 from ml.errors import MLError
+
+logger = logging.getLogger(__name__)
 
 DIGIT_STYLES = ("canvas_rgba", "scan_dark_on_light", "light_on_dark", "small_photo", "noise_specks", "formats_modes")
 CHUNK = 200  # images per job
@@ -84,11 +87,14 @@ def rendered_set(
         for start in range(0, per_kind, CHUNK):
             count = min(CHUNK, per_kind - start)
             jobs.append((_negative_job, (pool, kind, count, seed * 1000 + k_index * 100 + start // CHUNK, split)))
-    if workers <= 1 or "tensorflow" in sys.modules:
+    parts = None
+    if workers > 1 and "tensorflow" not in sys.modules:
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as executor:
+                futures = [executor.submit(fn, args) for fn, args in jobs]
+                parts = [f.result() for f in futures]
+        except OSError as exc:  # AWS Lambda has no /dev/shm for the pool's semaphores: render here instead
+            logger.info("rendering in process (no worker processes: %s)", exc)
+    if parts is None:
         parts = [fn(args) for fn, args in jobs]
-    else:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as executor:
-            futures = [executor.submit(fn, args) for fn, args in jobs]
-            parts = [f.result() for f in futures]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -42,7 +42,7 @@ TRAINING = Parameters(
     Parameter(
         "negatives",
         int,
-        3000,
+        4000,
         "not-a-digit uploads drawn to train the eleventh class, for all of MNIST (a subset gets its share); "
         "0: a ten-class model that answers every picture with a digit",
         0,
@@ -165,6 +165,17 @@ def train(
         extra_y.append(ry)
         n_val = max(20, round(VALIDATION_RENDERED * share))
         val_render_x, val_render_y = rendered_set(val_x, val_y, n_val, n_val, config.seed + 1)
+    if config.uci_train_half and not config.subset and config.architecture != "mlp":
+        from ml.uci import uci_digits, uci_training_set
+
+        ux, uy = uci_training_set()
+        extra_x.append(ux)
+        extra_y.append(uy)
+        if negatives:  # the second hand as uploads too: its coarse digits were the most often refused
+            raw_x, raw_y = uci_digits("train")
+            rx, ry = rendered_set(raw_x, raw_y, len(raw_x), 0, config.seed + 2)
+            extra_x.append(rx)
+            extra_y.append(ry)
     from ml.quiet import import_tensorflow
 
     import_tensorflow()
@@ -179,12 +190,6 @@ def train(
     # an epoch is as many steps as MNIST alone needs: extra data costs no time,
     # each epoch draws its batches from the union
     steps = max(1, len(x) // config.batch_size)
-    if config.uci_train_half and not config.subset and config.architecture != "mlp":
-        from ml.uci import uci_training_set
-
-        ux, uy = uci_training_set()
-        extra_x.append(ux)
-        extra_y.append(uy)
     x = np.concatenate([x, *extra_x]) if extra_x else x
     y = np.concatenate([y, *[e.astype(np.int32) for e in extra_y]]) if extra_y else y
     x = _as_input(x)

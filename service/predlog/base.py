@@ -48,7 +48,7 @@ class PredictionRecord:
     content_type: str
     digit: int  # NOT_A_DIGIT for an upload refused as not a digit
     confidence: float  # of the answer: that digit, or for a refused upload that it is not a digit
-    probabilities: list[float]  # per digit, then (models with the class) "not a digit"
+    probabilities: list[float]  # per digit (summing to 1), then the probability that it is not a digit
     model_version: str
     latency_ms: float
     normalised: bytes  # 784 bytes, uint8, the 28x28 image the model saw

@@ -44,6 +44,7 @@ def test_an_upload_is_refused_when_not_a_digit_reaches_refuse_at():
     a = answers(p, Calibration(1.0, 0.5))
     assert a.refused.tolist() == [False, True]
     assert a.digit.tolist() == [0, 0] and a.not_a_digit.tolist() == pytest.approx([0.4, 0.7])
+    assert a.confidence.tolist() == pytest.approx([1.0, 1.0])  # among the digits: given that it is one
     ten = answers(p[:, :10] / p[:, :10].sum(axis=1, keepdims=True), Calibration())  # a model from before
     assert not ten.refused.any() and (ten.not_a_digit == 0).all()
 
