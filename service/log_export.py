@@ -14,7 +14,7 @@ from service.predlog.base import PredictionRecord
 COLUMNS = (
     ["id", "created_at", "day", "filename", "content_type", "digit", "confidence"]
     + [f"p{d}" for d in range(10)]
-    + ["model_version", "latency_ms", "label", "labelled_at", "image_bytes", "normalised"]
+    + ["not_a_digit", "model_version", "latency_ms", "label", "labelled_at", "image_bytes", "normalised"]
 )
 FORMATS = (".parquet", ".csv")
 
@@ -26,7 +26,7 @@ def _row(record: PredictionRecord) -> dict:
         "day": record.created_at.date(),
         "filename": record.filename,
         "content_type": record.content_type,
-        "digit": record.digit,
+        "digit": record.digit if record.is_digit else None,  # null: refused as not a digit
         "confidence": record.confidence,
         "model_version": record.model_version,
         "latency_ms": record.latency_ms,
@@ -35,7 +35,8 @@ def _row(record: PredictionRecord) -> dict:
         "image_bytes": record.image_size,
         "normalised": record.normalised,  # the 28x28 uint8 image the model saw, row by row
     }
-    row.update({f"p{d}": p for d, p in enumerate(record.probabilities)})
+    row.update({f"p{d}": p for d, p in enumerate(record.probabilities[:10])})
+    row["not_a_digit"] = record.probabilities[10] if len(record.probabilities) > 10 else 0.0
     return row
 
 
@@ -54,6 +55,7 @@ def _parquet_schema():
         ]
         + [(f"p{d}", pa.float32()) for d in range(10)]
         + [
+            ("not_a_digit", pa.float32()),
             ("model_version", pa.string()),
             ("latency_ms", pa.float32()),
             ("label", pa.int8()),

@@ -139,6 +139,13 @@ PREDICT = {
     ),
     "unsupported_media_type": Case(415, "unsupported_media_type", "POST", "/", upload(("7.png", b"<html></html>"))),
     "no_digit_found": Case(422, "no_digit_found", "POST", "/", upload(("w.png", png(Image.new("L", (64, 64), 255))))),
+    "not_a_digit": Case(
+        422,
+        "not_a_digit",
+        "POST",
+        "/",
+        upload(("star.jpg", (GOLDEN.parent / "golden_not_digits" / "star_paper.jpg").read_bytes())),
+    ),
     "image_too_costly": Case(422, "image_too_costly", "POST", "/", upload(("s.jpg", many_scan_jpeg(60)))),
     "model_unavailable": Case(
         503, "model_unavailable", "POST", "/", upload(("7.png", SEVEN)), env={"MODEL_STORE": "{tmp}/empty-store"}
