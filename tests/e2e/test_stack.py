@@ -74,7 +74,7 @@ def test_make_stack_serves_then_one_ctrl_c_stops_everything(cassandra_node, tmp_
         train = requests.post(f"http://127.0.0.1:{ports['TRAIN_PORT']}/", timeout=10)
         assert train.status_code == 401  # the compose token rule holds: no token, no training
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends to the foreground group
-        assert proc.wait(90) == 0, log.read_text()
+        assert proc.wait(180) == 0, log.read_text()  # Cassandra drains; slow while a training test shares the cores
         assert "stopping the stack" in log.read_text()
     finally:
         if proc.poll() is None:
