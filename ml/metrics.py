@@ -36,7 +36,3 @@ def evaluate_predictions(predicted: np.ndarray, truth: np.ndarray) -> Evaluation
         confusion=confusion.tolist(),
         count=int(len(truth)),
     )
-
-
-def evaluate_probabilities(probabilities: np.ndarray, truth: np.ndarray) -> Evaluation:
-    return evaluate_predictions(np.argmax(probabilities, axis=1), truth)

@@ -53,6 +53,7 @@ from prometheus_client import (  # noqa: E402  # noqa: E402
     multiprocess,
 )
 
+from service.predlog.base import NOT_A_DIGIT  # noqa: E402
 from service.telemetry import RequestTelemetry  # noqa: E402
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -68,7 +69,9 @@ REQUEST_SECONDS = Histogram(
 STAGE_SECONDS = Histogram(  # stages: preprocess, inference, log_write
     "digits_stage_duration_seconds", "Time per stage of a prediction request", ["stage"], buckets=_LATENCY_BUCKETS
 )
-PREDICTIONS = Counter("digits_predictions_total", "Answered predictions by digit", ["digit"])
+PREDICTIONS = Counter(
+    "digits_predictions_total", "Answered predictions by digit (not_a_digit: refused as not a digit)", ["digit"]
+)
 CONFIDENCE = Histogram(
     "digits_prediction_confidence",
     "Confidence of answered predictions",
@@ -110,6 +113,9 @@ def observe(t: RequestTelemetry, low_confidence: float) -> None:
     for stage, seconds in t.stages.items():
         _child(STAGE_SECONDS, stage).observe(seconds)
     for digit, confidence in t.predictions:
+        if digit == NOT_A_DIGIT:  # a refusal: counted, but its confidence is not an answer's
+            _child(PREDICTIONS, "not_a_digit").inc()
+            continue
         _child(PREDICTIONS, str(digit)).inc()
         CONFIDENCE.observe(confidence)
         if confidence < low_confidence:
