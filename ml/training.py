@@ -200,10 +200,15 @@ def train(
     model = build(config.architecture, steps, epochs, 11 if negatives else 10)
     if verbose is None:
         verbose = sys.stdout.isatty()
+    progress = _held_out_progress(keras, _as_input(val_x), val_y, started)
     with warnings.catch_warnings():  # Keras warns that a tf.data input ignores shuffle=True: ours shuffles itself
         warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
         fitted = model.fit(
-            _dataset(x, y, config, epochs, steps), epochs=epochs, steps_per_epoch=steps, verbose=1 if verbose else 2
+            _dataset(x, y, config, epochs, steps),
+            epochs=epochs,
+            steps_per_epoch=steps,
+            verbose=1 if verbose else 2,
+            callbacks=[progress],
         )
     validation_x = _as_input(np.concatenate([val_x, val_render_x]))
     validation_y = np.concatenate([val_y, val_render_y]).astype(int)
@@ -240,8 +245,32 @@ def train(
         test_probabilities=probabilities,
         corrections=report,
         calibration=calibration,
-        validation=validation_report(validation_p, validation_y, calibration, len(val_x)),
+        validation={
+            **validation_report(validation_p, validation_y, calibration, len(val_x)),
+            "progress": progress.points,
+            "seconds_to_99_5": next((s for _, s, a in progress.points if a >= TIME_TO_ACCURACY), None),
+        },
     )
+
+
+TIME_TO_ACCURACY = 0.995  # the metrics say when the held-out MNIST digits first reached it
+
+
+def _held_out_progress(keras, images: np.ndarray, labels: np.ndarray, started: float):
+    """A callback that scores the held-out MNIST digits after every epoch: (epoch, seconds since the
+    training started, accuracy), from which the time to 99.5 % is read. 2,000 images: ~0.3 s an epoch."""
+
+    class Progress(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.points: list[tuple[int, float, float]] = []
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            p = self.model.predict(images, batch_size=1000, verbose=0)
+            accuracy = float((np.argmax(p[:, :10], axis=1) == labels).mean())
+            self.points.append((epoch + 1, round(time.perf_counter() - started, 1), round(accuracy, 5)))
+
+    return Progress()
 
 
 def validation_report(probabilities: np.ndarray, labels: np.ndarray, calibration, raw_count: int) -> dict[str, Any]:
