@@ -130,9 +130,3 @@ def batched_probabilities(predictor: Predictor, images: np.ndarray, batch: int =
 def mnist_answers(predictor: Predictor, images: np.ndarray) -> Answers:
     """What predict answers for MNIST's own images (its identity path hands them to the model unchanged)."""
     return answers(batched_probabilities(predictor, images), predictor.calibration)
-
-
-def mnist_accuracy(predictor: Predictor, images: np.ndarray, labels: np.ndarray) -> float:
-    """Right answers over all images: a refused digit counts as wrong."""
-    a = mnist_answers(predictor, images)
-    return float(((a.digit == labels) & ~a.refused).mean())
