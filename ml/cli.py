@@ -57,14 +57,18 @@ def print_outcome(outcome, model_store: str) -> None:
         f"version {outcome.version}: test accuracy {m['test_accuracy']:.4f} in {m['train_seconds']:.0f} s "
         f"({m['epochs']} epochs, {m['parameters']:,} parameters)"
     )
-    reached = m.get("validation", {}).get("seconds_to_99_5")
     if "validation" in m:
+        v = m["validation"]
+        reached = v.get("seconds_to_99_5")
+        refusals = (
+            f"; held-out negatives refused {v['negatives_refused']:.1%}, digits {v['digits_refused']:.2%}"
+            if v.get("negatives_refused") is not None
+            else "; no not-a-digit class"
+        )
         print(
             "held-out MNIST digits: 99.5 % "
             + (f"reached after {reached:.0f} s" if reached is not None else "not reached")
-            + f"; calibration error {m['test_ece']:.2%} on MNIST test; "
-            f"held-out negatives refused {m['validation']['negatives_refused'] or 0:.1%}, "
-            f"held-out digits refused {m['validation']['digits_refused']:.2%}"
+            + f"; calibration error {m['test_ece']:.2%} on MNIST test{refusals}"
         )
     if "corrections" in m:
         c = m["corrections"]
