@@ -61,6 +61,13 @@ def answers(probabilities: np.ndarray, calibration: Calibration) -> Answers:
     return Answers(digit, digits[np.arange(len(p)), digit], not_a_digit, not_a_digit >= calibration.refuse_at, digits)
 
 
+def given(a: Answers, labels: np.ndarray, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The confidence of each answer predict gave (refused images are no answer) and whether it was right,
+    optionally ``among`` a subset: what ECE and the reliability diagram are measured on, everywhere."""
+    keep = ~a.refused if among is None else among & ~a.refused
+    return a.confidence[keep], a.digit[keep] == np.asarray(labels)[keep]
+
+
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
     """The T in [0.3, 5] that minimises the (weighted) negative log-likelihood of ``labels`` (a 1-D search:
     golden section over log T, whose NLL is convex in 1/T)."""

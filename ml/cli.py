@@ -109,7 +109,7 @@ def cmd_eval(args, settings: MLSettings) -> int:
     from tqdm import tqdm
 
     from ml import devset, negatives
-    from ml.calibration import expected_calibration_error, reliability
+    from ml.calibration import expected_calibration_error, given, reliability
     from ml.evaluation import calibration_error, category_scores, mnist_answers, overall, reliability_of, score_samples
 
     predictor = _load_predictor(settings, args.version)
@@ -117,9 +117,9 @@ def cmd_eval(args, settings: MLSettings) -> int:
     c = predictor.calibration
     print(f"model {predictor.version} (temperature {c.temperature:.3f}, refused from p(not a digit) >= {c.refuse_at})")
     a = mnist_answers(predictor, data.x_test)
-    right = a.digit == data.y_test
-    mnist_accuracy = float((right & ~a.refused).mean())
-    mnist_ece = expected_calibration_error(a.confidence[~a.refused], right[~a.refused])
+    mnist_accuracy = float(((a.digit == data.y_test) & ~a.refused).mean())
+    mnist_answered = given(a, data.y_test)
+    mnist_ece = expected_calibration_error(*mnist_answered)
     print(
         f"MNIST test (10,000, through the identity path): accuracy {mnist_accuracy:.2%} "
         f"(target >= {TARGETS['mnist']:.1%}: {_met(mnist_accuracy >= TARGETS['mnist'])}), "
@@ -175,9 +175,8 @@ def cmd_eval(args, settings: MLSettings) -> int:
     if args.plot:
         from ml.plots import reliability_png
 
-        mnist_curve = reliability(a.confidence[~a.refused], right[~a.refused])
         curves = [
-            (f"MNIST test (ECE {mnist_ece:.2%})", mnist_curve),
+            (f"MNIST test (ECE {mnist_ece:.2%})", reliability(*mnist_answered)),
             (f"dev set (ECE {dev_ece:.2%})", reliability_of(scored)),
         ]
         Path(args.plot).write_bytes(reliability_png(curves, f"{predictor.version}: temperature {c.temperature:.3f}"))

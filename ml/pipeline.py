@@ -60,17 +60,17 @@ def check_export(artifact: Artifact, keras_probabilities: np.ndarray, data: Mnis
 
 def calibration_measures(result: TrainResult, data: Mnist) -> tuple[dict[str, Any], list[tuple[str, list[dict]]]]:
     """ECE on MNIST's test set as predict answers it, and the reliability curves to draw."""
-    from ml.calibration import answers, expected_calibration_error, reliability
+    from ml.calibration import answers, expected_calibration_error, given, reliability
 
     if result.test_probabilities is None:
         raise ArtifactError("the training result carries no test-set probabilities")
     served = answers(result.test_probabilities, result.calibration)
-    right = served.digit == data.y_test
+    answered = given(served, data.y_test)
     measures = {
-        "test_ece": round(expected_calibration_error(served.confidence, right), 5),
+        "test_ece": round(expected_calibration_error(*answered), 5),
         "test_refused": round(float(served.refused.mean()), 5),
     }
-    return measures, [(f"MNIST test (ECE {measures['test_ece']:.2%})", reliability(served.confidence, right))]
+    return measures, [(f"MNIST test (ECE {measures['test_ece']:.2%})", reliability(*answered))]
 
 
 def build_artifact(result: TrainResult, data: Mnist) -> Artifact:

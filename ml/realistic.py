@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -28,38 +29,35 @@ CHUNK = 200  # images per job
 
 
 def _digit_job(args: tuple[np.ndarray, np.ndarray, list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    from ml.preprocess import preprocess
-
     images, labels, seed = args
     rng = np.random.default_rng(seed)
-    out, kept = [], []
-    for image, label in zip(images, labels, strict=True):
-        _, data = devset.render(str(rng.choice(DIGIT_STYLES)), image, rng)
-        try:
-            out.append(preprocess(data))
-        except MLError:
-            continue
-        kept.append(label)
-    return _as_uint8(out), np.asarray(kept, dtype=np.uint8)
+    return _preprocessed(
+        (devset.render(str(rng.choice(DIGIT_STYLES)), image, rng)[1], int(label))
+        for image, label in zip(images, labels, strict=True)
+    )
 
 
 def _negative_job(args: tuple[np.ndarray, str, int, list[int], str]) -> tuple[np.ndarray, np.ndarray]:
+    pool, kind, count, seed, split = args
+    samples = negatives.generate(pool, count, seed, split, (kind,))  # type: ignore[arg-type]
+    return _preprocessed((sample.data, sample.label) for sample in samples)
+
+
+def _preprocessed(uploads: Iterable[tuple[bytes, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(file bytes, label) -> 28x28 uint8 images and their labels, as predict would see them; an upload
+    preprocessing refuses (no ink at all) is left out: there is nothing in it to learn."""
     from ml.preprocess import preprocess
 
-    pool, kind, count, seed, split = args
-    out = []
-    for sample in negatives.generate(pool, count, seed, split, (kind,)):  # type: ignore[arg-type]
+    images, kept = [], []
+    for data, label in uploads:
         try:
-            out.append(preprocess(sample.data))
-        except MLError:  # refused before the model (no ink at all): nothing to learn
+            images.append(preprocess(data))
+        except MLError:
             continue
-    return _as_uint8(out), np.full(len(out), negatives.NOT_A_DIGIT, dtype=np.uint8)
-
-
-def _as_uint8(images: list[np.ndarray]) -> np.ndarray:
+        kept.append(label)
     if not images:
-        return np.zeros((0, 28, 28), dtype=np.uint8)
-    return np.round(np.stack(images) * 255).astype(np.uint8)
+        return np.zeros((0, 28, 28), dtype=np.uint8), np.zeros(0, dtype=np.uint8)
+    return np.round(np.stack(images) * 255).astype(np.uint8), np.asarray(kept, dtype=np.uint8)
 
 
 def rendered_set(

@@ -276,19 +276,17 @@ def _held_out_progress(keras, images: np.ndarray, labels: np.ndarray, started: f
 def validation_report(probabilities: np.ndarray, labels: np.ndarray, calibration, raw_count: int) -> dict[str, Any]:
     """What the promotion gate compares: ECE on the held-out digits (MNIST's form and rendered uploads), the
     share of rendered held-out negatives refused and of held-out digits refused."""
-    from ml.calibration import answers, expected_calibration_error
+    from ml.calibration import Calibration, answers, expected_calibration_error, given
 
     served = answers(probabilities, calibration)
+    raw = answers(probabilities, Calibration(1.0, calibration.refuse_at))
     digits = labels < 10
     negatives = ~digits
     return {
         "count": int(len(labels)),
         "mnist_form": raw_count,
-        "ece": round(expected_calibration_error(served.confidence[digits], served.digit[digits] == labels[digits]), 5),
-        "ece_uncalibrated": round(
-            expected_calibration_error(probabilities[digits, :10].max(axis=1), served.digit[digits] == labels[digits]),
-            5,
-        ),
+        "ece": round(expected_calibration_error(*given(served, labels, digits)), 5),
+        "ece_uncalibrated": round(expected_calibration_error(*given(raw, labels, digits)), 5),
         "digits_refused": round(float(served.refused[digits].mean()), 5),
         "negatives": int(negatives.sum()),
         "negatives_refused": round(float(served.refused[negatives].mean()), 5) if negatives.any() else None,
