@@ -41,6 +41,7 @@ def measure(runs: int = 7) -> list[float]:
         )
         env = {
             "PATH": os.environ["PATH"],
+            "AWS_LAMBDA_FUNCTION_NAME": "predict",  # every Lambda runtime sets it
             "PYTHONPATH": str(Path(tmp) / "layer" / "python"),
             "MODEL_STORE": f"file://{ROOT / 'tests' / 'fixtures' / 'modelstore'}",
             "PREDICTION_LOG": f"sqlite://{Path(tmp) / 'p.db'}",

@@ -33,6 +33,8 @@ print(
             "tensorflow": "tensorflow" in sys.modules,
             "flask": "flask" in sys.modules,
             "scipy": "scipy" in sys.modules,
+            "werkzeug": "werkzeug" in sys.modules,
+            "prometheus_client": "prometheus_client" in sys.modules,
             "seconds": round(time.perf_counter() - t, 2),
         }
     )

@@ -41,88 +41,133 @@ def _own_metrics_dir() -> None:
     atexit.register(remove_if_owner)
 
 
-_own_metrics_dir()
-
-from prometheus_client import (  # noqa: E402  # noqa: E402
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+# Every Lambda runtime sets AWS_LAMBDA_FUNCTION_NAME. There the figures leave as CloudWatch EMF lines
+# (emf_line), and prometheus_client, ~45 ms of the cold start, is never imported: nothing scrapes a
+# Lambda instance.
+LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+if not LAMBDA:
+    _own_metrics_dir()
 
 from service.predlog.base import NOT_A_DIGIT  # noqa: E402
 from service.telemetry import RequestTelemetry  # noqa: E402
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-REQUESTS = Counter("digits_requests_total", "HTTP requests answered", ["function", "route", "method", "status"])
-REQUEST_SECONDS = Histogram(
-    "digits_request_duration_seconds",
-    "Whole request, as the handler saw it",
-    ["function", "route"],
-    buckets=_LATENCY_BUCKETS,
-)
-STAGE_SECONDS = Histogram(  # stages: preprocess, inference, log_write
-    "digits_stage_duration_seconds", "Time per stage of a prediction request", ["stage"], buckets=_LATENCY_BUCKETS
-)
-PREDICTIONS = Counter(
-    "digits_predictions_total", "Answered predictions by digit (not_a_digit: refused as not a digit)", ["digit"]
-)
-CONFIDENCE = Histogram(
-    "digits_prediction_confidence",
-    "Confidence of answered predictions",
-    buckets=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0),
-)
-LOW_CONFIDENCE = Counter("digits_low_confidence_predictions_total", "Predictions below LOW_CONFIDENCE")
-MODEL_RELOADS = Counter("digits_model_reloads_total", "Models loaded by a predict process (the first included)")
-MODELS_REFUSED = Counter("digits_models_refused_total", "Promoted models a process refused to load (bad checksum...)")
-MODEL_SERVING = Gauge(
-    "digits_model_serving", "1 for the model version this function serves", ["version"], multiprocess_mode="mostrecent"
-)
-SPOOL_RECORDS = Gauge(
-    "digits_spool_records", "Records waiting in the local spool for the prediction log", multiprocess_mode="mostrecent"
-)
-LOG_UP = Gauge("digits_prediction_log_up", "1 when the prediction log answers", multiprocess_mode="mostrecent")
-STORE_UP = Gauge("digits_model_store_up", "1 when the model store answers", multiprocess_mode="mostrecent")
-TRAINING_RUNS = Counter("digits_training_runs_total", "Trainings by outcome", ["outcome"])
-TRAINING_SECONDS = Histogram(
-    "digits_training_duration_seconds", "Whole training requests", buckets=(10, 30, 60, 120, 180, 300, 600, 1200)
-)
+
+class Prometheus:
+    """The metric objects, created on first use (a server's workers: at their warm-up after the fork)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.requests = Counter(
+            "digits_requests_total", "HTTP requests answered", ["function", "route", "method", "status"]
+        )
+        self.request_seconds = Histogram(
+            "digits_request_duration_seconds",
+            "Whole request, as the handler saw it",
+            ["function", "route"],
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.stage_seconds = Histogram(  # stages: preprocess, inference, log_write
+            "digits_stage_duration_seconds",
+            "Time per stage of a prediction request",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.predictions = Counter(
+            "digits_predictions_total", "Answered predictions by digit (not_a_digit: refused as not a digit)", ["digit"]
+        )
+        self.confidence = Histogram(
+            "digits_prediction_confidence",
+            "Confidence of answered predictions",
+            buckets=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0),
+        )
+        self.low_confidence = Counter("digits_low_confidence_predictions_total", "Predictions below LOW_CONFIDENCE")
+        self.model_reloads = Counter(
+            "digits_model_reloads_total", "Models loaded by a predict process (the first included)"
+        )
+        self.models_refused = Counter(
+            "digits_models_refused_total", "Promoted models a process refused to load (bad checksum...)"
+        )
+        self.model_serving = Gauge(
+            "digits_model_serving",
+            "1 for the model version this function serves",
+            ["version"],
+            multiprocess_mode="mostrecent",
+        )
+        self.spool_records = Gauge(
+            "digits_spool_records",
+            "Records waiting in the local spool for the prediction log",
+            multiprocess_mode="mostrecent",
+        )
+        self.log_up = Gauge(
+            "digits_prediction_log_up", "1 when the prediction log answers", multiprocess_mode="mostrecent"
+        )
+        self.store_up = Gauge("digits_model_store_up", "1 when the model store answers", multiprocess_mode="mostrecent")
+        self.training_runs = Counter("digits_training_runs_total", "Trainings by outcome", ["outcome"])
+        self.training_seconds = Histogram(
+            "digits_training_duration_seconds", "Whole trainings", buckets=(10, 30, 60, 120, 180, 300, 600, 1200)
+        )
+        self._children: dict[tuple, object] = {}
+
+    def child(self, metric, *labels: str):
+        """``metric.labels(*labels)``, looked up once: the per-request path then skips its lock and checks."""
+        key = (metric._name, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
 
-_children: dict[tuple, object] = {}
+_metrics: Prometheus | None = None
 
 
-def _child(metric, *labels: str):
-    """``metric.labels(*labels)``, looked up once: the per-request path then skips its lock and checks."""
-    key = (metric._name, *labels)
-    child = _children.get(key)
-    if child is None:
-        child = _children[key] = metric.labels(*labels)
-    return child
+def prometheus() -> Prometheus | None:
+    """The metric objects of this process, or None in a Lambda runtime."""
+    global _metrics
+    if LAMBDA:
+        return None
+    if _metrics is None:
+        _metrics = Prometheus()
+    return _metrics
 
 
 def observe(t: RequestTelemetry, low_confidence: float) -> None:
     """Count one finished request."""
-    _child(REQUESTS, t.function, t.route, t.method, str(t.status)).inc()
-    _child(REQUEST_SECONDS, t.function, t.route).observe(t.seconds)
+    p = prometheus()
+    if p is None:
+        return
+    p.child(p.requests, t.function, t.route, t.method, str(t.status)).inc()
+    p.child(p.request_seconds, t.function, t.route).observe(t.seconds)
     for stage, seconds in t.stages.items():
-        _child(STAGE_SECONDS, stage).observe(seconds)
+        p.child(p.stage_seconds, stage).observe(seconds)
     for digit, confidence in t.predictions:
         if digit == NOT_A_DIGIT:  # a refusal: counted, but its confidence is not an answer's
-            _child(PREDICTIONS, "not_a_digit").inc()
+            p.child(p.predictions, "not_a_digit").inc()
             continue
-        _child(PREDICTIONS, str(digit)).inc()
-        CONFIDENCE.observe(confidence)
+        p.child(p.predictions, str(digit)).inc()
+        p.confidence.observe(confidence)
         if confidence < low_confidence:
-            LOW_CONFIDENCE.inc()
+            p.low_confidence.inc()
     if t.training_outcome:
-        TRAINING_RUNS.labels(t.training_outcome).inc()
-        TRAINING_SECONDS.observe(t.seconds)
+        p.training_runs.labels(t.training_outcome).inc()
+        p.training_seconds.observe(t.seconds)
+
+
+def model_loaded(version: str, previous: str | None) -> None:
+    """A predict process now serves ``version`` (counted, and the serving gauge moved)."""
+    p = prometheus()
+    if p is not None:
+        p.model_reloads.inc()
+    set_state(model_version=version, previous_versions=(previous,) if previous else ())
+
+
+def model_refused() -> None:
+    """A promoted model failed its checks and was not loaded."""
+    p = prometheus()
+    if p is not None:
+        p.models_refused.inc()
 
 
 def set_state(
@@ -134,23 +179,29 @@ def set_state(
     spooled: int | None = None,
 ) -> None:
     """Gauges read at scrape time (the serving model, what is reachable, the spool's depth)."""
+    p = prometheus()
+    if p is None:
+        return
     for old in previous_versions:
-        MODEL_SERVING.labels(old).set(0)
+        p.model_serving.labels(old).set(0)
     if model_version:
-        MODEL_SERVING.labels(model_version).set(1)
+        p.model_serving.labels(model_version).set(1)
     if log_up is not None:
-        LOG_UP.set(int(log_up))
+        p.log_up.set(int(log_up))
     if store_up is not None:
-        STORE_UP.set(int(store_up))
+        p.store_up.set(int(store_up))
     if spooled is not None:
-        SPOOL_RECORDS.set(spooled)
+        p.spool_records.set(spooled)
 
 
-def render() -> bytes:
-    """The Prometheus text exposition of every worker of this server."""
+def render() -> tuple[bytes, str]:
+    """The Prometheus text exposition of every worker of this server, and its content type."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+
+    prometheus()  # this process's own metrics exist (at zero) even before its first request
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    return generate_latest(registry)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def emf_line(t: RequestTelemetry, low_confidence: float) -> str:

@@ -57,10 +57,9 @@ class ModelCache:
                 try:  # verified (sha256 of every file) before it replaces the serving model
                     self._predictor = Predictor(self._registry.load(latest, files=("model.tflite",)))
                 except ArtifactError:
-                    metrics.MODELS_REFUSED.inc()
+                    metrics.model_refused()
                     raise
-                metrics.MODEL_RELOADS.inc()
-                metrics.set_state(model_version=latest, previous_versions=(previous,) if previous else ())
+                metrics.model_loaded(latest, previous)
                 self.last_error = None
             else:
                 self.last_error = None

@@ -30,4 +30,8 @@ def metrics_response(settings) -> Response:
         raise HTTPError(404, "not_found", "metrics are turned off on this server (METRICS=off)")
     from service import metrics
 
-    return Response(200, metrics.render(), metrics.CONTENT_TYPE)
+    if metrics.prometheus() is None:
+        raise HTTPError(
+            404, "not_found", "a Lambda function's metrics are its CloudWatch embedded-metric-format log lines"
+        )
+    return Response(200, *metrics.render())

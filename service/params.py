@@ -3,20 +3,45 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
-
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
 
 from ml.parameters import Parameter, ParameterError, Parameters
 from service.http import HTTPError, Request
 
+_QUALITY = re.compile(r"\s*(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)\s*")  # RFC 9110's qvalue
+
+
+def media_ranges(accept: str) -> list[tuple[str, float]]:
+    """An Accept header's media ranges with their quality (1 unless ``q`` says otherwise; a malformed
+    ``q`` counts as 0: that range is not acceptable)."""
+    ranges = []
+    for item in accept.split(","):
+        media, *options = item.split(";")
+        quality = 1.0
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip().lower() == "q":
+                quality = float(value) if _QUALITY.fullmatch(value) else 0.0
+        if media.strip():
+            ranges.append((media.strip().lower(), quality))
+    return ranges
+
+
+def quality_of(ranges: list[tuple[str, float]], media: str) -> float:
+    """The quality a client gives ``media``: that of the most specific range matching it (RFC 9110 12.5.1)."""
+    for candidate in (media, media.split("/")[0] + "/*", "*/*"):
+        qualities = [quality for pattern, quality in ranges if pattern == candidate]
+        if qualities:
+            return max(qualities)
+    return 0.0
+
 
 def wants_html(request: Request) -> bool:
-    """A browser navigating here (Accept prefers text/html); curl and fetch() get JSON."""
-    accept = parse_accept_header(request.header("accept"), MIMEAccept)
-    return accept.best_match(["application/json", "text/html"]) == "text/html"
+    """A browser navigating here (Accept prefers text/html); curl and fetch() get JSON, and so does a tie."""
+    ranges = media_ranges(request.header("accept"))
+    return quality_of(ranges, "text/html") > quality_of(ranges, "application/json")
 
 
 def query_values(parameters: Parameters, query: Mapping[str, str]) -> dict[str, Any]:

@@ -198,7 +198,7 @@ def test_every_dashboard_query_names_a_metric_the_service_exports(two_workers):
     # the train function's own appear once it has trained (tests/e2e/test_train_function.py reads them there)
     from service import metrics
 
-    exported |= {metrics.TRAINING_RUNS._name + "_total", metrics.TRAINING_SECONDS._name}
+    exported |= {metrics.prometheus().training_runs._name + "_total", metrics.prometheus().training_seconds._name}
     dashboard = json.loads((ROOT / "infra" / "grafana" / "dashboards" / "digits.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert len(exprs) >= 10

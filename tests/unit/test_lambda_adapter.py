@@ -81,3 +81,39 @@ def test_an_event_whose_body_is_not_base64_is_400(monkeypatch, tmp_path):
     event["body"] = "***not base64***"
     result = handler(event, None)
     assert result["statusCode"] == 400 and json.loads(result["body"])["error"] == "invalid_body"
+
+
+def test_a_lambda_runtime_reports_by_emf_lines_and_never_imports_prometheus(tmp_path):
+    """A fresh process with AWS_LAMBDA_FUNCTION_NAME set, as every Lambda runtime has: a prediction
+    prints its EMF line, /metrics says where the figures are, and prometheus_client stays unimported."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import MODEL_STORE, ROOT
+
+    script = f"""
+import importlib.util, json, sys
+sys.path.insert(0, {str(ROOT)!r})
+from tests.fixtures.events import url_event
+spec = importlib.util.spec_from_file_location("main", {str(ROOT / "functions/predict/main.py")!r})
+main = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(main)
+png = open({str(GOLDEN / "4_canvas.png")!r}, "rb").read()
+answer = main.lambda_handler(url_event("POST", "/", png, {{"content-type": "image/png"}}), None)
+scrape = main.lambda_handler(url_event("GET", "/metrics"), None)
+print(json.dumps([answer["statusCode"], scrape["statusCode"], "prometheus_client" in sys.modules]))
+"""
+    env = {
+        **os.environ,
+        "AWS_LAMBDA_FUNCTION_NAME": "predict",
+        "MODEL_STORE": f"file://{MODEL_STORE}",
+        "PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}",
+        "SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == [200, 404, False]
+    emf = [json.loads(line) for line in lines if line.startswith('{"_aws"')]
+    assert emf[0]["Function"] == "predict" and emf[0]["Digits"] == [4], emf

@@ -308,3 +308,17 @@ print(peak_mb() - before, int(out.max() > 0.9))
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     grown, found = map(int, done.stdout.split())
     assert found and grown < 100, f"decoding grew the peak by {grown} MB"
+
+
+def test_junk_upload_does_not_import_every_pillow_plugin():
+    """A fresh process: the first upload that is no image must not make Pillow import its ~45 plugins."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom ml.decode import decode\nfrom ml.errors import UnsupportedImage\n"
+        "try:\n    decode(b'junk, not an image')\nexcept UnsupportedImage:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.endswith('ImagePlugin')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert "WebPImagePlugin" in loaded and "TiffImagePlugin" in loaded and "XbmImagePlugin" not in loaded, loaded
