@@ -89,7 +89,7 @@ def _roots(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         np.minimum.at(parent, high[apart], low[apart])
         while True:
             jumped = parent[parent]
-            if np.array_equal(jumped, parent):
+            if (jumped == parent).all():
                 break
             parent = jumped
 
@@ -102,9 +102,11 @@ def components(mask: np.ndarray) -> Components:
         return Components((h, w), 0, empty, np.zeros((0, 4), np.int64), empty, empty, empty, empty)
     upper, lower = _touching_pairs(rows, starts, ends, w)
     roots = _roots(len(rows), upper, lower)
-    _, inverse = np.unique(roots, return_inverse=True)  # roots are first runs: raster order
-    run_label = inverse.astype(np.int64) + 1
-    count = int(run_label.max())
+    # a root is its component's first run, so numbering the roots in run order numbers the components in
+    # raster order (what np.unique(roots, return_inverse=True) gave, without its sort)
+    numbers = np.cumsum(roots == np.arange(len(roots)))
+    run_label = numbers[roots].astype(np.int64)
+    count = int(numbers[-1])
     index = run_label - 1
     areas = np.bincount(index, weights=ends - starts, minlength=count).astype(np.int64)
     boxes = np.empty((count, 4), dtype=np.int64)
@@ -117,16 +119,24 @@ def components(mask: np.ndarray) -> Components:
     return Components((h, w), count, areas, boxes, rows, starts, ends, run_label)
 
 
+def _padded(values: np.ndarray) -> np.ndarray:
+    """``values`` with a border of one zero (np.pad(values, 1), without its ~15 µs of generality)."""
+    h, w = values.shape
+    p = np.zeros((h + 2, w + 2), dtype=values.dtype)
+    p[1:-1, 1:-1] = values
+    return p
+
+
 def erode_cross(mask: np.ndarray) -> np.ndarray:
     """Binary erosion by the 4-connected cross, outside the image counting as unset."""
-    p = np.pad(mask, 1)
+    p = _padded(mask)
     return p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
 
 
 def dilate_square(mask: np.ndarray) -> np.ndarray:
     """Binary dilation by a 3x3 square."""
     h, w = mask.shape
-    p = np.pad(mask, 1)
+    p = _padded(mask)
     out = np.zeros_like(mask)
     for dy in range(3):
         for dx in range(3):
@@ -141,7 +151,7 @@ def dilate_diamond(values: np.ndarray, radius: int) -> np.ndarray:
     image, so this equals a diamond max filter whatever the border mode."""
     out = values
     for _ in range(radius):
-        p = np.pad(out, 1)
+        p = _padded(out)
         out = np.maximum.reduce([p[1:-1, 1:-1], p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
     return out
 

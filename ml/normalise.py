@@ -134,6 +134,21 @@ _CENTRES = (np.mgrid[0:CELLS, 0:CELLS] + 0.5) / CELLS  # (row, column) of each c
 _GRID_DESIGN = _design(_CENTRES[0].ravel(), _CENTRES[1].ravel())
 
 
+def percentile(values: np.ndarray, q: float) -> float:
+    """np.percentile(values, q) (its default, linear interpolation), to the last bit, by partitioning once
+    around the lower neighbour: np.percentile's generality cost 50 µs of a 2.5 ms canvas prediction.
+    As in numpy with a Python ``q``, the weight is a Python float and the lerp is in the values' precision."""
+    flat = values.ravel()
+    index = (flat.size - 1) * (q / 100)
+    below = int(index)
+    if below >= flat.size - 1:
+        return float(flat.max())
+    ordered = np.partition(flat, below)
+    a, b = ordered[below], ordered[below + 1 :].min()
+    t, kind = index - below, flat.dtype.type
+    return float(b - (b - a) * kind(1 - t) if t >= 0.5 else a + (b - a) * kind(t))
+
+
 def small_median(values: np.ndarray) -> float:
     """np.median of a small array by sorting it: the same value, without np.median's ~40 µs of overhead
     (the background fit takes ten medians of 1,024 cells; the identity check one of 784 pixels)."""
@@ -155,7 +170,7 @@ def fit_background(values: np.ndarray, ink_sign: float, ink_range: float) -> np.
     a = _GRID_DESIGN
     b = _coarse(values.astype(np.float32, copy=False))
     keep = ink_sign * (b - small_median(b)) < 0.25 * ink_range
-    low, high = np.percentile(b[keep], (10, 90)) if keep.any() else (0.0, 0.0)
+    low, high = (percentile(b[keep], 10), percentile(b[keep], 90)) if keep.any() else (0.0, 0.0)
     if keep.sum() < 12 or high - low <= UNIFORM_PAPER:
         # clean canvas, MNIST, scans: a constant is the fit, kept as one value that broadcasts
         return np.asarray(small_median(b[keep]) if keep.any() else small_median(b), dtype=np.float32)
@@ -332,7 +347,7 @@ def _normalise_ink(flat: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, i
     mask = mask[top:bottom, left:right]
     halo = morphology.dilate_square(mask)
     crop = flat[top:bottom, left:right] * halo
-    level = float(np.percentile(crop[mask], 90))
+    level = percentile(crop[mask], 90)
     crop = np.clip(crop / max(level, 1e-6), 0.0, 1.0)
     longest = max(crop.shape)
     width_in_box = stroke_width(mask) * BOX / longest
