@@ -465,7 +465,9 @@ def log_writes(tmp: Path) -> None:
 
 
 def training() -> None:
-    say("## 5. Training the default model (8 epochs, full MNIST)")
+    from ml.training import DEFAULT_EPOCHS
+
+    say(f"## 5. Training the default model ({DEFAULT_EPOCHS['cnn']} epochs, full MNIST, `python -m ml train`)")
     with tempfile.TemporaryDirectory() as store:
         started = time.perf_counter()
         out = subprocess.run(
