@@ -7,8 +7,6 @@ mmap for large blocks, `MALLOC_MMAP_THRESHOLD_=131072 benchmarks/soak.py`, dropp
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 from functools import lru_cache
 
 LARGE_REQUEST_PIXELS = 4_000_000
@@ -16,6 +14,9 @@ LARGE_REQUEST_PIXELS = 4_000_000
 
 @lru_cache(maxsize=1)
 def _malloc_trim():
+    import ctypes  # here: ~10 ms of imports that only the first large request needs
+    import ctypes.util
+
     name = ctypes.util.find_library("c")
     try:
         return ctypes.CDLL(name).malloc_trim if name else None
