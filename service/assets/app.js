@@ -107,11 +107,17 @@ function historyItem(r) {
   return li;
 }
 
+// Each answer refreshes the history, and two refreshes can be answered out of order (two workers): an
+// older call's answer arriving last would put back a list without the newest prediction, for good.
+let historyCalls = 0;
+
 async function loadHistory() {
   const status = $("history-status");
   const low = $("low-only").checked;
+  const call = ++historyCalls;
   try {
     const body = await fetchJSON(`predictions?limit=20${low ? "&low_confidence=true" : ""}`);
+    if (call !== historyCalls) return;  // a newer call is under way: its answer is the one to show
     lowThreshold = body.low_confidence_below ?? lowThreshold;
     $("low-threshold").textContent = pct(lowThreshold).replace(".0%", "%");
     $("history-list").replaceChildren(...body.predictions.map(historyItem));
@@ -119,6 +125,7 @@ async function loadHistory() {
     status.textContent = body.predictions.length ? `${body.predictions.length} most recent` :
       (low ? "No low-confidence answers yet." : "Nothing yet: recognise a digit above.");
   } catch (e) {
+    if (call !== historyCalls) return;
     status.textContent = `History is not available: ${e.message}`;
     if (e.status === 401) askForToken(status, loadHistory);
   }
