@@ -4,9 +4,9 @@ prometheus_client's multiprocess mode: every worker writes its values to memory-
 ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics``, whichever worker answers it, sums them all. The
 directory must be chosen before prometheus_client is imported and shared by the workers of one
 server only, so this module creates a fresh one in the process that imports it first (the
-functions-framework master, before gunicorn forks) unless the variable is already set. The metric
-objects are module globals because that is how prometheus_client registers them; nothing else here
-holds state.
+launcher's master, before gunicorn forks) unless the variable is already set. The metric objects are
+made once per process on first use (``prometheus()``: prometheus_client registers each name once per
+process, so they are a module-level singleton); nothing else here holds state.
 """
 
 from __future__ import annotations

@@ -24,14 +24,12 @@ if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
 FIELD = "file"
+MAX_FILENAME = 200
+MAX_PART_HEADER = 16 * 1024  # a part's header line; a longer filename is cut to MAX_FILENAME, a longer line refused
 
 
 class TooManyParts(Exception):
     """More parts than a request may carry (413)."""
-
-
-MAX_FILENAME = 200
-MAX_PART_HEADER = 16 * 1024  # a part's header line; a longer filename is cut to MAX_FILENAME, a longer line refused
 
 
 @dataclass(frozen=True)
@@ -183,7 +181,12 @@ def _json(request: Request, max_files: int) -> list[Upload]:
 def extract_uploads(request: Request, max_bytes: int, max_files: int) -> list[Upload]:
     if len(request.body) > max_bytes:
         raise payload_too_large(max_bytes)
-    raw_type, raw_options = parse_options_header(request.header("content-type"))
+    try:
+        raw_type, raw_options = parse_options_header(request.header("content-type"))
+    except UnicodeEncodeError:  # HTTP headers are ISO-8859-1; a function-URL event can carry anything
+        raise HTTPError(
+            415, "unsupported_content_type", "the Content-Type header has characters outside ISO-8859-1"
+        ) from None
     mimetype = raw_type.decode("latin-1").lower()
     options = {key.decode("latin-1"): value.decode("latin-1") for key, value in raw_options.items()}
     if not request.body:

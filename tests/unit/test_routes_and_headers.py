@@ -100,3 +100,17 @@ def test_multipart_refusals_name_the_problem(body, status, code):
     with pytest.raises(HTTPError) as refused:
         extract_uploads(_multipart(body), 10**6, 4)
     assert (refused.value.status, refused.value.code) == (status, code)
+
+
+@pytest.mark.parametrize(
+    "content_type, status, code",
+    [
+        ("multipart/form-data; boundary=" + "b" * 300, 400, "invalid_multipart"),  # RFC 2046: at most 70
+        ("image/png; note=\u20ac", 415, "unsupported_content_type"),  # not ISO-8859-1: a Lambda event can carry it
+        ('multipart/form-data; boundary="\u20ac"', 415, "unsupported_content_type"),
+    ],
+)
+def test_odd_content_types_are_refused_not_crashed_on(content_type, status, code):
+    with pytest.raises(HTTPError) as refused:
+        extract_uploads(Request("POST", "/", {"content-type": content_type}, {}, b"--b\r\n"), 10**6, 4)
+    assert (refused.value.status, refused.value.code) == (status, code)
