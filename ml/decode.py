@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The plugins of FORMATS, registered here: Image.open imports all ~45 of Pillow's plugins (28 ms here, after the common five)
-# the first time it is asked for a format not yet registered, which the first upload that is not PNG,
-# JPEG, GIF or BMP (WebP, TIFF, or any junk) would have paid, once per worker.
+# The plugins of FORMATS are imported here, so they are registered: Image.open imports all ~45 of Pillow's
+# plugins (28 ms here) the first time it is asked for a format not yet registered, which the first upload
+# that is not PNG, JPEG, GIF or BMP (WebP, TIFF, or any junk) would have paid, once per worker.
 from PIL import (  # noqa: F401
     BmpImagePlugin,
     GifImagePlugin,
@@ -30,7 +30,7 @@ from PIL import (  # noqa: F401
     PngImagePlugin,
     TiffImagePlugin,
     UnidentifiedImageError,
-    WebPImagePlugin,  # noqa: F401
+    WebPImagePlugin,
 )
 
 from ml.errors import ImageTooCostly, ImageTooLarge, InvalidImage, RequestTooCostly, UnsupportedImage
