@@ -74,9 +74,10 @@ class Traffic:
     """Upload clients that run until stopped; every answer is recorded under the current phase.
 
     Each client sends at most ``per_second`` uploads a second, as users do (open loop), rather than
-    as fast as it is answered: a spooled upload is answered in a few ms, so unpaced clients sent 500 a
-    second while the ring was down and left the three nodes (on the same 2 cores) no CPU to come back
-    with; the spool then held 5,000 records and drained only once the third node returned."""
+    as fast as it is answered: a spooled upload is answered in a few ms, so unpaced clients sent hundreds
+    a second while the ring was down (10,337 answers in one run's phase 4) and left the three nodes (on
+    the same 2 cores) no CPU to come back with; the spool then held 5,000 records and drained only once
+    the third node returned."""
 
     url: str
     clients: int
@@ -253,7 +254,7 @@ def run(phase_seconds: float, clients: int, latency: bool, workdir: Path) -> dic
         traffic.phase = "4. node 2 back"
         nodes[1].start(cp)
         nodes[1].wait_ready(240)
-        # the spool drains at what the ring takes besides the ongoing traffic (about 35 writes a second with
+        # the spool drains at what the ring takes besides the ongoing traffic (35-50 writes a second with
         # three nodes on these 2 cores), and holds whatever was answered while node 2 restarted (800 to over
         # 5,000 records): wait while it shrinks, not a fixed time
         back = progressed = time.monotonic()
