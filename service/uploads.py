@@ -111,12 +111,11 @@ def _multipart_parts(body: bytes, boundary: bytes, max_parts: int) -> list[_Part
     return parts
 
 
-def _multipart(request: Request, options: dict, max_files: int) -> list[Upload]:
-    boundary = options.get("boundary", "")
+def _multipart(request: Request, boundary: bytes, max_files: int) -> list[Upload]:
     if not boundary:
         raise HTTPError(400, "invalid_multipart", "the multipart body cannot be parsed: no boundary in Content-Type")
     try:
-        parts = _multipart_parts(request.body, boundary.encode("latin-1"), max_files + 16)
+        parts = _multipart_parts(request.body, boundary, max_files + 16)
     except TooManyParts as exc:
         raise HTTPError(
             413, "too_many_parts", f"the multipart request has too many parts (limit {max_files} files)"
@@ -188,11 +187,10 @@ def extract_uploads(request: Request, max_bytes: int, max_files: int) -> list[Up
             415, "unsupported_content_type", "the Content-Type header has characters outside ISO-8859-1"
         ) from None
     mimetype = raw_type.decode("latin-1").lower()
-    options = {key.decode("latin-1"): value.decode("latin-1") for key, value in raw_options.items()}
     if not request.body:
         raise HTTPError(400, "empty_body", f"the request has no body; send curl -F {FIELD}=@digit.png")
     if mimetype == "multipart/form-data":
-        return _multipart(request, options, max_files)
+        return _multipart(request, raw_options.get(b"boundary", b""), max_files)
     if mimetype in ("application/json", "text/json"):
         return _json(request, max_files)
     if mimetype.startswith("image/") or mimetype in ("application/octet-stream", ""):
