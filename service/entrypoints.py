@@ -22,12 +22,15 @@ from service.adapters import (
     to_lambda,
 )
 from service.config import Settings
+from service.errors import status_of
 from service.http import HTTPError, Request, Response, error_response
+from service.predlog import group
 
 # Every answer: browsers take the declared type as it is (no sniffing a stored upload into a page).
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 # Pages: scripts and styles from this origin only (style attributes are set by the page's own scripts),
 # images from here or the page's canvas/blob URLs, not framable, forms post back here only.
+logger = logging.getLogger("digits.entrypoint")
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -52,9 +55,40 @@ class Entrypoint:
         self.max_body = max_body
         self.settings = settings
         self.blocking = blocking  # a handler that runs for minutes (training) gets a thread, not the event loop
+        self._group = group.GroupCommit()  # the ASGI entry's log writes, one transaction per turn of the loop
 
     def handle(self, request: Request, lambda_runtime: bool = False, refused: HTTPError | None = None) -> Response:
         """The handler's answer (or the adapter's refusal), with its request id, access line and metrics."""
+        t, token = self._begin(request)
+        try:
+            response = error_response(refused) if refused is not None else self.handler(request)
+            return self._finish(t, response, lambda_runtime)
+        finally:
+            telemetry.end(token)
+
+    async def handle_grouped(self, request: Request) -> Response:
+        """``handle``, with the request's log writes committed together with those of the other requests
+        handled in the same turn of the event loop (service.predlog.group), before any of them is answered."""
+        t, token = self._begin(request)
+        try:
+            with group.deferring() as writes:
+                response = self.handler(request)
+            if writes:
+                try:
+                    t.stages["log_write"] = t.stages.get("log_write", 0.0) + await self._group.commit(writes)
+                except Exception as exc:  # noqa: BLE001 (the log and the spool refused: 503; anything else, a 500)
+                    if status_of(exc) is None:
+                        logger.exception(
+                            "the prediction log's group write failed on %s %s", request.method, request.path
+                        )
+                    t.predictions.clear()  # answered with the error: nothing was predicted for the client
+                    t.prediction_ids.clear()
+                    response = error_response(exc)
+            return self._finish(t, response, False)
+        finally:
+            telemetry.end(token)
+
+    def _begin(self, request: Request) -> tuple[telemetry.RequestTelemetry, Any]:
         t = telemetry.RequestTelemetry(
             self.function,
             telemetry.request_id_from(request.header("x-request-id")),
@@ -62,21 +96,19 @@ class Entrypoint:
             request.path,
             len(request.body),
         )
-        token = telemetry.begin(t)
+        return t, telemetry.begin(t)
+
+    def _finish(self, t: telemetry.RequestTelemetry, response: Response, lambda_runtime: bool) -> Response:
+        response.headers["X-Request-Id"] = t.request_id
+        response.headers.update(SECURITY_HEADERS)
+        if response.content_type.startswith("text/html"):
+            response.headers["Content-Security-Policy"] = PAGE_POLICY
+        t.finish(response.status, len(response.body))
         try:
-            response = error_response(refused) if refused is not None else self.handler(request)
-            response.headers["X-Request-Id"] = t.request_id
-            response.headers.update(SECURITY_HEADERS)
-            if response.content_type.startswith("text/html"):
-                response.headers["Content-Security-Policy"] = PAGE_POLICY
-            t.finish(response.status, len(response.body))
-            try:
-                self._observe(t, lambda_runtime)
-            except Exception:  # a full metrics disk must not turn an answer (maybe a 200 already logged) into a 500
-                logging.getLogger("digits.observability").exception("could not record the request's metrics")
-            return response
-        finally:
-            telemetry.end(token)
+            self._observe(t, lambda_runtime)
+        except Exception:  # a full metrics disk must not turn an answer (maybe a 200 already logged) into a 500
+            logging.getLogger("digits.observability").exception("could not record the request's metrics")
+        return response
 
     def _observe(self, t: telemetry.RequestTelemetry, lambda_runtime: bool) -> None:
         logs.access(t.access_fields())
@@ -111,7 +143,7 @@ class Entrypoint:
 
             response = await asyncio.to_thread(self.handle, request)
         else:
-            response = self.handle(request)
+            response = await self.handle_grouped(request)
         await send_asgi(send, response)
 
     def serve_lambda(self, event: dict) -> dict:

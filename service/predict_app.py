@@ -35,7 +35,7 @@ from service.http import (
 from service.model_cache import ModelCache
 from service.observability import metrics_response, openapi_response
 from service.params import parse_label, query_values, require_json, wants_html
-from service.predlog import PredictionRecord, new_prediction_id, open_prediction_log
+from service.predlog import PredictionRecord, group, new_prediction_id, open_prediction_log
 from service.predlog.base import NOT_A_DIGIT, created_at_of
 from service.predlog.spool import SpooledPredictionLog
 from service.routes import Router
@@ -190,8 +190,8 @@ class PredictApp:
                 predictions = predictor.predict(np.stack([a for _, a, _ in ready]))
             for (index, array, started), p in zip(ready, predictions, strict=True):
                 record = self._record(uploads[index], array, p, predictor.version, started)
-                with request.stage("log_write"):
-                    self.prediction_log.write(record)  # refusals too: /stats counts them, a person may correct one
+                with request.stage("log_write"):  # refusals too: /stats counts them, a person may correct one
+                    group.write(self.prediction_log, record)  # now, or committed with the loop's turn (ASGI)
                 request.prediction(record.id, record.digit, record.confidence, record.model_version)
                 answer = record.as_json()
                 if p.refused:

@@ -132,6 +132,9 @@ class PredictionLog(Protocol):
     def write(self, record: PredictionRecord) -> None:
         """Idempotent: writing the same id twice leaves one record."""
 
+    def write_many(self, records: list[PredictionRecord]) -> None:
+        """``write`` for each, in one round (one transaction where the backend has them)."""
+
     def get(self, prediction_id: str) -> PredictionRecord | None: ...
 
     def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:

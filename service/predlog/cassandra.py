@@ -198,26 +198,40 @@ class CassandraPredictionLog:
         except unavailability() as exc:
             raise LogUnavailable(f"cannot apply the schema on {self.describe()}: {exc}") from exc
 
+    _INSERT = "INSERT INTO {keyspace}.predictions_by_day (day, " + _FIELDS + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
     def write(self, record: PredictionRecord) -> None:
-        self._execute(
-            "insert",
-            f"INSERT INTO {self.keyspace}.predictions_by_day (day, {_FIELDS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                date.fromisoformat(record.day),
-                uuid.UUID(record.id),
-                record.filename,
-                record.content_type,
-                record.digit,
-                record.confidence,
-                record.probabilities,
-                record.model_version,
-                record.latency_ms,
-                record.normalised,
-                record.image,
-                record.image_key,
-                record.image_size,
-                record.request_id,
-            ),
+        self._execute("insert", self._INSERT.format(keyspace=self.keyspace), self._row(record))
+
+    def write_many(self, records: list[PredictionRecord]) -> None:
+        """The inserts in flight together (the driver's async API), then each one's outcome: a node that
+        fails one of them makes the whole group LogUnavailable (the spool takes it; inserts are idempotent)."""
+        try:
+            statement = self._statement("insert", self._INSERT.format(keyspace=self.keyspace))
+            session = self._connect()
+            futures = [session.execute_async(statement.bind(self._row(record))) for record in records]
+            for future in futures:
+                future.result()
+        except unavailability() as exc:
+            raise LogUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _row(record: PredictionRecord) -> tuple:
+        return (
+            date.fromisoformat(record.day),
+            uuid.UUID(record.id),
+            record.filename,
+            record.content_type,
+            record.digit,
+            record.confidence,
+            record.probabilities,
+            record.model_version,
+            record.latency_ms,
+            record.normalised,
+            record.image,
+            record.image_key,
+            record.image_size,
+            record.request_id,
         )
 
     @staticmethod

@@ -373,6 +373,24 @@ class SpooledPredictionLog:
         self._append(record)
         self._start_replayer()
 
+    def write_many(self, records: list[PredictionRecord]) -> None:
+        """``write`` for several records in one transaction of the log (group commit): all in the log, or,
+        the log refusing, all whole in the spool (a log that took some before failing gets them again from
+        the replay; writes are idempotent)."""
+        self._fork_check()
+        if self._down_since is None:
+            try:
+                if not self._schema_ready:
+                    self.inner.ensure_schema()
+                    self._schema_ready = True
+                self.inner.write_many(records)
+                return
+            except LogUnavailable as exc:
+                self._trip(exc)
+        for record in records:
+            self._append(record)
+        self._start_replayer()
+
     def flush(self) -> bool:
         """Replay now (tests, shutdown). True when nothing is left."""
         return self.replay()

@@ -62,6 +62,29 @@ _SELECT = (
 _SELECT_LIST = _SELECT.replace("p.image,", "NULL,")
 
 
+_INSERT = f"INSERT OR IGNORE INTO predictions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+
+def _row(record: PredictionRecord) -> tuple:
+    return (
+        record.id,
+        record.day,
+        record.created_at.isoformat(),
+        record.filename,
+        record.content_type,
+        record.digit,
+        record.confidence,
+        json.dumps(record.probabilities),
+        record.model_version,
+        record.latency_ms,
+        record.normalised,
+        record.image,
+        record.image_key,
+        record.image_size,
+        record.request_id,
+    )
+
+
 # Errors that mean "the database cannot be used right now" (locked, read-only, disk full, I/O error,
 # cannot open): the record is spooled. Anything else (a wrong statement or value) is a bug: a 500.
 _UNAVAILABLE = (sqlite3.OperationalError, sqlite3.DatabaseError)
@@ -112,6 +135,27 @@ class SqlitePredictionLog:
                 self._reset()  # a file that was read-only, missing or damaged is opened afresh next time
                 raise LogUnavailable(f"{self.describe()}: {exc}") from exc
 
+    def _run_many(self, sql: str, rows: list[tuple]) -> None:
+        """``sql`` once per row, in one transaction: all rows or none."""
+        with self._lock:
+            try:
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")  # the write lock now (within ``timeout``), not at the first insert
+                try:
+                    conn.executemany(sql, rows)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # no transaction left to roll back (SQLite ended it), or the file is gone
+                    raise
+            except _BUGS:
+                raise
+            except _UNAVAILABLE as exc:
+                self._reset()
+                raise LogUnavailable(f"{self.describe()}: {exc}") from exc
+
     def _reset(self) -> None:
         if self._conn is not None:
             try:
@@ -127,26 +171,10 @@ class SqlitePredictionLog:
             self._run("ALTER TABLE predictions ADD COLUMN request_id TEXT")
 
     def write(self, record: PredictionRecord) -> None:
-        self._run(
-            f"INSERT OR IGNORE INTO predictions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                record.id,
-                record.day,
-                record.created_at.isoformat(),
-                record.filename,
-                record.content_type,
-                record.digit,
-                record.confidence,
-                json.dumps(record.probabilities),
-                record.model_version,
-                record.latency_ms,
-                record.normalised,
-                record.image,
-                record.image_key,
-                record.image_size,
-                record.request_id,
-            ),
-        )
+        self._run(_INSERT, _row(record))
+
+    def write_many(self, records: list[PredictionRecord]) -> None:
+        self._run_many(_INSERT, [_row(record) for record in records])
 
     @staticmethod
     def _record(row: tuple) -> PredictionRecord:

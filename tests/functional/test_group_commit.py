@@ -1,0 +1,147 @@
+"""Group commit on the ASGI entry (scripts/serve.sh): uploads handled in one turn of a worker's event loop
+share one transaction of the prediction log, and none is answered before its record is durable.
+
+The entry point is driven in-process through its ASGI interface, several requests at once on one loop, as
+uvicorn does; the log is the real SQLite file, watched through its connection's statement trace. The
+faults are real too: another connection's exclusive lock, a spool too small for a record, and a trigger
+that makes an insert fail the way a bug would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+
+import pytest
+
+from service.config import Settings
+from service.entrypoints import predict_function
+from service.predlog.sqlite import SCHEMA
+from tests.conftest import GOLDEN
+from tests.functional.test_spool import Outage, ids_in_store
+
+SEVEN = (GOLDEN / "7_canvas.png").read_bytes()
+BOUNDARY = "group-commit-test"
+
+
+def _scope(body: bytes) -> dict:
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+
+
+def _upload(filename: str) -> bytes:
+    return (
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + SEVEN
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+
+
+async def _post(entry, filename: str, on_answer=None) -> tuple[int, dict]:
+    body, sent = _upload(filename), []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.body" and on_answer is not None:
+            on_answer(json.loads(message["body"]))
+        sent.append(message)
+
+    await entry.serve_asgi(_scope(body), receive, send)
+    return sent[0]["status"], json.loads(sent[1]["body"])
+
+
+def _at_once(entry, filenames: list[str], on_answer=None) -> list[tuple[int, dict]]:
+    async def all_of_them():
+        return await asyncio.gather(*(_post(entry, name, on_answer) for name in filenames))
+
+    return asyncio.run(all_of_them())
+
+
+@pytest.fixture
+def env(predict_env):
+    return {**predict_env, "LOG_LEVEL": "WARNING"}
+
+
+def _entry(env: dict[str, str]):
+    entry = predict_function(Settings.from_env(env))
+    entry.warm()  # model loaded, log and spool opened, as a worker does after the fork
+    return entry, entry.handler.__self__
+
+
+def _traced(app) -> list[str]:
+    statements: list[str] = []
+    app.prediction_log.inner._connection().set_trace_callback(statements.append)
+    return statements
+
+
+def test_uploads_handled_in_one_turn_share_one_transaction(env, tmp_path):
+    entry, app = _entry(env)
+    statements = _traced(app)
+    answers = _at_once(entry, [f"{n}.png" for n in range(6)])
+    assert [status for status, _ in answers] == [200] * 6
+    assert [body["digit"] for _, body in answers] == [7] * 6
+    assert statements.count("BEGIN IMMEDIATE") == 1 and statements.count("COMMIT") == 1
+    assert sum(s.startswith("INSERT") for s in statements) == 6
+    assert sorted(ids_in_store(tmp_path / "predictions.db")) == sorted(body["id"] for _, body in answers)
+
+
+def test_no_answer_leaves_before_its_record_is_in_the_log(env, tmp_path):
+    entry, _ = _entry(env)
+    seen_at_answer: list[bool] = []
+
+    def check(body):  # runs as the answer's body is sent: the record must already be readable by anyone
+        with sqlite3.connect(tmp_path / "predictions.db") as conn:
+            seen_at_answer.append(
+                conn.execute("SELECT 1 FROM predictions WHERE id = ?", (body["id"],)).fetchone() is not None
+            )
+
+    answers = _at_once(entry, ["a.png", "b.png", "c.png"], check)
+    assert [status for status, _ in answers] == [200] * 3 and seen_at_answer == [True] * 3
+
+
+def test_a_locked_log_sends_the_whole_group_to_the_spool(env, tmp_path):
+    entry, app = _entry(env)
+    with Outage(tmp_path / "predictions.db"):
+        answers = _at_once(entry, [f"{n}.png" for n in range(4)])
+        assert [status for status, _ in answers] == [200] * 4  # accepted: whole in the spool
+        assert app.prediction_log.pending() == 4
+    assert app.prediction_log.flush()
+    assert sorted(ids_in_store(tmp_path / "predictions.db")) == sorted(body["id"] for _, body in answers)
+
+
+def test_when_log_and_spool_both_refuse_each_request_is_answered_503(env, tmp_path):
+    entry, app = _entry({**env, "SPOOL_MAX_BYTES": "1024"})  # smaller than one record
+    with Outage(tmp_path / "predictions.db"):
+        answers = _at_once(entry, ["a.png", "b.png"])
+    assert [(status, body["error"]) for status, body in answers] == [(503, "log_unavailable")] * 2
+    assert "spool" in answers[0][1]["message"]
+    assert ids_in_store(tmp_path / "predictions.db") == [] and app.prediction_log.pending() == 0
+
+
+def test_a_failing_insert_rolls_back_its_group_and_is_a_500_not_an_outage(env, tmp_path):
+    with sqlite3.connect(tmp_path / "predictions.db") as conn:
+        conn.executescript(SCHEMA)
+        conn.execute(
+            "CREATE TRIGGER bug BEFORE INSERT ON predictions WHEN NEW.filename = 'bug.png' "
+            "BEGIN SELECT RAISE(ABORT, 'a wrong value, as a bug would write'); END"
+        )
+    entry, app = _entry(env)
+    answers = _at_once(entry, ["fine.png", "bug.png", "also-fine.png"])
+    assert [(status, body["error"]) for status, body in answers] == [(500, "internal")] * 3
+    assert ids_in_store(tmp_path / "predictions.db") == []  # nothing half-written: none was answered 200
+    assert app.prediction_log.pending() == 0 and app.prediction_log.available()  # not spooled: a bug
+    assert [status for status, _ in _at_once(entry, ["next.png"])] == [200]  # the next group is written
