@@ -62,13 +62,15 @@ class Predictor:
     def predict(self, images: np.ndarray) -> list[Prediction]:
         """What predict answers for each image: calibrated, and refused when it is not a digit."""
         a = answers(self.probabilities(images), self.calibration)
+        # tolist(): Python ints, floats and bools in one call per array, not one conversion per value
         return [
-            Prediction(
-                digit=int(a.digit[i]),
-                confidence=float(a.confidence[i]),
-                probabilities=[float(v) for v in a.probabilities[i]],
-                not_a_digit=float(a.not_a_digit[i]),
-                refused=bool(a.refused[i]),
+            Prediction(digit=d, confidence=c, probabilities=p, not_a_digit=n, refused=r)
+            for d, c, p, n, r in zip(
+                a.digit.tolist(),
+                a.confidence.tolist(),
+                a.probabilities.tolist(),
+                a.not_a_digit.tolist(),
+                a.refused.tolist(),
+                strict=True,
             )
-            for i in range(len(a.digit))
         ]

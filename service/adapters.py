@@ -110,7 +110,8 @@ def asgi_request(scope: dict[str, Any], body: bytes) -> Request:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     query: dict[str, str] = {}
-    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+    raw_query = scope.get("query_string", b"")
+    for name, value in parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else ():
         query.setdefault(name, value)  # the first of repeated names, as Flask's request.args.get does
     return Request(scope["method"], scope["path"], headers, query, body)
 

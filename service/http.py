@@ -81,8 +81,11 @@ def authorise_correction(settings, request: Request) -> None:
         )
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # made once: json.dumps with options makes one a call
+
+
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    body = _JSON.encode(payload).encode()
     return Response(status, body, "application/json", dict(headers or {}))
 
 

@@ -46,20 +46,43 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+_json_handler: logging.StreamHandler | None = None  # the root handler configure() installed, in JSON format
+
+
 def configure(log_format: str, level: str) -> None:
     """Root handler on stderr in the chosen format (replacing any earlier one: idempotent)."""
+    global _json_handler
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    _json_handler = handler if log_format == "json" else None
 
 
 ACCESS = logging.getLogger("digits.access")
 
 
 def access(fields: dict) -> None:
-    level = logging.ERROR if fields.get("status", 0) >= 500 else logging.INFO
-    ACCESS.log(
-        level, "%s %s %s", fields.get("method"), fields.get("route"), fields.get("status"), extra={"fields": fields}
-    )
+    status = fields.get("status", 0)
+    level = logging.ERROR if status >= 500 else logging.INFO
+    if not ACCESS.isEnabledFor(level):
+        return
+    message = f"{fields.get('method')} {fields.get('route')} {status}"
+    handler = _json_handler
+    if handler is None or logging.getLogger().handlers != [handler] or ACCESS.handlers or ACCESS.filters:
+        ACCESS.log(level, "%s", message, extra={"fields": fields})  # someone else listens too (a test's capture)
+        return
+    # JsonFormatter's line, written without a LogRecord: logging's machinery (the caller's frame looked up,
+    # a record of 20 attributes, five calls deep) was a third of the access line's cost, every request
+    line = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": logging.getLevelName(level),
+        "logger": ACCESS.name,
+        "message": message,
+        **fields,
+    }
+    text = json.dumps(line, default=str, separators=(",", ":")) + handler.terminator
+    with handler.lock:  # type: ignore[union-attr]  (a StreamHandler always has its lock)
+        handler.stream.write(text)
+        handler.stream.flush()

@@ -147,6 +147,7 @@ class Worker(UvicornWorker):
         "interface": "asgi3",
         "access_log": False,
         "server_header": False,
+        "proxy_headers": False,  # nothing reads the client's address; the middleware was a layer per request
         "backlog": 1,  # connections accepted per wake-up (see _BalancedServer)
     }
 

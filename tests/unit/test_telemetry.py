@@ -51,6 +51,30 @@ def test_json_lines_carry_the_request_id_and_fields():
     assert "request_id" not in outside
 
 
+def test_the_access_line_written_directly_is_the_line_logging_would_write():
+    """The access line skips logging's machinery when nothing but our JSON handler listens; the line must
+    not differ from the one JsonFormatter writes for the same fields (checked with a second listener on,
+    which sends it through logging)."""
+    fields = {"request_id": "rid-2", "method": "POST", "route": "/", "status": 503, "latency_ms": 1.5, "ids": ["a"]}
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    direct, through_logging = io.StringIO(), io.StringIO()
+    try:
+        logs.configure("json", "INFO")
+        root.handlers[0].stream = direct
+        logs.access(fields)
+        listener = logging.StreamHandler(io.StringIO())
+        root.addHandler(listener)
+        root.handlers[0].stream = through_logging
+        logs.access(fields)
+    finally:
+        root.handlers[:], root.level = saved, level
+    first, second = json.loads(direct.getvalue()), json.loads(through_logging.getvalue())
+    assert first.pop("time")[:10] == second.pop("time")[:10]
+    assert list(first.items()) == list(second.items())
+    assert first["level"] == "ERROR" and first["message"] == "POST / 503" and first["logger"] == "digits.access"
+
+
 def test_lambda_invocations_write_one_emf_line_and_echo_the_request_id(monkeypatch, tmp_path, capsys):
     handler = load_predict_handler(monkeypatch, tmp_path)
     image = (GOLDEN / "3_canvas.png").read_bytes()
