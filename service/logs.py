@@ -83,6 +83,9 @@ def access(fields: dict) -> None:
         **fields,
     }
     text = json.dumps(line, default=str, separators=(",", ":")) + handler.terminator
-    with handler.lock:  # type: ignore[union-attr]  (a StreamHandler always has its lock)
+    handler.acquire()
+    try:
         handler.stream.write(text)
         handler.stream.flush()
+    finally:
+        handler.release()
