@@ -56,6 +56,7 @@ class Entrypoint:
         self.settings = settings
         self.blocking = blocking  # a handler that runs for minutes (training) gets a thread, not the event loop
         self._group = group.GroupCommit()  # the ASGI entry's log writes, one transaction per turn of the loop
+        self._tally_flush_due = False  # the ASGI entry's metrics, written once per turn of the loop
 
     def handle(self, request: Request, lambda_runtime: bool = False, refused: HTTPError | None = None) -> Response:
         """The handler's answer (or the adapter's refusal), with its request id, access line and metrics."""
@@ -84,7 +85,7 @@ class Entrypoint:
                     t.predictions.clear()  # answered with the error: nothing was predicted for the client
                     t.prediction_ids.clear()
                     response = error_response(exc)
-            return self._finish(t, response, False)
+            return self._finish(t, response, False, grouped=True)
         finally:
             telemetry.end(token)
 
@@ -98,26 +99,45 @@ class Entrypoint:
         )
         return t, telemetry.begin(t)
 
-    def _finish(self, t: telemetry.RequestTelemetry, response: Response, lambda_runtime: bool) -> Response:
+    def _finish(
+        self, t: telemetry.RequestTelemetry, response: Response, lambda_runtime: bool, grouped: bool = False
+    ) -> Response:
         response.headers["X-Request-Id"] = t.request_id
         response.headers.update(SECURITY_HEADERS)
         if response.content_type.startswith("text/html"):
             response.headers["Content-Security-Policy"] = PAGE_POLICY
         t.finish(response.status, len(response.body))
         try:
-            self._observe(t, lambda_runtime)
+            self._observe(t, lambda_runtime, grouped)
         except Exception:  # a full metrics disk must not turn an answer (maybe a 200 already logged) into a 500
             logging.getLogger("digits.observability").exception("could not record the request's metrics")
         return response
 
-    def _observe(self, t: telemetry.RequestTelemetry, lambda_runtime: bool) -> None:
+    def _observe(self, t: telemetry.RequestTelemetry, lambda_runtime: bool, grouped: bool) -> None:
         logs.access(t.access_fields())
         if self.settings.metrics:
             from service import metrics
 
-            metrics.observe(t, self.settings.low_confidence)
+            if grouped:  # on the event loop: counted with the other requests of this turn, written after it
+                metrics.observe(t, self.settings.low_confidence, into=metrics.tally())
+                if not self._tally_flush_due:
+                    import asyncio  # here, not at the top: the Lambda path never needs it
+
+                    self._tally_flush_due = True
+                    asyncio.get_running_loop().call_soon(self._flush_tally)
+            else:
+                metrics.observe(t, self.settings.low_confidence)
             if lambda_runtime:
                 print(metrics.emf_line(t, self.settings.low_confidence), flush=True)
+
+    def _flush_tally(self) -> None:
+        from service import metrics
+
+        self._tally_flush_due = False
+        try:
+            metrics.tally().flush()
+        except Exception:  # a full metrics disk: the figures are lost, no answer is
+            logging.getLogger("digits.observability").exception("could not write the metrics of this turn")
 
     def serve_flask(self, request) -> Any:
         try:

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from bisect import bisect_left
 
 _OWNER_VAR = "DIGITS_METRICS_DIR_OWNER"  # the pid that created PROMETHEUS_MULTIPROC_DIR, when we did
 
@@ -133,26 +134,76 @@ def prometheus() -> Prometheus | None:
     return _metrics
 
 
-def observe(t: RequestTelemetry, low_confidence: float) -> None:
-    """Count one finished request."""
+class _Direct:
+    """Updates written as they come (each a locked write to this worker's file)."""
+
+    @staticmethod
+    def inc(counter, amount: float = 1.0) -> None:
+        counter.inc(amount)
+
+    @staticmethod
+    def observe(histogram, value: float) -> None:
+        histogram.observe(value)
+
+
+class Tally:
+    """Updates summed in memory and written in one go by ``flush``: the requests of one turn of a worker's
+    event loop (16 clients: about 3 at a time) share one write per value instead of one each (12 a request).
+    Histograms are summed as prometheus_client's own ``observe`` does (the first bucket whose bound is >=
+    the value, and the sum); a test compares the two expositions. One thread only: the event loop's."""
+
+    def __init__(self) -> None:
+        self._counts: dict = {}
+        self._sums: dict = {}
+        self._buckets: dict = {}
+
+    def inc(self, counter, amount: float = 1.0) -> None:
+        self._counts[counter] = self._counts.get(counter, 0.0) + amount
+
+    def observe(self, histogram, value: float) -> None:
+        self._sums[histogram] = self._sums.get(histogram, 0.0) + value
+        key = (histogram, bisect_left(histogram._upper_bounds, value))
+        self._buckets[key] = self._buckets.get(key, 0) + 1
+
+    def flush(self) -> None:
+        counts, sums, buckets = self._counts, self._sums, self._buckets
+        self._counts, self._sums, self._buckets = {}, {}, {}
+        for counter, amount in counts.items():
+            counter.inc(amount)
+        for histogram, total in sums.items():
+            histogram._sum.inc(total)
+        for (histogram, index), n in buckets.items():
+            histogram._buckets[index].inc(n)
+
+
+_tally = Tally()
+
+
+def tally() -> Tally:
+    """This process's pending updates (``observe(..., into=tally())``, then ``tally().flush()``)."""
+    return _tally
+
+
+def observe(t: RequestTelemetry, low_confidence: float, into: Tally | _Direct = _Direct()) -> None:
+    """Count one finished request, now or ``into`` a tally."""
     p = prometheus()
     if p is None:
         return
-    p.child(p.requests, t.function, t.route, t.method, str(t.status)).inc()
-    p.child(p.request_seconds, t.function, t.route).observe(t.seconds)
+    into.inc(p.child(p.requests, t.function, t.route, t.method, str(t.status)))
+    into.observe(p.child(p.request_seconds, t.function, t.route), t.seconds)
     for stage, seconds in t.stages.items():
-        p.child(p.stage_seconds, stage).observe(seconds)
+        into.observe(p.child(p.stage_seconds, stage), seconds)
     for digit, confidence in t.predictions:
         if digit == NOT_A_DIGIT:  # a refusal: counted, but its confidence is not an answer's
-            p.child(p.predictions, "not_a_digit").inc()
+            into.inc(p.child(p.predictions, "not_a_digit"))
             continue
-        p.child(p.predictions, str(digit)).inc()
-        p.confidence.observe(confidence)
+        into.inc(p.child(p.predictions, str(digit)))
+        into.observe(p.confidence, confidence)
         if confidence < low_confidence:
-            p.low_confidence.inc()
+            into.inc(p.low_confidence)
     if t.training_outcome:
-        p.training_runs.labels(t.training_outcome).inc()
-        p.training_seconds.observe(t.seconds)
+        into.inc(p.child(p.training_runs, t.training_outcome))
+        into.observe(p.training_seconds, t.seconds)
 
 
 def model_loaded(version: str, previous: str | None) -> None:
@@ -199,6 +250,7 @@ def render() -> tuple[bytes, str]:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
     prometheus()  # this process's own metrics exist (at zero) even before its first request
+    _tally.flush()  # and hold what its requests of this turn counted
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     return generate_latest(registry), CONTENT_TYPE_LATEST

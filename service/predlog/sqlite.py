@@ -174,7 +174,10 @@ class SqlitePredictionLog:
         self._run(_INSERT, _row(record))
 
     def write_many(self, records: list[PredictionRecord]) -> None:
-        self._run_many(_INSERT, [_row(record) for record in records])
+        if len(records) == 1:  # one statement is its own transaction: no BEGIN and COMMIT to run
+            self.write(records[0])
+        else:
+            self._run_many(_INSERT, [_row(record) for record in records])
 
     @staticmethod
     def _record(row: tuple) -> PredictionRecord:

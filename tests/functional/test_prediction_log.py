@@ -174,3 +174,26 @@ def test_schema_file_is_only_creates():
 def test_ids_are_timeuuids_in_time_order():
     first, second = new_prediction_id(), new_prediction_id()
     assert created_at_of(first) <= created_at_of(second) < created_at_of(first) + timedelta(seconds=5)
+
+
+def test_ids_are_unique_rfc4122_timeuuids_even_across_forked_workers():
+    """Made here, not by libuuid: version 1, RFC 4122 variant, a random node with the multicast bit, strictly
+    increasing time within a process, and another clock sequence and node in a forked child (two workers
+    making an id in the same 100 ns must not make the same one)."""
+    import os
+    import uuid
+
+    ids = [new_prediction_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 1 and u.variant == uuid.RFC_4122 and u.node >> 40 & 1 for u in parsed)
+    assert [u.time for u in parsed] == sorted({u.time for u in parsed})  # strictly increasing
+    assert abs(created_at_of(ids[-1]) - datetime.now(UTC)) < timedelta(seconds=5)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, new_prediction_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    theirs = uuid.UUID(os.read(read, 64).decode())
+    assert (theirs.clock_seq, theirs.node) != (parsed[0].clock_seq, parsed[0].node)

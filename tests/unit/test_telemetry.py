@@ -100,3 +100,43 @@ def test_a_refused_body_is_logged_and_counted_with_an_id_too(monkeypatch, tmp_pa
     assert answer["statusCode"] == 413 and len(answer["headers"]["x-request-id"]) == 32
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert [(e["Status"], e["ClientErrors"]) for e in emf] == [(413, 1)]
+
+
+def _samples() -> dict[str, float]:
+    from service import metrics
+
+    body, _ = metrics.render()
+    lines = [line.rsplit(" ", 1) for line in body.decode().splitlines() if line and not line.startswith("#")]
+    return {name: float(value) for name, value in lines if "digits_model" not in name and "_up" not in name}
+
+
+def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: value - before.get(name, 0.0) for name, value in after.items() if value != before.get(name, 0.0)}
+
+
+def test_a_tallied_turn_writes_what_counting_each_request_writes():
+    """The ASGI entry counts a turn's requests in memory and writes them once (metrics.Tally, which sums
+    histograms itself); the exposition must move exactly as it does when each request is counted alone."""
+    from service import metrics
+
+    requests = []
+    for n, (digit, confidence, seconds) in enumerate([(7, 0.99, 0.0004), (3, 0.42, 0.03), (10, 0.97, 0.0011)]):
+        t = telemetry.RequestTelemetry("predict", f"tally-{n}", "POST", "/", 10)
+        t.route = "/tally-test"
+        t.stages = {"preprocess": seconds / 3, "inference": seconds / 4, "log_write": 0.0025}  # one on a bound
+        t.prediction(f"id-{n}", digit, confidence, "v1")
+        t.finish(200 if digit != 10 else 422, 10)
+        t.seconds = seconds
+        requests.append(t)
+    start = _samples()
+    for t in requests:
+        metrics.observe(t, 0.5)
+    direct = _delta(start, middle := _samples())
+    for t in requests:
+        metrics.observe(t, 0.5, into=metrics.tally())
+    metrics.tally().flush()
+    tallied = _delta(middle, _samples())
+    assert direct and set(tallied) == set(direct)
+    for name, value in direct.items():
+        assert tallied[name] == pytest.approx(value, rel=1e-12), name
+    assert direct['digits_predictions_total{digit="not_a_digit"}'] == 1
