@@ -184,7 +184,10 @@ def tally() -> Tally:
     return _tally
 
 
-def observe(t: RequestTelemetry, low_confidence: float, into: Tally | _Direct = _Direct()) -> None:
+_DIRECT = _Direct()
+
+
+def observe(t: RequestTelemetry, low_confidence: float, into: Tally | _Direct = _DIRECT) -> None:
     """Count one finished request, now or ``into`` a tally."""
     p = prometheus()
     if p is None:

@@ -145,3 +145,43 @@ def test_a_failing_insert_rolls_back_its_group_and_is_a_500_not_an_outage(env, t
     assert ids_in_store(tmp_path / "predictions.db") == []  # nothing half-written: none was answered 200
     assert app.prediction_log.pending() == 0 and app.prediction_log.available()  # not spooled: a bug
     assert [status for status, _ in _at_once(entry, ["next.png"])] == [200]  # the next group is written
+
+
+def test_while_groups_fill_a_group_waits_one_more_turn_and_alone_it_does_not(tmp_path):
+    """A request arriving in the turn after a group's first one joins that group while traffic comes in
+    groups, and gets a group of its own once requests have come alone three times in a row."""
+    from service.predlog import group
+    from service.predlog.spool import SpooledPredictionLog
+    from service.predlog.sqlite import SqlitePredictionLog
+    from tests.fixtures.records import record
+
+    log = SpooledPredictionLog(SqlitePredictionLog(tmp_path / "log.db"), tmp_path / "spool", 10_000_000)
+    log.ensure_schema()
+    commits = group.GroupCommit()
+    sizes: list[int] = []
+    real_write_many = log.write_many
+    log.write_many = lambda records: (sizes.append(len(records)), real_write_many(records))[1]  # type: ignore[method-assign]
+
+    async def one_then_another_a_turn_later() -> None:
+        first = asyncio.ensure_future(commits.commit([(log, record())]))
+        await asyncio.sleep(0)  # the first request's turn ends; the second arrives in the next one
+        await asyncio.gather(first, commits.commit([(log, record())]))
+
+    async def several() -> None:
+        await asyncio.gather(*(commits.commit([(log, record())]) for _ in range(3)))
+
+    async def alone(times: int) -> None:
+        for _ in range(times):
+            await commits.commit([(log, record())])
+
+    asyncio.run(alone(1))  # a fresh server is idle: a lone request is written at the end of its turn
+    asyncio.run(one_then_another_a_turn_later())
+    assert sizes == [1, 1, 1]  # idle: the group did not wait for the request of the next turn
+    asyncio.run(several())  # a group of several: traffic
+    asyncio.run(one_then_another_a_turn_later())
+    assert sizes[-1] == 2  # busy: the next turn's request joined the group
+    asyncio.run(alone(3))
+    asyncio.run(one_then_another_a_turn_later())
+    assert sizes[-2:] == [1, 1]  # three lone groups in a row: idle again
+    assert len(ids_in_store(tmp_path / "log.db")) == sum(sizes)
+
