@@ -184,4 +184,3 @@ def test_while_groups_fill_a_group_waits_one_more_turn_and_alone_it_does_not(tmp
     asyncio.run(one_then_another_a_turn_later())
     assert sizes[-2:] == [1, 1]  # three lone groups in a row: idle again
     assert len(ids_in_store(tmp_path / "log.db")) == sum(sizes)
-
