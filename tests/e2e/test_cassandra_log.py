@@ -97,6 +97,20 @@ def test_history_corrections_stats_and_export_on_a_real_node(cassandra_node, pre
     ]
 
 
+def test_uploads_sent_together_are_all_in_the_table_when_answered(cassandra_node, predict_env, tmp_path):
+    """Uploads that reach a worker together are written as one group (the driver's async inserts in
+    flight at once, service.predlog.group); every answered id must be in the table."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    keyspace = f"e2e_{next(_keyspaces)}"
+    with function_server("predict", cassandra_env(cassandra_node, predict_env, tmp_path, keyspace), tmp_path) as url:
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda _: upload(url, SEVEN), range(36)))
+        assert [a.status_code for a in answers] == [200] * 36
+        assert requests.get(url + "/healthz", timeout=10).json()["prediction_log"]["spooled"] == 0
+    assert sorted(ids_in_table(cassandra_node, keyspace)) == sorted(a.json()["id"] for a in answers)
+
+
 def test_a_wrong_password_is_named_at_start_and_in_healthz_and_nothing_is_lost(cassandra_node, predict_env, tmp_path):
     keyspace = f"e2e_{next(_keyspaces)}"
     env = cassandra_env(cassandra_node, predict_env, tmp_path, keyspace, CASSANDRA_PASSWORD="not-the-password")
