@@ -26,11 +26,12 @@ from service.errors import status_of
 from service.http import HTTPError, Request, Response, error_response
 from service.predlog import group
 
+logger = logging.getLogger("digits.entrypoint")
+
 # Every answer: browsers take the declared type as it is (no sniffing a stored upload into a page).
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 # Pages: scripts and styles from this origin only (style attributes are set by the page's own scripts),
 # images from here or the page's canvas/blob URLs, not framable, forms post back here only.
-logger = logging.getLogger("digits.entrypoint")
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"

@@ -4,9 +4,11 @@ A worker under load has several uploads ready at once (16 clients on 2 workers).
 paid a transaction of its own, and two workers' transactions took turns on one SQLite file (its write lock,
 its page cache re-read after the other's commit): 0.27 ms of CPU per upload under load, the largest single
 cost of a 28x28 request. Here a request that accepted records hands them to ``GroupCommit`` and waits; the
-writes of every request handled in the same turn of the loop go to the log in one ``write_many`` (one
-transaction), and only then is any of them answered. Durability is unchanged: no answer before its
-record is in the log or, the log being down, whole in the spool (``SpooledPredictionLog.write_many``).
+writes of every request handled in the same turn of the loop (under load: in that turn and the next) go to
+the log in one ``write_many`` (one transaction), and only then is any of them answered. Durability is
+unchanged: no answer before its record is in the log or, the log being down, whole in the spool
+(``SpooledPredictionLog.write_many``). A group the log refuses for a reason of its own (a bug's bad value, a
+spool with room for some) is written again request by request: each request answers for its own records.
 
 Only the ASGI entry defers (``deferring()``); the Flask and Lambda entries, and every direct caller of the
 core, write as before, one record at a time, before the answer.
@@ -79,22 +81,16 @@ class GroupCommit:
     def _flush(self) -> None:
         queue, self._queue = self._queue, []
         self._lone_groups = 0 if len(queue) > 1 else self._lone_groups + 1
-        by_log: dict[int, tuple[object, list[PredictionRecord], list[asyncio.Future]]] = {}
+        by_log: dict[int, tuple[object, list[tuple[asyncio.Future, list[PredictionRecord]]]]] = {}
         for writes, done in queue:
             for log, record in writes:
-                _, records, waiting = by_log.setdefault(id(log), (log, [], []))
-                records.append(record)
-                if done not in waiting:
-                    waiting.append(done)
+                _, requests = by_log.setdefault(id(log), (log, []))
+                if not requests or requests[-1][0] is not done:
+                    requests.append((done, []))
+                requests[-1][1].append(record)
         outcome: dict[asyncio.Future, float | BaseException] = {}
-        for log, records, waiting in by_log.values():  # one log in practice: the app's
-            started = time.perf_counter()
-            try:
-                log.write_many(records)  # type: ignore[attr-defined]
-                result: float | BaseException = time.perf_counter() - started
-            except Exception as exc:  # noqa: BLE001 (each waiting request answers with it: 503, or a logged 500)
-                result = exc
-            for done in waiting:
+        for log, requests in by_log.values():  # one log in practice: the app's
+            for done, result in _write(log, requests):
                 if not isinstance(outcome.get(done), BaseException):
                     outcome[done] = result
         for done, result in outcome.items():
@@ -104,3 +100,28 @@ class GroupCommit:
                 done.set_exception(result)
             else:
                 done.set_result(result)
+
+
+def _write(
+    log, requests: list[tuple[asyncio.Future, list[PredictionRecord]]]
+) -> list[tuple[asyncio.Future, float | BaseException]]:
+    """Each request's outcome: the seconds its records' transaction took, or the exception it answers with
+    (LogUnavailable: 503; anything else, a bug: a logged 500). A group that fails is written again request
+    by request, so one bad record, or a spool with room for some, fails only the requests it must."""
+    started = time.perf_counter()
+    try:
+        log.write_many([record for _, records in requests for record in records])
+        seconds = time.perf_counter() - started
+        return [(done, seconds) for done, _ in requests]
+    except Exception as exc:  # noqa: BLE001 (handed to the waiting requests)
+        if len(requests) == 1:
+            return [(requests[0][0], exc)]
+    outcomes: list[tuple[asyncio.Future, float | BaseException]] = []
+    for done, records in requests:
+        started = time.perf_counter()
+        try:
+            log.write_many(records)
+            outcomes.append((done, time.perf_counter() - started))
+        except Exception as exc:  # noqa: BLE001
+            outcomes.append((done, exc))
+    return outcomes

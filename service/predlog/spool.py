@@ -360,23 +360,12 @@ class SpooledPredictionLog:
 
     def write(self, record: PredictionRecord) -> None:
         """Accepted = in the log, or whole in the spool; LogUnavailable (503) otherwise."""
-        self._fork_check()
-        if self._down_since is None:
-            try:
-                if not self._schema_ready:
-                    self.inner.ensure_schema()
-                    self._schema_ready = True
-                self.inner.write(record)
-                return
-            except LogUnavailable as exc:
-                self._trip(exc)
-        self._append(record)
-        self._start_replayer()
+        self.write_many([record])
 
     def write_many(self, records: list[PredictionRecord]) -> None:
-        """``write`` for several records in one transaction of the log (group commit): all in the log, or,
-        the log refusing, all whole in the spool (a log that took some before failing gets them again from
-        the replay; writes are idempotent)."""
+        """Accepted = all in the log (one transaction of it: group commit), or, the log refusing, whole in the
+        spool (a log that took some before failing gets them again from the replay: writes are idempotent);
+        LogUnavailable (503) when the spool cannot take them either."""
         self._fork_check()
         if self._down_since is None:
             try:

@@ -108,13 +108,29 @@ def test_an_empty_transparent_canvas_has_no_digit():
         preprocess(encode(Image.new("RGBA", (280, 280), (0, 0, 0, 0)), "PNG"))
 
 
-def test_exif_orientation_is_applied():
-    upright = Image.fromarray(seven()).convert("RGB")
+def _orientation_6(fmt: str) -> dict:
+    """Save options that record "rotate 90 degrees clockwise to view" in each place Pillow looks for it."""
+    from PIL import PngImagePlugin
+
     exif = Image.Exif()
-    exif[0x0112] = 6  # the viewer must rotate 90 degrees clockwise
+    exif[0x0112] = 6
+    if fmt == "PNG-xmp":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>')
+        return {"pnginfo": info}
+    return {"exif": exif.tobytes()} if fmt != "TIFF" else {"tiffinfo": {0x0112: 6}}
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "PNG-xmp", "WEBP", "TIFF"])
+def test_the_recorded_orientation_is_applied_wherever_it_is_recorded(fmt):
+    """EXIF in a JPEG, PNG or WebP, XMP in a PNG, a TIFF's own tag: each turns the picture upright (the
+    decoder skips the EXIF parse only for pictures that carry none of these)."""
+    upright = Image.fromarray(seven()).convert("RGB")
     stored = upright.transpose(Image.Transpose.ROTATE_90)
-    out = preprocess(encode(stored, "JPEG", exif=exif.tobytes()))
-    assert np.abs(out - preprocess(encode(upright, "JPEG"))).mean() < 0.03
+    out = preprocess(encode(stored, fmt.split("-")[0], **_orientation_6(fmt)))
+    unturned = preprocess(encode(stored, fmt.split("-")[0]))
+    expected = preprocess(encode(upright, fmt.split("-")[0]))
+    assert np.abs(out - expected).mean() < 0.03 < np.abs(unturned - expected).mean()
 
 
 def test_animated_gif_uses_the_first_frame():
