@@ -70,10 +70,10 @@ class GroupCommit:
         if not self._queue:
             if self._lone_groups < LONE_GROUPS_TO_IDLE:
                 # while groups fill, a group closes one turn after the turn of its first request: at 16 clients
-                # a transaction then held 4.9 records instead of 3.2, and a request cost 15-19 % less CPU
+                # a transaction then held 4.9 records instead of 3.2, and a request cost 13-21 % less CPU
                 # (benchmarks alternating both); a second turn more bought nothing
                 loop.call_soon(loop.call_soon, self._flush)
-            else:  # one client at a time: no one to wait for
+            else:  # requests have come one at a time: no one to wait for
                 loop.call_soon(self._flush)
         self._queue.append((writes, done))
         return await done

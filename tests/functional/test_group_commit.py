@@ -18,7 +18,7 @@ from service.config import Settings
 from service.entrypoints import predict_function
 from service.predlog.sqlite import SCHEMA
 from tests.conftest import GOLDEN
-from tests.functional.test_spool import Outage, ids_in_store
+from tests.fixtures.sqlite_log import Outage, ids_in_store
 
 SEVEN = (GOLDEN / "7_canvas.png").read_bytes()
 BOUNDARY = "group-commit-test"

@@ -19,20 +19,7 @@ from service.predlog.spool import QUARANTINE, SpooledPredictionLog, SpoolFull, e
 from service.predlog.sqlite import SqlitePredictionLog
 from tests.conftest import ROOT
 from tests.fixtures.records import record
-
-
-class Outage:
-    """An exclusive transaction from another connection: the log refuses writes."""
-
-    def __init__(self, path):
-        self.conn = sqlite3.connect(path, isolation_level=None, timeout=0)
-
-    def __enter__(self):
-        self.conn.execute("BEGIN EXCLUSIVE")
-        return self
-
-    def __exit__(self, *exc):
-        self.conn.execute("ROLLBACK")
+from tests.fixtures.sqlite_log import Outage, ids_in_store
 
 
 class CountingLog(SqlitePredictionLog):
@@ -43,10 +30,6 @@ class CountingLog(SqlitePredictionLog):
     def write(self, record):
         self.attempts += 1
         super().write(record)
-
-
-def ids_in_store(path) -> list[str]:
-    return [r[0] for r in sqlite3.connect(path).execute("SELECT id FROM predictions ORDER BY created_at, id")]
 
 
 @pytest.fixture
