@@ -16,8 +16,11 @@ import pytest
 
 from service.config import Settings
 from service.entrypoints import predict_function
-from service.predlog.sqlite import SCHEMA
+from service.predlog import group
+from service.predlog.spool import SpooledPredictionLog
+from service.predlog.sqlite import SCHEMA, SqlitePredictionLog
 from tests.conftest import GOLDEN
+from tests.fixtures.records import record
 from tests.fixtures.sqlite_log import Outage, ids_in_store
 
 SEVEN = (GOLDEN / "7_canvas.png").read_bytes()
@@ -148,20 +151,26 @@ def test_a_failing_insert_is_a_500_for_its_own_request_only(env, tmp_path):
     assert app.prediction_log.pending() == 0 and app.prediction_log.available()  # not spooled: a bug
 
 
+class SizedLog(SqlitePredictionLog):
+    """The real SQLite log, noting how many records each group write brings it."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.sizes: list[int] = []
+
+    def write_many(self, records):
+        self.sizes.append(len(records))
+        super().write_many(records)
+
+
 def test_while_groups_fill_a_group_waits_one_more_turn_and_alone_it_does_not(tmp_path):
     """A request arriving in the turn after a group's first one joins that group while traffic comes in
     groups, and gets a group of its own once requests have come alone three times in a row."""
-    from service.predlog import group
-    from service.predlog.spool import SpooledPredictionLog
-    from service.predlog.sqlite import SqlitePredictionLog
-    from tests.fixtures.records import record
-
-    log = SpooledPredictionLog(SqlitePredictionLog(tmp_path / "log.db"), tmp_path / "spool", 10_000_000)
+    inner = SizedLog(tmp_path / "log.db")
+    log = SpooledPredictionLog(inner, tmp_path / "spool", 10_000_000)
     log.ensure_schema()
     commits = group.GroupCommit()
-    sizes: list[int] = []
-    real_write_many = log.write_many
-    log.write_many = lambda records: (sizes.append(len(records)), real_write_many(records))[1]  # type: ignore[method-assign]
+    sizes = inner.sizes
 
     async def one_then_another_a_turn_later() -> None:
         first = asyncio.ensure_future(commits.commit([(log, record())]))
