@@ -12,6 +12,8 @@ COPY functions/train/main.py ${LAMBDA_TASK_ROOT}/main.py
 # for docker-compose, which serves it over HTTP with the same launcher as `make run`
 COPY functions/train/main.py ${LAMBDA_TASK_ROOT}/functions/train/main.py
 COPY scripts/serve.sh ${LAMBDA_TASK_ROOT}/scripts/serve.sh
+# bytecode now: Lambda's task root is read-only, so every cold start would compile it again
+RUN python -m compileall -q ${LAMBDA_TASK_ROOT}/ml ${LAMBDA_TASK_ROOT}/service ${LAMBDA_TASK_ROOT}/functions ${LAMBDA_TASK_ROOT}/main.py
 
 ENV MPLCONFIGDIR=/tmp/matplotlib \
     TRAIN_LOCK_FILE=/tmp/train.lock

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.artifacts import TFLITE_FILE, Artifact
-from ml.calibration import Calibration, answers
+from ml.calibration import Calibration, answer_one, answers
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,10 @@ class Predictor:
 
     def predict(self, images: np.ndarray) -> list[Prediction]:
         """What predict answers for each image: calibrated, and refused when it is not a digit."""
-        a = answers(self.probabilities(images), self.calibration)
+        probabilities = self.probabilities(images)
+        if len(probabilities) == 1:  # an upload: plain Python is faster on one row of eleven values
+            return [Prediction(*answer_one(probabilities[0].tolist(), self.calibration))]
+        a = answers(probabilities, self.calibration)
         # tolist(): Python ints, floats and bools in one call per array, not one conversion per value
         return [
             Prediction(digit=d, confidence=c, probabilities=p, not_a_digit=n, refused=r)

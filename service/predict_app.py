@@ -204,14 +204,15 @@ class PredictApp:
 
     def _record(self, upload: Upload, array: np.ndarray, p, version: str, started: float) -> PredictionRecord:
         pid = new_prediction_id(self._clock() if self._clock else None)
+        created_at = created_at_of(pid)
         inline = len(upload.data) <= self.settings.inline_image_bytes
         key = None
         if not inline:
-            key = f"uploads/{created_at_of(pid):%Y-%m-%d}/{pid}"
+            key = f"uploads/{created_at:%Y-%m-%d}/{pid}"
             self.store.put(key, upload.data, upload.content_type)
         return PredictionRecord(
             id=pid,
-            created_at=created_at_of(pid),
+            created_at=created_at,
             filename=upload.filename,
             content_type=upload.content_type,
             digit=NOT_A_DIGIT if p.refused else p.digit,

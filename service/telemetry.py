@@ -8,9 +8,9 @@ writes the access log line, the Prometheus metrics and, on Lambda, a CloudWatch 
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,7 +25,7 @@ def request_id_from(header: str) -> str:
     Anything else (spaces, quotes, newlines, 10 KB) is replaced, so an id never breaks a log line
     or a header, and is never longer than a UUID-ish token needs."""
     header = header.strip()
-    return header if _SANE_ID.fullmatch(header) else uuid.uuid4().hex
+    return header if _SANE_ID.fullmatch(header) else os.urandom(16).hex()  # uuid4().hex's 128 random bits, 2 us cheaper
 
 
 @dataclass

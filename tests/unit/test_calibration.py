@@ -5,6 +5,7 @@ import pytest
 
 from ml.calibration import (
     Calibration,
+    answer_one,
     answers,
     expected_calibration_error,
     fit_temperature,
@@ -53,3 +54,23 @@ def test_calibration_round_trips_through_metadata():
     c = Calibration(1.2345, 0.5)
     assert Calibration.from_metadata({"calibration": c.as_metadata()}) == Calibration(1.2345, 0.5)
     assert Calibration.from_metadata({}) == Calibration(1.0, 0.5)
+
+
+@pytest.mark.parametrize("classes", [10, 11])
+@pytest.mark.parametrize("temperature", [0.4, 1.0, 1.7])
+def test_one_upload_is_answered_as_a_batch_of_it_would_be(classes, temperature):
+    """answer_one (predict's one-image path) against answers (batches, evaluation): the same digit and
+    refusal, the same numbers within 1e-12, on peaked, flat, tied and zero-holding rows."""
+    rng = np.random.default_rng(classes)
+    rows = [
+        rng.dirichlet(np.full(classes, concentration)) for concentration in (0.05, 0.3, 1.0, 5.0) for _ in range(300)
+    ]
+    rows += [np.full(classes, 1 / classes), np.eye(classes)[3], np.eye(classes)[-1]]
+    calibration = Calibration(temperature, refuse_at=0.4)
+    batch = answers(np.array(rows, dtype=np.float32), calibration)
+    for i, row in enumerate(np.array(rows, dtype=np.float32)):
+        digit, confidence, probabilities, not_a_digit, refused = answer_one(row.tolist(), calibration)
+        assert (digit, refused) == (batch.digit[i], batch.refused[i])
+        assert confidence == pytest.approx(batch.confidence[i], abs=1e-12)
+        assert not_a_digit == pytest.approx(batch.not_a_digit[i], abs=1e-12)
+        assert probabilities == pytest.approx(batch.probabilities[i].tolist(), abs=1e-12)

@@ -122,6 +122,20 @@ def test_dockerfiles_pass_hadolint(dockerfile):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("dockerfile", sorted((ROOT / "infra").glob("*.Dockerfile")), ids=lambda p: p.name)
+def test_images_ship_the_code_byte_compiled(dockerfile):
+    """The code is compiled after its last COPY: the image's user (or Lambda's read-only task root) cannot
+    write __pycache__, and every start would compile every module again."""
+    lines = [line.split() for line in dockerfile.read_text().splitlines() if line and not line.startswith("#")]
+    copies = [
+        i for i, words in enumerate(lines) if words[0] == "COPY" and words[1].startswith(("ml", "service", "functions"))
+    ]
+    compiles = [i for i, words in enumerate(lines) if words[:4] == ["RUN", "python", "-m", "compileall"]]
+    assert copies and compiles and compiles[-1] > copies[-1]
+    compiled = " ".join(lines[compiles[-1]])
+    assert all(name in compiled for name in ("/ml", "/service", "/functions"))
+
+
 @pytest.mark.deploy
 def test_workflows_pass_actionlint():
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
