@@ -11,7 +11,7 @@ COPY service /app/service
 COPY functions/predict/main.py /app/functions/predict/main.py
 COPY scripts/serve.sh /app/scripts/serve.sh
 # bytecode now: the app user cannot write __pycache__ in /app, so every start would compile it again (~45 ms)
-RUN python -m compileall -q /app/ml /app/service /app/functions
+RUN python3 -m compileall -q /app/ml /app/service /app/functions
 
 ENV PYTHONPATH=/app
 RUN useradd --uid 10001 --no-create-home app

@@ -13,7 +13,7 @@ COPY functions/train/main.py ${LAMBDA_TASK_ROOT}/main.py
 COPY functions/train/main.py ${LAMBDA_TASK_ROOT}/functions/train/main.py
 COPY scripts/serve.sh ${LAMBDA_TASK_ROOT}/scripts/serve.sh
 # bytecode now: Lambda's task root is read-only, so every cold start would compile it again
-RUN python -m compileall -q ${LAMBDA_TASK_ROOT}/ml ${LAMBDA_TASK_ROOT}/service ${LAMBDA_TASK_ROOT}/functions ${LAMBDA_TASK_ROOT}/main.py
+RUN python3 -m compileall -q ${LAMBDA_TASK_ROOT}/ml ${LAMBDA_TASK_ROOT}/service ${LAMBDA_TASK_ROOT}/functions ${LAMBDA_TASK_ROOT}/main.py
 
 ENV MPLCONFIGDIR=/tmp/matplotlib \
     TRAIN_LOCK_FILE=/tmp/train.lock
