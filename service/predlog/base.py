@@ -19,6 +19,13 @@ NOT_A_DIGIT = 10  # the digit a refused upload is recorded with (ml.negatives.NO
 _UUID_EPOCH_TICKS = 0x01B21DD213814000  # 100 ns ticks from 1582-10-15 to 1970-01-01
 
 
+def _random_tail() -> str:
+    """A timeuuid's last two groups: a random clock sequence (variant bits 10) and a random node with the
+    multicast bit set (RFC 4122 4.5)."""
+    clock_seq, node = secrets.randbits(14), secrets.randbits(48) | (1 << 40)
+    return f"{((clock_seq >> 8) & 0x3F) | 0x80:02x}{clock_seq & 0xFF:02x}-{node:012x}"
+
+
 class _TimeUUIDs:
     """Version-1 UUIDs (Cassandra timeuuids) made here: the current time in 100 ns ticks, strictly increasing
     within the process, with a clock sequence and node drawn at random once per process (RFC 4122 4.5: a
@@ -28,15 +35,11 @@ class _TimeUUIDs:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last = 0
-        self._draw()
-
-    def _draw(self) -> None:
-        clock_seq, node = secrets.randbits(14), secrets.randbits(48) | (1 << 40)
-        self._tail = f"{((clock_seq >> 8) & 0x3F) | 0x80:02x}{clock_seq & 0xFF:02x}-{node:012x}"
+        self._tail = _random_tail()
 
     def after_fork(self) -> None:
         self._lock = threading.Lock()
-        self._draw()
+        self._tail = _random_tail()
 
     def at_ticks(self, ticks: int, tail: str | None = None) -> str:
         return (
@@ -61,8 +64,7 @@ def new_prediction_id(at: datetime | None = None) -> str:
     if at is None:
         return _ids.now()
     ticks = (at - _GREGORIAN) // timedelta(microseconds=1) * 10
-    clock_seq, node = secrets.randbits(14), secrets.randbits(48) | (1 << 40)
-    return _ids.at_ticks(ticks, f"{((clock_seq >> 8) & 0x3F) | 0x80:02x}{clock_seq & 0xFF:02x}-{node:012x}")
+    return _ids.at_ticks(ticks, _random_tail())
 
 
 def created_at_of(prediction_id: str) -> datetime:
