@@ -156,6 +156,15 @@ def dilate_diamond(values: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
+def erode_diamond(values: np.ndarray, radius: int) -> np.ndarray:
+    """Grey erosion by a diamond of ``radius`` (the cross, ``radius`` times); outside the image is 0."""
+    out = values
+    for _ in range(radius):
+        p = _padded(out)
+        out = np.minimum.reduce([p[1:-1, 1:-1], p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
+    return out
+
+
 def centre_of_mass(values: np.ndarray) -> tuple[float, float]:
     """(row, column) of the intensity-weighted centre, summed in the order and precision scipy sums
     (the total in the input's own type, the moments in float64), so the rounding is the same too."""

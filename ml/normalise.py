@@ -15,13 +15,16 @@ from PIL import Image
 from ml import morphology
 from ml.errors import NoDigitFound
 
-VERSION = "lecun-box20-com-v4"  # bump whenever the output for some input changes
+VERSION = "lecun-box20-com-v5"  # bump whenever the output for some input changes
 
 MIN_CONTRAST = 0.12  # raw luma range below which there is no ink at all
 BOX = 20
 SIZE = 28
 TARGET_STROKE = 2.6  # median stroke width of MNIST test digits in the 20x20 box, measured
 PEAK_PIXELS = 40
+THICK_STROKE = 1.5 * TARGET_STROKE  # a digit whose strokes are wider than this in the box is thinned ...
+THIN_GOAL = 1.2 * TARGET_STROKE  # ... to this width
+THIN_DETAIL = 4 * BOX  # longest side a bold digit is thinned at
 UNIFORM_PAPER = 0.02  # background cells (10th-90th percentile) spanning less: flat
 COARSE_SIZE = 256  # a large picture is tried at this size first (see normalise)
 COARSE_MIN_SPAN = 64
@@ -208,12 +211,24 @@ def flatten(grey: np.ndarray) -> np.ndarray:
     # the surface is clipped to the image's own range: a quadratic extrapolated
     # into a corner must not invent ink there
     grey = grey.astype(np.float32, copy=False)
-    if median > (lo + hi) / 2:
+    if _dark_ink(grey, lo, median, hi):
         ink = np.divide(grey, np.clip(fit_background(grey, -1.0, hi - lo), max(lo, 1e-3), hi), dtype=np.float32)
         np.subtract(1.0, ink, out=ink)
     else:
         ink = np.subtract(grey, np.clip(fit_background(grey, 1.0, hi - lo), lo, hi), dtype=np.float32)
     return np.maximum(ink, 0.0, out=ink)
+
+
+def _dark_ink(grey: np.ndarray, lo: float, median: float, hi: float) -> bool:
+    """Whether the ink is darker than the paper. The paper is the majority, so the median is on its side
+    of the midpoint; but when a shadow covers most of a lit page, the median is the shadowed paper and
+    the lit part the bright minority. When the values spread far on both sides of the median, the ink is
+    the side with fewer far-away pixels: strokes are thin, a lit or shadowed part of the page is not."""
+    if min(median - lo, hi - median) < 2 * MIN_CONTRAST:
+        return median > (lo + hi) / 2
+    far_dark = int(np.count_nonzero(grey < median - (median - lo) / 2))
+    far_bright = int(np.count_nonzero(grey > median + (hi - median) / 2))
+    return far_dark <= far_bright
 
 
 def digit_mask(flat: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -276,6 +291,21 @@ def stroke_width(mask: np.ndarray) -> float:
     w*L and about 2*L boundary pixels, so w ~ 2 * area / boundary."""
     boundary = int((mask & ~morphology.erode_cross(mask)).sum())
     return 2.0 * float(mask.sum()) / max(boundary, 1)
+
+
+def _thinned(crop: np.ndarray, width_in_box: float) -> np.ndarray:
+    """A bold digit eroded towards THIN_GOAL: markers and coarse sources give strokes twice MNIST's width,
+    which filled the loops of 6s and 8s and turned 1s into blobs the model read as 6s or as no digit.
+    Done at THIN_DETAIL pixels across at most; a fraction of a step is a blend with the next one."""
+    if max(crop.shape) > THIN_DETAIL:
+        crop = _shrunk(crop, THIN_DETAIL)
+    longest = max(crop.shape)
+    steps = (width_in_box - THIN_GOAL) / 2 * longest / BOX
+    whole = int(steps)
+    out = morphology.erode_diamond(crop, whole)
+    if steps > whole:
+        out = out + (steps - whole) * (morphology.erode_diamond(out, 1) - out)
+    return out
 
 
 def fit_box(crop: np.ndarray, box: int = BOX) -> np.ndarray:
@@ -354,6 +384,8 @@ def _normalise_ink(flat: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, i
     if width_in_box < TARGET_STROKE * 0.6 and longest > BOX:
         radius = max(1, round((TARGET_STROKE - width_in_box) / 2 * longest / BOX))
         crop = morphology.dilate_diamond(crop, radius)
+    elif width_in_box > THICK_STROKE:
+        crop = _thinned(crop, width_in_box)
     glyph = fit_box(crop.astype(np.float32))
     if not np.isfinite(glyph).all() or glyph.sum() <= 0:
         raise NoDigitFound("no digit found: the marks are too small or faint to form a digit")

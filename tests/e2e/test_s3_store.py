@@ -207,7 +207,7 @@ def test_train_function_reads_data_from_and_publishes_to_s3(s3, tmp_path, mnist_
     with function_server("train", env, tmp_path) as url:
         answer = requests.post(
             url,
-            json={"epochs": 1, "subset": 2000, "min_accuracy": 0.0},
+            json={"epochs": 1, "subset": 2000, "members": 1, "min_accuracy": 0.0},
             headers={"Authorization": "Bearer t0ken"},
             timeout=600,
         )

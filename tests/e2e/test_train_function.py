@@ -11,7 +11,13 @@ from scripts.servers import function_server
 from tests.conftest import GOLDEN
 
 TOKEN = "test-token-with-enough-entropy"
-QUICK = {"architecture": "cnn", "epochs": 2, "subset": 6000, "min_accuracy": 0.0}
+QUICK = {
+    "architecture": "cnn",
+    "epochs": 2,
+    "subset": 6000,
+    "members": 1,
+    "min_accuracy": 0.0,
+}  # one member: the cores are shared
 
 
 def lock_is_held(path) -> bool:

@@ -65,6 +65,8 @@ def test_train_with_the_corrections_in_the_log(tmp_path):
         "train",
         "--subset",
         "500",
+        "--members",
+        "1",
         "--epochs",
         "1",
         "--min-accuracy",

@@ -40,8 +40,24 @@ def test_train_export_publish(architecture, mnist_data, tmp_path):
     validation = meta["metrics"]["validation"]
     if architecture == "cnn":  # the eleventh class, learned from drawn negatives and measured on held-out ones
         assert classes == 11 and validation["negatives"] > 0 and validation["negatives_refused"] > 0.5
+        # two members by default, each trained in turn and scored after every epoch
+        assert meta["metrics"]["config"]["members"] == 2
+        assert [point[:2] for point in validation["progress"]] == [[0, 1], [0, 2], [1, 1], [1, 2]]
     else:  # the seed's model stays as it was
         assert classes == 10 and validation["negatives"] == 0 and validation["negatives_refused"] is None
+
+
+def test_an_ensemble_answers_the_geometric_mean_of_its_members():
+    """Averaged logits: softmax(mean logit) is each member's probabilities multiplied, renormalised."""
+    from ml.models import cnn, ensemble
+
+    members = [cnn(classes=11) for _ in range(3)]
+    images = np.random.default_rng(0).random((16, 28, 28, 1)).astype(np.float32)
+    each = np.stack([m.predict(images, verbose=0) for m in members])
+    expected = np.exp(np.log(each).mean(axis=0))
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert np.allclose(ensemble(members).predict(images, verbose=0), expected, atol=1e-5)
+    assert ensemble(members[:1]) is members[0]
 
 
 def test_training_is_repeatable(mnist_data):
@@ -63,7 +79,7 @@ def test_corrections_join_training_and_are_reported(mnist_data, tmp_path):
     before_version = registry.latest_version()
     zeros = mnist_data.x_test[mnist_data.y_test == 0][:100]
     corrections = Corrections.from_pairs((image.tobytes(), 6) for image in zeros)
-    config = TrainConfig("cnn", epochs=2, subset=3000, correction_weight=10)
+    config = TrainConfig("cnn", epochs=2, subset=3000, correction_weight=10, members=1)
     outcome = train_and_publish(config, mnist_data, registry, min_accuracy=0.0, force=False, corrections=corrections)
     report = outcome.metrics["corrections"]
     assert (report["used"], report["weight"], report["model_before"]) == (100, 10, before_version)

@@ -60,6 +60,11 @@ def test_erosion_dilations_and_centre_are_scipys(seed):
             assert np.array_equal(
                 morphology.dilate_diamond(values, radius), ndimage.grey_dilation(values, footprint=diamond)
             )
+            # outside the image counts as background (0), as in the ink maps normalise erodes
+            assert np.array_equal(
+                morphology.erode_diamond(values, radius),
+                ndimage.grey_erosion(values, footprint=diamond, mode="constant", cval=0.0),
+            )
         if values.sum() > 0:
             assert morphology.centre_of_mass(values) == tuple(float(c) for c in ndimage.center_of_mass(values))
 
@@ -100,6 +105,13 @@ class ScipyMorphology:
     erode_cross = staticmethod(ndimage.binary_erosion)
     dilate_square = staticmethod(lambda mask: ndimage.binary_dilation(mask, structure=EIGHT))
     dilate_diamond = staticmethod(lambda v, r: ndimage.grey_dilation(v, footprint=ndimage.iterate_structure(CROSS, r)))
+    erode_diamond = staticmethod(
+        lambda v, r: (
+            ndimage.grey_erosion(v, footprint=ndimage.iterate_structure(CROSS, r), mode="constant", cval=0.0)
+            if r
+            else v
+        )
+    )
     centre_of_mass = staticmethod(lambda v: tuple(float(c) for c in ndimage.center_of_mass(v)))
 
 

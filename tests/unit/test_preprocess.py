@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from ml.decode import DecodeBudget
 from ml.errors import ImageTooCostly, ImageTooLarge, InvalidImage, MLError, NoDigitFound, RequestTooCostly
@@ -181,6 +181,29 @@ def test_uneven_lighting_and_specks_are_removed():
     grey[10:13, 180:183] = 20  # a speck far from the digit
     out = preprocess(encode(Image.fromarray(grey.astype(np.uint8)), "PNG"))
     assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.03
+
+
+def test_a_shadow_over_most_of_the_page_is_not_taken_for_light_ink():
+    """A lit strip at the right, the rest of the page in shadow, the 7 in the shadow: the median is the
+    shadowed paper, below the midpoint of the range, which once made the lit strip "light ink on a dark
+    board" and its edge the digit (3 phone photos of the dev set)."""
+    grey = seven(ink=25, paper=235).astype(np.float32)
+    grey[:, :170] *= 0.45  # shadow: 85 % of the page
+    out = preprocess(encode(Image.fromarray(grey.astype(np.uint8)), "PNG"))
+    check(out)
+    assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.03
+
+
+def test_bold_strokes_are_thinned_towards_mnists():
+    """A 7 drawn with a marker a fifth of its height wide: normalised, its strokes come out near MNIST's
+    width (2.7 px at 28x28, median of the test digits) instead of a blob twice that."""
+    from ml.normalise import stroke_width
+
+    bold = np.asarray(Image.fromarray(seven()).filter(ImageFilter.MinFilter(13)))  # dark ink grows
+    thin_out, bold_out = preprocess(MODES["L-png"](seven())), preprocess(MODES["L-png"](bold))
+    check(bold_out)
+    widths = [stroke_width(out > 0.5) for out in (thin_out, bold_out)]
+    assert widths[1] < 4.2 and abs(widths[1] - widths[0]) < 1.2, widths
 
 
 def test_mnist_digits_pass_through_unchanged(mnist_data):
