@@ -11,13 +11,8 @@ from scripts.servers import function_server
 from tests.conftest import GOLDEN
 
 TOKEN = "test-token-with-enough-entropy"
-QUICK = {
-    "architecture": "cnn",
-    "epochs": 2,
-    "subset": 6000,
-    "members": 1,
-    "min_accuracy": 0.0,
-}  # one member: the cores are shared
+# one member: two doubled the training tests' time, and they share the cores with the stack and node tests
+QUICK = {"architecture": "cnn", "epochs": 2, "subset": 6000, "members": 1, "min_accuracy": 0.0}
 
 
 def lock_is_held(path) -> bool:
