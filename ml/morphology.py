@@ -149,19 +149,20 @@ def dilate_diamond(values: np.ndarray, radius: int) -> np.ndarray:
 
     Over a rectangle, every pixel within the diamond is reachable by cross steps that stay inside the
     image, so this equals a diamond max filter whatever the border mode."""
-    out = values
-    for _ in range(radius):
-        p = _padded(out)
-        out = np.maximum.reduce([p[1:-1, 1:-1], p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
-    return out
+    return _cross_steps(values, radius, np.maximum.reduce)
 
 
 def erode_diamond(values: np.ndarray, radius: int) -> np.ndarray:
     """Grey erosion by a diamond of ``radius`` (the cross, ``radius`` times); outside the image is 0."""
+    return _cross_steps(values, radius, np.minimum.reduce)
+
+
+def _cross_steps(values: np.ndarray, radius: int, reduce) -> np.ndarray:
+    """``radius`` times: each pixel becomes ``reduce`` of itself and its four neighbours (0 outside)."""
     out = values
     for _ in range(radius):
         p = _padded(out)
-        out = np.minimum.reduce([p[1:-1, 1:-1], p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
+        out = reduce([p[1:-1, 1:-1], p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
     return out
 
 
