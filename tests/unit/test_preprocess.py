@@ -194,6 +194,31 @@ def test_a_shadow_over_most_of_the_page_is_not_taken_for_light_ink():
     assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.03
 
 
+def _soft_shadow(height: int, width: int, depth: float = 0.3) -> np.ndarray:
+    """Light falling from 1 to 1 - depth across a soft, slanted edge, as a hand or a phone casts it."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    edge = (xs - 0.6 * width) + 0.3 * (ys - height / 2)
+    return 1.0 - depth / (1.0 + np.exp(-edge / (0.03 * max(height, width))))
+
+
+def test_a_shadow_across_a_blank_page_is_no_digit():
+    """Nothing is written on the page; its only contrast is a shadow's soft edge, which running off the
+    picture's edge at a fraction of a pen's contrast is lighting. It once became a bar or a wedge the model
+    answered (or was taught to refuse, and then refused bold 1s)."""
+    page = 225.0 * _soft_shadow(300, 400) + np.random.default_rng(0).normal(0, 3, (300, 400))
+    with pytest.raises(NoDigitFound, match="shadow or uneven light"):
+        preprocess(encode(Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).convert("RGB"), "JPEG"))
+
+
+def test_a_digit_under_the_same_shadow_is_still_found():
+    page = np.full((300, 400), 235.0, dtype=np.float32)
+    page[50:250, 60:260] = seven()
+    page *= _soft_shadow(300, 400)
+    out = preprocess(encode(Image.fromarray(page.astype(np.uint8)), "PNG"))
+    check(out)
+    assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.03
+
+
 def test_bold_strokes_are_thinned_towards_mnists():
     """A 7 drawn with a marker a fifth of its height wide: normalised, its strokes come out near MNIST's
     width (2.7 px at 28x28, median of the test digits) instead of a blob twice that."""
