@@ -12,6 +12,7 @@ caller's main module): a second training in the same process renders in process.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import sys
 from collections.abc import Iterable
@@ -60,6 +61,32 @@ def _preprocessed(uploads: Iterable[tuple[bytes, int]]) -> tuple[np.ndarray, np.
     return np.round(np.stack(images) * 255).astype(np.uint8), np.asarray(kept, dtype=np.uint8)
 
 
+def _negative_jobs(pool: np.ndarray, count: int, seed: int, split: str) -> list:
+    """Jobs drawing ``count`` not-a-digit uploads, spread over every kind, in chunks of CHUNK."""
+    per_kind = count // len(negatives.KINDS)
+    return [
+        (_negative_job, (pool, kind, min(CHUNK, per_kind - start), seed * 1000 + k_index * 100 + start // CHUNK, split))
+        for k_index, kind in enumerate(negatives.KINDS)
+        for start in range(0, per_kind, CHUNK)
+    ]
+
+
+def _run(jobs: list, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    parts = None
+    if workers > 1 and "tensorflow" not in sys.modules:
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as executor:
+                futures = [executor.submit(fn, args) for fn, args in jobs]
+                parts = [f.result() for f in futures]
+        except OSError as exc:  # AWS Lambda has no /dev/shm for the pool's semaphores: render here instead
+            logger.info("rendering in process (no worker processes: %s)", exc)
+    if parts is None:
+        parts = [fn(args) for fn, args in jobs]
+    if not parts:
+        return np.zeros((0, 28, 28), dtype=np.uint8), np.zeros(0, dtype=np.uint8)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def rendered_set(
     digits_x: np.ndarray,
     digits_y: np.ndarray,
@@ -71,7 +98,9 @@ def rendered_set(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``digit_count`` uploads of digits drawn from ``digits_x`` and ``negative_count`` not-a-digit uploads
     (spread over every kind), preprocessed as served: (n, 28, 28) uint8 and labels (10 = not a digit).
-    Those preprocessing refuses are left out (a few percent of the blank paper)."""
+    Uploads preprocessing refuses carry nothing to learn and are left out; the negatives they leave
+    missing (most blank pages and half the textures hold no ink) are drawn again once, from another seed,
+    so that the eleventh class is trained on as many as asked for."""
     rng = np.random.default_rng([seed, 7])
     picks = rng.choice(len(digits_x), size=min(digit_count, len(digits_x)), replace=False)
     jobs: list = [
@@ -80,19 +109,12 @@ def rendered_set(
         for chunk in [picks[start : start + CHUNK]]
     ]
     pool = digits_x[rng.choice(len(digits_x), size=min(2000, len(digits_x)), replace=False)]  # several_digits
-    per_kind = negative_count // len(negatives.KINDS)
-    for k_index, kind in enumerate(negatives.KINDS):
-        for start in range(0, per_kind, CHUNK):
-            count = min(CHUNK, per_kind - start)
-            jobs.append((_negative_job, (pool, kind, count, seed * 1000 + k_index * 100 + start // CHUNK, split)))
-    parts = None
-    if workers > 1 and "tensorflow" not in sys.modules:
-        try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as executor:
-                futures = [executor.submit(fn, args) for fn, args in jobs]
-                parts = [f.result() for f in futures]
-        except OSError as exc:  # AWS Lambda has no /dev/shm for the pool's semaphores: render here instead
-            logger.info("rendering in process (no worker processes: %s)", exc)
-    if parts is None:
-        parts = [fn(args) for fn, args in jobs]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    x, y = _run(jobs + _negative_jobs(pool, negative_count, seed, split), workers)
+    kept = int(np.count_nonzero(y == negatives.NOT_A_DIGIT))
+    if kept and kept < negative_count:
+        # as many again as went missing, scaled by the share kept, from a seed the first round never uses
+        again = math.ceil((negative_count - kept) * negative_count / kept)
+        ax, ay = _run(_negative_jobs(pool, again, seed + 10_000, split), workers)
+        take = rng.permutation(len(ay))[: negative_count - kept]  # every kind, not the first ones drawn
+        x, y = np.concatenate([x, ax[take]]), np.concatenate([y, ay[take]])
+    return x, y

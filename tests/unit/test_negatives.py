@@ -43,3 +43,13 @@ def test_the_same_seed_draws_the_same_files_and_the_splits_differ(digits):
 def test_an_unknown_split_is_refused(digits):
     with pytest.raises(ValueError, match="split"):
         next(negatives.generate(digits, split="test"))
+
+
+def test_negatives_preprocessing_refuses_are_drawn_again(digits):
+    """Most blank pages and many textures hold no ink (refused before the model): the training set draws
+    as many again, so the eleventh class is trained on the number of negatives asked for."""
+    from ml.realistic import rendered_set
+
+    images, labels = rendered_set(digits, np.arange(len(digits)) % 10, 0, 320, seed=4)
+    assert len(images) == len(labels) and images.shape[1:] == (28, 28)
+    assert int((labels == negatives.NOT_A_DIGIT).sum()) >= 0.97 * 320
