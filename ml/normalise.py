@@ -371,7 +371,7 @@ def normalise(grey: np.ndarray) -> np.ndarray:
 def _only_lighting(flat: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     """Whether the marks found are lighting, not ink: they reach the picture's edge and nothing in it has a
     pen's contrast. A blank page with a shadow across it otherwise became a bar or a wedge, which the model
-    was taught to refuse (so it refused bold 1s) or answered with a digit; no digit of the dev set reaches
+    answered with a digit, or was trained to refuse though it looks like a bold 1; no digit of the dev set reaches
     the edge of its picture; 93 of its 100 blank pages and 47 of its 100 textures are refused by this."""
     top, bottom, left, right = box
     at_edge = top == 0 or left == 0 or bottom == flat.shape[0] or right == flat.shape[1]

@@ -72,6 +72,7 @@ def _negative_jobs(pool: np.ndarray, count: int, seed: int, split: str) -> list:
 
 
 def _run(jobs: list, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Run rendering jobs on forked workers where that is safe (see the module's note), else here."""
     parts = None
     if workers > 1 and "tensorflow" not in sys.modules:
         try:
