@@ -116,8 +116,9 @@ class TrainResult:
         }
 
 
-def _dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, epochs: int, steps: int):
-    """Batches of (augmented) images, reshuffled every epoch, without a shuffle buffer.
+def _dataset(images, labels, config: TrainConfig, epochs: int, steps: int):
+    """Batches of (augmented) ``images`` (a tensor, made once for every member), reshuffled every epoch,
+    without a shuffle buffer.
 
     The batch indices of every epoch are drawn up front (a few MB of int32),
     so there is no 60,000-element shuffle buffer to fill before the first
@@ -128,9 +129,8 @@ def _dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, epochs: int, ste
     from ml.augment import augment
 
     rng = np.random.default_rng(config.seed)
-    order = np.concatenate([rng.permutation(len(x))[: steps * config.batch_size] for _ in range(epochs)])
+    order = np.concatenate([rng.permutation(int(images.shape[0]))[: steps * config.batch_size] for _ in range(epochs)])
     batches = order.reshape(-1, config.batch_size).astype(np.int32)
-    images, labels = tf.constant(x), tf.constant(y)
     data = tf.data.Dataset.from_tensor_slices((batches, np.arange(len(batches), dtype=np.int64)))
     augmenting = config.augment and config.architecture != "mlp"
 
@@ -194,6 +194,7 @@ def train(
 
     import_tensorflow()
     import keras
+    import tensorflow as tf
 
     from ml.models import build, ensemble
 
@@ -215,6 +216,7 @@ def train(
     progress = _held_out_progress(keras, _as_input(val_x), val_y, started)
     members: list = []
     history: dict[str, list[float]] = {}
+    images, labels = tf.constant(x), tf.constant(y)  # the whole pool once, not a copy per member
     for member in range(config.resolved_members()):
         # each member its own initial weights, batch order and augmentation
         member_config = replace(config, seed=config.seed + member)
@@ -224,7 +226,7 @@ def train(
         with warnings.catch_warnings():  # Keras warns that a tf.data input ignores shuffle=True: ours shuffles itself
             warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
             fitted = model.fit(
-                _dataset(x, y, member_config, epochs, steps),
+                _dataset(images, labels, member_config, epochs, steps),
                 epochs=epochs,
                 steps_per_epoch=steps,
                 verbose=1 if verbose else 2,
