@@ -18,6 +18,8 @@ def keras_to_bytes(model: Any) -> bytes:
 def keras_from_bytes(data: bytes) -> Any:
     import keras
 
+    import ml.models  # noqa: F401  (registers the layers of the test-time shifts, which model.keras names)
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         path.write_bytes(data)

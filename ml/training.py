@@ -49,6 +49,16 @@ TRAINING = Parameters(
         4,
     ),
     Parameter(
+        "shifts",
+        int,
+        4,
+        "one-pixel shifts of each picture the cnn also reads when it predicts, its answers averaged "
+        "(test-time augmentation inside the model; 4: right, left, down and up, 8: the diagonals too; each "
+        "costs another inference); the mlp reads none",
+        0,
+        8,
+    ),
+    Parameter(
         "negatives",
         int,
         4000,
@@ -78,12 +88,16 @@ class TrainConfig:
     correction_weight: int = TRAINING["correction_weight"].default  # each correction counts this many times
     negatives: int = TRAINING["negatives"].default
     members: int = TRAINING["members"].default
+    shifts: int = TRAINING["shifts"].default
 
     def resolved_epochs(self) -> int:
         return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.architecture]
 
     def resolved_members(self) -> int:
         return self.members if self.architecture == "cnn" else 1
+
+    def resolved_shifts(self) -> int:
+        return self.shifts if self.architecture == "cnn" else 0
 
 
 @dataclass
@@ -196,7 +210,7 @@ def train(
     import keras
     import tensorflow as tf
 
-    from ml.models import build, ensemble
+    from ml.models import NEIGHBOURS, build, ensemble
 
     x, y = fit_x, fit_y.astype(np.int32)
     if config.batch_size > len(x):
@@ -235,7 +249,7 @@ def train(
         members.append(model)
         for k, vals in fitted.history.items():
             history.setdefault(k, []).extend(round(float(v), 5) for v in vals)
-    model = ensemble(members)
+    model = ensemble(members, NEIGHBOURS[: config.resolved_shifts()])
     validation_x = _as_input(np.concatenate([val_x, val_render_x]))
     validation_y = np.concatenate([val_y, val_render_y]).astype(int)
     validation_p = model.predict(validation_x, batch_size=1000, verbose=0)

@@ -60,6 +60,53 @@ def test_an_ensemble_answers_the_geometric_mean_of_its_members():
     assert ensemble(members[:1]) is members[0]
 
 
+def _moved(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``images`` moved dy rows down and dx columns right, zeros coming in (numpy, to check the layer)."""
+    out = np.zeros_like(images)
+    rows, cols = images.shape[1:3]
+    out[:, max(dy, 0) : rows + min(dy, 0), max(dx, 0) : cols + min(dx, 0)] = images[
+        :, max(-dy, 0) : rows + min(-dy, 0), max(-dx, 0) : cols + min(-dx, 0)
+    ]
+    return out
+
+
+def test_shifted_views_move_the_picture_one_pixel_each_way():
+    from ml.models import NEIGHBOURS, ShiftedViews
+
+    images = np.zeros((2, 28, 28, 1), np.float32)
+    images[0, 5, 9], images[1, 27, 0] = 1.0, 0.5  # the second in the bottom-left corner
+    views = np.asarray(ShiftedViews(((0, 0), *NEIGHBOURS))(images)).reshape(9, 2, 28, 28, 1)
+    for view, (dy, dx) in zip(views, ((0, 0), *NEIGHBOURS), strict=True):
+        assert np.array_equal(view, _moved(images, dy, dx))
+    assert views[1, 0, 5, 10] == 1.0 and views[1, 1, 27, 1] == 0.5  # moved right
+    assert views[2, 1].sum() == views[3, 1].sum() == 0.0  # the corner pixel moved left or down: gone
+
+
+def test_an_ensemble_with_shifts_averages_every_member_over_every_view(tmp_path):
+    """Test-time augmentation in the graph: the mean logit of each member on each moved picture, the same
+    from Keras, after a save and load of model.keras, and from the TFLite file predict runs."""
+    from ml.export import keras_from_bytes, keras_to_bytes, to_tflite
+    from ml.models import NEIGHBOURS, cnn, ensemble
+
+    members = [cnn(classes=11) for _ in range(2)]
+    images = np.random.default_rng(1).random((5, 28, 28, 1)).astype(np.float32)
+    views = [images] + [_moved(images, dy, dx) for dy, dx in NEIGHBOURS[:4]]
+    each = np.stack([m.predict(v, verbose=0) for m in members for v in views])
+    expected = np.exp(np.log(each).mean(axis=0))
+    expected /= expected.sum(axis=1, keepdims=True)
+    model = ensemble(members, NEIGHBOURS[:4])
+    assert np.allclose(model.predict(images, verbose=0), expected, atol=1e-5)
+    assert np.allclose(keras_from_bytes(keras_to_bytes(model)).predict(images, verbose=0), expected, atol=1e-5)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=to_tflite(model))
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(images.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
+    interpreter.invoke()
+    assert np.allclose(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), expected, atol=1e-5)
+
+
 def test_training_is_repeatable(mnist_data):
     first = train(TrainConfig("cnn", epochs=1, subset=1000, seed=7), mnist_data, verbose=False)
     second = train(TrainConfig("cnn", epochs=1, subset=1000, seed=7), mnist_data, verbose=False)
