@@ -63,14 +63,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-category", type=int, default=0, help="dev-set uploads per category (0: none)")
     args = parser.parse_args()
-    from ml.export import keras_from_bytes, to_tflite
-    from ml.models import NEIGHBOURS, ensemble
-
-    registry = ModelRegistry(FileObjectStore(ROOT / "tests" / "fixtures" / "modelstore"))
-    artifact = registry.load(registry.latest_version(), files=(KERAS_FILE,))
-    shipped = keras_from_bytes(artifact.files[KERAS_FILE])
-    members = [layer for layer in shipped.layers if layer.name.startswith("member_")]
-    calibration = Calibration.from_metadata(artifact.metadata)
     data = mnist.load(mnist.DirectorySource(ROOT / "data" / "mnist"))
     test = (data.x_test.astype(np.float32) / 255.0)[..., None]
     dev_x, dev_y, dev_total = [], [], 0
@@ -82,6 +74,15 @@ def main() -> None:
                 dev_y.append(sample.label)
             except MLError:
                 pass  # refused before the model: the same for every variant
+    # TensorFlow only now: the uploads above are rendered and preprocessed without its threads about
+    from ml.export import keras_from_bytes, to_tflite
+    from ml.models import NEIGHBOURS, ensemble
+
+    registry = ModelRegistry(FileObjectStore(ROOT / "tests" / "fixtures" / "modelstore"))
+    artifact = registry.load(registry.latest_version(), files=(KERAS_FILE,))
+    shipped = keras_from_bytes(artifact.files[KERAS_FILE])
+    members = [layer for layer in shipped.layers if layer.name.startswith("member_")]
+    calibration = Calibration.from_metadata(artifact.metadata)
     print(f"model {artifact.version}: {len(members)} members, temperature {calibration.temperature}")
     for shifts in (0, 4, 8):
         flatbuffer = to_tflite(ensemble(members, NEIGHBOURS[:shifts]))
