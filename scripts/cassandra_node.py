@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -72,7 +73,9 @@ def classpath(quiet: bool = False) -> str:
             file=sys.stderr,
             flush=True,
         )
-    partial = cached.with_suffix(".partial")
+    # a file of this caller's own: test workers resolving at once (a first run, Maven still downloading)
+    # each write theirs and rename it over the cache; one shared name was renamed from under the slower
+    partial = cached.with_name(f"{cached.stem}.{uuid.uuid4().hex}.partial")
     command = ["mvn", "-B", "-f", str(POM), "dependency:build-classpath", f"-Dmdep.outputFile={partial}"]
     if quiet:
         command.insert(2, "-q")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -220,3 +221,28 @@ def test_the_driver_gives_up_before_the_spool_retries():
 
     retry = inspect.signature(SpooledPredictionLog).parameters["retry_seconds"].default
     assert REQUEST_TIMEOUT_S < retry and CONNECT_TIMEOUT_S <= retry
+
+
+def test_workers_resolving_the_classpath_at_once_all_get_it(tmp_path, monkeypatch):
+    """Test workers start at once on a fresh checkout, and each asks Maven for Cassandra's classpath: every
+    one must get it (one shared temporary file was renamed from under the slower ones: a clean CI run's
+    Cassandra tests all failed at setup)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scripts import cassandra_node
+
+    if shutil.which("mvn") is None:
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)("Maven (mvn) is not installed")
+    monkeypatch.setattr(cassandra_node, "CLASSPATH_CACHE", tmp_path / "cassandra-classpath")
+    with ThreadPoolExecutor(4) as pool:
+        paths = list(pool.map(lambda _: cassandra_node.classpath(quiet=True), range(4)))
+    assert len(set(paths)) == 1 and "cassandra-all" in paths[0]
+    assert [p.name for p in tmp_path.iterdir()] == [f"cassandra-classpath-{_pom_digest()}.txt"]
+
+
+def _pom_digest() -> str:
+    import hashlib
+
+    from scripts.cassandra_node import POM
+
+    return hashlib.sha256(POM.read_bytes()).hexdigest()[:16]

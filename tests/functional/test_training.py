@@ -36,6 +36,13 @@ def test_train_export_publish(architecture, mnist_data, tmp_path):
     assert 0 <= meta["metrics"]["test_ece"] < 0.1
     predictor = Predictor(artifact)
     assert predictor.calibration.temperature == meta["calibration"]["temperature"]
+    # the cnn reads each picture at five placements by default (test-time shifts); the seed's mlp at one
+    from ml.export import keras_from_bytes
+    from ml.models import NEIGHBOURS, ShiftedViews
+
+    layers = keras_from_bytes(artifact.files[KERAS_FILE]).layers
+    views = [layer.shifts for layer in layers if isinstance(layer, ShiftedViews)]
+    assert views == ([((0, 0), *NEIGHBOURS[:4])] if architecture == "cnn" else [])
     classes = predictor.probabilities(mnist_data.x_test[:1].astype(np.float32) / 255).shape[1]
     validation = meta["metrics"]["validation"]
     if architecture == "cnn":  # the eleventh class, learned from drawn negatives and measured on held-out ones
