@@ -14,6 +14,7 @@ the test fixture (free ports, a temporary directory) and benchmarks/cassandra_ri
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import shutil
@@ -22,7 +23,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -64,28 +64,30 @@ def classpath(quiet: bool = False) -> str:
         raise NodeError("Maven (mvn) is not installed: it fetches Cassandra from Maven Central")
     digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
     cached = CLASSPATH_CACHE.with_name(f"cassandra-classpath-{digest}.txt")
-    if cached.exists() and all(Path(p).exists() for p in cached.read_text().split(":")):
-        return cached.read_text()
     cached.parent.mkdir(parents=True, exist_ok=True)
-    if not quiet:
-        print(
-            "fetching Apache Cassandra and its dependencies from Maven Central (first time only, ~110 MB)...",
-            file=sys.stderr,
-            flush=True,
+    # test workers start at once on a fresh checkout: one resolves (and downloads), the others wait for it
+    # and read its answer; without the lock they raced on one temporary file and on Maven's downloads
+    with open(cached.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cached.exists() and all(Path(p).exists() for p in cached.read_text().split(":")):
+            return cached.read_text()
+        if not quiet:
+            print(
+                "fetching Apache Cassandra and its dependencies from Maven Central (first time only, ~110 MB)...",
+                file=sys.stderr,
+                flush=True,
+            )
+        partial = cached.with_suffix(".partial")
+        command = ["mvn", "-B", "-f", str(POM), "dependency:build-classpath", f"-Dmdep.outputFile={partial}"]
+        if quiet:
+            command.insert(2, "-q")
+        done = subprocess.run(
+            command, stdout=sys.stderr if not quiet else subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-    # a file of this caller's own: test workers resolving at once (a first run, Maven still downloading)
-    # each write theirs and rename it over the cache; one shared name was renamed from under the slower
-    partial = cached.with_name(f"{cached.stem}.{uuid.uuid4().hex}.partial")
-    command = ["mvn", "-B", "-f", str(POM), "dependency:build-classpath", f"-Dmdep.outputFile={partial}"]
-    if quiet:
-        command.insert(2, "-q")
-    done = subprocess.run(
-        command, stdout=sys.stderr if not quiet else subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    if done.returncode != 0:
-        raise NodeError(f"Maven could not resolve Cassandra ({POM}): {(done.stdout or '')[-2000:]}")
-    partial.replace(cached)
-    return cached.read_text()
+        if done.returncode != 0:
+            raise NodeError(f"Maven could not resolve Cassandra ({POM}): {(done.stdout or '')[-2000:]}")
+        partial.replace(cached)
+        return cached.read_text()
 
 
 def cql_cluster(
