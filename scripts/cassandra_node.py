@@ -58,12 +58,17 @@ def java_17() -> str:
     raise NodeError("no Java 17 found (set CASSANDRA_JAVA=/path/to/java17/bin/java): Cassandra 5.0 needs it")
 
 
+def classpath_cache() -> Path:
+    """Where the classpath of this pom version is cached (a new pom, a new file)."""
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
+    return CLASSPATH_CACHE.with_name(f"cassandra-classpath-{digest}.txt")
+
+
 def classpath(quiet: bool = False) -> str:
     """Cassandra's runtime classpath, resolved by Maven once per pom version and cached under var/."""
     if shutil.which("mvn") is None:
         raise NodeError("Maven (mvn) is not installed: it fetches Cassandra from Maven Central")
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
-    cached = CLASSPATH_CACHE.with_name(f"cassandra-classpath-{digest}.txt")
+    cached = classpath_cache()
     cached.parent.mkdir(parents=True, exist_ok=True)
     # test workers start at once on a fresh checkout: one resolves (and downloads), the others wait for it
     # and read its answer; without the lock they raced on one temporary file and on Maven's downloads

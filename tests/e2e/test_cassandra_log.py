@@ -237,14 +237,5 @@ def test_workers_resolving_the_classpath_at_once_all_get_it(tmp_path, monkeypatc
     with ThreadPoolExecutor(4) as pool:
         paths = list(pool.map(lambda _: cassandra_node.classpath(quiet=True), range(4)))
     assert len(set(paths)) == 1 and "cassandra-all" in paths[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        f"cassandra-classpath-{_pom_digest()}.{ext}" for ext in ("lock", "txt")
-    ]
-
-
-def _pom_digest() -> str:
-    import hashlib
-
-    from scripts.cassandra_node import POM
-
-    return hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
+    cached = cassandra_node.classpath_cache()
+    assert sorted(tmp_path.iterdir()) == [cached.with_suffix(".lock"), cached]
