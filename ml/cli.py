@@ -105,23 +105,31 @@ def _met(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
+def _interval(bounds: tuple[float, float], label: str = "95 % interval ") -> str:
+    """A rate's Wilson interval as printed: how much the measurement itself can be trusted."""
+    return f"{label}{bounds[0]:.2%}-{bounds[1]:.2%}"
+
+
 def cmd_eval(args, settings: MLSettings) -> int:
     from tqdm import tqdm
 
     from ml import devset, negatives
     from ml.calibration import expected_calibration_error, given, reliability
     from ml.evaluation import calibration_error, category_scores, mnist_answers, overall, reliability_of, score_samples
+    from ml.metrics import wilson_interval
 
     predictor = _load_predictor(settings, args.version)
     data = mnist_data(settings)
     c = predictor.calibration
     print(f"model {predictor.version} (temperature {c.temperature:.3f}, refused from p(not a digit) >= {c.refuse_at})")
     a = mnist_answers(predictor, data.x_test)
-    mnist_accuracy = float(((a.digit == data.y_test) & ~a.refused).mean())
+    mnist_right = (a.digit == data.y_test) & ~a.refused
+    mnist_accuracy = float(mnist_right.mean())
     mnist_answered = given(a, data.y_test)
     mnist_ece = expected_calibration_error(*mnist_answered)
     print(
         f"MNIST test (10,000, through the identity path): accuracy {mnist_accuracy:.2%} "
+        f"({_interval(wilson_interval(int(mnist_right.sum()), len(mnist_right)))}) "
         f"(target >= {TARGETS['mnist']:.1%}: {_met(mnist_accuracy >= TARGETS['mnist'])}), "
         f"ECE {mnist_ece:.2%} ({_met(mnist_ece <= TARGETS['ece'])}), refused {int(a.refused.sum())}"
     )
@@ -130,16 +138,20 @@ def cmd_eval(args, settings: MLSettings) -> int:
     total = args.per_category * len(categories)
     scored = score_samples(predictor, tqdm(samples, total=total, desc="dev set", unit="img", file=sys.stderr))
     scores = category_scores(scored)
-    print(f"{'category':<22}{'accuracy':>10}{'correct':>10}{'refused':>9}{'no ink':>8}{'ECE':>8}")
+    print(f"{'category':<22}{'accuracy':>10}{'correct':>10}{'refused':>9}{'no ink':>8}{'ECE':>8}  95 % interval")
     for sc in scores:
         flag = "" if sc.accuracy >= TARGETS["category"] else f"  < {TARGETS['category']:.0%}"
         print(
             f"{sc.category:<22}{sc.accuracy:>10.2%}{sc.correct:>6}/{sc.total:<4}{sc.refused:>8}{sc.errors:>8}"
-            f"{sc.ece:>8.2%}{flag}"
+            f"{sc.ece:>8.2%}  {_interval(wilson_interval(sc.correct, sc.total), '')}{flag}"
         )
     dev_accuracy, dev_ece = overall(scores), calibration_error(scored)
     digits_refused = sum(s.refused for s in scored) / max(len(scored), 1)
-    print(f"{'overall':<22}{dev_accuracy:>10.2%}{'':>10}{sum(s.refused for s in scored):>8}{'':>8}{dev_ece:>8.2%}")
+    dev_interval = wilson_interval(sum(sc.correct for sc in scores), sum(sc.total for sc in scores))
+    print(
+        f"{'overall':<22}{dev_accuracy:>10.2%}{'':>10}{sum(s.refused for s in scored):>8}{'':>8}{dev_ece:>8.2%}"
+        f"  {_interval(dev_interval, '')}"
+    )
     negatives_scored = []
     if args.negatives:
         kinds = negatives.generate(data.x_test, args.negatives, args.seed, "eval")
@@ -154,7 +166,10 @@ def cmd_eval(args, settings: MLSettings) -> int:
     worst = min(scores, key=lambda sc: sc.accuracy)
     print("targets (issue 15):")
     print(f"  MNIST test >= {TARGETS['mnist']:.1%}: {mnist_accuracy:.2%} {_met(mnist_accuracy >= TARGETS['mnist'])}")
-    print(f"  dev set >= {TARGETS['devset']:.1%}: {dev_accuracy:.2%} {_met(dev_accuracy >= TARGETS['devset'])}")
+    print(
+        f"  dev set >= {TARGETS['devset']:.1%}: {dev_accuracy:.2%} ({_interval(dev_interval)}) "
+        f"{_met(dev_accuracy >= TARGETS['devset'])}"
+    )
     print(
         f"  every category >= {TARGETS['category']:.0%}: lowest {worst.category} {worst.accuracy:.2%} "
         f"{_met(worst.accuracy >= TARGETS['category'])}"

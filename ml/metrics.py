@@ -1,8 +1,10 @@
-"""Accuracy, per-class accuracy and the confusion matrix (pure numpy)."""
+"""Accuracy, per-class accuracy, the confusion matrix and how far a measured rate can be trusted (pure numpy)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -36,3 +38,17 @@ def evaluate_predictions(predicted: np.ndarray, truth: np.ndarray) -> Evaluation
         confusion=confusion.tolist(),
         count=int(len(truth)),
     )
+
+
+def wilson_interval(successes: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a rate measured as ``successes`` of ``total``: what the
+    rate could be on more uploads of the same kinds. 1,986 right of 2,000 (99.30 %) spans 98.83-99.58 %,
+    so a dev set that size cannot tell 99.3 % from 99.5 %; the normal approximation would also allow rates
+    above 100 % near the top."""
+    if total <= 0:
+        return 0.0, 1.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    rate, z2 = successes / total, z * z
+    centre = (rate + z2 / (2 * total)) / (1 + z2 / total)
+    half = z / (1 + z2 / total) * math.sqrt(rate * (1 - rate) / total + z2 / (4 * total * total))
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -148,6 +148,7 @@ def _dataset(images, labels, config: TrainConfig, epochs: int, steps: int):
     data = tf.data.Dataset.from_tensor_slices((batches, np.arange(len(batches), dtype=np.int64)))
     augmenting = config.augment and config.architecture != "mlp"
 
+    @tf.autograph.experimental.do_not_convert  # plain tensor ops: nothing to convert (it warned under py-spy)
     def load(index, step):
         batch = tf.gather(images, index)
         if augmenting:

@@ -74,8 +74,9 @@ def classpath(quiet: bool = False) -> str:
     # and read its answer; without the lock they raced on one temporary file and on Maven's downloads
     with open(cached.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if cached.exists() and all(Path(p).exists() for p in cached.read_text().split(":")):
-            return cached.read_text()
+        found = cached.read_text() if cached.exists() else ""
+        if found and all(Path(p).exists() for p in found.split(":")):
+            return found
         if not quiet:
             print(
                 "fetching Apache Cassandra and its dependencies from Maven Central (first time only, ~110 MB)...",

@@ -43,6 +43,8 @@ def test_eval_reports_every_category(mnist_data):
     assert done.returncode == 0, done.stderr
     for category in ("mnist_png", "phone_photo", "uci_digits", "overall"):
         assert category in done.stdout
+    # every rate with how far 3 uploads a category can be trusted: 3 of 3 right is still 43.85-100.00 %
+    assert "95 % interval" in done.stdout and "43.85%-100.00%" in done.stdout
 
 
 @pytest.mark.training
