@@ -239,3 +239,6 @@ def test_workers_resolving_the_classpath_at_once_all_get_it(tmp_path, monkeypatc
     assert len(set(paths)) == 1 and "cassandra-all" in paths[0]
     cached = cassandra_node.classpath_cache()
     assert sorted(tmp_path.iterdir()) == [cached.with_suffix(".lock"), cached]
+    # an empty cache (a disk that filled while it was written) is resolved again, not handed out as no classpath
+    cached.write_text("")
+    assert cassandra_node.classpath(quiet=True) == paths[0] == cached.read_text()
