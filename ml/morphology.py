@@ -39,6 +39,20 @@ class Components:
         np.add.at(paint, self.run_rows * w + self.run_ends, -self.run_labels)  # -label after it; running sum
         return np.cumsum(paint[:-1], dtype=np.int32).reshape(h, w)
 
+    def peaks(self, values: np.ndarray) -> np.ndarray:
+        """The largest of ``values`` (non-negative, the mask's shape) within each component, index 0 = component 1."""
+        h, w = self.shape
+        if self.count == 0:
+            return np.zeros(0, dtype=values.dtype)
+        # one reduceat over [start, end) of every run, interleaved with the gaps between runs (dropped after);
+        # a zero appended, as the last run may end at the last pixel
+        flat = np.append(values.ravel(), values.dtype.type(0))
+        bounds = np.stack([self.run_rows * w + self.run_starts, self.run_rows * w + self.run_ends], axis=1).ravel()
+        run_peaks = np.maximum.reduceat(flat, bounds)[::2]
+        out = np.zeros(self.count, dtype=values.dtype)
+        np.maximum.at(out, self.run_labels - 1, run_peaks)
+        return out
+
     def select(self, kept: np.ndarray) -> np.ndarray:
         """The mask of the components where ``kept`` (one bool per component, index 0 = component 1)."""
         h, w = self.shape

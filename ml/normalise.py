@@ -15,7 +15,7 @@ from PIL import Image
 from ml import morphology
 from ml.errors import NoDigitFound
 
-VERSION = "lecun-box20-com-v6"  # bump whenever the output for some input changes
+VERSION = "lecun-box20-com-v7"  # bump whenever the output for some input changes
 
 MIN_CONTRAST = 0.12  # raw luma range below which there is no ink at all
 # A picture whose strongest mark has less contrast than this, and whose biggest mark runs off its edge, holds
@@ -25,6 +25,7 @@ BOX = 20
 SIZE = 28
 TARGET_STROKE = 2.6  # median stroke width of MNIST test digits in the 20x20 box, measured
 PEAK_PIXELS = 40
+INK_SHARE = 0.6  # a mark whose darkest pixel is under this share of the darkest mark's is not the digit
 THICK_STROKE = 1.5 * TARGET_STROKE  # a digit whose strokes are wider than this in the box is thinned ...
 THIN_GOAL = 1.2 * TARGET_STROKE  # ... to this width
 THIN_DETAIL = 4 * BOX  # longest side a bold digit is thinned at
@@ -247,9 +248,14 @@ def digit_mask(flat: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]
     if found.count == 0:
         raise NoDigitFound("no digit found: nothing stands out from the background")
     areas, boxes = found.areas, found.boxes  # boxes: top, bottom, left, right (exclusive ends)
-    main = int(np.argmax(areas))
-    if areas[main] < 4:
+    sizable = areas >= 4
+    if not sizable.any():
         raise NoDigitFound("no digit found: only isolated specks")
+    # the digit is the largest mark among those nearly as dark as the darkest: a shadow's edge that passes
+    # the threshold can cover far more pixels than a small thin digit, but never holds a pen's contrast
+    peaks = found.peaks(flat)
+    inked = sizable & (peaks >= INK_SHARE * peaks[sizable].max())
+    main = int(np.argmax(np.where(inked, areas, -1)))
     top, bottom, left, right = boxes[main]
     reach = 0.6 * max(bottom - top, right - left)
     near = (

@@ -31,6 +31,8 @@ def test_components_are_scipys_label_and_find_objects(seed):
         assert np.array_equal(found.areas, np.bincount(labels.ravel(), minlength=count + 1)[1:])
         kept = np.random.default_rng(seed).random(count) < 0.5
         assert np.array_equal(found.select(kept), np.isin(labels, np.flatnonzero(kept) + 1))
+        values = np.random.default_rng(seed).random(mask.shape).astype(np.float32)
+        assert np.array_equal(found.peaks(values), ScipyComponents(mask).peaks(values))
 
 
 def test_shapes_that_wind_join_one_component():
@@ -92,6 +94,9 @@ class ScipyComponents:
         boxes = [[s[0].start, s[0].stop, s[1].start, s[1].stop] for s in ndimage.find_objects(self.labels)]
         self.areas = np.bincount(self.labels.ravel(), minlength=self.count + 1)[1:]
         self.boxes = np.array(boxes, dtype=np.int64).reshape(-1, 4)
+
+    def peaks(self, values):
+        return np.asarray(ndimage.maximum(values, self.labels, np.arange(1, self.count + 1)), dtype=values.dtype)
 
     def select(self, kept):
         return np.concatenate([[False], kept])[self.labels]

@@ -219,6 +219,19 @@ def test_a_digit_under_the_same_shadow_is_still_found():
     assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.03
 
 
+def test_a_thin_digit_beside_a_deep_shadow_is_the_digit():
+    """A narrow 1 in a corner of a photo half in deep shadow: the shadow's edge passes the ink threshold
+    and covers a hundred times the 1's pixels, but it never holds a pen's contrast; taking the largest
+    mark made the edge the digit (a wedge, refused as not a digit) in large photos of the dev set."""
+    page = np.full((600, 800), 230.0, dtype=np.float32)
+    page[420:520, 100:108] = 30.0  # a 1: 100 px tall, 8 px wide
+    page *= _soft_shadow(600, 800, depth=0.55)
+    out = preprocess(encode(Image.fromarray(page.astype(np.uint8)).convert("RGB"), "JPEG", quality=90))
+    check(out)
+    rows, cols = np.nonzero(out > 0.5)
+    assert rows.max() - rows.min() >= 18 and cols.max() - cols.min() <= 6  # tall and narrow: the 1
+
+
 def test_bold_strokes_are_thinned_towards_mnists():
     """A 7 drawn with a marker a fifth of its height wide: normalised, its strokes come out near MNIST's
     width (2.7 px at 28x28, median of the test digits) instead of a blob twice that."""
