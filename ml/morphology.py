@@ -40,7 +40,8 @@ class Components:
         return np.cumsum(paint[:-1], dtype=np.int32).reshape(h, w)
 
     def peaks(self, values: np.ndarray) -> np.ndarray:
-        """The largest of ``values`` (non-negative, the mask's shape) within each component, index 0 = component 1."""
+        """The largest of ``values`` (non-negative, as an ink map is; the mask's shape) within each component,
+        index 0 = component 1."""
         h, w = self.shape
         if self.count == 0:
             return np.zeros(0, dtype=values.dtype)

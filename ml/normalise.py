@@ -252,7 +252,7 @@ def digit_mask(flat: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]
     if not sizable.any():
         raise NoDigitFound("no digit found: only isolated specks")
     # the digit is the largest mark among those nearly as dark as the darkest: a shadow's edge that passes
-    # the threshold can cover far more pixels than a small thin digit, but never holds a pen's contrast
+    # the threshold can cover far more pixels than a small thin digit, at about half a pen stroke's contrast
     if np.count_nonzero(sizable) > 1:  # (16-64 us an upload here; most have one mark, and no choice)
         peaks = found.peaks(flat)
         inked = sizable & (peaks >= INK_SHARE * peaks[sizable].max())
