@@ -221,7 +221,7 @@ def test_a_digit_under_the_same_shadow_is_still_found():
 
 def test_a_thin_digit_beside_a_deep_shadow_is_the_digit():
     """A narrow 1 in a corner of a photo half in deep shadow: the shadow's edge passes the ink threshold
-    and covers seventy times the 1's pixels, at half the pen's contrast; taking the largest
+    and covers 75 times the 1's pixels, at half the pen's contrast; taking the largest
     mark made the edge the digit (a wedge, refused as not a digit) in large photos of the dev set."""
     page = np.full((600, 800), 230.0, dtype=np.float32)
     page[420:520, 100:108] = 30.0  # a 1: 100 px tall, 8 px wide
