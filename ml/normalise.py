@@ -18,7 +18,7 @@ from ml.errors import NoDigitFound
 VERSION = "lecun-box20-com-v7"  # bump whenever the output for some input changes
 
 MIN_CONTRAST = 0.12  # raw luma range below which there is no ink at all
-# A picture whose strongest mark has less contrast than this, and whose biggest mark runs off its edge, holds
+# A picture whose strongest mark has less contrast than this, and whose marks taken for the digit run off its edge, holds
 # no ink: it is a shadow's edge or the light's gradient (pen ink on the dev set: 0.47 and up, 1st percentile per category)
 LIGHTING_CONTRAST = 0.35
 BOX = 20
