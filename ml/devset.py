@@ -241,6 +241,33 @@ def render(category: str, digit: np.ndarray, rng: np.random.Generator) -> tuple[
     return _RENDER[category](digit, rng)
 
 
+def _source(category: str, mnist_test_images: np.ndarray, mnist_test_labels: np.ndarray):
+    return uci_digits("eval") if category == "uci_digits" else (mnist_test_images, mnist_test_labels)
+
+
+def category_size(category: str, per_category: int, mnist_count: int = 10_000) -> int:
+    """How many samples ``generate`` draws of ``category``: the UCI half holds 898 digits."""
+    return min(per_category, len(uci_digits("eval")[1]) if category == "uci_digits" else mnist_count)
+
+
+def generate_category(
+    mnist_test_images: np.ndarray,
+    mnist_test_labels: np.ndarray,
+    category: str,
+    per_category: int = 100,
+    seed: int = 2024,
+) -> Iterator[Sample]:
+    """One category's samples, seeded by the category's place in CATEGORIES: the same uploads whichever
+    categories are drawn with it, and each category can be drawn in a process of its own."""
+    rng = np.random.default_rng([seed, CATEGORIES.index(category)])
+    source_x, source_y = _source(category, mnist_test_images, mnist_test_labels)
+    picks = rng.choice(len(source_x), size=min(per_category, len(source_x)), replace=False)
+    for n, index in enumerate(picks):
+        ext, data = render(category, source_x[index], rng)
+        label = int(source_y[index])
+        yield Sample(category, label, f"{category}/{n:04d}_{label}.{ext}", data)
+
+
 def generate(
     mnist_test_images: np.ndarray,
     mnist_test_labels: np.ndarray,
@@ -249,12 +276,5 @@ def generate(
     categories: tuple[str, ...] = CATEGORIES,
 ) -> Iterator[Sample]:
     """Yield ``per_category`` samples of each category, the same ones every time."""
-    uci_x, uci_y = uci_digits("eval")
-    for c_index, category in enumerate(categories):
-        rng = np.random.default_rng([seed, c_index])
-        source_x, source_y = (uci_x, uci_y) if category == "uci_digits" else (mnist_test_images, mnist_test_labels)
-        picks = rng.choice(len(source_x), size=min(per_category, len(source_x)), replace=False)
-        for n, index in enumerate(picks):
-            ext, data = render(category, source_x[index], rng)
-            label = int(source_y[index])
-            yield Sample(category, label, f"{category}/{n:04d}_{label}.{ext}", data)
+    for category in categories:
+        yield from generate_category(mnist_test_images, mnist_test_labels, category, per_category, seed)

@@ -4,17 +4,19 @@ accuracy, refusals and calibration, each measured through ``preprocess`` as pred
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from ml import devset
 from ml.calibration import Answers, answers, expected_calibration_error, reliability
 from ml.devset import Sample
 from ml.errors import MLError
 from ml.negatives import NOT_A_DIGIT
 from ml.predictor import Predictor
 from ml.preprocess import preprocess
+from ml.workers import run_jobs
 
 
 @dataclass(frozen=True)
@@ -50,29 +52,70 @@ class CategoryScore:
         return self.correct / self.total if self.total else 0.0
 
 
-def score_samples(predictor: Predictor, samples: Iterable[Sample], batch: int = 64) -> list[Scored]:
+@dataclass(frozen=True)
+class Prepared:
+    """One sample as predict's model would receive it: its 28x28 image, or the code preprocessing refused it with."""
+
+    category: str
+    label: int
+    image: np.ndarray | None
+    error: str | None
+
+
+def prepare(samples: Iterable[Sample]) -> Iterator[Prepared]:
+    for sample in samples:
+        try:
+            yield Prepared(sample.category, sample.label, preprocess(sample.data), None)
+        except MLError as exc:
+            yield Prepared(sample.category, sample.label, None, exc.code)
+
+
+def _prepared_category(args: tuple[np.ndarray, np.ndarray, str, int, int]) -> list[Prepared]:
+    images, labels, category, per_category, seed = args
+    return list(prepare(devset.generate_category(images, labels, category, per_category, seed)))
+
+
+def prepared_devset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    per_category: int,
+    seed: int,
+    categories: tuple[str, ...],
+    workers: int = 2,
+    done: Callable[[int], None] | None = None,
+) -> list[Prepared]:
+    """The dev set drawn and preprocessed, a category per job on ``workers`` processes (rendering and
+    preprocessing are most of an evaluation's time); ``done`` hears how many samples each finished job held."""
+    jobs = [(_prepared_category, (images, labels, category, per_category, seed)) for category in categories]
+    parts = run_jobs(jobs, workers, None if done is None else lambda part: done(len(part)))
+    return [p for part in parts for p in part]
+
+
+def score_prepared(predictor: Predictor, prepared: Iterable[Prepared], batch: int = 64) -> list[Scored]:
     out: list[Scored] = []
-    pending: list[tuple[Sample, np.ndarray]] = []
+    pending: list[tuple[Prepared, np.ndarray]] = []
 
     def flush() -> None:
         if not pending:
             return
-        a = answers(predictor.probabilities(np.stack([x for _, x in pending])), predictor.calibration)
-        for i, (sample, _) in enumerate(pending):
-            out.append(
-                Scored(sample.category, sample.label, int(a.digit[i]), float(a.confidence[i]), bool(a.refused[i]), None)
-            )
+        a = answers(predictor.probabilities(np.stack([image for _, image in pending])), predictor.calibration)
+        for i, (p, _) in enumerate(pending):
+            out.append(Scored(p.category, p.label, int(a.digit[i]), float(a.confidence[i]), bool(a.refused[i]), None))
         pending.clear()
 
-    for sample in samples:
-        try:
-            pending.append((sample, preprocess(sample.data)))
-        except MLError as exc:
-            out.append(Scored(sample.category, sample.label, -1, 0.0, False, exc.code))
+    for p in prepared:
+        if p.image is None:
+            out.append(Scored(p.category, p.label, -1, 0.0, False, p.error))
+            continue
+        pending.append((p, p.image))
         if len(pending) >= batch:
             flush()
     flush()
     return out
+
+
+def score_samples(predictor: Predictor, samples: Iterable[Sample], batch: int = 64) -> list[Scored]:
+    return score_prepared(predictor, prepare(samples), batch)
 
 
 def category_scores(scored: list[Scored]) -> list[CategoryScore]:

@@ -4,26 +4,20 @@ only) and the not-a-digit uploads of ``ml.negatives``, each sent through ``prepr
 MNIST alone teaches the model MNIST's own look; what predict hands it after normalising a canvas, a scan
 or a photo differs a little (stroke ends, residual shadows), and the eleventh class must be learned in
 exactly that representation, against digits in the same one, or it would learn "rendered" instead of
-"not a digit". Rendering costs ~10 ms an image, so it runs in forked worker processes, but only while
-TensorFlow is not loaded (a fork would copy its threads half-way; a spawned worker would re-run the
-caller's main module): a second training in the same process renders in process.
+"not a digit". Rendering costs ~10 ms an image, so it runs in forked worker processes (``ml.workers``), but
+only while TensorFlow is not loaded: a second training in the same process renders in process.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import multiprocessing
-import sys
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 from ml import devset, negatives
 from ml.errors import MLError
-
-logger = logging.getLogger(__name__)
+from ml.workers import run_jobs
 
 DIGIT_STYLES = ("canvas_rgba", "scan_dark_on_light", "light_on_dark", "small_photo", "noise_specks", "formats_modes")
 CHUNK = 200  # images per job
@@ -72,17 +66,8 @@ def _negative_jobs(pool: np.ndarray, count: int, seed: int, split: str) -> list:
 
 
 def _run(jobs: list, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Run rendering jobs on forked workers where that is safe (see the module's note), else here."""
-    parts = None
-    if workers > 1 and "tensorflow" not in sys.modules:
-        try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as executor:
-                futures = [executor.submit(fn, args) for fn, args in jobs]
-                parts = [f.result() for f in futures]
-        except OSError as exc:  # AWS Lambda has no /dev/shm for the pool's semaphores: render here instead
-            logger.info("rendering in process (no worker processes: %s)", exc)
-    if parts is None:
-        parts = [fn(args) for fn, args in jobs]
+    """Run rendering jobs (see ``ml.workers``) and join their images and labels."""
+    parts = run_jobs(jobs, workers)
     if not parts:
         return np.zeros((0, 28, 28), dtype=np.uint8), np.zeros(0, dtype=np.uint8)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
