@@ -241,7 +241,9 @@ def render(category: str, digit: np.ndarray, rng: np.random.Generator) -> tuple[
     return _RENDER[category](digit, rng)
 
 
-def _source(category: str, mnist_test_images: np.ndarray, mnist_test_labels: np.ndarray):
+def _source(
+    category: str, mnist_test_images: np.ndarray, mnist_test_labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     return uci_digits("eval") if category == "uci_digits" else (mnist_test_images, mnist_test_labels)
 
 

@@ -4,7 +4,7 @@ accuracy, refusals and calibration, each measured through ``preprocess`` as pred
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +16,7 @@ from ml.errors import MLError
 from ml.negatives import NOT_A_DIGIT
 from ml.predictor import Predictor
 from ml.preprocess import preprocess
-from ml.workers import run_jobs
+from ml.workers import Progress, run_jobs, tick
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,13 @@ class Prepared:
 
 
 def prepare(samples: Iterable[Sample]) -> Iterator[Prepared]:
+    """Each sample through ``preprocess``, as predict runs it (a ``workers.tick`` each)."""
     for sample in samples:
         try:
             yield Prepared(sample.category, sample.label, preprocess(sample.data), None)
         except MLError as exc:
             yield Prepared(sample.category, sample.label, None, exc.code)
+        tick()
 
 
 def _prepared_category(args: tuple[np.ndarray, np.ndarray, str, int, int]) -> list[Prepared]:
@@ -82,12 +84,12 @@ def prepared_devset(
     seed: int,
     categories: tuple[str, ...],
     workers: int = 2,
-    done: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[Prepared]:
     """The dev set drawn and preprocessed, a category per job on ``workers`` processes (rendering and
-    preprocessing are most of an evaluation's time); ``done`` hears how many samples each finished job held."""
+    preprocessing are most of an evaluation's time); ``progress`` hears each sample done."""
     jobs = [(_prepared_category, (images, labels, category, per_category, seed)) for category in categories]
-    parts = run_jobs(jobs, workers, None if done is None else lambda part: done(len(part)))
+    parts = run_jobs(jobs, workers, progress)
     return [p for part in parts for p in part]
 
 

@@ -12,31 +12,58 @@ import logging
 import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 Job = tuple[Callable[[Any], Any], Any]  # a module-level function and its one argument
+Progress = Callable[[int], None]
+
+_heard: Progress | None = None  # where ``tick`` reports: a worker's queue, or the caller's progress in process
 
 
-def run_jobs(jobs: Sequence[Job], workers: int, done: Callable[[Any], None] | None = None) -> list[Any]:
-    """Each job's result, in the jobs' order; ``done`` is called with each result as it comes (progress)."""
+def tick(count: int = 1) -> None:
+    """Called by a job as it goes (a sample done): heard by ``run_jobs``'s ``progress``, so that a long job
+    moves a progress bar before it ends. Nothing happens outside ``run_jobs``."""
+    if _heard is not None:
+        _heard(count)
+
+
+def _listen(queue) -> None:
+    global _heard
+    _heard = queue.put
+
+
+def run_jobs(jobs: Sequence[Job], workers: int, progress: Progress | None = None) -> list[Any]:
+    """Each job's result, in the jobs' order; ``progress`` hears every ``tick`` of the jobs."""
     if workers > 1 and len(jobs) > 1 and "tensorflow" not in sys.modules:
+        context = multiprocessing.get_context("fork")
         try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as executor:
+            ticks = context.SimpleQueue()
+            with ProcessPoolExecutor(workers, context, initializer=_listen, initargs=(ticks,)) as executor:
                 futures = {executor.submit(fn, args): n for n, (fn, args) in enumerate(jobs)}
                 results: list[Any] = [None] * len(jobs)
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    if done is not None:
-                        done(results[futures[future]])
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    _relay(ticks, progress)
+                    for future in finished:
+                        results[futures[future]] = future.result()
+                _relay(ticks, progress)
                 return results
         except OSError as exc:
             logger.info("running jobs in process (no worker processes: %s)", exc)
-    results = []
-    for fn, args in jobs:
-        results.append(fn(args))
-        if done is not None:
-            done(results[-1])
-    return results
+    global _heard
+    _heard = progress
+    try:
+        return [fn(args) for fn, args in jobs]
+    finally:
+        _heard = None
+
+
+def _relay(ticks, progress: Progress | None) -> None:
+    while not ticks.empty():
+        count = ticks.get()
+        if progress is not None:
+            progress(count)

@@ -28,5 +28,5 @@ def test_two_processes_score_what_one_does(mnist_data, shipped_predictor):
     parallel = prepared_devset(mnist_data.x_test, mnist_data.y_test, 4, 11, categories, 2, heard.append)
     serial = score_samples(shipped_predictor, devset.generate(mnist_data.x_test, mnist_data.y_test, 4, 11, categories))
     assert score_prepared(shipped_predictor, parallel) == serial
-    assert sorted(heard) == [4, 4, 4, 4]
+    assert sum(heard) == 16  # a tick a sample
     assert [s.category for s in category_scores(serial)] == list(categories)
