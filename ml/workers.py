@@ -41,7 +41,8 @@ def run_jobs(jobs: Sequence[Job], workers: int, progress: Progress | None = None
         context = multiprocessing.get_context("fork")
         try:
             ticks = context.SimpleQueue()
-            with ProcessPoolExecutor(workers, context, initializer=_listen, initargs=(ticks,)) as executor:
+            processes = min(workers, len(jobs))  # no idle process forked for want of a job
+            with ProcessPoolExecutor(processes, context, initializer=_listen, initargs=(ticks,)) as executor:
                 futures = {executor.submit(fn, args): n for n, (fn, args) in enumerate(jobs)}
                 results: list[Any] = [None] * len(jobs)
                 pending = set(futures)
