@@ -1,4 +1,4 @@
-"""The dev set drawn a category per process scores exactly as drawn in one, and each category draws the
+"""The dev set drawn a category per job scores exactly as drawn in one stream, and each category draws the
 same uploads whichever categories are drawn with it."""
 
 import pytest
@@ -22,7 +22,9 @@ def test_the_uci_category_holds_the_898_digits_of_its_half():
     )
 
 
-def test_two_processes_score_what_one_does(mnist_data, shipped_predictor):
+def test_the_dev_set_drawn_a_category_a_job_scores_what_one_stream_does(mnist_data, shipped_predictor):
+    """The jobs run on forked processes under `python -m ml eval` (tests/functional/test_cli.py) and in process
+    here once the suite has loaded TensorFlow (ml.workers); either way the answers are the same."""
     categories = ("canvas_rgba", "light_on_dark", "formats_modes", "uci_digits")
     heard = []
     parallel = prepared_devset(mnist_data.x_test, mnist_data.y_test, 4, 11, categories, 2, heard.append)

@@ -1,11 +1,17 @@
 """Jobs on forked worker processes: results in the jobs' order, every tick of progress heard, and the jobs
 still run where no worker process can be started."""
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from ml import workers
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _squares(n: int) -> tuple[int, int]:
@@ -15,12 +21,34 @@ def _squares(n: int) -> tuple[int, int]:
     return n * n, os.getpid()
 
 
+FORKED_RUN = """
+import json, os
+from ml import workers
+from tests.unit.test_workers import _squares
+heard = []
+results = workers.run_jobs([(_squares, n) for n in range(6)], 2, heard.append)
+print(json.dumps({"results": results, "heard": heard, "pid": os.getpid()}))
+"""
+
+
 def test_results_come_back_in_the_jobs_order_from_other_processes():
+    """In a fresh interpreter: a test process that has loaded TensorFlow (as the suite's do) never forks."""
+    done = subprocess.run([sys.executable, "-c", FORKED_RUN], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    assert [r[0] for r in run["results"]] == [n * n for n in range(6)]
+    assert {pid for _, pid in run["results"]} - {run["pid"]}  # forked workers did them
+    assert run["heard"] == [1] * 15  # every tick of every job, 0 + 1 + ... + 5
+
+
+def test_with_tensorflow_loaded_the_jobs_run_here(monkeypatch):
+    """A fork would copy TensorFlow's threads half-way: with it imported, nothing is forked."""
+    monkeypatch.setitem(sys.modules, "tensorflow", sys)
     heard = []
-    results = workers.run_jobs([(_squares, n) for n in range(6)], 2, heard.append)
-    assert [r[0] for r in results] == [n * n for n in range(6)]
-    assert {pid for _, pid in results} - {os.getpid()}  # forked workers did them
-    assert heard == [1] * 15  # every tick of every job, 0 + 1 + ... + 5
+    assert workers.run_jobs([(_squares, n) for n in range(3)], 2, heard.append) == [
+        (n * n, os.getpid()) for n in range(3)
+    ]
+    assert sum(heard) == 3
 
 
 def test_one_worker_runs_the_jobs_here_and_still_ticks():
