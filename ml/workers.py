@@ -1,9 +1,10 @@
 """Jobs spread over forked worker processes where that is safe, run here otherwise.
 
 Rendering and preprocessing uploads cost milliseconds each and are pure numpy and Pillow, so a training's
-rendering and an evaluation's dev set share both cores (an evaluation is then bound by its slowest category). A fork is safe only while TensorFlow is not loaded (it would
-copy its threads half-way); a spawned worker would re-run the caller's main module. AWS Lambda has no
-/dev/shm for a pool's semaphores: there the jobs run in process.
+rendering and an evaluation's dev set share both cores (an evaluation is then bound by its slowest category).
+A fork is safe only while TensorFlow is not loaded (it would copy its threads half-way); a spawned worker
+would re-run the caller's main module. AWS Lambda has no /dev/shm for a pool's semaphores: there the jobs run
+in process.
 """
 
 from __future__ import annotations
