@@ -15,7 +15,7 @@ from PIL import Image
 from ml import morphology
 from ml.errors import NoDigitFound
 
-VERSION = "lecun-box20-com-v7"  # bump whenever the output for some input changes
+VERSION = "lecun-box20-com-v8"  # bump whenever the output for some input changes (v8: ml.preprocess reads detail)
 
 MIN_CONTRAST = 0.12  # raw luma range below which there is no ink at all
 # A picture whose strongest mark has less contrast than this, and whose marks taken for the digit run off its edge, holds
@@ -33,6 +33,9 @@ UNIFORM_PAPER = 0.02  # background cells (10th-90th percentile) spanning less: f
 COARSE_SIZE = 256  # a large picture is tried at this size first (see normalise)
 COARSE_MIN_SPAN = 64
 COARSE_REACH = 2  # a small digit found there is done at full size on its box widened by twice its size
+# ... and from the picture with more pixels (ml.preprocess) when it spans fewer than this at full size (three
+# times the 20 the model sees): at 23-46 px, large photos' small digits lost faint strokes and closed loops
+FINE_SPAN = 64
 CANVAS_DETAIL = 112  # longest side a cut-out canvas drawing is normalised at (the model sees 20)
 COM_TARGET = (14.0, 14.0)  # mean centre of mass of MNIST digits (row, col), measured
 
@@ -344,37 +347,82 @@ def centre_by_mass(glyph: np.ndarray, size: int = SIZE) -> np.ndarray:
     return field
 
 
-def normalise(grey: np.ndarray) -> np.ndarray:
-    """Greyscale picture in [0, 1] -> 28x28 float32, white digit on black.
+Box = tuple[int, int, int, int]  # top, bottom, left, right; exclusive ends
+
+
+def normalise(grey: np.ndarray, detail: np.ndarray | None = None) -> np.ndarray:
+    """Greyscale picture in [0, 1] -> 28x28 float32, white digit on black (see ``locate``). ``detail``: the
+    same picture with more pixels (decode's ``finer``), where a digit too small or faint here is read."""
+    try:
+        return locate(grey, detail)[0]
+    except NoDigitFound:
+        if detail is None:
+            raise
+        return locate(detail)[0]  # a thin, faint digit lost at this size
+
+
+def locate(grey: np.ndarray, detail: np.ndarray | None = None) -> tuple[np.ndarray, Box]:
+    """The 28x28 digit, white on black, and where in ``grey`` it was found (in ``detail``, when read there).
 
     A large picture is first normalised at COARSE_SIZE across (a quarter of the pixels or fewer). When
     the digit found there is large, at least COARSE_MIN_SPAN pixels (three times what the model sees),
     covers at most half the frame and keeps clear of its edges, that is the answer. A smaller one (a
-    small digit in a large photo) is done again at full size on its neighbourhood only. Anything else
-    (a shadow's edge found at that size instead of a digit) is done again on the whole picture: the
-    coarse pass alone lost 50 of 200 small digits in large photos on the dev set."""
+    small digit in a large photo) is done again at full size on its neighbourhood only, from ``detail``
+    when it spans under FINE_SPAN pixels at full size. Anything else (a shadow's edge found at that size
+    instead of a digit) is done again on the whole picture: the coarse pass alone lost 50 of 200 small
+    digits in large photos on the dev set."""
     if max(grey.shape) > COARSE_SIZE * 3 // 2:
         scale = COARSE_SIZE / max(grey.shape)
         coarse = _shrunk(grey, COARSE_SIZE)
         try:
-            digit, (top, bottom, left, right) = _normalise_ink(flatten(coarse), photo=True)
+            digit, box = _normalise_ink(flatten(coarse), photo=True)
         except NoDigitFound:
             digit = None
         if digit is not None:
+            top, bottom, left, right = box
             h, w = coarse.shape
             span = max(bottom - top, right - left)
             clear = top > 0 and left > 0 and bottom < h and right < w
             if clear and COARSE_MIN_SPAN <= span <= max(h, w) // 2:
-                return digit
+                return digit, scaled_box(box, scale, grey.shape)
             if clear and span < COARSE_MIN_SPAN:  # a small digit: only its neighbourhood at full size
-                reach = span * COARSE_REACH
-                rows = (max(0, int((top - reach) / scale)), min(grey.shape[0], int((bottom + reach) / scale) + 1))
-                cols = (max(0, int((left - reach) / scale)), min(grey.shape[1], int((right + reach) / scale) + 1))
-                try:
-                    return normalise_ink(flatten(grey[rows[0] : rows[1], cols[0] : cols[1]]))
-                except NoDigitFound:
-                    pass
-    return _normalise_ink(flatten(grey), photo=True)[0]
+                sources = [grey] if detail is None or span / scale >= FINE_SPAN else [detail, grey]
+                for source in sources:
+                    try:
+                        return around(source, box, COARSE_SIZE / max(source.shape))
+                    except NoDigitFound:
+                        pass
+    digit, box = _normalise_ink(flatten(grey), photo=True)
+    if detail is not None and max(box[1] - box[0], box[3] - box[2]) < FINE_SPAN:
+        try:
+            return around(detail, box, max(grey.shape) / max(detail.shape))
+        except NoDigitFound:
+            pass
+    return digit, box
+
+
+def scaled_box(box: Box, scale: float, shape: tuple[int, ...]) -> Box:
+    """``box`` of a picture ``scale`` times the size of one of ``shape``, in that one (one more pixel at the
+    far ends), clipped to it."""
+    top, bottom, left, right = box
+    return (
+        max(0, int(top / scale)),
+        min(shape[0], int(bottom / scale) + 1),
+        max(0, int(left / scale)),
+        min(shape[1], int(right / scale) + 1),
+    )
+
+
+def around(grey: np.ndarray, box: Box, scale: float) -> tuple[np.ndarray, Box]:
+    """The digit seen in ``box`` of a picture ``scale`` times the size of ``grey``, normalised from ``grey``
+    on the box widened by COARSE_REACH times its size (it was only roughly seen), and its box in ``grey``."""
+    top, bottom, left, right = box
+    reach = max(bottom - top, right - left) * COARSE_REACH
+    rows0, rows1, cols0, cols1 = scaled_box(
+        (top - reach, bottom + reach, left - reach, right + reach), scale, grey.shape
+    )
+    digit, found = _normalise_ink(flatten(grey[rows0:rows1, cols0:cols1]))
+    return digit, (rows0 + found[0], rows0 + found[1], cols0 + found[2], cols0 + found[3])
 
 
 def _only_lighting(flat: np.ndarray, box: tuple[int, int, int, int]) -> bool:

@@ -146,32 +146,102 @@ def test_small_digit_in_a_large_photo():
     assert np.abs(out - preprocess(MODES["L-png"](seven()))).mean() < 0.08  # 25 px tall after downscaling
 
 
+def _page_with_a_thin_one() -> bytes:
+    """A 4000x3000 photo of a page with a 1 drawn by a fine pen: 240 px tall, 6 px wide (under one pixel wide
+    at the 512-pixel working size)."""
+    page = np.full((3000, 4000), 230, dtype=np.uint8)
+    page[1800:2040, 1000:1006] = 60
+    return encode(Image.fromarray(page).convert("RGB"), "JPEG", quality=90)
+
+
+def _detail_reads(monkeypatch) -> list[int]:
+    """The longest side of every picture a small digit's neighbourhood is read from (the real reads run)."""
+    from ml import normalise
+
+    sides: list[int] = []
+    real = normalise.around
+
+    def recording(source, box, scale):
+        sides.append(max(source.shape))
+        return real(source, box, scale)
+
+    monkeypatch.setattr(normalise, "around", recording)
+    return sides
+
+
+def test_a_thin_digit_lost_at_the_working_size_is_found_in_more_detail():
+    """At 512 px across the 1 is a faint line under a pixel wide, no digit (NoDigitFound before); the same
+    decode at 1,000 px across finds it."""
+    from ml import normalise
+    from ml.decode import decode
+
+    data = _page_with_a_thin_one()
+    decoded = decode(data)
+    with pytest.raises(NoDigitFound):
+        normalise.normalise(normalise.composite(decoded.luma, decoded.alpha))
+    out = preprocess(data)
+    check(out)
+    rows, cols = np.nonzero(out > 0.5)
+    assert np.ptp(rows) >= 18 and np.ptp(cols) <= 3  # tall and narrow: the 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "digit_px", "read_from"),
+    [
+        ((3000, 4000), 300, [1000]),  # 38 px at the working size: read from 1,000 px across
+        ((3000, 4000), 1200, [512]),  # ~110 px at the working size: its neighbourhood there
+        ((1000, 1000), 90, [500]),  # under three times the working size: no detail, its neighbourhood at 500
+    ],
+)
+def test_only_a_small_digit_in_a_large_picture_is_read_in_more_detail(monkeypatch, shape, digit_px, read_from):
+    page = np.full(shape, 235, dtype=np.uint8)
+    page[100 : 100 + digit_px, 200 : 200 + digit_px] = np.asarray(Image.fromarray(seven()).resize((digit_px, digit_px)))
+    data = encode(Image.fromarray(page).convert("RGB"), "JPEG", quality=90)
+    sides = _detail_reads(monkeypatch)
+    check(preprocess(data))
+    assert sides == read_from
+
+
+def test_a_large_picture_is_decoded_once_at_a_finer_scale():
+    """The detail comes from the one decode (a second decode of a 4000x3000 JPEG cost ~20 ms, its pixels
+    charged twice): 1/4 of its size, 1,000 px across, and the working size made from it."""
+    from ml.decode import decode
+
+    decoded = decode(_page_with_a_thin_one(), budget=DecodeBudget(pixels=12_000_000, seconds=60), detail_size=1024)
+    assert decoded.luma.shape == (384, 512)
+    assert decoded.finer is not None and decoded.finer.luma.shape == (750, 1000)
+
+
 def test_a_large_picture_is_tried_at_a_quarter_of_its_pixels_first():
     """A big digit in a 500x500 picture is answered by the coarse pass (256 across), a small one by its
     neighbourhood at full size; both match the digit normalised at full size over the whole picture."""
     from ml import normalise
 
     calls = []
-    full = normalise.normalise_ink
+    real = normalise._normalise_ink
 
-    def spy(flat):
-        calls.append(flat.shape)
-        return full(flat)
+    def spy(flat, photo=False):
+        if max(flat.shape) != normalise.COARSE_SIZE:  # a pass at full size
+            calls.append(flat.shape)
+        return real(flat, photo)
 
     for digit_px, expected_full_size_passes in ((300, 0), (60, 1)):
         grey = np.full((500, 500), 0.9, dtype=np.float32)
         seven_small = np.asarray(Image.fromarray(seven()).resize((digit_px, digit_px)), dtype=np.float32) / 255 * 0.9
         grey[120 : 120 + digit_px, 90 : 90 + digit_px] = seven_small
         calls.clear()
-        normalise.normalise_ink = spy
+        normalise._normalise_ink = spy
         try:
-            out = normalise.normalise(grey)
+            out, (top, bottom, left, right) = normalise.locate(grey)
         finally:
-            normalise.normalise_ink = full
+            normalise._normalise_ink = real
         assert len(calls) == expected_full_size_passes
         if calls:
             assert max(calls[0]) < 500  # the neighbourhood, not the whole picture
-        assert np.abs(out - full(normalise.flatten(grey))).mean() < 0.03
+        assert np.abs(out - normalise.normalise_ink(normalise.flatten(grey))).mean() < 0.03
+        # where the digit is, in the picture's own pixels, whichever pass found it
+        expected = normalise.digit_mask(normalise.flatten(grey))[1]
+        assert max(abs(a - b) for a, b in zip((top, bottom, left, right), expected, strict=True)) <= 3
 
 
 def test_uneven_lighting_and_specks_are_removed():
