@@ -33,11 +33,13 @@ UNIFORM_PAPER = 0.02  # background cells (10th-90th percentile) spanning less: f
 COARSE_SIZE = 256  # a large picture is tried at this size first (see normalise)
 COARSE_MIN_SPAN = 64
 COARSE_REACH = 2  # a small digit found there is done at full size on its box widened by twice its size
-# ... and from the picture with more pixels (ml.preprocess) when it spans fewer than this at full size (three
-# times the 20 the model sees): at 23-46 px, large photos' small digits lost faint strokes and closed loops
-FINE_SPAN = 64
+# ... and from the picture with more pixels (ml.preprocess) when it spans fewer than COARSE_MIN_SPAN at full
+# size too: at 23-46 px, large photos' small digits lost faint strokes and closed loops
+FINE_SPAN = COARSE_MIN_SPAN
 CANVAS_DETAIL = 112  # longest side a cut-out canvas drawing is normalised at (the model sees 20)
 COM_TARGET = (14.0, 14.0)  # mean centre of mass of MNIST digits (row, col), measured
+
+Box = tuple[int, int, int, int]  # top, bottom, left, right; exclusive ends
 
 
 def composite(luma: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
@@ -238,7 +240,7 @@ def _dark_ink(grey: np.ndarray, lo: float, median: float, hi: float) -> bool:
     return far_dark <= far_bright
 
 
-def digit_mask(flat: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def digit_mask(flat: np.ndarray) -> tuple[np.ndarray, Box]:
     """Ink pixels of the digit, thresholded, specks and far-away blobs dropped; and their bounding box
     (top, bottom, left, right; exclusive ends), from the components' boxes rather than a scan of the mask."""
     # the darkest few dozen pixels are ink if there is any: a shadow or stain is
@@ -347,9 +349,6 @@ def centre_by_mass(glyph: np.ndarray, size: int = SIZE) -> np.ndarray:
     return field
 
 
-Box = tuple[int, int, int, int]  # top, bottom, left, right; exclusive ends
-
-
 def normalise(grey: np.ndarray, detail: np.ndarray | None = None) -> np.ndarray:
     """Greyscale picture in [0, 1] -> 28x28 float32, white digit on black (see ``locate``). ``detail``: the
     same picture with more pixels (decode's ``finer``), where a digit too small or faint here is read."""
@@ -425,7 +424,7 @@ def around(grey: np.ndarray, box: Box, scale: float) -> tuple[np.ndarray, Box]:
     return digit, (rows0 + found[0], rows0 + found[1], cols0 + found[2], cols0 + found[3])
 
 
-def _only_lighting(flat: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+def _only_lighting(flat: np.ndarray, box: Box) -> bool:
     """Whether the marks found are lighting, not ink: they reach the picture's edge and nothing in it has a
     pen's contrast. A blank page with a shadow across it otherwise became a bar or a wedge, which the model
     answered with a digit, or was trained to refuse though it looks like a bold 1; no digit of the dev set reaches
@@ -440,7 +439,7 @@ def normalise_ink(flat: np.ndarray) -> np.ndarray:
     return _normalise_ink(flat)[0]
 
 
-def _normalise_ink(flat: np.ndarray, photo: bool = False) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def _normalise_ink(flat: np.ndarray, photo: bool = False) -> tuple[np.ndarray, Box]:
     """The 28x28 digit, and its bounding box in ``flat`` (top, bottom, left, right; exclusive ends).
     ``photo``: ``flat`` is a whole picture, whose edges are the picture's (see ``_only_lighting``)."""
     mask, box = digit_mask(flat)

@@ -12,7 +12,7 @@ from ml.decode import DEFAULT_MAX_PIXELS, WORK_SIZE, DecodeBudget, Decoded, deco
 VERSION = _normalise.VERSION
 BLACK = 0.05  # the median of a picture in MNIST's form: its background is black
 # A large picture is also read at up to this size across (decode's detail_size), where normalise finds a
-# small digit: the dev set's large_offcentre, 989 of 1,000 read right at 512 px, 995 so
+# small digit: the larger dev set's large_offcentre, 989 of 1,000 read right before (v7's pair), 997 so
 FINER_SIZE = 2 * WORK_SIZE
 
 
