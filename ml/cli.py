@@ -118,6 +118,7 @@ def cmd_eval(args, settings: MLSettings) -> int:
     from ml.evaluation import (
         calibration_error,
         category_scores,
+        misses,
         mnist_answers,
         overall,
         prepared_devset,
@@ -200,6 +201,17 @@ def cmd_eval(args, settings: MLSettings) -> int:
             f"  not-a-digit uploads refused >= {TARGETS['negatives_refused']:.0%}: {negatives_refused:.2%} "
             f"{_met(negatives_refused >= TARGETS['negatives_refused'])}"
         )
+    if args.misses:
+        from ml.plots import misses_png
+
+        wrong = misses(prepared, scored)
+        title = (
+            f"{predictor.version}: {len(wrong)} wrong of {len(scored)} "
+            f"(the uploads: python -m ml devset --per-category {args.per_category} --seed {args.seed})"
+        )
+        sheet = [(sample.image, outcome.outcome(), sample.filename) for sample, outcome in wrong]
+        Path(args.misses).write_bytes(misses_png(sheet, title))
+        print(f"wrong answers, as the model saw them: {args.misses}")
     if args.plot:
         from ml.plots import reliability_png
 
@@ -278,6 +290,9 @@ def parser(prog: str = "python -m ml", description: str = __doc__) -> argparse.A
     )
     e.add_argument("--negatives", type=int, default=100, help="not-a-digit uploads per kind (0: none)")
     e.add_argument("--plot", metavar="PNG", help="also draw the reliability diagram (MNIST test, dev set) here")
+    e.add_argument(
+        "--misses", metavar="PNG", help="also draw every dev-set digit answered wrongly, as the model saw it"
+    )
     pr = sub.add_parser("predict", help="predict the digit in image files")
     pr.add_argument("files", nargs="+")
     pr.add_argument("--version")

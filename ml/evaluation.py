@@ -29,6 +29,7 @@ class Scored:
     confidence: float
     refused: bool  # refused as not a digit by the model
     error: str | None  # the code preprocessing refused it with (no_digit_found...), if it did
+    filename: str = ""  # the sample's name as `python -m ml devset` writes it, to find the upload again
 
     @property
     def right(self) -> bool:
@@ -36,6 +37,15 @@ class Scored:
         if self.label == NOT_A_DIGIT:
             return self.refused or self.error is not None
         return self.error is None and not self.refused and self.digit == self.label
+
+    def outcome(self) -> str:
+        """What happened to it, in a few words: "9 read as 4 (88 %)"."""
+        label = "not a digit" if self.label == NOT_A_DIGIT else str(self.label)
+        if self.error is not None:
+            return f"{label}: {self.error}"
+        if self.refused:
+            return f"{label} refused as not a digit"
+        return f"{label} read as {self.digit} ({self.confidence:.0%})"
 
 
 @dataclass(frozen=True)
@@ -60,15 +70,16 @@ class Prepared:
     label: int
     image: np.ndarray | None
     error: str | None
+    filename: str = ""
 
 
 def prepare(samples: Iterable[Sample]) -> Iterator[Prepared]:
     """Each sample through ``preprocess``, as predict runs it (a ``workers.tick`` each)."""
     for sample in samples:
         try:
-            yield Prepared(sample.category, sample.label, preprocess(sample.data), None)
+            yield Prepared(sample.category, sample.label, preprocess(sample.data), None, sample.filename)
         except MLError as exc:
-            yield Prepared(sample.category, sample.label, None, exc.code)
+            yield Prepared(sample.category, sample.label, None, exc.code, sample.filename)
         tick()
 
 
@@ -94,6 +105,7 @@ def prepared_devset(
 
 
 def score_prepared(predictor: Predictor, prepared: Iterable[Prepared], batch: int = 64) -> list[Scored]:
+    """Each prepared sample's outcome, in the order given (``misses`` pairs them up again)."""
     out: list[Scored] = []
     pending: list[tuple[Prepared, np.ndarray]] = []
 
@@ -102,18 +114,28 @@ def score_prepared(predictor: Predictor, prepared: Iterable[Prepared], batch: in
             return
         a = answers(predictor.probabilities(np.stack([image for _, image in pending])), predictor.calibration)
         for i, (p, _) in enumerate(pending):
-            out.append(Scored(p.category, p.label, int(a.digit[i]), float(a.confidence[i]), bool(a.refused[i]), None))
+            out.append(
+                Scored(
+                    p.category, p.label, int(a.digit[i]), float(a.confidence[i]), bool(a.refused[i]), None, p.filename
+                )
+            )
         pending.clear()
 
     for p in prepared:
         if p.image is None:
-            out.append(Scored(p.category, p.label, -1, 0.0, False, p.error))
+            flush()  # the answers before it first: the outcomes keep the samples' order
+            out.append(Scored(p.category, p.label, -1, 0.0, False, p.error, p.filename))
             continue
         pending.append((p, p.image))
         if len(pending) >= batch:
             flush()
     flush()
     return out
+
+
+def misses(prepared: list[Prepared], scored: list[Scored]) -> list[tuple[Prepared, Scored]]:
+    """The samples answered wrongly, each with what the model saw: the dev set's remaining errors to look at."""
+    return [(p, s) for p, s in zip(prepared, scored, strict=True) if not s.right]
 
 
 def score_samples(predictor: Predictor, samples: Iterable[Sample], batch: int = 64) -> list[Scored]:

@@ -38,11 +38,14 @@ def test_bad_configuration_is_refused_at_start(tmp_path):
 
 
 @pytest.mark.training  # renders and scores the dev set on MNIST
-def test_eval_reports_every_category(mnist_data):
-    done = run("eval", "--per-category", "3", MODEL_STORE=f"file://{MODEL_STORE}")
+def test_eval_reports_every_category(mnist_data, tmp_path):
+    sheet = tmp_path / "misses.png"
+    done = run("eval", "--per-category", "3", "--misses", str(sheet), MODEL_STORE=f"file://{MODEL_STORE}")
     assert done.returncode == 0, done.stderr
     for category in ("mnist_png", "phone_photo", "uci_digits", "overall"):
         assert category in done.stdout
+    assert f"wrong answers, as the model saw them: {sheet}" in done.stdout
+    assert sheet.read_bytes().startswith(b"\x89PNG")
     # every rate with how far 3 uploads a category can be trusted: 3 of 3 right is still 43.85-100.00 %
     assert "95 % interval" in done.stdout and "43.85%-100.00%" in done.stdout
 

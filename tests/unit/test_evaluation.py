@@ -1,10 +1,12 @@
 """The dev set drawn a category per job scores exactly as drawn in one stream, and each category draws the
 same uploads whichever categories are drawn with it."""
 
+import numpy as np
 import pytest
 
 from ml import devset
-from ml.evaluation import category_scores, prepared_devset, score_prepared, score_samples
+from ml.evaluation import Prepared, Scored, category_scores, misses, prepared_devset, score_prepared, score_samples
+from ml.negatives import NOT_A_DIGIT
 
 pytestmark = pytest.mark.training  # draws and preprocesses MNIST-based uploads (seconds)
 
@@ -32,3 +34,27 @@ def test_the_dev_set_drawn_a_category_a_job_scores_what_one_stream_does(mnist_da
     assert score_prepared(shipped_predictor, parallel) == serial
     assert sum(heard) == 16  # a tick a sample
     assert [s.category for s in category_scores(serial)] == list(categories)
+
+
+def test_outcomes_keep_the_samples_order_and_misses_pair_each_with_what_the_model_saw(mnist_data, shipped_predictor):
+    """Preprocessing's refusals among batched answers: each outcome stays beside its sample, so the sheet of
+    wrong answers shows the right picture for each."""
+    prepared = []
+    for i in range(6):
+        label = int(mnist_data.y_test[i])
+        image = mnist_data.x_test[i].astype(np.float32) / 255.0
+        prepared.append(Prepared("mnist_png", label, image, None, f"mnist_png/{i:04d}_{label}.png"))
+        if i % 2:
+            prepared.append(Prepared("phone_photo", label, None, "no_digit_found", f"phone_photo/{i:04d}_{label}.jpg"))
+    scored = score_prepared(shipped_predictor, prepared, batch=4)
+    assert [s.filename for s in scored] == [p.filename for p in prepared]
+    wrong = misses(prepared, scored)
+    # MNIST's first six test digits are read right; the three that found no ink are the wrong answers
+    assert [p.filename for p, _ in wrong] == [p.filename for p in prepared if p.error]
+    assert wrong[0][1].outcome() == f"{mnist_data.y_test[1]}: no_digit_found"
+
+
+def test_an_outcome_says_what_was_answered():
+    assert Scored("canvas_rgba", 9, 4, 0.88, False, None).outcome() == "9 read as 4 (88%)"
+    assert Scored("phone_photo", 8, 8, 0.95, True, None).outcome() == "8 refused as not a digit"
+    assert Scored("letters", NOT_A_DIGIT, 3, 0.7, False, None).outcome() == "not a digit read as 3 (70%)"
