@@ -1,5 +1,5 @@
-"""The dev set drawn a category per job scores exactly as drawn in one stream, and each category draws the
-same uploads whichever categories are drawn with it."""
+"""The dev set drawn a category per job scores exactly as drawn in one stream, each category draws the
+same uploads whichever categories are drawn with it, and each outcome stays beside its sample."""
 
 import numpy as np
 import pytest
