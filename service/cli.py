@@ -12,6 +12,7 @@ from pathlib import Path
 from ml import cli as ml_cli
 from ml.errors import MLError
 from ml.parameters import ParameterError
+from service import log_cli
 from service.config import ConfigError, Settings
 from service.errors import ServiceError
 
@@ -81,10 +82,11 @@ def parser():
         help="the last N UTC days, today included (default 30)",
     )
     st.add_argument("--export", metavar="FILE.parquet|FILE.csv", help="write every record of those days to FILE")
+    log_cli.add_parser(commands)
     return p
 
 
-COMMANDS = {**ml_cli.COMMANDS, "train": cmd_train, "stats": cmd_stats}
+COMMANDS = {**ml_cli.COMMANDS, "train": cmd_train, "stats": cmd_stats, "log": log_cli.cmd_log}
 
 
 def main(argv: list[str] | None = None) -> int:

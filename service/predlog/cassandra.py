@@ -1,102 +1,50 @@
 """Cassandra prediction log (Apache Cassandra, ScyllaDB, Amazon Keyspaces).
 
-One Cluster/Session per process, created lazily on first use, which is after
-gunicorn has forked (a driver connection must not cross a fork). Every
-statement is prepared once and marked idempotent, so the driver may retry.
+Rows live in (day, slot, shard) partitions (``service.predlog.layout``; why: docs/scaling.md). A keyspace
+that still holds the first schema's day partitions is read too (``legacy``) until
+``python -m service log migrate`` has copied them.
 """
 
 from __future__ import annotations
 
-import os
+import heapq
 import re
-import socket
-import threading
+import time
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 from service.errors import LogUnavailable
+from service.predlog import layout, rollup
 from service.predlog.base import Correction, PredictionRecord, StatsRow, created_at_of, days_between
+from service.predlog.cql import CassandraAuthError, Cql
+from service.predlog.rows import record_of, time_order
+
+__all__ = ["CassandraAuthError", "CassandraPredictionLog", "schema_statements"]
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.cql"
 MAX_DAYS_BACK = 31
-PAGE_SIZE = 500  # rows per page when a query walks a whole day partition
+PAGE_SIZE = 500  # rows per page when a query walks a partition of narrow rows
+EXPORT_PAGE_SIZE = 50  # an export reads originals (up to INLINE_IMAGE_BYTES each) from 16 partitions at once
 CORRECTIONS_BUCKET = "all"
+# A slot is counted for good only this long after it ended: a write whose id was taken inside the slot has
+# finished by then (or failed, and its replay clears the rollup again).
+ROLLUP_GRACE = timedelta(minutes=1)
 _FIELDS = (
     "id, filename, content_type, digit, confidence, probabilities, model_version, "
     "latency_ms, normalised, image, image_key, image_size, request_id"
 )
 _LIST_FIELDS = _FIELDS.replace(" image,", "")  # lists never return originals: they are not read
+_COUNT_FIELDS = "id, digit, confidence, model_version"
 
 
-def schema_statements(keyspace: str, text: str | None = None) -> list[str]:
-    """The statements of schema.cql, for ``keyspace``, comments removed."""
-    text = SCHEMA_FILE.read_text() if text is None else text
-    text = re.sub(r"--[^\n]*", "", text)
+def schema_statements(keyspace: str, file: Path = SCHEMA_FILE) -> list[str]:
+    """The statements of a .cql file, for ``keyspace``, comments removed."""
+    text = re.sub(r"--[^\n]*", "", file.read_text())
     text = re.sub(r"\bdigits\b", keyspace, text)
     return [" ".join(s.split()) for s in text.split(";") if s.strip()]
-
-
-# The driver gives up on a request well before the spool retries (every 2 s): a slow or dead node
-# costs an upload at most this long before its record is spooled.
-REQUEST_TIMEOUT_S = 1.5
-CONNECT_TIMEOUT_S = 2.0
-
-
-class CassandraAuthError(LogUnavailable):
-    """The cluster refused our credentials: a configuration problem, named in the message.
-
-    Still a LogUnavailable, so uploads are spooled (nothing is lost) until the setting is fixed."""
-
-
-def _connect_error(exc: Exception, username: str | None, where: str) -> LogUnavailable:
-    """Turn the driver's NoHostAvailable into a message a person can act on."""
-    from cassandra import AuthenticationFailed
-
-    errors = list(getattr(exc, "errors", {}).values()) or [exc]
-    refused = next((e for e in errors if isinstance(e, AuthenticationFailed)), None)
-    if refused is not None:
-        if username is None:
-            return CassandraAuthError(f"{where} requires a login: set CASSANDRA_USERNAME and CASSANDRA_PASSWORD")
-        return CassandraAuthError(
-            f"{where} refused the login of CASSANDRA_USERNAME={username!r}: check CASSANDRA_USERNAME "
-            f"and CASSANDRA_PASSWORD ({refused})"
-        )
-    return LogUnavailable(f"cannot reach {where}: {type(exc).__name__}: {exc}")
-
-
-def unavailability() -> tuple[type[BaseException], ...]:
-    """The driver's errors that mean "the cluster cannot serve this now": spooled and retried. A driver
-    error outside this list (an invalid statement, a value of the wrong type) is a bug and answers 500."""
-    from cassandra import (
-        AuthenticationFailed,
-        CoordinationFailure,
-        OperationTimedOut,
-        Timeout,
-        Unauthorized,
-        Unavailable,
-    )
-    from cassandra.cluster import NoHostAvailable
-    from cassandra.connection import ConnectionException
-    from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage, ServerError
-
-    return (
-        NoHostAvailable,
-        OperationTimedOut,
-        Unavailable,
-        Timeout,
-        CoordinationFailure,
-        ConnectionException,
-        AuthenticationFailed,
-        Unauthorized,
-        OverloadedErrorMessage,
-        IsBootstrappingErrorMessage,
-        ServerError,
-        OSError,
-    )
 
 
 class CassandraPredictionLog:
@@ -107,119 +55,81 @@ class CassandraPredictionLog:
         self.hosts = [h for h in (parsed.netloc.rsplit("@", 1)[-1].split(":")[0]).split(",") if h]
         self.port = parsed.port or 9042
         self.keyspace = parsed.path.strip("/") or "digits"
-        self.username, self.password, self.consistency = username, password, consistency
-        self.local_dc = local_dc
-        self.last_error: str | None = None
-        self._session = None
-        self._cluster = None
-        self._pid = os.getpid()
-        self._prepared: dict[str, object] = {}
-        self._lock = threading.Lock()
+        self.cql = Cql(self.hosts, self.port, (username, password or "") if username else None, consistency, local_dc)
+        self._legacy_checked_at = -1e9
+        self._legacy = None
 
-    def _connect(self):
-        if self._pid != os.getpid():  # forked after connecting: a driver connection must not cross a fork
-            self._session = self._cluster = None
-            self._prepared = {}
-            self._pid = os.getpid()
-        if self._session is not None:
-            return self._session
-        with self._lock:
-            if self._session is None:
-                from cassandra import ConsistencyLevel, ProtocolVersion
-                from cassandra.auth import PlainTextAuthProvider
-                from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-                from cassandra.policies import (
-                    DCAwareRoundRobinPolicy,
-                    ExponentialReconnectionPolicy,
-                    TokenAwarePolicy,
-                )
+    @property
+    def last_error(self) -> str | None:
+        return self.cql.last_error
 
-                profile = ExecutionProfile(
-                    load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
-                    consistency_level=ConsistencyLevel.name_to_value[self.consistency],
-                    request_timeout=REQUEST_TIMEOUT_S,
-                )
-                auth = PlainTextAuthProvider(self.username, self.password) if self.username else None
-                cluster = Cluster(
-                    self.hosts,
-                    port=self.port,
-                    auth_provider=auth,
-                    connect_timeout=CONNECT_TIMEOUT_S,
-                    control_connection_timeout=CONNECT_TIMEOUT_S,
-                    execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-                    protocol_version=ProtocolVersion.V5,
-                    # a node that comes back is noticed within seconds (the driver's default backs off to 10 min)
-                    reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
-                    # the driver leaves Nagle on: a request of a few KB (an inline original) then waits for
-                    # the server's delayed ACK: ~48 ms a write here without this, 1.4 ms warm with it
-                    sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-                )
-                try:
-                    self._session = cluster.connect()
-                except Exception as exc:  # the driver raises NoHostAvailable and friends
-                    cluster.shutdown()
-                    error = _connect_error(exc, self.username, self.describe())
-                    self.last_error = str(error)
-                    raise error from exc
-                self._cluster = cluster
-                self.last_error = None
-        return self._session
-
-    def _statement(self, name: str, cql: str):
-        if name not in self._prepared:
-            statement = self._connect().prepare(cql)
-            statement.is_idempotent = True
-            self._prepared[name] = statement
-        return self._prepared[name]
-
-    def _execute(self, name: str, cql: str, params: tuple, fetch_size: int | None = None):
-        """A statement's result; LogUnavailable only when the cluster cannot serve it (anything else is a bug)."""
-        try:
-            bound = self._statement(name, cql).bind(params)
-            if fetch_size:
-                bound.fetch_size = fetch_size  # paged: rows arrive as the caller iterates
-            return self._connect().execute(bound)
-        except unavailability() as exc:
-            raise LogUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
-
-    def _paged(self, name: str, cql: str, params: tuple, page: int = PAGE_SIZE) -> Iterator:
-        """Rows of a query, fetched a page at a time as they are consumed; a failure on any page is LogUnavailable."""
-        rows = self._execute(name, cql, params, fetch_size=page)
-        try:
-            yield from rows
-        except unavailability() as exc:  # the driver fetches later pages while we iterate
-            raise LogUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
+    def _q(self, text: str) -> str:
+        return text.replace("{ks}", self.keyspace)
 
     def ensure_schema(self) -> None:
-        session = self._connect()
+        session = self.cql.session()
         try:
             for statement in schema_statements(self.keyspace):
                 session.execute(statement, timeout=30)
-        except unavailability() as exc:
+        except self._unavailability() as exc:
             raise LogUnavailable(f"cannot apply the schema on {self.describe()}: {exc}") from exc
 
-    _INSERT = "INSERT INTO {keyspace}.predictions_by_day (day, " + _FIELDS + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    @staticmethod
+    def _unavailability():
+        from service.predlog.cql import unavailability
+
+        return unavailability()
+
+    # -- the first schema, read until migrated ---------------------------------------------------------------
+
+    def legacy(self):
+        """The first schema's tables when they exist and are not yet copied (checked once a minute)."""
+        if time.monotonic() - self._legacy_checked_at > 60:
+            from service.predlog.legacy import LegacyTables
+
+            self._legacy = LegacyTables.if_unmigrated(self.cql, self.keyspace)
+            self._legacy_checked_at = time.monotonic()
+        return self._legacy
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    _INSERT = (
+        "INSERT INTO {ks}.predictions (day, slot, shard, " + _FIELDS + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    )
 
     def write(self, record: PredictionRecord) -> None:
-        self._execute("insert", self._INSERT.format(keyspace=self.keyspace), self._row(record))
+        self.write_many([record])
 
     def write_many(self, records: list[PredictionRecord]) -> None:
-        """The inserts in flight together (the driver's async API), then each one's outcome: a node that
-        fails one of them makes the whole group LogUnavailable (the spool takes it; inserts are idempotent)."""
-        try:
-            statement = self._statement("insert", self._INSERT.format(keyspace=self.keyspace))
-            session = self._connect()
-            futures = [session.execute_async(statement.bind(self._row(record))) for record in records]
-            for future in futures:
-                future.result()
-        except unavailability() as exc:
-            raise LogUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
+        """The rows (at most IN_FLIGHT at a time), then their slots. A slot row written into a slot that has
+        ended clears its rollup: written after the rows, so a reader that counted before they were visible
+        loses (its rollup carries the time it started counting)."""
+        if not records:
+            return
+        from cassandra.query import UNSET_VALUE
+
+        self.cql.execute_all(self._q(self._INSERT), [self._row(r) for r in records])
+        now = datetime.now(UTC)
+        slots = {(r.created_at.date(), layout.slot_of(r.created_at)) for r in records}
+        self.cql.execute_all(
+            self._q("INSERT INTO {ks}.slots (day, slot, rollup) VALUES (?,?,?)"),
+            [(d, s, None if layout.slot_end(d, s) <= now else UNSET_VALUE) for d, s in sorted(slots)],
+        )
 
     @staticmethod
     def _row(record: PredictionRecord) -> tuple:
+        from cassandra.query import UNSET_VALUE
+
+        def unset(value):  # an absent value writes no cell, where None writes a tombstone
+            return UNSET_VALUE if value is None else value
+
+        pid = uuid.UUID(record.id)
+        at = created_at_of(record.id)
         return (
-            date.fromisoformat(record.day),
-            uuid.UUID(record.id),
+            at.date(),
+            layout.slot_of(at),
+            layout.shard_of(pid),
+            pid,
             record.filename,
             record.content_type,
             record.digit,
@@ -228,157 +138,228 @@ class CassandraPredictionLog:
             record.model_version,
             record.latency_ms,
             record.normalised,
-            record.image,
-            record.image_key,
+            unset(record.image),
+            unset(record.image_key),
             record.image_size,
-            record.request_id,
+            unset(record.request_id),
         )
 
-    @staticmethod
-    def _record(row, labels: dict) -> PredictionRecord:
-        pid = str(row.id)
-        label, labelled_at = labels.get(row.id, (None, None))
-        return PredictionRecord(
-            id=pid,
-            created_at=created_at_of(pid),
-            filename=row.filename,
-            content_type=row.content_type,
-            digit=row.digit,
-            confidence=row.confidence,
-            probabilities=list(row.probabilities or []),
-            model_version=row.model_version,
-            latency_ms=row.latency_ms,
-            normalised=row.normalised or b"",
-            image=getattr(row, "image", None),
-            image_key=row.image_key,
-            image_size=row.image_size or 0,
-            label=label,
-            labelled_at=labelled_at.replace(tzinfo=UTC) if labelled_at else None,
-            request_id=row.request_id,
-        )
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    def _slots(self, day: date, newest_first: bool = True) -> list[int]:
+        order = "DESC" if newest_first else "ASC"
+        rows = self.cql.execute(self._q(f"SELECT slot FROM {{ks}}.slots WHERE day = ? ORDER BY slot {order}"), (day,))
+        return [r.slot for r in self.cql.paged(rows)]
+
+    def _slot_rows(self, day: date, slot: int, fields: str, limit: int | None = None) -> list:
+        """Every row of a slot (or the newest ``limit`` of each shard), newest first: its 16 partitions at once."""
+        cql = f"SELECT {fields} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ?"
+        keys = [(day, slot, shard) for shard in range(layout.SHARDS)]
+        if limit is not None:
+            results = self.cql.execute_all(self._q(cql + " LIMIT ?"), [(*k, limit) for k in keys])
+        else:
+            results = self.cql.execute_all(self._q(cql), keys, fetch_size=PAGE_SIZE)
+        rows = [row for result in results for row in self.cql.paged(result)]
+        return sorted(rows, key=time_order, reverse=True)
 
     def _labels(self, day: date) -> dict:
         """The day's corrections, id -> (label, labelled_at): one single-partition read."""
-        rows = self._paged(
-            "labels", f"SELECT id, label, labelled_at FROM {self.keyspace}.labels_by_day WHERE day = ?", (day,)
+        rows = self.cql.execute(
+            self._q("SELECT id, label, labelled_at FROM {ks}.labels WHERE day = ?"), (day,), fetch_size=PAGE_SIZE
         )
-        return {r.id: (r.label, r.labelled_at) for r in rows}
+        return {r.id: (r.label, r.labelled_at) for r in self.cql.paged(rows)}
 
-    def get(self, prediction_id: str) -> PredictionRecord | None:
-        day, pid = created_at_of(prediction_id).date(), uuid.UUID(prediction_id)
-        row = self._execute(
-            "get",
-            f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? AND id = ?",
-            (day, pid),
+    def _get(self, prediction_id: str) -> PredictionRecord | None:
+        pid = uuid.UUID(prediction_id)
+        at = created_at_of(prediction_id)
+        day = at.date()
+        row = self.cql.execute(
+            self._q(f"SELECT {_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ? AND id = ?"),
+            (day, layout.slot_of(at), layout.shard_of(pid), pid),
         ).one()
         if row is None:
             return None
-        label = self._execute(
-            "get_label",
-            f"SELECT id, label, labelled_at FROM {self.keyspace}.labels_by_day WHERE day = ? AND id = ?",
-            (day, pid),
+        label = self.cql.execute(
+            self._q("SELECT id, label, labelled_at FROM {ks}.labels WHERE day = ? AND id = ?"), (day, pid)
         ).one()
-        return self._record(row, {label.id: (label.label, label.labelled_at)} if label else {})
+        return record_of(row, {label.id: (label.label, label.labelled_at)} if label else {})
+
+    def get(self, prediction_id: str) -> PredictionRecord | None:
+        found = self._get(prediction_id)
+        legacy = self.legacy() if found is None else None
+        return legacy.get(prediction_id) if legacy is not None else found
 
     def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
-        """Newest day partitions first; the low-confidence filter is applied while paging through them."""
+        """Newest slots first (the slots table says which hold rows); the low-confidence filter is applied
+        while reading them."""
         found: list[PredictionRecord] = []
         today = datetime.now(UTC).date()
         for back in range(MAX_DAYS_BACK):
             day = today - timedelta(days=back)
-            rows = self._paged(
-                "recent",
-                f"SELECT {_LIST_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id DESC",
-                (day,),
-                page=min(PAGE_SIZE, limit if max_confidence is None else PAGE_SIZE),
-            )
             labels = None
-            for row in rows:
-                if max_confidence is not None and row.confidence >= max_confidence:
-                    continue
-                if labels is None:
-                    labels = self._labels(day)
-                found.append(self._record(row, labels))
-                if len(found) >= limit:
-                    return found
-        return found
+            for slot in self._slots(day):
+                rows = self._slot_rows(day, slot, _LIST_FIELDS, limit if max_confidence is None else None)
+                for row in rows:
+                    if max_confidence is not None and row.confidence >= max_confidence:
+                        continue
+                    if labels is None:
+                        labels = self._labels(day)
+                    found.append(record_of(row, labels))
+                    if len(found) >= limit:
+                        return self._with_legacy_recent(found, limit, max_confidence)
+        return self._with_legacy_recent(found, limit, max_confidence)
+
+    def _with_legacy_recent(self, found: list, limit: int, max_confidence: float | None) -> list[PredictionRecord]:
+        legacy = self.legacy()
+        if legacy is None:
+            return found
+        ids = {r.id for r in found}
+        older = [r for r in legacy.recent(limit, max_confidence) if r.id not in ids]
+        return sorted([*found, *older], key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
 
     def set_label(self, prediction_id: str, label: int, at: datetime) -> PredictionRecord | None:
-        record = self.get(prediction_id)
+        record = self._get(prediction_id)
+        legacy = self.legacy() if record is None else None
+        if legacy is not None:
+            record = legacy.get(prediction_id)
+            if record is not None:  # copied first: corrections are made to the new tables only
+                self.write_many([record])
         if record is None:
             return None
         pid = uuid.UUID(prediction_id)
-        self._execute(
-            "set_label",
-            f"INSERT INTO {self.keyspace}.labels_by_day (day, id, label, labelled_at) VALUES (?,?,?,?)",
-            (date.fromisoformat(record.day), pid, label, at),
+        self.cql.execute(
+            self._q("INSERT INTO {ks}.labels (day, id, label, labelled_at, digit, model_version) VALUES (?,?,?,?,?,?)"),
+            (created_at_of(prediction_id).date(), pid, label, at, record.digit, record.model_version),
         )
-        self._execute(
-            "add_correction",
-            f"INSERT INTO {self.keyspace}.corrections (bucket, id, label, digit, model_version, normalised) "
-            "VALUES (?,?,?,?,?,?)",
+        self.cql.execute(
+            self._q(
+                "INSERT INTO {ks}.corrections (bucket, id, label, digit, model_version, normalised) "
+                "VALUES (?,?,?,?,?,?)"
+            ),
             (CORRECTIONS_BUCKET, pid, label, record.digit, record.model_version, record.normalised),
         )
         return record.with_label(label, at)
 
     def corrections(self) -> Iterator[Correction]:
-        rows = self._paged(
-            "corrections",
-            f"SELECT id, label, digit, model_version, normalised FROM {self.keyspace}.corrections WHERE bucket = ?",
+        rows = self.cql.execute(
+            self._q("SELECT id, label, digit, model_version, normalised FROM {ks}.corrections WHERE bucket = ?"),
             (CORRECTIONS_BUCKET,),
+            fetch_size=PAGE_SIZE,
         )
-        for r in rows:
+        for r in self.cql.paged(rows):
             yield Correction(str(r.id), r.normalised, r.label, r.digit, r.model_version)
 
+    # -- statistics -----------------------------------------------------------------------------------------
+
     def stats(self, first: date, last: date, low_below: float) -> list[StatsRow]:
-        """One pass over each day partition (narrow columns, paged) plus its labels: never the table."""
+        """Per day: the rollups of its slots (a slot without one is counted, and its count kept once the slot
+        has ended) and its labels, which carry the answer they correct. Every day's reads go out together."""
+        days = days_between(first, last)
+        slot_rows = self.cql.execute_all(
+            self._q("SELECT slot, rollup FROM {ks}.slots WHERE day = ?"), [(d,) for d in days], fetch_size=PAGE_SIZE
+        )
+        label_rows = self.cql.execute_all(
+            self._q("SELECT digit, model_version, label FROM {ks}.labels WHERE day = ?"),
+            [(d,) for d in days],
+            fetch_size=PAGE_SIZE,
+        )
+        legacy = self.legacy()
         result: list[StatsRow] = []
-        for day in days_between(first, last):
-            labels = self._labels(day)
-            groups: dict[tuple[str, int], list] = defaultdict(lambda: [0, 0.0, 0, 0, 0])
-            rows = self._paged(
-                "stats_day",
-                f"SELECT id, digit, confidence, model_version FROM {self.keyspace}.predictions_by_day WHERE day = ?",
-                (day,),
-            )
-            for row in rows:
-                g = groups[(row.model_version, row.digit)]
-                g[0] += 1
-                g[1] += row.confidence
-                g[2] += row.confidence < low_below
-                if row.id in labels:
-                    g[3] += 1
-                    g[4] += labels[row.id][0] == row.digit
-            result.extend(StatsRow(day.isoformat(), version, digit, *g) for (version, digit), g in groups.items())
+        for day, slots, labels in zip(days, slot_rows, label_rows, strict=True):
+            if legacy is not None and legacy.has_day(day):
+                result.extend(legacy.stats_day(day, low_below, self._ids_of_day(day)))
+            groups: dict[rollup.Group, rollup.Counts] = {}
+            for slot in self.cql.paged(slots):
+                rollup.merge(groups, self._slot_counts(day, slot.slot, slot.rollup, low_below))
+            corrected: dict[rollup.Group, list[int]] = {}
+            for row in self.cql.paged(labels):
+                c = corrected.setdefault((row.model_version, row.digit), [0, 0])
+                c[0] += 1
+                c[1] += row.label == row.digit
+            for key, counts in groups.items():
+                c = corrected.get(key, [0, 0])
+                result.append(
+                    StatsRow(day.isoformat(), *key, counts.count, counts.confidence_sum, counts.low_confidence, *c)
+                )
         return result
 
+    def _slot_counts(self, day: date, slot: int, kept: str | None, low_below: float) -> dict:
+        counts = rollup.decode(kept, low_below)
+        if counts is not None:
+            return counts
+        started = time.time_ns() // 1000
+        counts = rollup.count(self._slot_rows(day, slot, _COUNT_FIELDS), low_below)
+        if layout.slot_end(day, slot) + ROLLUP_GRACE <= datetime.now(UTC):
+            self.cql.execute(
+                self._q("UPDATE {ks}.slots USING TIMESTAMP ? SET rollup = ? WHERE day = ? AND slot = ?"),
+                (started, rollup.encode(counts, low_below), day, slot),
+            )
+        return counts
+
+    def _ids_of_day(self, day: date) -> set:
+        return {row.id for slot in self._slots(day) for row in self._slot_rows(day, slot, "id")}
+
+    def recount(self, first: date, last: date, low_below: float) -> list[StatsRow]:
+        """The same as ``stats`` from every row, no rollup read or kept: what tests and operators check it by."""
+        result: list[StatsRow] = []
+        for day in days_between(first, last):
+            groups: dict[rollup.Group, rollup.Counts] = {}
+            labels = self._labels(day)
+            corrected: dict[rollup.Group, list[int]] = {}
+            for slot in self._slots(day):
+                rows = self._slot_rows(day, slot, _COUNT_FIELDS)
+                rollup.merge(groups, rollup.count(rows, low_below))
+                for row in rows:
+                    if row.id in labels:
+                        c = corrected.setdefault((row.model_version, row.digit), [0, 0])
+                        c[0] += 1
+                        c[1] += labels[row.id][0] == row.digit
+            for key, counts in groups.items():
+                c = corrected.get(key, [0, 0])
+                result.append(
+                    StatsRow(day.isoformat(), *key, counts.count, counts.confidence_sum, counts.low_confidence, *c)
+                )
+        return result
+
+    # -- export ---------------------------------------------------------------------------------------------
+
     def export(self, first: date, last: date) -> Iterator[PredictionRecord]:
+        legacy = self.legacy()
         for day in days_between(first, last):
             labels = self._labels(day)
-            rows = self._paged(
-                "export_day",
-                f"SELECT {_FIELDS} FROM {self.keyspace}.predictions_by_day WHERE day = ? ORDER BY id ASC",
-                (day,),
+            rows = self._day_rows(day)
+            if legacy is not None and legacy.has_day(day):
+                copied = self._ids_of_day(day)
+                older = legacy.day_records(day, skip=copied)
+                yield from heapq.merge((record_of(r, labels) for r in rows), older, key=lambda r: (r.created_at, r.id))
+            else:
+                yield from (record_of(r, labels) for r in rows)
+
+    def _day_rows(self, day: date) -> Iterator:
+        """Every row of a day, oldest first: slot by slot, each slot's 16 partitions merged as they page."""
+        cql = self._q(
+            f"SELECT {_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ? ORDER BY id ASC"
+        )
+        for slot in self._slots(day, newest_first=False):
+            results = self.cql.execute_all(
+                cql, [(day, slot, shard) for shard in range(layout.SHARDS)], fetch_size=EXPORT_PAGE_SIZE
             )
-            for row in rows:
-                yield self._record(row, labels)
+            yield from heapq.merge(*(self.cql.paged(r) for r in results), key=time_order)
+
+    # -- health ---------------------------------------------------------------------------------------------
 
     def ping(self) -> bool:
-        """True when a write would be accepted: the keyspace's table answers at the write consistency."""
+        """True when today's slots answer: the partition every upload of the day writes beside its row."""
         try:
-            self._execute(
-                "ping", f"SELECT id FROM {self.keyspace}.predictions_by_day WHERE day = ? LIMIT 1", (date(1970, 1, 1),)
-            )
-            self.last_error = None
+            self.cql.execute(self._q("SELECT slot FROM {ks}.slots WHERE day = ? LIMIT 1"), (datetime.now(UTC).date(),))
+            self.cql.last_error = None
             return True
         except LogUnavailable as exc:
-            self.last_error = str(exc)
+            self.cql.last_error = str(exc)
             return False
 
     def describe(self) -> str:
         return f"cassandra://{','.join(self.hosts)}:{self.port}/{self.keyspace}"
 
     def close(self) -> None:
-        if self._cluster is not None:
-            self._cluster.shutdown()
-            self._cluster = self._session = None
+        self.cql.close()

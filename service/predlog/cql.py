@@ -1,0 +1,185 @@
+"""The driver's side of the Cassandra log: one session per process, statements prepared once, errors sorted
+into "the cluster cannot serve this now" (LogUnavailable: spooled, retried) and bugs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+
+from service.errors import LogUnavailable
+
+# The driver gives up on a request well before the spool retries: a slow or dead node costs an upload at
+# most this long before its record is spooled.
+REQUEST_TIMEOUT_S = 1.5
+CONNECT_TIMEOUT_S = 2.0
+# Statements in flight at once for one group of records: more only queued on the connections, and a burst
+# of large rows made the driver refuse them as busy.
+IN_FLIGHT = 32
+
+
+class CassandraAuthError(LogUnavailable):
+    """The cluster refused our credentials: a configuration problem, named in the message.
+
+    Still a LogUnavailable, so uploads are spooled (nothing is lost) until the setting is fixed."""
+
+
+def connect_error(exc: Exception, username: str | None, where: str) -> LogUnavailable:
+    """Turn the driver's NoHostAvailable into a message a person can act on."""
+    from cassandra import AuthenticationFailed
+
+    errors = list(getattr(exc, "errors", {}).values()) or [exc]
+    refused = next((e for e in errors if isinstance(e, AuthenticationFailed)), None)
+    if refused is not None:
+        if username is None:
+            return CassandraAuthError(f"{where} requires a login: set CASSANDRA_USERNAME and CASSANDRA_PASSWORD")
+        return CassandraAuthError(
+            f"{where} refused the login of CASSANDRA_USERNAME={username!r}: check CASSANDRA_USERNAME "
+            f"and CASSANDRA_PASSWORD ({refused})"
+        )
+    return LogUnavailable(f"cannot reach {where}: {type(exc).__name__}: {exc}")
+
+
+def unavailability() -> tuple[type[BaseException], ...]:
+    """The driver's errors that mean "the cluster cannot serve this now": spooled and retried. A driver
+    error outside this list (an invalid statement, a value of the wrong type) is a bug and answers 500."""
+    from cassandra import (
+        AuthenticationFailed,
+        CoordinationFailure,
+        OperationTimedOut,
+        Timeout,
+        Unauthorized,
+        Unavailable,
+    )
+    from cassandra.cluster import NoHostAvailable
+    from cassandra.connection import ConnectionBusy, ConnectionException
+    from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage, ServerError
+
+    return (
+        NoHostAvailable,
+        OperationTimedOut,
+        Unavailable,
+        Timeout,
+        CoordinationFailure,
+        ConnectionException,
+        ConnectionBusy,
+        AuthenticationFailed,
+        Unauthorized,
+        OverloadedErrorMessage,
+        IsBootstrappingErrorMessage,
+        ServerError,
+        OSError,
+    )
+
+
+class Cql:
+    """A lazily connected session (after gunicorn's fork: a driver connection must not cross one) and the
+    statements prepared on it, each marked idempotent: every statement of the log may be repeated."""
+
+    def __init__(self, hosts: list[str], port: int, login: tuple[str, str] | None, consistency: str, local_dc: str):
+        self.hosts, self.port, self.login = hosts, port, login
+        self.consistency, self.local_dc = consistency, local_dc
+        self.where = f"{','.join(hosts)}:{port}"
+        self.last_error: str | None = None
+        self._session = None
+        self._cluster = None
+        self._pid = os.getpid()
+        self._prepared: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def session(self):
+        if self._pid != os.getpid():  # forked after connecting
+            self._session = self._cluster = None
+            self._prepared = {}
+            self._pid = os.getpid()
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._open()
+        return self._session
+
+    def _open(self) -> None:
+        from cassandra import ConsistencyLevel
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
+
+        profile = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
+            consistency_level=ConsistencyLevel.name_to_value[self.consistency],
+            request_timeout=REQUEST_TIMEOUT_S,
+        )
+        cluster = Cluster(
+            self.hosts,
+            port=self.port,
+            auth_provider=PlainTextAuthProvider(*self.login) if self.login else None,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            control_connection_timeout=CONNECT_TIMEOUT_S,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            # no protocol version pinned: the driver negotiates down to what the cluster speaks
+            # (Amazon Keyspaces: v4)
+            # a node that comes back is noticed within seconds (the driver's default backs off to 10 min)
+            reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
+            # the driver leaves Nagle on: a request of a few KB then waits for the server's delayed ACK
+            sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+        try:
+            self._session = cluster.connect()
+        except Exception as exc:  # the driver raises NoHostAvailable and friends
+            cluster.shutdown()
+            error = connect_error(exc, self.login[0] if self.login else None, self.where)
+            self.last_error = str(error)
+            raise error from exc
+        self._cluster = cluster
+        self.last_error = None
+
+    def unavailable(self, exc: BaseException) -> LogUnavailable:
+        return LogUnavailable(f"{self.where}: {type(exc).__name__}: {exc}")
+
+    def bind(self, cql: str, params: Sequence, fetch_size: int | None = None):
+        if cql not in self._prepared:
+            statement = self.session().prepare(cql)
+            statement.is_idempotent = True
+            self._prepared[cql] = statement
+        bound = self._prepared[cql].bind(params)  # type: ignore[attr-defined]
+        if fetch_size:
+            bound.fetch_size = fetch_size  # paged: rows arrive as the caller iterates
+        return bound
+
+    def execute(self, cql: str, params: Sequence = (), fetch_size: int | None = None):
+        """A statement's result; LogUnavailable only when the cluster cannot serve it (anything else is a bug)."""
+        try:
+            return self.session().execute(self.bind(cql, params, fetch_size))
+        except unavailability() as exc:
+            raise self.unavailable(exc) from exc
+
+    def execute_all(self, cql: str, many: Sequence[Sequence], fetch_size: int | None = None) -> list:
+        """The statement once per parameter tuple, at most IN_FLIGHT at a time; their results in order. Any
+        failure makes the whole call LogUnavailable (every statement here is idempotent: the caller repeats)."""
+        from cassandra.concurrent import execute_concurrent
+
+        try:
+            statements = [(self.bind(cql, params, fetch_size), None) for params in many]
+            results = execute_concurrent(self.session(), statements, concurrency=IN_FLIGHT, raise_on_first_error=True)
+            return [result for _, result in results]
+        except unavailability() as exc:
+            raise self.unavailable(exc) from exc
+
+    def paged(self, rows) -> Iterator:
+        """Rows of a result, fetched a page at a time as they are consumed; a failure on any page is
+        LogUnavailable."""
+        try:
+            yield from rows
+        except unavailability() as exc:  # the driver fetches later pages while we iterate
+            raise self.unavailable(exc) from exc
+
+    def has_table(self, keyspace: str, table: str) -> bool:
+        self.session()
+        found = self._cluster.metadata.keyspaces.get(keyspace)  # type: ignore[attr-defined]
+        return found is not None and table in found.tables
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.shutdown()
+            self._cluster = self._session = None

@@ -1,0 +1,210 @@
+"""The sharded Cassandra log on a real node: rollups against a full recount, and the first schema's tables
+read until migrated, then copied record by record."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import subprocess
+import sys
+from dataclasses import astuple
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scripts.cassandra_node import SUPERUSER
+from service.analytics import summarise
+from service.predlog import new_prediction_id
+from service.predlog.base import created_at_of
+from service.predlog.cassandra import CassandraPredictionLog, schema_statements
+from service.predlog.legacy import SCHEMA_V1
+from tests.fixtures.records import record
+
+pytestmark = pytest.mark.cassandra
+_keyspaces = itertools.count()
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def fresh_keyspace(cassandra_node):
+    name = f"layout_{next(_keyspaces)}"
+    logs = []
+
+    def open_log():
+        log = CassandraPredictionLog(f"{cassandra_node.url}/{name}", *SUPERUSER, "ONE")
+        logs.append(log)
+        return log
+
+    yield name, open_log
+    for log in logs:
+        log.close()
+
+
+def spread_records(days: int, per_day: int, seed: int = 0) -> list:
+    """Records over the last ``days`` days (today's only in slots that have already ended), several model
+    versions, refusals among them."""
+    rng = random.Random(seed)
+    out = []
+    for back in range(days):
+        for _ in range(per_day):
+            at = NOW - timedelta(days=back, minutes=rng.randint(10, 600), microseconds=rng.randint(0, 10**6))
+            pid = new_prediction_id(at)
+            out.append(
+                record(
+                    id=pid,
+                    created_at=created_at_of(pid),
+                    digit=rng.choice([*range(10), 10]),
+                    confidence=rng.random(),
+                    model_version=rng.choice(["a", "b"]),
+                )
+            )
+    return out
+
+
+def rows_of(stats) -> list:
+    return sorted(
+        (r.day, r.model_version, r.digit, r.count, round(r.confidence_sum, 3), *astuple(r)[5:]) for r in stats
+    )
+
+
+def test_rollups_equal_a_full_recount_and_a_late_write_clears_its_slot(fresh_keyspace):
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.ensure_schema()
+    records = spread_records(days=3, per_day=120)
+    log.write_many(records)
+    for r in records[::7]:
+        log.set_label(r.id, (r.digit + 1) % 10 if r.digit % 2 else r.digit % 10, NOW)
+    first, last = min(r.created_at.date() for r in records), NOW.date()
+    recount = rows_of(log.recount(first, last, 0.6))
+    assert sum(r[3] for r in recount) == len(records)
+    assert rows_of(log.stats(first, last, 0.6)) == recount  # counts the slots, keeps their rollups
+    kept = log.cql.execute(f"SELECT rollup FROM {log.keyspace}.slots WHERE day = ?", (last,)).all()
+    assert kept and all(r.rollup for r in kept)
+    assert rows_of(log.stats(first, last, 0.6)) == recount  # from the rollups
+    assert rows_of(log.stats(first, last, 0.3)) == rows_of(log.recount(first, last, 0.3))  # another threshold
+
+    late = spread_records(days=1, per_day=5, seed=1)  # as a spool replay writes them: into ended slots
+    log.write_many(late)
+    after = rows_of(log.recount(first, last, 0.6))
+    assert sum(r[3] for r in after) == len(records) + 5
+    assert rows_of(log.stats(first, last, 0.6)) == after
+    summary = summarise(log.stats(first, last, 0.6), first, last, 0.6)
+    assert summary["total"]["count"] + summary["total"]["not_a_digit"] == len(records) + 5
+
+
+def test_a_lookup_by_id_is_one_partition_and_recent_spans_slots(fresh_keyspace):
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.ensure_schema()
+    records = spread_records(days=2, per_day=30, seed=2)
+    log.write_many(records)
+    newest = sorted(records, key=lambda r: r.created_at, reverse=True)
+    assert [r.id for r in log.recent(25)] == [r.id for r in newest[:25]]
+    assert all(log.get(r.id).normalised == r.normalised for r in records)
+    exported = [r.id for r in log.export(min(r.created_at.date() for r in records), NOW.date())]
+    assert exported == [r.id for r in sorted(records, key=lambda r: r.created_at)]
+
+
+def _fill_first_schema(log, records, labels) -> None:
+    session = log.cql.session()
+    for statement in schema_statements(log.keyspace, SCHEMA_V1):
+        session.execute(statement, timeout=30)
+    insert = session.prepare(
+        f"INSERT INTO {log.keyspace}.predictions_by_day (day, id, filename, content_type, digit, confidence, "
+        "probabilities, model_version, latency_ms, normalised, image, image_key, image_size, request_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    )
+    import uuid
+
+    for r in records:
+        session.execute(
+            insert,
+            (
+                r.created_at.date(),
+                uuid.UUID(r.id),
+                r.filename,
+                r.content_type,
+                r.digit,
+                r.confidence,
+                r.probabilities,
+                r.model_version,
+                r.latency_ms,
+                r.normalised,
+                r.image,
+                r.image_key,
+                r.image_size,
+                r.request_id,
+            ),
+        )
+    for r, label in labels:
+        session.execute(
+            f"INSERT INTO {log.keyspace}.labels_by_day (day, id, label, labelled_at) VALUES (%s, %s, %s, %s)",
+            (r.created_at.date(), uuid.UUID(r.id), label, NOW - timedelta(hours=1)),
+        )
+
+
+def _fields(r, close=lambda v: v) -> tuple:
+    return (
+        r.id,
+        r.filename,
+        r.content_type,
+        r.digit,
+        close(r.confidence),
+        close(r.probabilities),
+        r.model_version,
+        r.normalised,
+        r.image,
+        r.image_key,
+        r.image_size,
+        r.request_id,
+        r.label,
+    )
+
+
+def test_the_first_schema_is_read_until_migrated_then_copied_record_by_record(fresh_keyspace, cassandra_node, tmp_path):
+    name, open_log = fresh_keyspace
+    old = spread_records(days=3, per_day=40, seed=3)
+    old[0] = record(id=old[0].id, created_at=old[0].created_at, image=None, image_key="uploads/x", image_size=9)
+    labels = [(r, (r.digit + 3) % 10) for r in old[::5]]
+    log = open_log()
+    log.ensure_schema()
+    _fill_first_schema(log, old, labels)
+    log = open_log()  # a function started on the keyspace: it sees the first schema's tables
+    labelled = {r.id: label for r, label in labels}
+    first, last = min(r.created_at.date() for r in old), NOW.date()
+
+    # before the migration: every old record is read through the current log
+    assert log.get(old[1].id).id == old[1].id
+    assert log.get(labels[0][0].id).label == labels[0][1]
+    assert {r.id for r in log.recent(500)} == {r.id for r in old}
+    assert sum(r.count for r in log.stats(first, last, 0.6)) == len(old)
+    new = spread_records(days=1, per_day=10, seed=4)  # written after the deploy, to the sharded tables
+    log.write_many(new)
+    log.set_label(old[2].id, 4, NOW)  # a correction after the deploy: copied, then labelled
+    assert log.get(old[2].id).label == 4
+    assert sum(r.count for r in log.stats(first, last, 0.6)) == len(old) + len(new)
+    assert len(list(log.export(first, last))) == len(old) + len(new)
+
+    env = {"PREDICTION_LOG": f"{cassandra_node.url}/{name}", "CASSANDRA_USERNAME": SUPERUSER[0]}
+    env |= {"CASSANDRA_PASSWORD": SUPERUSER[1], "CASSANDRA_CONSISTENCY": "ONE", "PATH": "/usr/bin:/bin"}
+    for _ in range(2):  # idempotent: the second run copies nothing again
+        done = subprocess.run(
+            [sys.executable, "-m", "service", "log", "migrate"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+    assert "copied 0 predictions" in done.stdout
+
+    migrated = open_log()
+    assert migrated.legacy() is None
+    for r in old:
+        expected = r.with_label(labelled[r.id], NOW) if r.id in labelled else r
+        if r.id == old[2].id:
+            expected = r.with_label(4, NOW)
+        assert _fields(migrated._get(r.id)) == _fields(
+            expected, lambda v: pytest.approx(v, abs=1e-6)
+        )  # from the sharded tables alone
+    assert sorted(astuple(r)[:5] for r in migrated.stats(first, last, 0.6)) == sorted(
+        astuple(r)[:5] for r in migrated.recount(first, last, 0.6)
+    )
+    assert sum(r.count for r in migrated.recount(first, last, 0.6)) == len(old) + len(new)
