@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,12 +59,12 @@ def say(line: str = "") -> None:
 
 
 def record(days_back: int = 0, rng=None) -> PredictionRecord:
-    pid = new_prediction_id()
+    pid = new_prediction_id(datetime.now(UTC) - timedelta(days=days_back) if days_back else None)
     rng = rng or np.random.default_rng()
     digit = int(rng.integers(10))
     return PredictionRecord(
         id=pid,
-        created_at=created_at_of(pid) - timedelta(days=days_back),
+        created_at=created_at_of(pid),
         filename="d.png",
         content_type="image/png",
         digit=digit,
@@ -142,46 +143,20 @@ def http(node: CassandraNode, tmp: Path, seconds: int, repeat: int) -> None:
 
 
 def fill(log: CassandraPredictionLog, count: int, days: int) -> float:
-    """``count`` records over ``days`` day partitions, written 64 at a time concurrently."""
-    from cassandra.concurrent import execute_concurrent_with_args
-
+    """``count`` records over ``days`` days, written as the predict function writes them, 2,000 at a time."""
     rng = np.random.default_rng(0)
     log.ensure_schema()
-    session = log._connect()
-    insert = log._statement(
-        "insert_bulk",
-        f"INSERT INTO {log.keyspace}.predictions_by_day (day, id, filename, "
-        "content_type, digit, confidence, probabilities, model_version, latency_ms, normalised, "
-        "image_size) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-    )
     started = time.perf_counter()
     batch = []
-    import uuid
-
     for n in range(count):
         r = record(n % days, rng)
-        batch.append(
-            (
-                r.created_at.date(),
-                uuid.UUID(r.id),
-                r.filename,
-                r.content_type,
-                r.digit,
-                r.confidence,
-                r.probabilities,
-                f"v{n % 3}",
-                r.latency_ms,
-                r.normalised,
-                r.image_size,
-            )
-        )
+        batch.append(replace(r, model_version=f"v{n % 3}", image=None))
         if len(batch) == 2000:
-            execute_concurrent_with_args(session, insert, batch, concurrency=64, raise_on_first_error=True)
+            log.write_many(batch)
             batch = []
         if n and n % 50_000 == 0:
             print(f"  {n:,} records written", file=sys.stderr, flush=True)
-    if batch:
-        execute_concurrent_with_args(session, insert, batch, concurrency=64, raise_on_first_error=True)
+    log.write_many(batch)
     return time.perf_counter() - started
 
 

@@ -1,7 +1,8 @@
 """A 3-node Cassandra ring under upload traffic through the predict function, losing nodes.
 
 Nodes on 127.0.0.1, 127.0.0.2 and 127.0.0.3 (loopback addresses need no setup on Linux), keyspace
-with replication factor 3, the predict function writing at LOCAL_QUORUM. Phases:
+with replication factor 3, the predict function writing at LOCAL_QUORUM. First, a simulated day written
+through the log into a keyspace with one replica shows how a day's rows spread over the nodes. Phases:
 
   1. all 3 up           writes go straight to the ring (any the cold JVMs timed out drain before phase 2)
   2. one node killed    LOCAL_QUORUM (2 of 3) still holds: no error, nothing spooled
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.cassandra_node import CassandraNode, classpath, cql_cluster, free_port
+from scripts.cassandra_node import CassandraNode, classpath, cql_cluster, free_port, ids_of_day
 from scripts.servers import function_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,13 +130,7 @@ def session_for(nodes: list[CassandraNode], consistency: str):
 def ids_in_ring(nodes: list[CassandraNode], days: list[date]) -> list[str]:
     cluster, session = session_for(nodes, "QUORUM")
     try:
-        found: list[str] = []
-        from cassandra.query import SimpleStatement
-
-        query = SimpleStatement(f"SELECT id FROM {KEYSPACE}.predictions_by_day WHERE day = %s", fetch_size=500)
-        for day in days:  # paged: a whole day partition in one page times out on a busy 2-core machine
-            found += [str(r.id) for r in session.execute(query, (day,))]
-        return found
+        return [pid for day in days for pid in ids_of_day(session, KEYSPACE, day)]
     finally:
         cluster.shutdown()
 
@@ -192,6 +187,65 @@ def drain(url: str) -> float:
     return round(time.monotonic() - started, 1)
 
 
+def spread(nodes: list[CassandraNode], per_slot: int = 10) -> dict:
+    """One simulated UTC day written through the prediction log's own write path into a keyspace with one
+    replica, so each row lives on exactly one node; then each node's share of the day's rows as the driver's
+    token map places them, under this layout and under the first schema's day partitions."""
+    import random
+    from dataclasses import replace
+
+    from benchmarks.cassandra_log import record
+    from service.predlog import layout, new_prediction_id
+    from service.predlog.base import created_at_of
+    from service.predlog.cassandra import CassandraPredictionLog, schema_statements
+    from service.predlog.legacy import SCHEMA_V1
+
+    keyspace = f"{KEYSPACE}_spread"
+    cluster, session = session_for(nodes, "ALL")
+    session.execute(
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+        "{'class': 'NetworkTopologyStrategy', 'datacenter1': 1}"
+    )
+    hosts = ",".join(n.address for n in nodes)
+    log = CassandraPredictionLog(f"cassandra://{hosts}:{nodes[0].native_port}/{keyspace}", None, None, "ONE")
+    try:
+        log.ensure_schema()
+        for statement in schema_statements(keyspace, SCHEMA_V1):  # only to ask where its partitions would be
+            session.execute(statement, timeout=30)
+        day = date.today() - timedelta(days=1)
+        rng = random.Random(0)
+        records = []
+        for slot in range(layout.SLOTS_PER_DAY):
+            start = layout.slot_start(day, slot)
+            for _ in range(per_slot):
+                pid = new_prediction_id(start + timedelta(seconds=rng.uniform(0, layout.SLOT_MINUTES * 60)))
+                records.append(replace(record(), id=pid, created_at=created_at_of(pid)))
+        for n in range(0, len(records), 500):
+            log.write_many(records[n : n + 500])
+        stored = set(ids_of_day(session, keyspace, day))
+        sharded = session.prepare(f"SELECT id FROM {keyspace}.predictions WHERE day=? AND slot=? AND shard=?")
+        by_day = session.prepare(f"SELECT id FROM {keyspace}.predictions_by_day WHERE day=?")
+        metadata = cluster.metadata
+        now, before, partitions = Counter(), Counter(), Counter()
+        for r in records:
+            key = (day, layout.slot_of(r.created_at), layout.shard_of(r.id))
+            partitions[key] += 1
+            now[metadata.get_replicas(keyspace, sharded.bind(key).routing_key)[0].address] += 1
+            before[metadata.get_replicas(keyspace, by_day.bind((day,)).routing_key)[0].address] += 1
+    finally:
+        log.close()
+        cluster.shutdown()
+    share = lambda counts: {a: round(counts[a] / len(records), 4) for a in ADDRESSES}  # noqa: E731
+    return {
+        "rows": len(records),
+        "stored": len(stored & {r.id for r in records}),
+        "share": share(now),
+        "share_first_schema": share(before),
+        "partitions": len(partitions),
+        "largest_partition_rows": max(partitions.values()),
+    }
+
+
 def run(phase_seconds: float, clients: int, latency: bool, workdir: Path) -> dict:
     cp = classpath()
     native, storage = shared_port(), shared_port()
@@ -219,6 +273,8 @@ def run(phase_seconds: float, clients: int, latency: bool, workdir: Path) -> dic
             print(f"{node.address} up ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
         report["ring_start_s"] = round(time.monotonic() - started, 1)
         report["rss_mib"] = [round(n.rss_mib()) for n in nodes]
+        report["spread"] = spread(nodes)
+        print(f"one day, one replica: {report['spread']}", file=sys.stderr, flush=True)
         cluster, session = session_for(nodes, "ALL")
         session.execute(
             f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "

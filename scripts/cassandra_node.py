@@ -323,6 +323,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def ids_of_day(session, keyspace: str, day) -> list[str]:
+    """Every prediction id of a UTC day, read straight from the tables (not through the log's code): the
+    day's slots, then each slot's shards."""
+    from cassandra.query import SimpleStatement
+
+    from service.predlog.layout import SHARDS
+
+    slots = [r.slot for r in session.execute(f"SELECT slot FROM {keyspace}.slots WHERE day = %s", (day,))]
+    query = SimpleStatement(
+        f"SELECT id FROM {keyspace}.predictions WHERE day = %s AND slot = %s AND shard = %s", fetch_size=500
+    )
+    return [str(r.id) for slot in slots for shard in range(SHARDS) for r in session.execute(query, (day, slot, shard))]
+
+
 def apply_schema(node: CassandraNode, keyspace: str) -> None:
     """The prediction log's own schema, applied as the predict function would."""
     from service.predlog.cassandra import CassandraPredictionLog

@@ -55,7 +55,7 @@ class Settings(MLSettings):
     max_upload_bytes: int = 4 * 1024 * 1024
     max_files_per_request: int = 64
     model_refresh_seconds: int = 30
-    inline_image_bytes: int = 1024 * 1024
+    inline_image_bytes: int = 4096  # larger originals go to the object store: partitions stay bounded (docs/scaling.md)
     train_lock_file: Path = Path("var/train.lock")
     spool_dir: Path = Path("var/spool")
     spool_max_bytes: int = 64 * 1024 * 1024
@@ -84,7 +84,7 @@ class Settings(MLSettings):
             max_upload_bytes=bounded(env, "MAX_UPLOAD_BYTES", 4 * 1024 * 1024, 1024, 6 * 1024 * 1024),
             max_files_per_request=bounded(env, "MAX_FILES_PER_REQUEST", 64, 1, 1000),
             model_refresh_seconds=bounded(env, "MODEL_REFRESH_SECONDS", 30, 0, 86400),
-            inline_image_bytes=bounded(env, "INLINE_IMAGE_BYTES", 1024 * 1024, 0, 16 * 1024 * 1024),
+            inline_image_bytes=bounded(env, "INLINE_IMAGE_BYTES", 4096, 0, 1024 * 1024),
             train_lock_file=Path(env.get("TRAIN_LOCK_FILE") or "var/train.lock").resolve(),
             spool_dir=Path(env.get("SPOOL_DIR") or "var/spool").resolve(),
             spool_max_bytes=bounded(env, "SPOOL_MAX_BYTES", 64 * 1024 * 1024, 1024, 2**40),

@@ -101,20 +101,23 @@ class CassandraPredictionLog:
         self.write_many([record])
 
     def write_many(self, records: list[PredictionRecord]) -> None:
-        """The rows (at most IN_FLIGHT at a time), then their slots. A slot row written into a slot that has
-        ended clears its rollup: written after the rows, so a reader that counted before they were visible
-        loses (its rollup carries the time it started counting)."""
+        """The rows and their slots (at most IN_FLIGHT statements at a time). A slot that has ended has its
+        rollup cleared, and only after the rows are written: a reader that counted before they were visible
+        then loses (its rollup carries the time it started counting). Open slots go with their rows."""
         if not records:
             return
         from cassandra.query import UNSET_VALUE
 
-        self.cql.execute_all(self._q(self._INSERT), [self._row(r) for r in records])
+        rows = [self.cql.bind(self._q(self._INSERT), self._row(r)) for r in records]
         now = datetime.now(UTC)
-        slots = {(r.created_at.date(), layout.slot_of(r.created_at)) for r in records}
-        self.cql.execute_all(
-            self._q("INSERT INTO {ks}.slots (day, slot, rollup) VALUES (?,?,?)"),
-            [(d, s, None if layout.slot_end(d, s) <= now else UNSET_VALUE) for d, s in sorted(slots)],
-        )
+        times = [created_at_of(r.id) for r in records]  # where a row lives follows from its id alone
+        slots = sorted({(at.date(), layout.slot_of(at)) for at in times})
+        ended = [(d, s) for d, s in slots if layout.slot_end(d, s) <= now]
+        mark = self._q("INSERT INTO {ks}.slots (day, slot, rollup) VALUES (?,?,?)")
+        open_slots = [self.cql.bind(mark, (d, s, UNSET_VALUE)) for d, s in slots if (d, s) not in ended]
+        self.cql.execute_bound(rows + open_slots)
+        if ended:
+            self.cql.execute_bound([self.cql.bind(mark, (d, s, None)) for d, s in ended])
 
     @staticmethod
     def _row(record: PredictionRecord) -> tuple:

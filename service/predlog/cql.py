@@ -73,6 +73,15 @@ def unavailability() -> tuple[type[BaseException], ...]:
     )
 
 
+def schema_not_there_yet(exc: BaseException) -> bool:
+    """A table or keyspace the coordinator does not know (yet): asynchronous DDL still running (Amazon
+    Keyspaces), or a node that has not seen a new table. Transient: spooled and retried, never quarantined."""
+    from cassandra import InvalidRequest
+
+    text = str(exc)
+    return isinstance(exc, InvalidRequest) and ("unconfigured table" in text or "does not exist" in text)
+
+
 class Cql:
     """A lazily connected session (after gunicorn's fork: a driver connection must not cross one) and the
     statements prepared on it, each marked idempotent: every statement of the log may be repeated."""
@@ -137,9 +146,19 @@ class Cql:
     def unavailable(self, exc: BaseException) -> LogUnavailable:
         return LogUnavailable(f"{self.where}: {type(exc).__name__}: {exc}")
 
+    def _raise_if_transient(self, exc: Exception) -> None:
+        if schema_not_there_yet(exc):
+            raise self.unavailable(exc) from exc
+
     def bind(self, cql: str, params: Sequence, fetch_size: int | None = None):
         if cql not in self._prepared:
-            statement = self.session().prepare(cql)
+            try:
+                statement = self.session().prepare(cql)
+            except unavailability() as exc:
+                raise self.unavailable(exc) from exc
+            except Exception as exc:
+                self._raise_if_transient(exc)
+                raise
             statement.is_idempotent = True
             self._prepared[cql] = statement
         bound = self._prepared[cql].bind(params)  # type: ignore[attr-defined]
@@ -153,18 +172,28 @@ class Cql:
             return self.session().execute(self.bind(cql, params, fetch_size))
         except unavailability() as exc:
             raise self.unavailable(exc) from exc
+        except Exception as exc:
+            self._raise_if_transient(exc)
+            raise
 
     def execute_all(self, cql: str, many: Sequence[Sequence], fetch_size: int | None = None) -> list:
-        """The statement once per parameter tuple, at most IN_FLIGHT at a time; their results in order. Any
-        failure makes the whole call LogUnavailable (every statement here is idempotent: the caller repeats)."""
+        """The statement once per parameter tuple, at most IN_FLIGHT at a time; their results in order."""
+        return self.execute_bound([self.bind(cql, params, fetch_size) for params in many])
+
+    def execute_bound(self, statements: Sequence) -> list:
+        """Bound statements, at most IN_FLIGHT at a time; their results in order. Any failure makes the whole
+        call LogUnavailable (every statement here is idempotent: the caller repeats)."""
         from cassandra.concurrent import execute_concurrent
 
         try:
-            statements = [(self.bind(cql, params, fetch_size), None) for params in many]
-            results = execute_concurrent(self.session(), statements, concurrency=IN_FLIGHT, raise_on_first_error=True)
+            pairs = [(statement, None) for statement in statements]
+            results = execute_concurrent(self.session(), pairs, concurrency=IN_FLIGHT, raise_on_first_error=True)
             return [result for _, result in results]
         except unavailability() as exc:
             raise self.unavailable(exc) from exc
+        except Exception as exc:
+            self._raise_if_transient(exc)
+            raise
 
     def paged(self, rows) -> Iterator:
         """Rows of a result, fetched a page at a time as they are consumed; a failure on any page is

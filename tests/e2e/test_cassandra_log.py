@@ -15,12 +15,12 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date
+from datetime import UTC, datetime
 
 import pytest
 import requests
 
-from scripts.cassandra_node import SUPERUSER, CassandraNode, classpath, cql_cluster, free_port
+from scripts.cassandra_node import SUPERUSER, CassandraNode, classpath, cql_cluster, free_port, ids_of_day
 from scripts.servers import function_server
 from tests.conftest import GOLDEN, ROOT
 
@@ -45,10 +45,7 @@ def ids_in_table(node: CassandraNode, keyspace: str) -> list[str]:
     """Every id of today's partition, read straight from the node (not through the function)."""
     cluster = cql_cluster([node.address], node.native_port, SUPERUSER)
     try:
-        rows = cluster.connect().execute(
-            f"SELECT id FROM {keyspace}.predictions_by_day WHERE day = %s", (date.today(),), timeout=10
-        )
-        return [str(r.id) for r in rows]
+        return ids_of_day(cluster.connect(), keyspace, datetime.now(UTC).date())
     finally:
         cluster.shutdown()
 

@@ -208,3 +208,21 @@ def test_the_first_schema_is_read_until_migrated_then_copied_record_by_record(fr
         astuple(r)[:5] for r in migrated.recount(first, last, 0.6)
     )
     assert sum(r.count for r in migrated.recount(first, last, 0.6)) == len(old) + len(new)
+
+
+def test_a_table_not_there_yet_is_unavailability_not_a_bug(fresh_keyspace):
+    """As Amazon Keyspaces answers while its DDL runs ("unconfigured table"; Cassandra 5: "does not exist"). The spool keeps such a record and
+    replays it once the table is there, instead of answering 500 or quarantining it."""
+    from service.errors import LogUnavailable
+
+    name, open_log = fresh_keyspace
+    log = open_log()
+    log.cql.session().execute(
+        f"CREATE KEYSPACE {name} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
+    )
+    early = record()
+    with pytest.raises(LogUnavailable, match="unconfigured table|does not exist"):
+        log.write(early)
+    log.ensure_schema()
+    log.write(early)
+    assert log.get(early.id).id == early.id
