@@ -97,7 +97,12 @@ def classpath(quiet: bool = False) -> str:
 
 
 def cql_cluster(
-    hosts: list[str], port: int, login: tuple[str, str] | None = None, consistency: str = "ONE", timeout: float = 10
+    hosts: list[str],
+    port: int,
+    login: tuple[str, str] | None = None,
+    consistency: str = "ONE",
+    timeout: float = 10,
+    tls: bool = False,
 ):
     """A driver Cluster for scripts and tests (token-aware, protocol v5); the caller shuts it down."""
     from cassandra import ConsistencyLevel
@@ -110,9 +115,16 @@ def cql_cluster(
         consistency_level=ConsistencyLevel.name_to_value[consistency],
         request_timeout=timeout,
     )
+    context = None
+    if tls:  # scripts and readiness polls only: the service itself checks the certificate
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     return Cluster(
         hosts,
         port=port,
+        ssl_context=context,
         protocol_version=5,
         auth_provider=PlainTextAuthProvider(*login) if login else None,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
@@ -120,6 +132,27 @@ def cql_cluster(
         sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         control_connection_timeout=min(timeout, 5),
     )
+
+
+def make_tls(directory: Path, address: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate authority and a node certificate for ``address`` signed by it (openssl): the node's
+    PEM (key and certificate, for CassandraNode.tls) and the CA's certificate (for CASSANDRA_TLS_CA)."""
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=digits test CA")  # fmt: skip
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj", f"/CN={address}"
+    )
+    (directory / "san.ext").write_text(f"subjectAltName=IP:{address}\n")
+    openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "node.crt", "-days", "2", "-extfile", "san.ext")  # fmt: skip
+    node_pem = directory / "node.pem"
+    node_pem.write_text((directory / "node.key").read_text() + (directory / "node.crt").read_text())
+    return node_pem, directory / "ca.pem"
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -152,6 +185,7 @@ class CassandraNode:
     heap: str = DEFAULT_HEAP
     cluster_name: str = "digits"
     console_level: str = "WARN"
+    tls: Path | None = None  # a PEM file with the node's key and certificate: clients must speak TLS
     process: subprocess.Popen | None = None
 
     @property
@@ -177,6 +211,12 @@ class CassandraNode:
             authenticator="PasswordAuthenticator" if self.password_auth else "AllowAllAuthenticator",
             initial_token_line=f"initial_token: {self.initial_token}" if self.initial_token is not None else "",
         )
+        if self.tls is not None:
+            text += (
+                "\nclient_encryption_options:\n  enabled: true\n  optional: false\n"
+                "  ssl_context_factory:\n    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory\n"
+                f"  keystore: {self.tls}\n  require_client_auth: false\n"
+            )
         (conf / "cassandra.yaml").write_text(text)
         shutil.copy(CONF / "cassandra-rackdc.properties", conf / "cassandra-rackdc.properties")
         shutil.copy(CONF / "logback.xml", conf / "logback.xml")
@@ -222,7 +262,11 @@ class CassandraNode:
                 raise NodeError(f"Cassandra exited with {self.process.returncode}; see {self.log_file}:\n{self.tail()}")
             if self._port_open():
                 cluster = cql_cluster(
-                    [self.address], self.native_port, SUPERUSER if self.password_auth else None, timeout=3
+                    [self.address],
+                    self.native_port,
+                    SUPERUSER if self.password_auth else None,
+                    timeout=3,
+                    tls=self.tls is not None,
                 )
                 try:
                     cluster.connect().execute("SELECT release_version FROM system.local", timeout=3)

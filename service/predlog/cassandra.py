@@ -49,13 +49,21 @@ def schema_statements(keyspace: str, file: Path = SCHEMA_FILE) -> list[str]:
 
 class CassandraPredictionLog:
     def __init__(
-        self, url: str, username: str | None, password: str | None, consistency: str, local_dc: str = "datacenter1"
+        self,
+        url: str,
+        username: str | None,
+        password: str | None,
+        consistency: str,
+        local_dc: str = "datacenter1",
+        tls_ca: str | None = None,
+        protocol_version: int | None = None,
     ):
         parsed = urlparse(url)
         self.hosts = [h for h in (parsed.netloc.rsplit("@", 1)[-1].split(":")[0]).split(",") if h]
         self.port = parsed.port or 9042
         self.keyspace = parsed.path.strip("/") or "digits"
-        self.cql = Cql(self.hosts, self.port, (username, password or "") if username else None, consistency, local_dc)
+        login = (username, password or "") if username else None
+        self.cql = Cql(self.hosts, self.port, login, consistency, local_dc, tls_ca, protocol_version)
         self._legacy_checked_at = -1e9
         self._legacy = None
 

@@ -29,7 +29,8 @@ def connect_error(exc: Exception, username: str | None, where: str) -> LogUnavai
     """Turn the driver's NoHostAvailable into a message a person can act on."""
     from cassandra import AuthenticationFailed
 
-    errors = list(getattr(exc, "errors", {}).values()) or [exc]
+    found = getattr(exc, "errors", None)
+    errors = (list(found.values()) if isinstance(found, dict) else []) or [exc]
     refused = next((e for e in errors if isinstance(e, AuthenticationFailed)), None)
     if refused is not None:
         if username is None:
@@ -86,9 +87,21 @@ class Cql:
     """A lazily connected session (after gunicorn's fork: a driver connection must not cross one) and the
     statements prepared on it, each marked idempotent: every statement of the log may be repeated."""
 
-    def __init__(self, hosts: list[str], port: int, login: tuple[str, str] | None, consistency: str, local_dc: str):
+    def __init__(
+        self,
+        hosts: list[str],
+        port: int,
+        login: tuple[str, str] | None,
+        consistency: str,
+        local_dc: str,
+        tls_ca: str | None = None,
+        protocol_version: int | None = None,
+    ):
         self.hosts, self.port, self.login = hosts, port, login
         self.consistency, self.local_dc = consistency, local_dc
+        # Amazon Keyspaces speaks TLS only; its certificates chain to a public root the system trusts
+        self.tls = tls_ca is not None or any(h.endswith(".amazonaws.com") for h in hosts)
+        self.tls_ca, self.protocol_version = tls_ca, protocol_version
         self.where = f"{','.join(hosts)}:{port}"
         self.last_error: str | None = None
         self._session = None
@@ -119,15 +132,17 @@ class Cql:
             consistency_level=ConsistencyLevel.name_to_value[self.consistency],
             request_timeout=REQUEST_TIMEOUT_S,
         )
+        extra: dict = {} if self.protocol_version is None else {"protocol_version": self.protocol_version}
         cluster = Cluster(
             self.hosts,
             port=self.port,
+            ssl_context=self._tls_context(),
+            **extra,
             auth_provider=PlainTextAuthProvider(*self.login) if self.login else None,
             connect_timeout=CONNECT_TIMEOUT_S,
             control_connection_timeout=CONNECT_TIMEOUT_S,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            # no protocol version pinned: the driver negotiates down to what the cluster speaks
-            # (Amazon Keyspaces: v4)
+            # no protocol version pinned unless asked: the driver negotiates down to what the cluster speaks
             # a node that comes back is noticed within seconds (the driver's default backs off to 10 min)
             reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
             # the driver leaves Nagle on: a request of a few KB then waits for the server's delayed ACK
@@ -135,13 +150,44 @@ class Cql:
         )
         try:
             self._session = cluster.connect()
+            self._check_data_centre(cluster)
         except Exception as exc:  # the driver raises NoHostAvailable and friends
+            self._session = None
+            error = self._data_centre_error(cluster)
+            if error is None:
+                error = connect_error(exc, self.login[0] if self.login else None, self.where)
+                if not self.tls and not isinstance(error, CassandraAuthError):
+                    error = LogUnavailable(f"{error} (a cluster that requires TLS needs CASSANDRA_TLS_CA)")
             cluster.shutdown()
-            error = connect_error(exc, self.login[0] if self.login else None, self.where)
             self.last_error = str(error)
             raise error from exc
         self._cluster = cluster
         self.last_error = None
+
+    def _data_centre_error(self, cluster) -> LogUnavailable | None:
+        """A local data centre that none of the nodes the control connection found is in: the driver would
+        ask no node at all (with Amazon Keyspaces the data centre is the region's name)."""
+        centres = sorted({h.datacenter for h in cluster.metadata.all_hosts() if h.datacenter})
+        if not centres or self.local_dc in centres:
+            return None
+        return LogUnavailable(
+            f"CASSANDRA_LOCAL_DC={self.local_dc!r} names no data centre of {self.where} (it has "
+            f"{', '.join(centres)}): no node would be asked"
+        )
+
+    def _check_data_centre(self, cluster) -> None:
+        error = self._data_centre_error(cluster)
+        if error is not None:
+            raise error
+
+    def _tls_context(self):
+        if not self.tls:
+            return None
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.tls_ca)
+        context.check_hostname = True  # the driver then checks each node's certificate against its address
+        return context
 
     def unavailable(self, exc: BaseException) -> LogUnavailable:
         return LogUnavailable(f"{self.where}: {type(exc).__name__}: {exc}")
