@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.cassandra_node import CassandraNode, classpath, free_port
+from scripts.cassandra_node import CassandraNode, apply_schema, classpath, free_port
 from scripts.servers import function_server
 from service.predlog import PredictionRecord, new_prediction_id
 from service.predlog.base import created_at_of
@@ -126,6 +126,7 @@ def http(node: CassandraNode, tmp: Path, seconds: int, repeat: int) -> None:
         "SQLite": {"PREDICTION_LOG": f"sqlite://{tmp / 'http.db'}"},
         "Cassandra (1 node, ONE)": {"PREDICTION_LOG": f"{node.url}/bench_http", "CASSANDRA_CONSISTENCY": "ONE"},
     }
+    apply_schema(node, "bench_http")
     results: dict[tuple[str, int], list[tuple[float, str]]] = {}
     for _ in range(repeat):
         for name, env in logs.items():
@@ -145,7 +146,7 @@ def http(node: CassandraNode, tmp: Path, seconds: int, repeat: int) -> None:
 def fill(log: CassandraPredictionLog, count: int, days: int) -> float:
     """``count`` records over ``days`` days, written as the predict function writes them, 2,000 at a time."""
     rng = np.random.default_rng(0)
-    log.ensure_schema()
+    log.apply_schema({"datacenter1": 1})
     started = time.perf_counter()
     batch = []
     for n in range(count):
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             sqlite = SqlitePredictionLog(tmp / "writes.db")
             sqlite.ensure_schema()
             cassandra = CassandraPredictionLog(f"{node.url}/bench_writes", None, None, "ONE")
-            cassandra.ensure_schema()
+            cassandra.apply_schema({"datacenter1": 1})
             write_latency(
                 {"SQLite (WAL)": sqlite, "Cassandra, 1 node (batch commit log)": cassandra}, args.writes, args.repeat
             )

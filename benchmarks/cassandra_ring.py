@@ -144,7 +144,7 @@ def write_latency(nodes: list[CassandraNode], consistency: str, count: int = 200
     log = CassandraPredictionLog(f"cassandra://{hosts}:{nodes[0].native_port}/{KEYSPACE}", None, None, consistency)
     times, failures, error = [], 0, None
     try:
-        log.ensure_schema()  # the first measurement comes before the predict function has created the tables
+        log.ensure_schema()
         for _ in range(count):
             record = bench_record()
             started = time.perf_counter()
@@ -209,7 +209,7 @@ def spread(nodes: list[CassandraNode], per_slot: int = 10) -> dict:
     hosts = ",".join(n.address for n in nodes)
     log = CassandraPredictionLog(f"cassandra://{hosts}:{nodes[0].native_port}/{keyspace}", None, None, "ONE")
     try:
-        log.ensure_schema()
+        log.apply_schema()
         for statement in schema_statements(keyspace, SCHEMA_V1):  # only to ask where its partitions would be
             session.execute(statement, timeout=30)
         day = date.today() - timedelta(days=1)
@@ -275,12 +275,11 @@ def run(phase_seconds: float, clients: int, latency: bool, workdir: Path) -> dic
         report["rss_mib"] = [round(n.rss_mib()) for n in nodes]
         report["spread"] = spread(nodes)
         print(f"one day, one replica: {report['spread']}", file=sys.stderr, flush=True)
-        cluster, session = session_for(nodes, "ALL")
-        session.execute(
-            f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "
-            "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}"
-        )
-        cluster.shutdown()
+        from service.predlog.cassandra import CassandraPredictionLog
+
+        ring_log = CassandraPredictionLog(f"cassandra://{','.join(ADDRESSES)}:{native}/{KEYSPACE}", None, None, "ALL")
+        ring_log.apply_schema({"datacenter1": 3})  # the deployment's step, before any function starts
+        ring_log.close()
         if latency:
             report["latency"] += [
                 {"up": 3, **write_latency(nodes, "LOCAL_QUORUM")},

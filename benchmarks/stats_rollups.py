@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         node.wait_ready()
         log = CassandraPredictionLog(f"{node.url}/bench_stats", None, None, "ONE")
         try:
-            log.ensure_schema()
+            log.apply_schema({"datacenter1": 1})
             started = time.perf_counter()
             batch = []
             for n in range(args.records):

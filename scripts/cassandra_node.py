@@ -382,13 +382,13 @@ def ids_of_day(session, keyspace: str, day) -> list[str]:
 
 
 def apply_schema(node: CassandraNode, keyspace: str) -> None:
-    """The prediction log's own schema, applied as the predict function would."""
+    """The prediction log's own schema, applied as `python -m service log schema apply` does (one replica)."""
     from service.predlog.cassandra import CassandraPredictionLog
 
     user, password = SUPERUSER if node.password_auth else (None, None)
     log = CassandraPredictionLog(f"{node.url}/{keyspace}", user, password, "ONE")
     try:
-        log.ensure_schema()
+        log.apply_schema({"datacenter1": 1})
     finally:
         log.close()
 

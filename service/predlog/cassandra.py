@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from service.errors import LogUnavailable
+from service.errors import LogUnavailable, ServiceError
 from service.predlog import layout, rollup
 from service.predlog.base import Correction, PredictionRecord, StatsRow, created_at_of, days_between
 from service.predlog.cql import CassandraAuthError, Cql
@@ -25,6 +25,7 @@ from service.predlog.rows import record_of, time_order
 __all__ = ["CassandraAuthError", "CassandraPredictionLog", "schema_statements"]
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.cql"
+SCHEMA_VERSION = 2  # the first schema (schema_v1.cql) kept a day in one partition
 MAX_DAYS_BACK = 31
 PAGE_SIZE = 500  # rows per page when a query walks a partition of narrow rows
 EXPORT_PAGE_SIZE = 50  # an export reads originals (up to INLINE_IMAGE_BYTES each) from 16 partitions at once
@@ -38,6 +39,10 @@ _FIELDS = (
 )
 _LIST_FIELDS = _FIELDS.replace(" image,", "")  # lists never return originals: they are not read
 _COUNT_FIELDS = "id, digit, confidence, model_version"
+
+
+class SchemaError(ServiceError):
+    """The schema cannot be applied as asked (a keyspace to create with no replication given)."""
 
 
 def schema_statements(keyspace: str, file: Path = SCHEMA_FILE) -> list[str]:
@@ -75,12 +80,49 @@ class CassandraPredictionLog:
         return text.replace("{ks}", self.keyspace)
 
     def ensure_schema(self) -> None:
+        """Check that ``log schema apply`` has run here: the functions never change a schema themselves
+        (concurrent DDL from many processes is how tables end up with disagreeing ids)."""
+        try:
+            row = self.cql.execute(
+                self._q("SELECT value FROM {ks}.log_state WHERE name = ?"), ("schema_version",)
+            ).one()
+            version = int(row.value) if row is not None else 0
+        except LogUnavailable as exc:
+            if "does not exist" not in str(exc) and "unconfigured table" not in str(exc):
+                raise
+            version = 0
+        if version < SCHEMA_VERSION:
+            raise LogUnavailable(
+                f"{self.describe()} has no prediction-log schema (version {SCHEMA_VERSION}): run "
+                "`python -m service log schema apply` once for this keyspace"
+            )
+
+    def apply_schema(self, replication: dict[str, int] | None = None) -> None:
+        """Create the keyspace when it is missing and ``replication`` (data centre -> replicas) is given, then
+        every table (idempotently), wait until the nodes agree, and record the version."""
         session = self.cql.session()
         try:
+            if not self.cql.has_keyspace(self.keyspace):
+                if not replication:
+                    raise SchemaError(
+                        f"keyspace {self.keyspace!r} does not exist on {self.describe()}: create it "
+                        "(NetworkTopologyStrategy, three replicas in each data centre) or pass --replication DC:N"
+                    )
+                places = ", ".join(f"'{dc}': {n}" for dc, n in replication.items())
+                session.execute(
+                    f"CREATE KEYSPACE IF NOT EXISTS {self.keyspace} WITH replication = "
+                    f"{{'class': 'NetworkTopologyStrategy', {places}}}",
+                    timeout=60,
+                )
             for statement in schema_statements(self.keyspace):
-                session.execute(statement, timeout=30)
+                session.execute(statement, timeout=60)
+            if not session.cluster.control_connection.wait_for_schema_agreement(wait_time=120):
+                raise LogUnavailable(f"the nodes of {self.describe()} do not agree on the schema yet: run it again")
         except self._unavailability() as exc:
             raise LogUnavailable(f"cannot apply the schema on {self.describe()}: {exc}") from exc
+        self.cql.execute(
+            self._q("INSERT INTO {ks}.log_state (name, value) VALUES (?, ?)"), ("schema_version", str(SCHEMA_VERSION))
+        )
 
     @staticmethod
     def _unavailability():

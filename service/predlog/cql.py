@@ -10,10 +10,16 @@ from collections.abc import Iterator, Sequence
 
 from service.errors import LogUnavailable
 
-# The driver gives up on a request well before the spool retries: a slow or dead node costs an upload at
-# most this long before its record is spooled.
-REQUEST_TIMEOUT_S = 1.5
+# The client waits a little longer than the server's own timeouts (Cassandra's defaults: writes 2 s, reads
+# 5 s), so a coordinator's timeout reaches the retry policy instead of the client abandoning it first. A
+# write that still fails is spooled: a dead node costs an upload at most WRITE_TIMEOUT_S.
+WRITE_TIMEOUT_S = 2.5
+READ_TIMEOUT_S = 6.0
 CONNECT_TIMEOUT_S = 2.0
+# Reads go to a second replica when the first has not answered by then (every statement is idempotent).
+SPECULATE_AFTER_S = 0.2
+WRITE_CONSISTENCY = "LOCAL_QUORUM"  # the one level Amazon Keyspaces accepts for writes
+READS = "reads"  # the execution profile of SELECTs
 # Statements in flight at once for one group of records: more only queued on the connections, and a burst
 # of large rows made the driver refuse them as busy.
 IN_FLIGHT = 32
@@ -74,6 +80,12 @@ def unavailability() -> tuple[type[BaseException], ...]:
     )
 
 
+def _profile_of(cql: str):
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT
+
+    return READS if cql.lstrip()[:6].upper() == "SELECT" else EXEC_PROFILE_DEFAULT
+
+
 def schema_not_there_yet(exc: BaseException) -> bool:
     """A table or keyspace the coordinator does not know (yet): asynchronous DDL still running (Amazon
     Keyspaces), or a node that has not seen a new table. Transient: spooled and retried, never quarantined."""
@@ -125,13 +137,32 @@ class Cql:
         from cassandra import ConsistencyLevel
         from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
-
-        profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
-            consistency_level=ConsistencyLevel.name_to_value[self.consistency],
-            request_timeout=REQUEST_TIMEOUT_S,
+        from cassandra.policies import (
+            ConstantSpeculativeExecutionPolicy,
+            DCAwareRoundRobinPolicy,
+            ExponentialReconnectionPolicy,
+            TokenAwarePolicy,
         )
+
+        from service.predlog.retry import IdempotentRetryPolicy
+
+        def profile(consistency: str, timeout: float, **more) -> ExecutionProfile:
+            return ExecutionProfile(
+                load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
+                consistency_level=ConsistencyLevel.name_to_value[consistency],
+                request_timeout=timeout,
+                retry_policy=IdempotentRetryPolicy(),  # imported here: only a Cassandra log needs the driver
+                **more,
+            )
+
+        profiles = {
+            EXEC_PROFILE_DEFAULT: profile(WRITE_CONSISTENCY, WRITE_TIMEOUT_S),
+            READS: profile(
+                self.consistency,
+                READ_TIMEOUT_S,
+                speculative_execution_policy=ConstantSpeculativeExecutionPolicy(SPECULATE_AFTER_S, 1),
+            ),
+        }
         extra: dict = {} if self.protocol_version is None else {"protocol_version": self.protocol_version}
         cluster = Cluster(
             self.hosts,
@@ -141,7 +172,7 @@ class Cql:
             auth_provider=PlainTextAuthProvider(*self.login) if self.login else None,
             connect_timeout=CONNECT_TIMEOUT_S,
             control_connection_timeout=CONNECT_TIMEOUT_S,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            execution_profiles=profiles,
             # no protocol version pinned unless asked: the driver negotiates down to what the cluster speaks
             # a node that comes back is noticed within seconds (the driver's default backs off to 10 min)
             reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
@@ -215,7 +246,7 @@ class Cql:
     def execute(self, cql: str, params: Sequence = (), fetch_size: int | None = None):
         """A statement's result; LogUnavailable only when the cluster cannot serve it (anything else is a bug)."""
         try:
-            return self.session().execute(self.bind(cql, params, fetch_size))
+            return self.session().execute(self.bind(cql, params, fetch_size), execution_profile=_profile_of(cql))
         except unavailability() as exc:
             raise self.unavailable(exc) from exc
         except Exception as exc:
@@ -233,7 +264,10 @@ class Cql:
 
         try:
             pairs = [(statement, None) for statement in statements]
-            results = execute_concurrent(self.session(), pairs, concurrency=IN_FLIGHT, raise_on_first_error=True)
+            profile = _profile_of(statements[0].prepared_statement.query_string) if statements else None
+            results = execute_concurrent(
+                self.session(), pairs, concurrency=IN_FLIGHT, raise_on_first_error=True, execution_profile=profile
+            )
             return [result for _, result in results]
         except unavailability() as exc:
             raise self.unavailable(exc) from exc
@@ -248,6 +282,10 @@ class Cql:
             yield from rows
         except unavailability() as exc:  # the driver fetches later pages while we iterate
             raise self.unavailable(exc) from exc
+
+    def has_keyspace(self, keyspace: str) -> bool:
+        self.session()
+        return keyspace in self._cluster.metadata.keyspaces  # type: ignore[attr-defined]
 
     def has_table(self, keyspace: str, table: str) -> bool:
         self.session()

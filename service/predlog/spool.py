@@ -231,6 +231,7 @@ class SpooledPredictionLog:
             + b"\n"
         )
         with open(self.directory / QUARANTINE, "ab") as out:
+            fcntl.flock(out, fcntl.LOCK_EX)  # ``requeue`` rewrites the file under the same lock
             out.write(entry)
             out.flush()
             os.fsync(out.fileno())
@@ -432,3 +433,28 @@ class SpooledPredictionLog:
     def close(self) -> None:
         self._stop.set()
         self.inner.close()
+
+
+def requeue(directory: Path, log: PredictionLog, group: int = 200) -> tuple[int, int]:
+    """Write the quarantined records that are whole to ``log`` (after the fault that made it refuse them is
+    fixed); only the damaged ones stay. Idempotent: writes are upserts. (requeued, kept)."""
+    path = directory / QUARANTINE
+    if not path.exists():
+        return 0, 0
+    with open(path, "r+b") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        entries = [line for line in file.read().split(b"\n") if line.strip()]
+        whole, kept = [], []
+        for entry in entries:
+            try:
+                whole.append(decode(json.loads(entry)["line"].encode().rstrip(b"\n")))
+            except (DamagedRecord, ValueError, KeyError):
+                kept.append(entry)
+        for start in range(0, len(whole), group):
+            log.write_many(whole[start : start + group])  # LogUnavailable: the file is left as it was
+        file.seek(0)
+        file.truncate()
+        file.write(b"".join(entry + b"\n" for entry in kept))
+        file.flush()
+        os.fsync(file.fileno())
+    return len(whole), len(kept)

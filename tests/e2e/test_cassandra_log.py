@@ -23,6 +23,7 @@ import requests
 from scripts.cassandra_node import SUPERUSER, CassandraNode, classpath, cql_cluster, free_port, ids_of_day
 from scripts.servers import function_server
 from tests.conftest import GOLDEN, ROOT
+from tests.fixtures.cassandra import LOCAL, apply_schema
 
 THREE = (GOLDEN / "3_canvas.png").read_bytes()
 SEVEN = (GOLDEN / "7_paper.jpg").read_bytes()
@@ -30,6 +31,8 @@ _keyspaces = itertools.count()
 
 
 def cassandra_env(node: CassandraNode, predict_env: dict, tmp_path, keyspace: str, **extra) -> dict:
+    """The predict function's settings for ``keyspace``, whose schema is applied first, as a deployment does."""
+    apply_schema(node, keyspace)
     return {
         **predict_env,
         "PREDICTION_LOG": f"{node.url}/{keyspace}",
@@ -197,27 +200,29 @@ def test_a_forked_worker_opens_its_own_session(cassandra_node):
     from service.predlog.cassandra import CassandraPredictionLog
 
     log = CassandraPredictionLog(f"{cassandra_node.url}/forked", *SUPERUSER, "ONE")
-    log.ensure_schema()
-    parent_session = log._connect()
+    log.apply_schema(LOCAL)
+    parent_session = log.cql.session()
     child = os.fork()
     if child == 0:  # the child: a session of its own, and it works
-        ok = log._connect() is not parent_session and log.ping()
+        ok = log.cql.session() is not parent_session and log.ping()
         os._exit(0 if ok else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert log._connect() is parent_session and log.ping()  # the parent's is untouched
+    assert log.cql.session() is parent_session and log.ping()  # the parent's is untouched
     log.close()
 
 
-def test_the_driver_gives_up_before_the_spool_retries():
-    """A slow node costs an upload at most one request timeout before its record is spooled."""
-    import inspect
+def test_the_client_outwaits_the_servers_timeouts():
+    """A coordinator's own timeout must reach the driver's retry policy: the client waits longer than the
+    node's read and write timeouts (those of the node the tests run, Cassandra's defaults)."""
+    import re
 
-    from service.predlog.cassandra import CONNECT_TIMEOUT_S, REQUEST_TIMEOUT_S
-    from service.predlog.spool import SpooledPredictionLog
+    from scripts.cassandra_node import CONF
+    from service.predlog.cql import READ_TIMEOUT_S, WRITE_TIMEOUT_S
 
-    retry = inspect.signature(SpooledPredictionLog).parameters["retry_seconds"].default
-    assert REQUEST_TIMEOUT_S < retry and CONNECT_TIMEOUT_S <= retry
+    config = (CONF / "cassandra.yaml").read_text()
+    server = {k: int(v) / 1000 for k, v in re.findall(r"^(read|write)_request_timeout: (\d+)ms", config, re.M)}
+    assert WRITE_TIMEOUT_S > server["write"] and READ_TIMEOUT_S > server["read"]
 
 
 def test_workers_resolving_the_classpath_at_once_all_get_it(tmp_path, monkeypatch):

@@ -46,6 +46,7 @@ def test_writes_and_reads_over_tls_with_protocol_v4(tls_node):
     node, ca = tls_node
     log = open_log(node, tls_ca=ca, protocol_version=4)
     try:
+        log.apply_schema({"datacenter1": 1})
         log.ensure_schema()
         written = record()
         log.write(written)

@@ -18,6 +18,7 @@ from service.predlog import new_prediction_id
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import CassandraPredictionLog, schema_statements
 from service.predlog.legacy import SCHEMA_V1
+from tests.fixtures.cassandra import LOCAL
 from tests.fixtures.records import record
 
 pytestmark = pytest.mark.cassandra
@@ -70,7 +71,7 @@ def rows_of(stats) -> list:
 def test_rollups_equal_a_full_recount_and_a_late_write_clears_its_slot(fresh_keyspace):
     _, open_log = fresh_keyspace
     log = open_log()
-    log.ensure_schema()
+    log.apply_schema(LOCAL)
     records = spread_records(days=3, per_day=120)
     log.write_many(records)
     for r in records[::7]:
@@ -96,7 +97,7 @@ def test_rollups_equal_a_full_recount_and_a_late_write_clears_its_slot(fresh_key
 def test_a_lookup_by_id_is_one_partition_and_recent_spans_slots(fresh_keyspace):
     _, open_log = fresh_keyspace
     log = open_log()
-    log.ensure_schema()
+    log.apply_schema(LOCAL)
     records = spread_records(days=2, per_day=30, seed=2)
     log.write_many(records)
     newest = sorted(records, key=lambda r: r.created_at, reverse=True)
@@ -168,7 +169,7 @@ def test_the_first_schema_is_read_until_migrated_then_copied_record_by_record(fr
     old[0] = record(id=old[0].id, created_at=old[0].created_at, image=None, image_key="uploads/x", image_size=9)
     labels = [(r, (r.digit + 3) % 10) for r in old[::5]]
     log = open_log()
-    log.ensure_schema()
+    log.apply_schema(LOCAL)
     _fill_first_schema(log, old, labels)
     log = open_log()  # a function started on the keyspace: it sees the first schema's tables
     labelled = {r.id: label for r, label in labels}
@@ -223,6 +224,43 @@ def test_a_table_not_there_yet_is_unavailability_not_a_bug(fresh_keyspace):
     early = record()
     with pytest.raises(LogUnavailable, match="unconfigured table|does not exist"):
         log.write(early)
-    log.ensure_schema()
+    log.apply_schema(LOCAL)
     log.write(early)
     assert log.get(early.id).id == early.id
+
+
+def test_an_ordinary_insert_writes_no_tombstone(fresh_keyspace):
+    """Absent values (no original inline, no request id) are left unset and the probabilities are one frozen
+    cell: reading the row back meets no tombstone (the node's own trace counts them)."""
+    import uuid
+
+    from service.predlog import layout
+
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.apply_schema(LOCAL)
+    written = record(image=None, image_key=None, request_id=None)
+    log.write(written)
+    at = created_at_of(written.id)
+    key = (at.date(), layout.slot_of(at), layout.shard_of(written.id), uuid.UUID(written.id))
+    session = log.cql.session()
+    result = session.execute(
+        f"SELECT * FROM {log.keyspace}.predictions WHERE day=%s AND slot=%s AND shard=%s AND id=%s", key, trace=True
+    )
+    assert result.one() is not None
+    events = [e.description for e in result.get_query_trace(max_wait_sec=10).events]
+    counts = [e for e in events if "tombstone" in e]
+    assert counts and all(" 0 tombstone" in e for e in counts), events
+
+
+def test_large_originals_written_together_are_not_refused_and_export_in_pages(fresh_keyspace):
+    """Many large rows in one group: the statements in flight are bounded, so the driver never refuses them
+    as busy, and the export reads them in small pages."""
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.apply_schema(LOCAL)
+    big = [record(image=bytes([n]) * 300_000, image_size=300_000) for n in range(48)]
+    log.write_many(big)
+    exported = list(log.export(NOW.date(), NOW.date()))
+    assert [r.id for r in exported] == [r.id for r in big]
+    assert all(r.image == b.image for r, b in zip(exported, big, strict=True))

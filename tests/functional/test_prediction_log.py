@@ -20,6 +20,7 @@ from service.predlog import new_prediction_id
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import CassandraPredictionLog, schema_statements
 from service.predlog.sqlite import SqlitePredictionLog
+from tests.fixtures.cassandra import LOCAL
 from tests.fixtures.records import record
 
 _keyspaces = itertools.count()
@@ -41,6 +42,9 @@ def backend(name: str, request, tmp_path):
 @pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])
 def prediction_log(request, tmp_path):
     with backend(request.param, request, tmp_path) as log:
+        if isinstance(log, CassandraPredictionLog):  # as a deployment does it, once (and again: idempotent)
+            log.apply_schema(LOCAL)
+            log.apply_schema(LOCAL)
         log.ensure_schema()
         log.ensure_schema()  # idempotent
         yield log

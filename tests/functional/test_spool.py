@@ -206,3 +206,26 @@ def test_the_background_replayer_drains_the_spool(store, tmp_path):
         time.sleep(0.05)
     assert spooled.pending() == 0 and len(ids_in_store(tmp_path / "log.db")) == 5
     spooled.close()
+
+
+def test_requeue_writes_the_whole_quarantined_records_once_and_keeps_the_damaged(tmp_path, monkeypatch):
+    """After a fault that made the log refuse records is fixed, `log requeue` writes them; damaged lines stay,
+    and running it again changes nothing."""
+    from service.cli import main
+
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    refused = [record(), record()]
+    damaged = bytearray(encode(record()))
+    damaged[30] = ord("#") if damaged[30] != ord("#") else ord("%")  # fails its checksum
+    lines = [line.rstrip(b"\n") for line in [*map(encode, refused), bytes(damaged)]]  # as the replay splits them
+    (directory / QUARANTINE).write_text(
+        "".join(json.dumps({"reason": "rejected by the log", "at": "x", "line": line.decode()}) + "\n" for line in lines)
+    )
+    monkeypatch.setenv("PREDICTION_LOG", str(tmp_path / "log.db"))
+    monkeypatch.setenv("SPOOL_DIR", str(directory))
+    for _ in range(2):
+        assert main(["log", "requeue"]) == 0
+        assert sorted(ids_in_store(tmp_path / "log.db")) == sorted(r.id for r in refused)
+        remaining = (directory / QUARANTINE).read_text().splitlines()
+        assert [json.loads(line)["line"].encode() for line in remaining] == [lines[2]]
