@@ -220,7 +220,9 @@ def test_requeue_writes_the_whole_quarantined_records_once_and_keeps_the_damaged
     damaged[30] = ord("#") if damaged[30] != ord("#") else ord("%")  # fails its checksum
     lines = [line.rstrip(b"\n") for line in [*map(encode, refused), bytes(damaged)]]  # as the replay splits them
     (directory / QUARANTINE).write_text(
-        "".join(json.dumps({"reason": "rejected by the log", "at": "x", "line": line.decode()}) + "\n" for line in lines)
+        "".join(
+            json.dumps({"reason": "rejected by the log", "at": "x", "line": line.decode()}) + "\n" for line in lines
+        )
     )
     monkeypatch.setenv("PREDICTION_LOG", str(tmp_path / "log.db"))
     monkeypatch.setenv("SPOOL_DIR", str(directory))
