@@ -7,9 +7,10 @@ PY        := .venv/bin/python
 PIP       := .venv/bin/pip
 RUN_STAMP := .venv/.installed-run
 DEV_STAMP := .venv/.installed-dev
+SPARK_STAMP := .venv/.installed-spark
 LOCK      := .venv/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --no-header -q
 
-.PHONY: install install-dev bytecode data train eval run test test-fast test-ring lint lock golden layer bench reset clean cassandra stack ring
+.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-spark spark-stats lint lock golden layer bench reset clean cassandra stack ring
 
 $(RUN_STAMP): requirements/run.txt
 	python3 -m venv .venv
@@ -23,6 +24,12 @@ $(DEV_STAMP): $(RUN_STAMP) requirements.txt requirements-tools.txt
 	$(PIP) install --require-hashes --no-deps -r requirements.txt
 	python3 -m venv .venv-tools
 	.venv-tools/bin/pip install --require-hashes --no-deps -r requirements-tools.txt
+	touch $@
+
+# pyspark (large: a JVM's jars) into the same .venv, only for `make spark-stats` and `make test-spark`; the connector's
+# jars come from Maven (infra/spark/pom.xml) on the first Spark run
+$(SPARK_STAMP): $(RUN_STAMP) requirements/spark.txt
+	$(PIP) install --require-hashes --no-deps -r requirements/spark.txt
 	touch $@
 
 install: $(RUN_STAMP) data        ## .venv with what running and training need (hash-locked), then MNIST fetched and verified
@@ -63,6 +70,15 @@ test: install-dev                 ## the full run .ci/run makes: every tier but 
 test-ring: install-dev            ## the 3-node Cassandra ring test (~2 min; .ci/run runs it after make test)
 	$(PY) -m pytest -q -m ring
 
+test-spark: install-dev $(SPARK_STAMP) ## the Spark analytics test on a real Cassandra node (~1 min; .ci/run runs it after test-ring)
+	$(PY) -m pytest -q -m spark
+
+DAYS   ?= 30
+MASTER ?= local[2]
+
+spark-stats: $(SPARK_STAMP)       ## `stats --engine spark` on PREDICTION_LOG=cassandra://...: DAYS=30, MASTER=local[2] or spark://host:7077
+	$(PY) -m service stats --engine spark --days $(DAYS) --master '$(MASTER)'
+
 golden: install-dev               ## redraw the golden images and retrain the model shipped for tests
 	$(PY) -m tests.fixtures.make_golden
 	rm -rf tests/fixtures/modelstore
@@ -88,10 +104,12 @@ lint: install-dev                 ## ruff (lint, format check) on everything, my
 	.venv/bin/mypy
 
 lock: install-dev                 ## re-resolve the lock files from pyproject.toml (kept versions; delete a line to update it)
-	$(LOCK) --all-extras --constraint requirements.txt -o requirements.txt
+	# every role but spark, which has its own lock (pyspark stays out of install-dev)
+	$(LOCK) --extra serve --extra cassandra --extra train --extra tools --extra dev --constraint requirements.txt -o requirements.txt
 	$(LOCK) --extra serve --extra cassandra --extra train --constraint requirements.txt -o requirements/run.txt
 	$(LOCK) --extra serve --extra cassandra --constraint requirements.txt -o requirements/serve.txt
 	$(LOCK) --extra cassandra --constraint requirements.txt -o requirements/layer.txt
+	$(LOCK) --extra spark --constraint requirements.txt -o requirements/spark.txt
 	.venv/bin/uv pip compile requirements/sam.in --universal --python-version 3.11 --generate-hashes --no-header -q \
 	  --constraint requirements-tools.txt -o requirements-tools.txt
 

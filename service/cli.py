@@ -34,9 +34,12 @@ def cmd_stats(args, settings: Settings) -> int:
 
     from service.analytics import summarise
     from service.predlog import open_prediction_log
+    from service.stats_report import summary_lines
 
     last = datetime.now(UTC).date()
     first = last - timedelta(days=args.days - 1)
+    if args.engine == "spark":
+        return _spark_stats(args, settings, first, last)
     prediction_log = open_prediction_log(settings)
     try:
         prediction_log.ensure_schema()
@@ -55,13 +58,56 @@ def cmd_stats(args, settings: Settings) -> int:
         return 2
     finally:
         prediction_log.close()
-    print(f"{'day':<12}{'answers':>9}{'mean conf':>11}{'low conf':>10}{'corrected':>11}{'acc. corr.':>12}")
-    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
-    for row in [*stats["days"], {"day": "total", **stats["total"]}]:
-        print(
-            f"{row['day']:<12}{row['count']:>9}{pct(row['mean_confidence']):>11}{pct(row['low_confidence_share']):>10}"
-            f"{row['corrected']:>11}{pct(row['corrected_accuracy']):>12}"
-        )
+    print("\n".join(summary_lines(stats)))
+    return 0
+
+
+def _spark_stats(args, settings: Settings, first, last) -> int:
+    """The same summary computed by Spark from Cassandra, then each model's accuracy against the corrections
+    and its confusion matrix; ``--export`` also writes them as Parquet (service/spark_stats.py)."""
+    from service import spark_stats
+    from service.analytics import summarise
+    from service.predlog import open_prediction_log
+    from service.predlog.cassandra import CassandraPredictionLog
+    from service.stats_report import accuracy_lines, confusion_lines, summary_lines
+
+    prediction_log = open_prediction_log(settings)
+    try:
+        if not isinstance(prediction_log, CassandraPredictionLog):
+            print(f"error: the Spark engine reads a Cassandra log, not {prediction_log.describe()}", file=sys.stderr)
+            return 2
+        # the schema's version checked here: a keyspace without it would fail Spark's job on a missing table
+        prediction_log.ensure_schema()
+        if prediction_log.legacy() is not None:
+            print(
+                "error: this keyspace still holds the first schema's tables, which the Spark engine does not read: "
+                "run `python -m service log migrate` first (the built-in engine reads both)",
+                file=sys.stderr,
+            )
+            return 2
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        prediction_log.close()
+    try:
+        result = spark_stats.run(settings, first, last, args.master)
+        written = spark_stats.export(result, Path(args.export)) if args.export else []
+    except ServiceError as exc:  # no Java/pyspark/connector, the job failed, the export cannot be written
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: Spark's jobs were cancelled and the session stopped", file=sys.stderr)
+        return 130
+    low = settings.low_confidence
+    print("\n".join(summary_lines(summarise(result.rows, first, last, low))))
+    print("\nAccuracy against the corrections, per model version (a refused labelled upload counts as wrong)")
+    print("\n".join(accuracy_lines(result.accuracy)))
+    if result.confusion:
+        print()
+        print("\n".join(confusion_lines(result.confusion)))
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
@@ -81,7 +127,24 @@ def parser():
         metavar="1-3660",
         help="the last N UTC days, today included (default 30)",
     )
-    st.add_argument("--export", metavar="FILE.parquet|FILE.csv", help="write every record of those days to FILE")
+    st.add_argument(
+        "--export",
+        metavar="FILE.parquet|FILE.csv",
+        help="write every record of those days to FILE; with --engine spark, the per (day, model, digit) "
+        "aggregates to FILE.parquet and the confusion matrix to FILE.confusion.parquet",
+    )
+    st.add_argument(
+        "--engine",
+        choices=("builtin", "spark"),
+        default="builtin",
+        help="builtin: the log's own queries (default); spark: a Spark job over the Cassandra log, which also "
+        "prints each model's accuracy and confusion matrix (needs `make spark-stats`' install)",
+    )
+    st.add_argument(
+        "--master",
+        default="local[2]",
+        help="with --engine spark: where it runs, local[N] or spark://host:7077 (default local[2])",
+    )
     log_cli.add_parser(commands)
     return p
 
