@@ -183,7 +183,8 @@ class PredictionLog(Protocol):
         """Aggregates per day, model version and digit, computed where the data lives."""
 
     def export(self, first: date, last: date) -> Iterator[PredictionRecord]:
-        """Every record of the days ``first``..``last``, oldest first, streamed (bounded memory)."""
+        """Every record of the days ``first``..``last``, oldest first, streamed (bounded memory); originals may
+        be left out (an export never writes them)."""
 
     def ping(self) -> bool: ...
 

@@ -28,7 +28,8 @@ SCHEMA_FILE = Path(__file__).resolve().parent / "schema.cql"
 SCHEMA_VERSION = 2  # the first schema (schema_v1.cql) kept a day in one partition
 MAX_DAYS_BACK = 31
 PAGE_SIZE = 500  # rows per page when a query walks a partition of narrow rows
-EXPORT_PAGE_SIZE = 50  # an export reads originals (up to INLINE_IMAGE_BYTES each) from 16 partitions at once
+COUNT_SLOTS_AT_ONCE = 64  # slots (of 16 partitions each) whose reads are sent together when counting
+EXPORT_PAGE_SIZE = 100  # rows of about 1 KB (no originals) from each of a slot's 16 partitions at once
 CORRECTIONS_BUCKET = "all"
 # A slot is counted for good only this long after it ended: a write whose id was taken inside the slot has
 # finished by then (or failed, and its replay clears the rollup again).
@@ -165,7 +166,7 @@ class CassandraPredictionLog:
         ended = [(d, s) for d, s in slots if layout.slot_end(d, s) <= now]
         mark = self._q("INSERT INTO {ks}.slots (day, slot, rollup) VALUES (?,?,?)")
         open_slots = [self.cql.bind(mark, (d, s, UNSET_VALUE)) for d, s in slots if (d, s) not in ended]
-        self.cql.execute_bound(rows + open_slots)
+        self.cql.execute_bound(rows + open_slots, max(len(r.normalised) + len(r.image or b"") for r in records))
         if ended:
             self.cql.execute_bound([self.cql.bind(mark, (d, s, None)) for d, s in ended])
 
@@ -305,8 +306,9 @@ class CassandraPredictionLog:
     # -- statistics -----------------------------------------------------------------------------------------
 
     def stats(self, first: date, last: date, low_below: float) -> list[StatsRow]:
-        """Per day: the rollups of its slots (a slot without one is counted, and its count kept once the slot
-        has ended) and its labels, which carry the answer they correct. Every day's reads go out together."""
+        """Per day: the rollups of its slots and its labels, which carry the answer they correct. Slots
+        without a rollup are counted together (``_count``), and their counts kept once they have ended.
+        Every day's reads go out at once."""
         days = days_between(first, last)
         slot_rows = self.cql.execute_all(
             self._q("SELECT slot, rollup FROM {ks}.slots WHERE day = ?"), [(d,) for d in days], fetch_size=PAGE_SIZE
@@ -316,14 +318,17 @@ class CassandraPredictionLog:
             [(d,) for d in days],
             fetch_size=PAGE_SIZE,
         )
+        slots = {day: [(s.slot, rollup.decode(s.rollup, low_below)) for s in self.cql.paged(rows)]
+                 for day, rows in zip(days, slot_rows, strict=True)}  # fmt: skip
+        counted = self._count([(d, s) for d in days for s, kept in slots[d] if kept is None], low_below)
         legacy = self.legacy()
         result: list[StatsRow] = []
-        for day, slots, labels in zip(days, slot_rows, label_rows, strict=True):
+        for day, labels in zip(days, label_rows, strict=True):
             if legacy is not None and legacy.has_day(day):
                 result.extend(legacy.stats_day(day, low_below, self._ids_of_day(day)))
             groups: dict[rollup.Group, rollup.Counts] = {}
-            for slot in self.cql.paged(slots):
-                rollup.merge(groups, self._slot_counts(day, slot.slot, slot.rollup, low_below))
+            for slot, kept in slots[day]:
+                rollup.merge(groups, kept if kept is not None else counted[(day, slot)])
             corrected: dict[rollup.Group, list[int]] = {}
             for row in self.cql.paged(labels):
                 c = corrected.setdefault((row.model_version, row.digit), [0, 0])
@@ -336,18 +341,26 @@ class CassandraPredictionLog:
                 )
         return result
 
-    def _slot_counts(self, day: date, slot: int, kept: str | None, low_below: float) -> dict:
-        counts = rollup.decode(kept, low_below)
-        if counts is not None:
-            return counts
-        started = time.time_ns() // 1000
-        counts = rollup.count(self._slot_rows(day, slot, _COUNT_FIELDS), low_below)
-        if layout.slot_end(day, slot) + ROLLUP_GRACE <= datetime.now(UTC):
-            self.cql.execute(
-                self._q("UPDATE {ks}.slots USING TIMESTAMP ? SET rollup = ? WHERE day = ? AND slot = ?"),
-                (started, rollup.encode(counts, low_below), day, slot),
-            )
-        return counts
+    def _count(self, slots: list[tuple[date, int]], low_below: float) -> dict[tuple[date, int], dict]:
+        """Slots counted from their rows, many partitions in flight at once; the rollup of each that has ended
+        is kept, stamped with the moment its reads began."""
+        counted: dict[tuple[date, int], dict] = {}
+        cql = self._q(f"SELECT {_COUNT_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ?")
+        keep = self._q("UPDATE {ks}.slots USING TIMESTAMP ? SET rollup = ? WHERE day = ? AND slot = ?")
+        for start in range(0, len(slots), COUNT_SLOTS_AT_ONCE):
+            chunk = slots[start : start + COUNT_SLOTS_AT_ONCE]
+            started = time.time_ns() // 1000
+            keys = [(d, s, shard) for d, s in chunk for shard in range(layout.SHARDS)]
+            results = iter(self.cql.execute_all(cql, keys, fetch_size=PAGE_SIZE))
+            ended = datetime.now(UTC) - ROLLUP_GRACE
+            kept = []
+            for day, slot in chunk:
+                rows = [row for _ in range(layout.SHARDS) for row in self.cql.paged(next(results))]
+                counted[(day, slot)] = rollup.count(sorted(rows, key=time_order, reverse=True), low_below)
+                if layout.slot_end(day, slot) <= ended:
+                    kept.append((started, rollup.encode(counted[(day, slot)], low_below), day, slot))
+            self.cql.execute_all(keep, kept)
+        return counted
 
     def _ids_of_day(self, day: date) -> set:
         return {row.id for slot in self._slots(day) for row in self._slot_rows(day, slot, "id")}
@@ -383,15 +396,15 @@ class CassandraPredictionLog:
             rows = self._day_rows(day)
             if legacy is not None and legacy.has_day(day):
                 copied = self._ids_of_day(day)
-                older = legacy.day_records(day, skip=copied)
+                older = legacy.day_records(day, skip=copied, originals=False)
                 yield from heapq.merge((record_of(r, labels) for r in rows), older, key=lambda r: (r.created_at, r.id))
             else:
                 yield from (record_of(r, labels) for r in rows)
 
     def _day_rows(self, day: date) -> Iterator:
         """Every row of a day, oldest first: slot by slot, each slot's 16 partitions merged as they page."""
-        cql = self._q(
-            f"SELECT {_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ? ORDER BY id ASC"
+        cql = self._q(  # no originals: an export never writes them, and they are most of a row's bytes
+            f"SELECT {_LIST_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ? ORDER BY id ASC"
         )
         for slot in self._slots(day, newest_first=False):
             results = self.cql.execute_all(

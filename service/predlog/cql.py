@@ -20,9 +20,11 @@ CONNECT_TIMEOUT_S = 2.0
 SPECULATE_AFTER_S = 0.2
 WRITE_CONSISTENCY = "LOCAL_QUORUM"  # the one level Amazon Keyspaces accepts for writes
 READS = "reads"  # the execution profile of SELECTs
-# Statements in flight at once for one group of records: more only queued on the connections, and a burst
-# of large rows made the driver refuse them as busy.
+# Statements in flight at once for one group of records: more only queue on the connections. Large rows
+# are bounded by bytes too: once a connection's socket buffer is full the driver refuses the next statement
+# as busy instead of waiting.
 IN_FLIGHT = 32
+BYTES_IN_FLIGHT = 512 * 1024
 
 
 class CassandraAuthError(LogUnavailable):
@@ -257,16 +259,18 @@ class Cql:
         """The statement once per parameter tuple, at most IN_FLIGHT at a time; their results in order."""
         return self.execute_bound([self.bind(cql, params, fetch_size) for params in many])
 
-    def execute_bound(self, statements: Sequence) -> list:
-        """Bound statements, at most IN_FLIGHT at a time; their results in order. Any failure makes the whole
-        call LogUnavailable (every statement here is idempotent: the caller repeats)."""
+    def execute_bound(self, statements: Sequence, largest_bytes: int = 0) -> list:
+        """Bound statements, at most IN_FLIGHT at a time (fewer when the largest is ``largest_bytes`` long);
+        their results in order. Any failure makes the whole call LogUnavailable (every statement here is
+        idempotent: the caller repeats)."""
         from cassandra.concurrent import execute_concurrent
 
         try:
             pairs = [(statement, None) for statement in statements]
             profile = _profile_of(statements[0].prepared_statement.query_string) if statements else None
+            concurrency = max(1, min(IN_FLIGHT, BYTES_IN_FLIGHT // max(1, largest_bytes)))
             results = execute_concurrent(
-                self.session(), pairs, concurrency=IN_FLIGHT, raise_on_first_error=True, execution_profile=profile
+                self.session(), pairs, concurrency=concurrency, raise_on_first_error=True, execution_profile=profile
             )
             return [result for _, result in results]
         except unavailability() as exc:

@@ -17,6 +17,7 @@ SCHEMA_V1 = Path(__file__).resolve().parent / "schema_v1.cql"
 MIGRATED = "first_schema"  # log_state's name for "the day-keyed tables are copied"
 MAX_DAYS_BACK = 31
 PAGE_SIZE = 500
+ORIGINALS_PAGE_SIZE = 16  # the first schema inlined originals of up to 1 MiB: a page must stay small
 COPY_GROUP = 200  # records written together by the migration
 _FIELDS = (
     "id, filename, content_type, digit, confidence, probabilities, model_version, "
@@ -46,11 +47,11 @@ class LegacyTables:
         )
         return {r.id: (r.label, r.labelled_at) for r in self.cql.paged(rows)}
 
-    def _rows(self, day: date, fields: str, order: str = "DESC") -> Iterator:
+    def _rows(self, day: date, fields: str, order: str = "DESC", page: int = PAGE_SIZE) -> Iterator:
         rows = self.cql.execute(
             self._q(f"SELECT {fields} FROM {{ks}}.predictions_by_day WHERE day = ? ORDER BY id {order}"),
             (day,),
-            PAGE_SIZE,
+            page,
         )
         return self.cql.paged(rows)
 
@@ -104,9 +105,12 @@ class LegacyTables:
             for key, n in rollup.count(rows, low_below).items()
         ]
 
-    def day_records(self, day: date, skip: set) -> Iterator[PredictionRecord]:
+    def day_records(self, day: date, skip: set, originals: bool = True) -> Iterator[PredictionRecord]:
+        """The day's records, oldest first; with their originals (up to a megabyte each in this schema) a
+        few at a time."""
         labels = self._labels(day)
-        return (record_of(r, labels) for r in self._rows(day, _FIELDS, "ASC") if r.id not in skip)
+        fields, page = (_FIELDS, ORIGINALS_PAGE_SIZE) if originals else (_LIST_FIELDS, PAGE_SIZE)
+        return (record_of(r, labels) for r in self._rows(day, fields, "ASC", page) if r.id not in skip)
 
     def days(self) -> list[date]:
         """Every day partition of the first schema (a scan of partition keys only)."""
