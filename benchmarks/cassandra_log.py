@@ -124,7 +124,7 @@ def http(node: CassandraNode, tmp: Path, seconds: int, repeat: int) -> None:
     base = {"MODEL_STORE": f"file://{tmp / 'models'}", "WORKERS": "2", "THREADS": "1", "MODEL_REFRESH_SECONDS": "0"}
     logs = {
         "SQLite": {"PREDICTION_LOG": f"sqlite://{tmp / 'http.db'}"},
-        "Cassandra (1 node, ONE)": {"PREDICTION_LOG": f"{node.url}/bench_http", "CASSANDRA_CONSISTENCY": "ONE"},
+        "Cassandra (1 node, ONE)": {"PREDICTION_LOG": f"{node.url}/bench_http", "CASSANDRA_LOCAL_DC": "datacenter1"},
     }
     apply_schema(node, "bench_http")
     results: dict[tuple[str, int], list[tuple[float, str]]] = {}

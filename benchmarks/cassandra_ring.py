@@ -289,7 +289,7 @@ def run(phase_seconds: float, clients: int, latency: bool, workdir: Path) -> dic
         env = {
             "MODEL_STORE": f"file://{workdir / 'models'}",
             "PREDICTION_LOG": f"cassandra://{','.join(ADDRESSES)}:{native}/{KEYSPACE}",
-            "CASSANDRA_CONSISTENCY": "LOCAL_QUORUM",
+            "CASSANDRA_LOCAL_DC": "datacenter1",
             "SPOOL_DIR": str(workdir / "spool"),
             "MODEL_REFRESH_SECONDS": "0",
         }

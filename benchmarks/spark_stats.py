@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             **os.environ,
             "PREDICTION_LOG": f"{node.url}/{KEYSPACE}",
-            "CASSANDRA_CONSISTENCY": "ONE",
+            "CASSANDRA_LOCAL_DC": "datacenter1",
         }
         log = CassandraPredictionLog(env["PREDICTION_LOG"], None, None, "ONE")
         runs: dict[str, list[Run]] = {"builtin, first call": [], "builtin, rollups kept": [], "spark": []}

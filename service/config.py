@@ -18,6 +18,15 @@ from ml.settings import ConfigError, MLSettings, bounded, choice
 __all__ = ["ConfigError", "Settings"]
 
 
+def _existing_file(env: Mapping[str, str], name: str) -> Path | None:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return None
+    if not Path(value).is_file():
+        raise ConfigError(f"{name}={value!r}: no such file")
+    return Path(value).resolve()
+
+
 def _log_url(value: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme == "sqlite":
@@ -37,7 +46,9 @@ def _log_url(value: str) -> str:
     raise ConfigError(f"PREDICTION_LOG={value!r}: use sqlite:///path or cassandra://host1,host2:9042/keyspace")
 
 
-CONSISTENCY_LEVELS = ("LOCAL_QUORUM", "ONE", "LOCAL_ONE", "QUORUM", "ALL", "TWO", "THREE", "EACH_QUORUM")
+# Writes are always LOCAL_QUORUM (service.predlog.cql): the one level Amazon Keyspaces takes for writes, and
+# the one that survives a lost node without a record waiting. Reads may trade that for speed.
+READ_CONSISTENCY_LEVELS = ("LOCAL_QUORUM", "LOCAL_ONE", "QUORUM", "ONE")
 
 
 @dataclass(frozen=True)
@@ -49,8 +60,10 @@ class Settings(MLSettings):
     prediction_log: str = "sqlite://" + str(Path("var/predictions.db").resolve())
     cassandra_username: str | None = None
     cassandra_password: str | None = None
-    cassandra_consistency: str = "LOCAL_QUORUM"
-    cassandra_local_dc: str = "datacenter1"  # the data center LOCAL_* consistency and routing prefer
+    cassandra_read_consistency: str = "LOCAL_QUORUM"
+    cassandra_local_dc: str | None = None  # the data centre LOCAL_* consistency and routing use: required
+    cassandra_tls_ca: Path | None = None  # a CA bundle: TLS with each node's certificate checked
+    cassandra_protocol_version: int = 0  # 0: negotiated with the cluster
     train_token: str | None = None
     max_upload_bytes: int = 4 * 1024 * 1024
     max_files_per_request: int = 64
@@ -78,8 +91,12 @@ class Settings(MLSettings):
             prediction_log=_log_url(env.get("PREDICTION_LOG") or "var/predictions.db"),
             cassandra_username=env.get("CASSANDRA_USERNAME") or None,
             cassandra_password=env.get("CASSANDRA_PASSWORD") or None,
-            cassandra_consistency=choice(env, "CASSANDRA_CONSISTENCY", "LOCAL_QUORUM", CONSISTENCY_LEVELS),
-            cassandra_local_dc=(env.get("CASSANDRA_LOCAL_DC") or "datacenter1").strip(),
+            cassandra_read_consistency=choice(
+                env, "CASSANDRA_READ_CONSISTENCY", "LOCAL_QUORUM", READ_CONSISTENCY_LEVELS
+            ),
+            cassandra_local_dc=(env.get("CASSANDRA_LOCAL_DC") or "").strip() or None,
+            cassandra_tls_ca=_existing_file(env, "CASSANDRA_TLS_CA"),
+            cassandra_protocol_version=bounded(env, "CASSANDRA_PROTOCOL_VERSION", 0, 0, 5),
             train_token=env.get("TRAIN_TOKEN") or None,
             max_upload_bytes=bounded(env, "MAX_UPLOAD_BYTES", 4 * 1024 * 1024, 1024, 6 * 1024 * 1024),
             max_files_per_request=bounded(env, "MAX_FILES_PER_REQUEST", 64, 1, 1000),
@@ -98,6 +115,16 @@ class Settings(MLSettings):
             read_timeout_seconds=bounded(env, "READ_TIMEOUT_SECONDS", 10.0, 0.5, 300.0, parse=float),
             workers=bounded(env, "WORKERS", 0, 0, 64),
         )
+        if "CASSANDRA_CONSISTENCY" in env:  # retired: refused, so a deployment that still sets it hears why
+            raise ConfigError(
+                "CASSANDRA_CONSISTENCY is no longer read: writes are always LOCAL_QUORUM; set "
+                "CASSANDRA_READ_CONSISTENCY for reads (LOCAL_QUORUM or LOCAL_ONE)"
+            )
+        if settings.prediction_log.startswith("cassandra:") and not settings.cassandra_local_dc:
+            raise ConfigError(
+                "CASSANDRA_LOCAL_DC is required with a Cassandra log: the data centre this function is in "
+                "(a local node: datacenter1; Amazon Keyspaces: the region, e.g. eu-west-1)"
+            )
         if settings.predictions_read == "token" and not settings.predictions_token:
             raise ConfigError("PREDICTIONS_READ=token needs PREDICTIONS_TOKEN")
         return settings

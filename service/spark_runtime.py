@@ -107,9 +107,9 @@ def cassandra_conf(settings: Settings) -> tuple[str, dict[str, str]]:
     conf = {
         "spark.cassandra.connection.host": ",".join(hosts),
         "spark.cassandra.connection.port": str(parsed.port or 9042),
-        "spark.cassandra.connection.localDC": settings.cassandra_local_dc,
+        "spark.cassandra.connection.localDC": settings.cassandra_local_dc or "datacenter1",
         # the service's consistency for reads as for writes: a LOCAL_QUORUM log is read at LOCAL_QUORUM
-        "spark.cassandra.input.consistency.level": settings.cassandra_consistency,
+        "spark.cassandra.input.consistency.level": settings.cassandra_read_consistency,
     }
     if settings.cassandra_username:
         conf["spark.cassandra.auth.username"] = settings.cassandra_username

@@ -19,8 +19,10 @@ def open_prediction_log(settings: Settings) -> PredictionLog:
             settings.prediction_log,
             settings.cassandra_username,
             settings.cassandra_password,
-            settings.cassandra_consistency,
-            settings.cassandra_local_dc,
+            settings.cassandra_read_consistency,
+            settings.cassandra_local_dc or "datacenter1",
+            str(settings.cassandra_tls_ca) if settings.cassandra_tls_ca else None,
+            settings.cassandra_protocol_version or None,
         )
     from service.predlog.sqlite import SqlitePredictionLog
 

@@ -38,7 +38,7 @@ def cassandra_env(node: CassandraNode, predict_env: dict, tmp_path, keyspace: st
         "PREDICTION_LOG": f"{node.url}/{keyspace}",
         "CASSANDRA_USERNAME": SUPERUSER[0],
         "CASSANDRA_PASSWORD": SUPERUSER[1],
-        "CASSANDRA_CONSISTENCY": "ONE",
+        "CASSANDRA_LOCAL_DC": "datacenter1",
         "SPOOL_DIR": str(tmp_path / "spool"),
         **extra,
     }

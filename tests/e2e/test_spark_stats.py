@@ -63,7 +63,7 @@ def env_for(node: CassandraNode, keyspace: str) -> dict[str, str]:
         "PREDICTION_LOG": f"{node.url}/{keyspace}",
         "CASSANDRA_USERNAME": SUPERUSER[0],
         "CASSANDRA_PASSWORD": SUPERUSER[1],
-        "CASSANDRA_CONSISTENCY": "ONE",
+        "CASSANDRA_LOCAL_DC": "datacenter1",
         "LOW_CONFIDENCE": str(LOW),
     }
 
@@ -221,7 +221,7 @@ def test_the_session_is_configured_from_the_service_settings(tmp_path):
             "CASSANDRA_USERNAME": "reader",
             "CASSANDRA_PASSWORD": "s3cret",
             "CASSANDRA_LOCAL_DC": "eu-west",
-            "CASSANDRA_CONSISTENCY": "LOCAL_QUORUM",
+            "CASSANDRA_READ_CONSISTENCY": "LOCAL_QUORUM",
         }
     )
     jars = [tmp_path / "a.jar", tmp_path / "b.jar"]

@@ -188,7 +188,7 @@ def test_the_first_schema_is_read_until_migrated_then_copied_record_by_record(fr
     assert len(list(log.export(first, last))) == len(old) + len(new)
 
     env = {"PREDICTION_LOG": f"{cassandra_node.url}/{name}", "CASSANDRA_USERNAME": SUPERUSER[0]}
-    env |= {"CASSANDRA_PASSWORD": SUPERUSER[1], "CASSANDRA_CONSISTENCY": "ONE", "PATH": "/usr/bin:/bin"}
+    env |= {"CASSANDRA_PASSWORD": SUPERUSER[1], "CASSANDRA_LOCAL_DC": "datacenter1", "PATH": "/usr/bin:/bin"}
     for _ in range(2):  # idempotent: the second run copies nothing again
         done = subprocess.run(
             [sys.executable, "-m", "service", "log", "migrate"], env=env, capture_output=True, text=True, timeout=120
