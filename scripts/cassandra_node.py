@@ -186,6 +186,8 @@ class CassandraNode:
     cluster_name: str = "digits"
     console_level: str = "WARN"
     tls: Path | None = None  # a PEM file with the node's key and certificate: clients must speak TLS
+    tls_ca: Path | None = None  # the certificate of the authority that signed it, for clients
+    commitlog_sync: str = "batch"  # or "periodic", Cassandra's default (fsync every 10 s)
     process: subprocess.Popen | None = None
 
     @property
@@ -210,6 +212,11 @@ class CassandraNode:
             data_dir=self.directory,
             authenticator="PasswordAuthenticator" if self.password_auth else "AllowAllAuthenticator",
             initial_token_line=f"initial_token: {self.initial_token}" if self.initial_token is not None else "",
+            commitlog_lines=(
+                "commitlog_sync: batch"
+                if self.commitlog_sync == "batch"
+                else "commitlog_sync: periodic\ncommitlog_sync_period: 10000ms"
+            ),
         )
         if self.tls is not None:
             text += (

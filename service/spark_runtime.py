@@ -1,6 +1,7 @@
 """What a Spark session over the Cassandra prediction log needs on this machine: Java 17, the connector's
 jars (Maven, from infra/spark/pom.xml, cached under var/spark/) and the session's configuration, taken
-from the same settings the service uses (PREDICTION_LOG, CASSANDRA_USERNAME/PASSWORD, CASSANDRA_LOCAL_DC).
+from the same settings the service uses (PREDICTION_LOG, CASSANDRA_USERNAME/PASSWORD, CASSANDRA_LOCAL_DC,
+CASSANDRA_READ_CONSISTENCY, CASSANDRA_TLS_CA).
 
 Used by service/spark_stats.py; pyspark itself is the optional ``spark`` group (requirements/spark.txt)."""
 
@@ -23,6 +24,7 @@ POM = ROOT / "infra" / "spark" / "pom.xml"
 JARS = ROOT / "var" / "spark" / "jars"
 LOG4J = ROOT / "infra" / "spark" / "log4j2.properties"
 DEFAULT_MASTER = "local[2]"
+TRUSTSTORE_PASSWORD = "digits-truststore"  # it holds public certificates only; PKCS12 wants a password
 JAVA_17_HOMES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-17-openjdk", "/usr/lib/jvm/temurin-17-jdk")
 
 
@@ -114,7 +116,35 @@ def cassandra_conf(settings: Settings) -> tuple[str, dict[str, str]]:
     if settings.cassandra_username:
         conf["spark.cassandra.auth.username"] = settings.cassandra_username
         conf["spark.cassandra.auth.password"] = settings.cassandra_password or ""
+    if settings.cassandra_tls_ca or any(h.endswith(".amazonaws.com") for h in hosts):  # as the service connects
+        conf["spark.cassandra.connection.ssl.enabled"] = "true"
+    if settings.cassandra_tls_ca:
+        conf["spark.cassandra.connection.ssl.trustStore.path"] = str(truststore(settings.cassandra_tls_ca))
+        conf["spark.cassandra.connection.ssl.trustStore.password"] = TRUSTSTORE_PASSWORD
+        conf["spark.cassandra.connection.ssl.trustStore.type"] = "PKCS12"
     return parsed.path.strip("/") or "digits", conf
+
+
+def truststore(ca: Path) -> Path:
+    """The CA bundle as the PKCS12 trust store the connector reads (it takes no PEM), made by the JDK's keytool
+    once per bundle and kept under var/spark/."""
+    pem = ca.read_bytes()
+    store = JARS.parent / f"truststore-{hashlib.sha256(pem).hexdigest()[:16]}.p12"
+    if store.exists():
+        return store
+    store.parent.mkdir(parents=True, exist_ok=True)
+    partial = store.with_suffix(f".{os.getpid()}.partial")
+    keytool = Path(java_home()) / "bin" / "keytool"
+    done = subprocess.run(
+        [str(keytool), "-importcert", "-noprompt", "-alias", "cassandra-ca", "-file", str(ca), "-keystore",
+         str(partial), "-storetype", "PKCS12", "-storepass", TRUSTSTORE_PASSWORD],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise SparkUnavailable(f"keytool could not read CASSANDRA_TLS_CA={ca}: {done.stdout}{done.stderr}")
+    partial.replace(store)
+    return store
 
 
 def session_conf(settings: Settings, master: str, jars: list[Path]) -> dict[str, str]:

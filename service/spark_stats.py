@@ -71,7 +71,8 @@ def partition_keys(spark, keyspace: str, days: list[date]):
     from pyspark.sql import functions as F
 
     shards = F.sequence(F.lit(0).cast("byte"), F.lit(SHARDS - 1).cast("byte"))
-    slots = _table(spark, keyspace, "slots").where(F.col("day").isin(days))
+    # slot -1 is a whole day's rollup row, not a slot of predictions
+    slots = _table(spark, keyspace, "slots").where(F.col("day").isin(days)).where(F.col("slot") >= 0)
     # the slots of many days arrive in one Spark partition: spread them so each core (or executor) makes
     # its share of the single-partition reads
     return slots.select("day", "slot", F.explode(shards).alias("shard")).repartition(

@@ -60,12 +60,14 @@ def not_digit_images() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def cassandra_node(tmp_path_factory):
-    """One real Apache Cassandra 5.0 node for the whole run (PasswordAuthenticator on, free ports).
+    """One real Apache Cassandra 5.0 node for the whole run, set up as production runs one: clients must
+    speak TLS (a CA made for the run: ``node.tls_ca``), PasswordAuthenticator on, the commit log synced
+    periodically; free ports.
 
     Started from Maven Central's jars by scripts/cassandra_node.py, stopped at the end even when tests
     fail. Without Java 17 or Maven the Cassandra tests skip saying why, except under CI=true, where
     they fail: CI must never pass without having talked to a real node."""
-    from scripts.cassandra_node import CassandraNode, NodeError, classpath, free_port, java_17
+    from scripts.cassandra_node import CassandraNode, NodeError, classpath, free_port, java_17, make_tls
 
     try:
         java_17()
@@ -74,8 +76,16 @@ def cassandra_node(tmp_path_factory):
         if os.environ.get("CI") == "true":
             pytest.fail(f"a real Cassandra node is required under CI=true: {exc}")
         pytest.skip(f"no Cassandra node can run here: {exc}")
+    directory = tmp_path_factory.mktemp("cassandra")
+    node_pem, ca = make_tls(directory / "tls")
     node = CassandraNode(
-        tmp_path_factory.mktemp("cassandra"), native_port=free_port(), storage_port=free_port(), password_auth=True
+        directory / "node",
+        native_port=free_port(),
+        storage_port=free_port(),
+        password_auth=True,
+        tls=node_pem,
+        tls_ca=ca,
+        commitlog_sync="periodic",
     )
     node.start(cp)
     try:

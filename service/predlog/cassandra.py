@@ -46,6 +46,10 @@ class SchemaError(ServiceError):
     """The schema cannot be applied as asked (a keyspace to create with no replication given)."""
 
 
+def _rollup_of(row) -> str | None:
+    return row.rollup if row is not None else None
+
+
 def schema_statements(keyspace: str, file: Path = SCHEMA_FILE) -> list[str]:
     """The statements of a .cql file, for ``keyspace``, comments removed."""
     text = re.sub(r"--[^\n]*", "", file.read_text())
@@ -167,8 +171,13 @@ class CassandraPredictionLog:
         mark = self._q("INSERT INTO {ks}.slots (day, slot, rollup) VALUES (?,?,?)")
         open_slots = [self.cql.bind(mark, (d, s, UNSET_VALUE)) for d, s in slots if (d, s) not in ended]
         self.cql.execute_bound(rows + open_slots, max(len(r.normalised) + len(r.image or b"") for r in records))
-        if ended:
-            self.cql.execute_bound([self.cql.bind(mark, (d, s, None)) for d, s in ended])
+        if ended:  # and the whole day's rollup of each day they are in (a cell deleted: no row is made)
+            forget = self._q("DELETE rollup FROM {ks}.slots WHERE day = ? AND slot = ?")
+            whole_days = sorted({(d, layout.WHOLE_DAY) for d, _ in ended})
+            self.cql.execute_bound(
+                [self.cql.bind(mark, (d, s, None)) for d, s in ended]
+                + [self.cql.bind(forget, key) for key in whole_days]
+            )
 
     @staticmethod
     def _row(record: PredictionRecord) -> tuple:
@@ -202,7 +211,9 @@ class CassandraPredictionLog:
 
     def _slots(self, day: date, newest_first: bool = True) -> list[int]:
         order = "DESC" if newest_first else "ASC"
-        rows = self.cql.execute(self._q(f"SELECT slot FROM {{ks}}.slots WHERE day = ? ORDER BY slot {order}"), (day,))
+        rows = self.cql.execute(
+            self._q(f"SELECT slot FROM {{ks}}.slots WHERE day = ? AND slot >= 0 ORDER BY slot {order}"), (day,)
+        )
         return [r.slot for r in self.cql.paged(rows)]
 
     def _slot_rows(self, day: date, slot: int, fields: str, limit: int | None = None) -> list:
@@ -306,35 +317,57 @@ class CassandraPredictionLog:
     # -- statistics -----------------------------------------------------------------------------------------
 
     def stats(self, first: date, last: date, low_below: float) -> list[StatsRow]:
-        """Per day: the rollups of its slots and its labels, which carry the answer they correct. Slots
-        without a rollup are counted together (``_count``), and their counts kept once they have ended.
-        Every day's reads go out at once."""
+        """Per day: the day's rollup once the day has ended, else the rollups of its slots (those without one
+        counted together by ``_count``), and the day's labels, which carry the answer they correct. Every
+        day's reads go out at once."""
         days = days_between(first, last)
-        slot_rows = self.cql.execute_all(
-            self._q("SELECT slot, rollup FROM {ks}.slots WHERE day = ?"), [(d,) for d in days], fetch_size=PAGE_SIZE
+        started = time.time_ns() // 1000
+        whole = self.cql.execute_all(
+            self._q("SELECT rollup FROM {ks}.slots WHERE day = ? AND slot = ?"), [(d, layout.WHOLE_DAY) for d in days]
         )
+        kept_days = {d: rollup.decode(_rollup_of(rows.one()), low_below) for d, rows in zip(days, whole, strict=True)}
+        groups = {d: counts for d, counts in kept_days.items() if counts is not None}
+        open_days = [d for d in days if d not in groups]
+        slot_rows = self.cql.execute_all(
+            self._q("SELECT slot, rollup FROM {ks}.slots WHERE day = ? AND slot >= 0"),
+            [(d,) for d in open_days],
+            fetch_size=PAGE_SIZE,
+        )
+        slots = {day: [(s.slot, rollup.decode(s.rollup, low_below)) for s in self.cql.paged(rows)]
+                 for day, rows in zip(open_days, slot_rows, strict=True)}  # fmt: skip
+        counted = self._count([(d, s) for d in open_days for s, kept in slots[d] if kept is None], low_below)
+        ended = datetime.now(UTC) - ROLLUP_GRACE
+        for day in open_days:
+            day_groups: dict[rollup.Group, rollup.Counts] = {}
+            for slot, kept in slots[day]:
+                rollup.merge(day_groups, kept if kept is not None else counted[(day, slot)])
+            groups[day] = day_groups
+            if layout.slot_end(day, layout.SLOTS_PER_DAY - 1) <= ended:
+                self.cql.execute(
+                    self._q("UPDATE {ks}.slots USING TIMESTAMP ? SET rollup = ? WHERE day = ? AND slot = ?"),
+                    (started, rollup.encode(day_groups, low_below), day, layout.WHOLE_DAY),
+                )
+        return self._with_labels(days, groups, low_below)
+
+    def _with_labels(
+        self, days: list[date], groups: dict[date, dict[rollup.Group, rollup.Counts]], low_below: float
+    ) -> list[StatsRow]:
         label_rows = self.cql.execute_all(
             self._q("SELECT digit, model_version, label FROM {ks}.labels WHERE day = ?"),
             [(d,) for d in days],
             fetch_size=PAGE_SIZE,
         )
-        slots = {day: [(s.slot, rollup.decode(s.rollup, low_below)) for s in self.cql.paged(rows)]
-                 for day, rows in zip(days, slot_rows, strict=True)}  # fmt: skip
-        counted = self._count([(d, s) for d in days for s, kept in slots[d] if kept is None], low_below)
         legacy = self.legacy()
         result: list[StatsRow] = []
         for day, labels in zip(days, label_rows, strict=True):
             if legacy is not None and legacy.has_day(day):
                 result.extend(legacy.stats_day(day, low_below, self._ids_of_day(day)))
-            groups: dict[rollup.Group, rollup.Counts] = {}
-            for slot, kept in slots[day]:
-                rollup.merge(groups, kept if kept is not None else counted[(day, slot)])
             corrected: dict[rollup.Group, list[int]] = {}
             for row in self.cql.paged(labels):
                 c = corrected.setdefault((row.model_version, row.digit), [0, 0])
                 c[0] += 1
                 c[1] += row.label == row.digit
-            for key, counts in groups.items():
+            for key, counts in groups[day].items():
                 c = corrected.get(key, [0, 0])
                 result.append(
                     StatsRow(day.isoformat(), *key, counts.count, counts.confidence_sum, counts.low_confidence, *c)

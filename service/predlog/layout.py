@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 SLOT_MINUTES = 5
 SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
 SHARDS = 16
+WHOLE_DAY = -1  # the slots row that keeps a whole ended day's rollup, beside the day's slots
 
 
 def shard_of(prediction_id: str | uuid.UUID) -> int:

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from scripts.cassandra_node import SUPERUSER, CassandraNode, classpath, cql_cluster, free_port, ids_of_day
+from scripts.cassandra_node import CassandraNode, classpath, free_port, ids_of_day
 from scripts.servers import function_server
 from tests.conftest import GOLDEN, ROOT
-from tests.fixtures.cassandra import LOCAL, apply_schema
+from tests.fixtures.cassandra import LOCAL, apply_schema, env_for, open_log, session_for
 
 THREE = (GOLDEN / "3_canvas.png").read_bytes()
 SEVEN = (GOLDEN / "7_paper.jpg").read_bytes()
@@ -33,20 +33,12 @@ _keyspaces = itertools.count()
 def cassandra_env(node: CassandraNode, predict_env: dict, tmp_path, keyspace: str, **extra) -> dict:
     """The predict function's settings for ``keyspace``, whose schema is applied first, as a deployment does."""
     apply_schema(node, keyspace)
-    return {
-        **predict_env,
-        "PREDICTION_LOG": f"{node.url}/{keyspace}",
-        "CASSANDRA_USERNAME": SUPERUSER[0],
-        "CASSANDRA_PASSWORD": SUPERUSER[1],
-        "CASSANDRA_LOCAL_DC": "datacenter1",
-        "SPOOL_DIR": str(tmp_path / "spool"),
-        **extra,
-    }
+    return {**predict_env, **env_for(node, keyspace), "SPOOL_DIR": str(tmp_path / "spool"), **extra}
 
 
 def ids_in_table(node: CassandraNode, keyspace: str) -> list[str]:
     """Every id of today's partition, read straight from the node (not through the function)."""
-    cluster = cql_cluster([node.address], node.native_port, SUPERUSER)
+    cluster = session_for(node)
     try:
         return ids_of_day(cluster.connect(), keyspace, datetime.now(UTC).date())
     finally:
@@ -135,7 +127,7 @@ def test_a_wrong_password_is_named_at_start_and_in_healthz_and_nothing_is_lost(c
 def test_no_credentials_for_a_node_that_needs_them_says_so(cassandra_node, tmp_path):
     from service.predlog.cassandra import CassandraAuthError, CassandraPredictionLog
 
-    log = CassandraPredictionLog(f"{cassandra_node.url}/nologin", None, None, "ONE")
+    log = CassandraPredictionLog(f"{cassandra_node.url}/nologin", None, None, "ONE", tls_ca=str(cassandra_node.tls_ca))
     with pytest.raises(CassandraAuthError, match="requires a login: set CASSANDRA_USERNAME and CASSANDRA_PASSWORD"):
         log.ensure_schema()
     assert log.ping() is False and "CASSANDRA_USERNAME" in log.last_error
@@ -197,9 +189,8 @@ def test_spool_replays_after_the_node_is_stopped_or_killed_and_returns(outage_no
 
 def test_a_forked_worker_opens_its_own_session(cassandra_node):
     """gunicorn forks after the app may have connected: a driver connection must not cross a fork."""
-    from service.predlog.cassandra import CassandraPredictionLog
 
-    log = CassandraPredictionLog(f"{cassandra_node.url}/forked", *SUPERUSER, "ONE")
+    log = open_log(cassandra_node, "forked", "ONE")
     log.apply_schema(LOCAL)
     parent_session = log.cql.session()
     child = os.fork()

@@ -1,52 +1,30 @@
-"""The Cassandra log against a node that speaks TLS only, as Amazon Keyspaces does: a certificate authority
-made for the test, the node's certificate checked against its address, protocol v4 as Keyspaces speaks it,
-and clear errors for a client without TLS and for a data centre the cluster does not have."""
+"""The Cassandra log against a node that speaks TLS only, as Amazon Keyspaces does (the tests' shared node:
+tests/conftest.py): each node's certificate checked against its address, protocol v4 as Keyspaces speaks it,
+and clear errors for a client without TLS, a certificate from another authority, and a data centre the
+cluster does not have."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from scripts.cassandra_node import SUPERUSER, CassandraNode, NodeError, classpath, free_port, java_17, make_tls
+from scripts.cassandra_node import make_tls
 from service.errors import LogUnavailable
-from service.predlog.cassandra import CassandraPredictionLog
+from tests.fixtures.cassandra import apply_schema, open_log
 from tests.fixtures.records import record
 
 pytestmark = pytest.mark.cassandra
+KEYSPACE = "tls_digits"
 
 
 @pytest.fixture(scope="module")
-def tls_node(tmp_path_factory):
+def node(cassandra_node):
+    apply_schema(cassandra_node, KEYSPACE)
+    return cassandra_node
+
+
+def test_writes_and_reads_over_tls_with_protocol_v4(node):
+    log = open_log(node, KEYSPACE, protocol_version=4)
     try:
-        java_17()
-        cp = classpath(quiet=True)
-    except NodeError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"a real Cassandra node is required under CI=true: {exc}")
-        pytest.skip(f"no Cassandra node can run here: {exc}")
-    directory = tmp_path_factory.mktemp("cassandra-tls")
-    node_pem, ca = make_tls(directory / "tls")
-    node = CassandraNode(
-        directory / "node", native_port=free_port(), storage_port=free_port(), password_auth=True, tls=node_pem
-    )
-    node.start(cp)
-    try:
-        node.wait_ready()
-        yield node, str(ca)
-    finally:
-        node.stop()
-
-
-def open_log(node, **options) -> CassandraPredictionLog:
-    return CassandraPredictionLog(f"{node.url}/tls_digits", *SUPERUSER, "LOCAL_QUORUM", **options)
-
-
-def test_writes_and_reads_over_tls_with_protocol_v4(tls_node):
-    node, ca = tls_node
-    log = open_log(node, tls_ca=ca, protocol_version=4)
-    try:
-        log.apply_schema({"datacenter1": 1})
         log.ensure_schema()
         written = record()
         log.write(written)
@@ -56,9 +34,8 @@ def test_writes_and_reads_over_tls_with_protocol_v4(tls_node):
         log.close()
 
 
-def test_a_client_without_tls_is_told_to_set_the_ca(tls_node):
-    node, _ = tls_node
-    log = open_log(node)
+def test_a_client_without_tls_is_told_to_set_the_ca(node):
+    log = open_log(node, KEYSPACE, tls_ca=None)
     try:
         with pytest.raises(LogUnavailable, match="CASSANDRA_TLS_CA"):
             log.write(record())
@@ -66,10 +43,9 @@ def test_a_client_without_tls_is_told_to_set_the_ca(tls_node):
         log.close()
 
 
-def test_a_certificate_from_another_authority_is_refused(tls_node, tmp_path):
-    node, _ = tls_node
+def test_a_certificate_from_another_authority_is_refused(node, tmp_path):
     _, stranger = make_tls(tmp_path / "other")
-    log = open_log(node, tls_ca=str(stranger))
+    log = open_log(node, KEYSPACE, tls_ca=str(stranger))
     try:
         with pytest.raises(LogUnavailable, match="cannot reach"):
             log.write(record())
@@ -77,9 +53,8 @@ def test_a_certificate_from_another_authority_is_refused(tls_node, tmp_path):
         log.close()
 
 
-def test_a_data_centre_the_cluster_lacks_is_named_in_the_error(tls_node):
-    node, ca = tls_node
-    log = open_log(node, tls_ca=ca, local_dc="eu-west-1")
+def test_a_data_centre_the_cluster_lacks_is_named_in_the_error(node):
+    log = open_log(node, KEYSPACE, local_dc="eu-west-1")
     try:
         with pytest.raises(LogUnavailable, match="CASSANDRA_LOCAL_DC='eu-west-1'.*datacenter1"):
             log.write(record())

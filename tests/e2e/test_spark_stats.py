@@ -21,12 +21,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scripts.cassandra_node import SUPERUSER, CassandraNode
+from scripts.cassandra_node import CassandraNode
 from service.analytics import summarise
 from service.predlog.base import NOT_A_DIGIT, created_at_of, new_prediction_id
 from service.predlog.cassandra import CassandraPredictionLog
 from service.stats_report import summary_lines
 from tests.conftest import ROOT
+from tests.fixtures.cassandra import env_for, open_log
 from tests.fixtures.records import record
 
 DAYS = 5  # the records sit on the 3 days before today and today: a run crossing midnight still sees them all
@@ -57,19 +58,8 @@ def spark_ready():
         pytest.skip(f"Spark cannot run here: {exc}")
 
 
-def env_for(node: CassandraNode, keyspace: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PREDICTION_LOG": f"{node.url}/{keyspace}",
-        "CASSANDRA_USERNAME": SUPERUSER[0],
-        "CASSANDRA_PASSWORD": SUPERUSER[1],
-        "CASSANDRA_LOCAL_DC": "datacenter1",
-        "LOW_CONFIDENCE": str(LOW),
-    }
-
-
-def open_log(node: CassandraNode, keyspace: str) -> CassandraPredictionLog:
-    return CassandraPredictionLog(f"{node.url}/{keyspace}", *SUPERUSER, "ONE")
+def spark_env(node: CassandraNode, keyspace: str) -> dict[str, str]:
+    return {**os.environ, **env_for(node, keyspace), "LOW_CONFIDENCE": str(LOW)}
 
 
 def fill(log: CassandraPredictionLog, count: int = 360) -> list:
@@ -128,7 +118,7 @@ def test_spark_stats_equal_the_builtin_ones_with_accuracy_and_confusion(spark_re
     try:
         labelled = fill(log)
         out = tmp_path / "stats.parquet"
-        done = run_stats(env_for(cassandra_node, keyspace), "--engine", "spark", "--export", str(out))
+        done = run_stats(spark_env(cassandra_node, keyspace), "--engine", "spark", "--export", str(out))
         assert done.returncode == 0, done.stderr[-3000:]
         lines = done.stdout.splitlines()
         # the days of the run's own window (it may have crossed midnight since the fill)
@@ -186,7 +176,7 @@ def test_the_plan_reads_partitions_not_the_table(spark_ready, cassandra_node, mo
         log.apply_schema(LOCAL_DC)
     finally:
         log.close()
-    settings = Settings.from_env(env_for(cassandra_node, keyspace))
+    settings = Settings.from_env(spark_env(cassandra_node, keyspace))
     for name in ("JAVA_HOME", "SPARK_LOCAL_IP"):  # start_session sets them for the driver JVM it starts
         monkeypatch.setenv(name, os.environ.get(name, ""))
     spark = start_session(settings, quiet=True)
@@ -239,7 +229,7 @@ def test_the_session_is_configured_from_the_service_settings(tmp_path):
     assert conf["spark.jars"] == f"{jars[0]},{jars[1]}"
     assert conf["spark.sql.extensions"] == "com.datastax.spark.connector.CassandraSparkExtensions"
     assert "spark.cassandra.auth.username" not in session_conf(
-        Settings.from_env({"PREDICTION_LOG": "cassandra://db1/digits"}), "local[2]", jars
+        Settings.from_env({"PREDICTION_LOG": "cassandra://db1/digits", "CASSANDRA_LOCAL_DC": "dc1"}), "local[2]", jars
     )
     with pytest.raises(SparkUnavailable, match="Cassandra log"):
         cassandra_conf(Settings.from_env({"PREDICTION_LOG": str(tmp_path / "log.db")}))

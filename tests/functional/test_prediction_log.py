@@ -14,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scripts.cassandra_node import SUPERUSER
 from service.analytics import summarise
 from service.predlog import new_prediction_id
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import CassandraPredictionLog, schema_statements
 from service.predlog.sqlite import SqlitePredictionLog
-from tests.fixtures.cassandra import LOCAL
+from tests.fixtures.cassandra import LOCAL, open_log
 from tests.fixtures.records import record
 
 _keyspaces = itertools.count()
@@ -32,7 +31,7 @@ def backend(name: str, request, tmp_path):
         yield SqlitePredictionLog(tmp_path / "log.db")
         return
     node = request.getfixturevalue("cassandra_node")
-    log = CassandraPredictionLog(f"{node.url}/contract_{next(_keyspaces)}", *SUPERUSER, "ONE")
+    log = open_log(node, f"contract_{next(_keyspaces)}", "ONE")
     try:
         yield log
     finally:
