@@ -115,12 +115,13 @@ class Settings(MLSettings):
             read_timeout_seconds=bounded(env, "READ_TIMEOUT_SECONDS", 10.0, 0.5, 300.0, parse=float),
             workers=bounded(env, "WORKERS", 0, 0, 64),
         )
-        if "CASSANDRA_CONSISTENCY" in env:  # retired: refused, so a deployment that still sets it hears why
+        cassandra = settings.prediction_log.startswith("cassandra:")
+        if cassandra and "CASSANDRA_CONSISTENCY" in env:  # retired: refused, so a deployment setting it hears why
             raise ConfigError(
                 "CASSANDRA_CONSISTENCY is no longer read: writes are always LOCAL_QUORUM; set "
-                "CASSANDRA_READ_CONSISTENCY for reads (LOCAL_QUORUM or LOCAL_ONE)"
+                f"CASSANDRA_READ_CONSISTENCY for reads ({', '.join(READ_CONSISTENCY_LEVELS)})"
             )
-        if settings.prediction_log.startswith("cassandra:") and not settings.cassandra_local_dc:
+        if cassandra and not settings.cassandra_local_dc:
             raise ConfigError(
                 "CASSANDRA_LOCAL_DC is required with a Cassandra log: the data centre this function is in "
                 "(a local node: datacenter1; Amazon Keyspaces: the region, e.g. eu-west-1)"

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from service.errors import LogUnavailable, ServiceError
 from service.predlog import layout, rollup
 from service.predlog.base import Correction, PredictionRecord, StatsRow, created_at_of, days_between
-from service.predlog.cql import CassandraAuthError, Cql
+from service.predlog.cql import COUNTS, CassandraAuthError, Cql
 from service.predlog.rows import record_of, time_order
 
 __all__ = ["CassandraAuthError", "CassandraPredictionLog", "schema_statements"]
@@ -27,13 +27,17 @@ __all__ = ["CassandraAuthError", "CassandraPredictionLog", "schema_statements"]
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.cql"
 SCHEMA_VERSION = 2  # the first schema (schema_v1.cql) kept a day in one partition
 MAX_DAYS_BACK = 31
+MAX_SCANNED = 100_000  # rows one "recent" request may read looking for low-confidence answers
 PAGE_SIZE = 500  # rows per page when a query walks a partition of narrow rows
-COUNT_SLOTS_AT_ONCE = 64  # slots (of 16 partitions each) whose reads are sent together when counting
+COUNT_SLOTS_AT_ONCE = 16  # slots (of 16 partitions each) whose reads are sent together when counting
 EXPORT_PAGE_SIZE = 100  # rows of about 1 KB (no originals) from each of a slot's 16 partitions at once
 CORRECTIONS_BUCKET = "all"
 # A slot is counted for good only this long after it ended: a write whose id was taken inside the slot has
 # finished by then (or failed, and its replay clears the rollup again).
 ROLLUP_GRACE = timedelta(minutes=1)
+# A kept rollup is stamped this much before its reads began: a late write's clearing, stamped by another
+# host's clock, still wins when that clock is behind (the cost: now and then a count made again).
+STAMP_MARGIN = timedelta(seconds=30)
 _FIELDS = (
     "id, filename, content_type, digit, confidence, probabilities, model_version, "
     "latency_ms, normalised, image, image_key, image_size, request_id"
@@ -44,6 +48,11 @@ _COUNT_FIELDS = "id, digit, confidence, model_version"
 
 class SchemaError(ServiceError):
     """The schema cannot be applied as asked (a keyspace to create with no replication given)."""
+
+
+def _stamp() -> int:
+    """A rollup's write time (microseconds): before the reads it counts, by STAMP_MARGIN."""
+    return (time.time_ns() // 1000) - STAMP_MARGIN // timedelta(microseconds=1)
 
 
 def _rollup_of(row) -> str | None:
@@ -209,23 +218,25 @@ class CassandraPredictionLog:
 
     # -- reads ----------------------------------------------------------------------------------------------
 
-    def _slots(self, day: date, newest_first: bool = True) -> list[int]:
+    _SLOTS = "SELECT slot FROM {ks}.slots WHERE day = ? AND slot >= 0 ORDER BY slot "
+
+    def _slots(self, day: date, newest_first: bool = True, profile: str | None = None) -> list[int]:
         order = "DESC" if newest_first else "ASC"
-        rows = self.cql.execute(
-            self._q(f"SELECT slot FROM {{ks}}.slots WHERE day = ? AND slot >= 0 ORDER BY slot {order}"), (day,)
-        )
+        rows = self.cql.execute(self._q(self._SLOTS + order), (day,), PAGE_SIZE, profile)
         return [r.slot for r in self.cql.paged(rows)]
 
-    def _slot_rows(self, day: date, slot: int, fields: str, limit: int | None = None) -> list:
-        """Every row of a slot (or the newest ``limit`` of each shard), newest first: its 16 partitions at once."""
+    def _slot_rows(
+        self, day: date, slot: int, fields: str, limit: int | None = None, profile: str | None = None
+    ) -> Iterator:
+        """Every row of a slot (or the newest ``limit`` of each shard), newest first: its 16 partitions asked
+        at once, merged as their pages arrive (a busy slot is never held whole)."""
         cql = f"SELECT {fields} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ?"
         keys = [(day, slot, shard) for shard in range(layout.SHARDS)]
         if limit is not None:
-            results = self.cql.execute_all(self._q(cql + " LIMIT ?"), [(*k, limit) for k in keys])
+            results = self.cql.execute_all(self._q(cql + " LIMIT ?"), [(*k, limit) for k in keys], profile=profile)
         else:
-            results = self.cql.execute_all(self._q(cql), keys, fetch_size=PAGE_SIZE)
-        rows = [row for result in results for row in self.cql.paged(result)]
-        return sorted(rows, key=time_order, reverse=True)
+            results = self.cql.execute_all(self._q(cql), keys, fetch_size=PAGE_SIZE, profile=profile)
+        return heapq.merge(*(self.cql.paged(r) for r in results), key=time_order, reverse=True)
 
     def _labels(self, day: date) -> dict:
         """The day's corrections, id -> (label, labelled_at): one single-partition read."""
@@ -255,16 +266,20 @@ class CassandraPredictionLog:
         return legacy.get(prediction_id) if legacy is not None else found
 
     def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
-        """Newest slots first (the slots table says which hold rows); the low-confidence filter is applied
-        while reading them."""
+        """Newest slots first (the slots table says which hold rows; every day's list is asked at once); the
+        low-confidence filter is applied while reading them, over at most MAX_SCANNED rows."""
         found: list[PredictionRecord] = []
         today = datetime.now(UTC).date()
-        for back in range(MAX_DAYS_BACK):
-            day = today - timedelta(days=back)
+        days = [today - timedelta(days=back) for back in range(MAX_DAYS_BACK)]
+        slot_lists = self.cql.execute_all(self._q(self._SLOTS + "DESC"), [(d,) for d in days], fetch_size=PAGE_SIZE)
+        scanned = 0
+        for day, slots in zip(days, slot_lists, strict=True):
             labels = None
-            for slot in self._slots(day):
-                rows = self._slot_rows(day, slot, _LIST_FIELDS, limit if max_confidence is None else None)
-                for row in rows:
+            for slot in [r.slot for r in self.cql.paged(slots)]:
+                for row in self._slot_rows(day, slot, _LIST_FIELDS, limit if max_confidence is None else None):
+                    scanned += 1
+                    if scanned > MAX_SCANNED:
+                        return self._with_legacy_recent(found, limit, max_confidence)
                     if max_confidence is not None and row.confidence >= max_confidence:
                         continue
                     if labels is None:
@@ -321,9 +336,11 @@ class CassandraPredictionLog:
         counted together by ``_count``), and the day's labels, which carry the answer they correct. Every
         day's reads go out at once."""
         days = days_between(first, last)
-        started = time.time_ns() // 1000
+        started = _stamp()
         whole = self.cql.execute_all(
-            self._q("SELECT rollup FROM {ks}.slots WHERE day = ? AND slot = ?"), [(d, layout.WHOLE_DAY) for d in days]
+            self._q("SELECT rollup FROM {ks}.slots WHERE day = ? AND slot = ?"),
+            [(d, layout.WHOLE_DAY) for d in days],
+            profile=COUNTS,
         )
         kept_days = {d: rollup.decode(_rollup_of(rows.one()), low_below) for d, rows in zip(days, whole, strict=True)}
         groups = {d: counts for d, counts in kept_days.items() if counts is not None}
@@ -332,6 +349,7 @@ class CassandraPredictionLog:
             self._q("SELECT slot, rollup FROM {ks}.slots WHERE day = ? AND slot >= 0"),
             [(d,) for d in open_days],
             fetch_size=PAGE_SIZE,
+            profile=COUNTS,
         )
         slots = {day: [(s.slot, rollup.decode(s.rollup, low_below)) for s in self.cql.paged(rows)]
                  for day, rows in zip(open_days, slot_rows, strict=True)}  # fmt: skip
@@ -361,7 +379,7 @@ class CassandraPredictionLog:
         result: list[StatsRow] = []
         for day, labels in zip(days, label_rows, strict=True):
             if legacy is not None and legacy.has_day(day):
-                result.extend(legacy.stats_day(day, low_below, self._ids_of_day(day)))
+                result.extend(legacy.stats_day(day, low_below, self.ids_of_day(day)))
             corrected: dict[rollup.Group, list[int]] = {}
             for row in self.cql.paged(labels):
                 c = corrected.setdefault((row.model_version, row.digit), [0, 0])
@@ -382,21 +400,24 @@ class CassandraPredictionLog:
         keep = self._q("UPDATE {ks}.slots USING TIMESTAMP ? SET rollup = ? WHERE day = ? AND slot = ?")
         for start in range(0, len(slots), COUNT_SLOTS_AT_ONCE):
             chunk = slots[start : start + COUNT_SLOTS_AT_ONCE]
-            started = time.time_ns() // 1000
+            started = _stamp()
             keys = [(d, s, shard) for d, s in chunk for shard in range(layout.SHARDS)]
-            results = iter(self.cql.execute_all(cql, keys, fetch_size=PAGE_SIZE))
+            results = iter(self.cql.execute_all(cql, keys, fetch_size=PAGE_SIZE, profile=COUNTS))
             ended = datetime.now(UTC) - ROLLUP_GRACE
             kept = []
             for day, slot in chunk:
-                rows = [row for _ in range(layout.SHARDS) for row in self.cql.paged(next(results))]
-                counted[(day, slot)] = rollup.count(sorted(rows, key=time_order, reverse=True), low_below)
+                shards = [self.cql.paged(next(results)) for _ in range(layout.SHARDS)]
+                rows = heapq.merge(*shards, key=time_order, reverse=True)  # recount's order: the same sums
+                counted[(day, slot)] = rollup.count(rows, low_below)
                 if layout.slot_end(day, slot) <= ended:
                     kept.append((started, rollup.encode(counted[(day, slot)], low_below), day, slot))
             self.cql.execute_all(keep, kept)
         return counted
 
-    def _ids_of_day(self, day: date) -> set:
-        return {row.id for slot in self._slots(day) for row in self._slot_rows(day, slot, "id")}
+    def ids_of_day(self, day: date) -> set:
+        """Every prediction id of a day in these tables, read at LOCAL_QUORUM (what a migration checks by)."""
+        slots = self._slots(day, profile=COUNTS)
+        return {row.id for slot in slots for row in self._slot_rows(day, slot, "id", profile=COUNTS)}
 
     def recount(self, first: date, last: date, low_below: float) -> list[StatsRow]:
         """The same as ``stats`` from every row, no rollup read or kept: what tests and operators check it by."""
@@ -406,7 +427,7 @@ class CassandraPredictionLog:
             labels = self._labels(day)
             corrected: dict[rollup.Group, list[int]] = {}
             for slot in self._slots(day):
-                rows = self._slot_rows(day, slot, _COUNT_FIELDS)
+                rows = list(self._slot_rows(day, slot, _COUNT_FIELDS))
                 rollup.merge(groups, rollup.count(rows, low_below))
                 for row in rows:
                     if row.id in labels:
@@ -428,7 +449,7 @@ class CassandraPredictionLog:
             labels = self._labels(day)
             rows = self._day_rows(day)
             if legacy is not None and legacy.has_day(day):
-                copied = self._ids_of_day(day)
+                copied = self.ids_of_day(day)
                 older = legacy.day_records(day, skip=copied, originals=False)
                 yield from heapq.merge((record_of(r, labels) for r in rows), older, key=lambda r: (r.created_at, r.id))
             else:

@@ -20,6 +20,9 @@ CONNECT_TIMEOUT_S = 2.0
 SPECULATE_AFTER_S = 0.2
 WRITE_CONSISTENCY = "LOCAL_QUORUM"  # the one level Amazon Keyspaces accepts for writes
 READS = "reads"  # the execution profile of SELECTs
+# Counts that are kept (rollups) must see every acknowledged write: LOCAL_QUORUM, whatever reads use.
+COUNTS = "counts"
+EVERY_REPLICA = "every replica"  # a one-off copy that must miss no row written at ONE (the first schema's)
 # Statements in flight at once for one group of records: more only queue on the connections. Large rows
 # are bounded by bytes too: once a connection's socket buffer is full the driver refuses the next statement
 # as busy instead of waiting.
@@ -157,19 +160,20 @@ class Cql:
                 **more,
             )
 
+        speculative = ConstantSpeculativeExecutionPolicy(SPECULATE_AFTER_S, 1)
         profiles = {
             EXEC_PROFILE_DEFAULT: profile(WRITE_CONSISTENCY, WRITE_TIMEOUT_S),
-            READS: profile(
-                self.consistency,
-                READ_TIMEOUT_S,
-                speculative_execution_policy=ConstantSpeculativeExecutionPolicy(SPECULATE_AFTER_S, 1),
-            ),
+            READS: profile(self.consistency, READ_TIMEOUT_S, speculative_execution_policy=speculative),
+            COUNTS: profile(WRITE_CONSISTENCY, READ_TIMEOUT_S, speculative_execution_policy=speculative),
+            EVERY_REPLICA: profile("ALL", READ_TIMEOUT_S),
         }
+        context, server_name = self._tls_context()
         extra: dict = {} if self.protocol_version is None else {"protocol_version": self.protocol_version}
         cluster = Cluster(
             self.hosts,
             port=self.port,
-            ssl_context=self._tls_context(),
+            ssl_context=context,
+            ssl_options=server_name,
             **extra,
             auth_provider=PlainTextAuthProvider(*self.login) if self.login else None,
             connect_timeout=CONNECT_TIMEOUT_S,
@@ -213,14 +217,29 @@ class Cql:
         if error is not None:
             raise error
 
-    def _tls_context(self):
+    def _tls_context(self) -> tuple:
+        """The TLS context, and the name every certificate must carry when the hosts are not addresses. The
+        driver checks a certificate against the address it connected to; a cluster reached by name (Amazon
+        Keyspaces: cassandra.<region>.amazonaws.com) has certificates for the name, not for its addresses."""
         if not self.tls:
-            return None
+            return None, None
+        import ipaddress
         import ssl
 
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.tls_ca)
-        context.check_hostname = True  # the driver then checks each node's certificate against its address
-        return context
+        named = []
+        for host in self.hosts:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                named.append(host)
+        if not named:
+            return context, None  # each node's certificate checked against its address
+        if len(self.hosts) == 1:
+            return context, {"server_hostname": self.hosts[0]}
+        # several names: the driver cannot tell which name an address came from; the chain is still checked
+        context.check_hostname = False
+        return context, None
 
     def unavailable(self, exc: BaseException) -> LogUnavailable:
         return LogUnavailable(f"{self.where}: {type(exc).__name__}: {exc}")
@@ -245,21 +264,25 @@ class Cql:
             bound.fetch_size = fetch_size  # paged: rows arrive as the caller iterates
         return bound
 
-    def execute(self, cql: str, params: Sequence = (), fetch_size: int | None = None):
-        """A statement's result; LogUnavailable only when the cluster cannot serve it (anything else is a bug)."""
+    def execute(self, cql: str, params: Sequence = (), fetch_size: int | None = None, profile: str | None = None):
+        """A statement's result; LogUnavailable only when the cluster cannot serve it (anything else is a bug).
+        ``profile``: how it is executed, when not as its kind (SELECT or write) says."""
         try:
-            return self.session().execute(self.bind(cql, params, fetch_size), execution_profile=_profile_of(cql))
+            bound = self.bind(cql, params, fetch_size)
+            return self.session().execute(bound, execution_profile=profile or _profile_of(cql))
         except unavailability() as exc:
             raise self.unavailable(exc) from exc
         except Exception as exc:
             self._raise_if_transient(exc)
             raise
 
-    def execute_all(self, cql: str, many: Sequence[Sequence], fetch_size: int | None = None) -> list:
+    def execute_all(
+        self, cql: str, many: Sequence[Sequence], fetch_size: int | None = None, profile: str | None = None
+    ) -> list:
         """The statement once per parameter tuple, at most IN_FLIGHT at a time; their results in order."""
-        return self.execute_bound([self.bind(cql, params, fetch_size) for params in many])
+        return self.execute_bound([self.bind(cql, params, fetch_size) for params in many], profile=profile)
 
-    def execute_bound(self, statements: Sequence, largest_bytes: int = 0) -> list:
+    def execute_bound(self, statements: Sequence, largest_bytes: int = 0, profile: str | None = None) -> list:
         """Bound statements, at most IN_FLIGHT at a time (fewer when the largest is ``largest_bytes`` long);
         their results in order. Any failure makes the whole call LogUnavailable (every statement here is
         idempotent: the caller repeats)."""
@@ -267,7 +290,8 @@ class Cql:
 
         try:
             pairs = [(statement, None) for statement in statements]
-            profile = _profile_of(statements[0].prepared_statement.query_string) if statements else None
+            if profile is None and statements:
+                profile = _profile_of(statements[0].prepared_statement.query_string)
             concurrency = max(1, min(IN_FLIGHT, BYTES_IN_FLIGHT // max(1, largest_bytes)))
             results = execute_concurrent(
                 self.session(), pairs, concurrency=concurrency, raise_on_first_error=True, execution_profile=profile

@@ -27,8 +27,9 @@ _LIST_FIELDS = _FIELDS.replace(" image,", "")
 
 
 class LegacyTables:
-    def __init__(self, cql: Cql, keyspace: str):
+    def __init__(self, cql: Cql, keyspace: str, profile: str | None = None):
         self.cql, self.keyspace = cql, keyspace
+        self.profile = profile  # the migration reads every replica: the first schema allowed writes at ONE
         self._days: dict[date, bool] = {}
 
     @classmethod
@@ -43,7 +44,10 @@ class LegacyTables:
 
     def _labels(self, day: date) -> dict:
         rows = self.cql.execute(
-            self._q("SELECT id, label, labelled_at FROM {ks}.labels_by_day WHERE day = ?"), (day,), PAGE_SIZE
+            self._q("SELECT id, label, labelled_at FROM {ks}.labels_by_day WHERE day = ?"),
+            (day,),
+            PAGE_SIZE,
+            self.profile,
         )
         return {r.id: (r.label, r.labelled_at) for r in self.cql.paged(rows)}
 
@@ -52,6 +56,7 @@ class LegacyTables:
             self._q(f"SELECT {fields} FROM {{ks}}.predictions_by_day WHERE day = ? ORDER BY id {order}"),
             (day,),
             page,
+            self.profile,
         )
         return self.cql.paged(rows)
 
@@ -114,7 +119,9 @@ class LegacyTables:
 
     def days(self) -> list[date]:
         """Every day partition of the first schema (a scan of partition keys only)."""
-        rows = self.cql.execute(self._q("SELECT DISTINCT day FROM {ks}.predictions_by_day"), (), PAGE_SIZE)
+        rows = self.cql.execute(
+            self._q("SELECT DISTINCT day FROM {ks}.predictions_by_day"), (), PAGE_SIZE, self.profile
+        )
         return sorted(r.day.date() if hasattr(r.day, "date") else date.fromisoformat(str(r.day)) for r in rows)
 
 
@@ -122,13 +129,17 @@ def migrate(log, progress: Callable[[int], None] = lambda n: None, say: Callable
     """Copy every record and correction of the first schema into ``log``'s tables; the count copied.
 
     Idempotent (rows are upserts, a label keeps the newer of two) and resumable: a day already copied is
-    recorded in log_state and skipped. Marks the keyspace migrated at the end, so the functions stop
-    reading the old tables."""
+    recorded in log_state and skipped. Every old day is then checked id by id against the new tables (rows
+    an old writer added meanwhile are copied too) before the keyspace is marked migrated and the functions
+    stop reading the old tables. Old rows are read at consistency ALL: a replica that is down stops it (run it
+    again once the node is back) rather than let a row written at ONE be missed."""
+    from service.predlog.cql import EVERY_REPLICA
+
     cql, keyspace = log.cql, log.keyspace
     if not cql.has_table(keyspace, "predictions_by_day"):
         say(f"{log.describe()} has no first-schema tables: nothing to copy")
         return 0
-    legacy = LegacyTables(cql, keyspace)
+    legacy = LegacyTables(cql, keyspace, EVERY_REPLICA)
     copied = 0
     for day in legacy.days():
         key = f"{MIGRATED}:{day.isoformat()}"
@@ -136,17 +147,24 @@ def migrate(log, progress: Callable[[int], None] = lambda n: None, say: Callable
             continue
         copied += _copy_day(log, legacy, day, progress)
         cql.execute(f"INSERT INTO {keyspace}.log_state (name, value) VALUES (?, ?)", (key, "copied"))
+    for day in legacy.days():  # the check: what is in the old tables and not (yet) in the new ones
+        late = _copy_day(log, legacy, day, progress, skip=log.ids_of_day(day))
+        if late:
+            say(f"{day}: {late} records written to the old tables since their day was copied: copied now")
+        copied += late
     cql.execute(f"INSERT INTO {keyspace}.log_state (name, value) VALUES (?, ?)", (MIGRATED, "migrated"))
     return copied
 
 
-def _copy_day(log, legacy: LegacyTables, day: date, progress: Callable[[int], None]) -> int:
-    """A day's records, then its corrections, each label written at its own time: a correction made since
-    in the current tables is newer and stays."""
+def _copy_day(
+    log, legacy: LegacyTables, day: date, progress: Callable[[int], None], skip: set | frozenset = frozenset()
+) -> int:
+    """A day's records (but those in ``skip``), then their corrections, each label written at its own time:
+    a correction made since in the current tables is newer and stays."""
     group: list[PredictionRecord] = []
     count = 0
     labelled: list[PredictionRecord] = []
-    for record in legacy.day_records(day, skip=set()):
+    for record in legacy.day_records(day, skip=set(skip)):
         group.append(record)
         if record.label is not None:
             labelled.append(record)

@@ -39,6 +39,7 @@ from service.predlog.base import Correction, PredictionLog, PredictionRecord, St
 logger = logging.getLogger(__name__)
 
 QUARANTINE = "quarantine.jsonl"
+REPLAY_GROUP = 200  # spooled records written together on replay: one round of the log's writes, not one each
 
 
 class DamagedRecord(ValueError):
@@ -242,25 +243,52 @@ class SpooledPredictionLog:
             )
 
     def _replay_file(self, path: Path) -> None:
-        """Write every record of ``path`` (its replayer holds the file's lock); damaged or rejected ones are
-        quarantined. LogUnavailable mid-way leaves only the records not yet written."""
+        """Write every record of ``path`` (its replayer holds the file's lock), REPLAY_GROUP at a time; damaged
+        or rejected ones are quarantined. LogUnavailable mid-way leaves only the records not yet written."""
         with open(path, "rb") as source:
             lines = source.read().split(b"\n")
+        group: list[tuple[int, bytes, PredictionRecord]] = []
         for index, line in enumerate(lines):
             if not line.strip():
                 continue
             try:
-                record = decode(line)
-                self.inner.write(record)
+                group.append((index, line, decode(line)))
             except DamagedRecord as exc:
                 self._quarantine(line, str(exc))
+            if len(group) >= REPLAY_GROUP:
+                self._replay_group(path, lines, group)
+                group = []
+        if group:
+            self._replay_group(path, lines, group)
+
+    def _replay_group(self, path: Path, lines: list[bytes], group: list[tuple[int, bytes, PredictionRecord]]) -> None:
+        """The group in one ``write_many``; refused for a reason of the log's own, record by record, so that
+        only the record it refuses is set aside."""
+        try:
+            self.inner.write_many([record for _, _, record in group])
+            return
+        except LogUnavailable:
+            self._keep_from(path, lines, group[0][0], group)
+            raise
+        except Exception:  # one of them is refused for good (or a bug): find which
+            pass
+        for position, (index, line, record) in enumerate(group):
+            try:
+                self.inner.write(record)
             except LogUnavailable:
-                if index:
-                    self._keep_rest(path, lines[index:])
+                self._keep_from(path, lines, index, group[position:])
                 raise
             except Exception as exc:  # the log rejects this record for good (or a bug): keep it aside, go on
                 logger.exception("the prediction log rejected a spooled record; it is quarantined")
                 self._quarantine(line, f"rejected by the log: {type(exc).__name__}: {exc}")
+
+    def _keep_from(self, path: Path, lines: list[bytes], index: int, unwritten: list) -> None:
+        """After a partial replay: the group's records not yet written and every line after the group (lines
+        of the group already quarantined are not kept twice)."""
+        last = unwritten[-1][0] if unwritten else index
+        rest = [line for _, line, _ in unwritten] + lines[last + 1 :]
+        if sum(1 for line in rest if line.strip()) < sum(1 for line in lines if line.strip()):
+            self._keep_rest(path, rest)
 
     def _keep_rest(self, path: Path, rest: list[bytes]) -> None:
         """Leave only the records not yet written (a new file renamed over the old: never a moment with
@@ -435,26 +463,44 @@ class SpooledPredictionLog:
         self.inner.close()
 
 
-def requeue(directory: Path, log: PredictionLog, group: int = 200) -> tuple[int, int]:
+def requeue(directory: Path, log: PredictionLog, group: int = REPLAY_GROUP) -> tuple[int, int]:
     """Write the quarantined records that are whole to ``log`` (after the fault that made it refuse them is
-    fixed); only the damaged ones stay. Idempotent: writes are upserts. (requeued, kept)."""
+    fixed); the damaged ones, and any the log refuses again, stay. Idempotent: writes are upserts.
+    (requeued, kept). LogUnavailable leaves the file as it was."""
     path = directory / QUARANTINE
     if not path.exists():
         return 0, 0
     with open(path, "r+b") as file:
         fcntl.flock(file, fcntl.LOCK_EX)
         entries = [line for line in file.read().split(b"\n") if line.strip()]
-        whole, kept = [], []
+        whole: list[tuple[bytes, PredictionRecord]] = []
+        kept = []
         for entry in entries:
             try:
-                whole.append(decode(json.loads(entry)["line"].encode().rstrip(b"\n")))
-            except (DamagedRecord, ValueError, KeyError):
+                line = json.loads(entry)["line"]
+                whole.append((entry, decode(line.encode().rstrip(b"\n"))))
+            except (DamagedRecord, ValueError, KeyError, TypeError, AttributeError):
                 kept.append(entry)
+        written = 0
         for start in range(0, len(whole), group):
-            log.write_many(whole[start : start + group])  # LogUnavailable: the file is left as it was
+            chunk = whole[start : start + group]
+            try:
+                log.write_many([record for _, record in chunk])
+                written += len(chunk)
+            except LogUnavailable:
+                raise
+            except Exception:  # one of them is refused again: each on its own
+                for entry, record in chunk:
+                    try:
+                        log.write(record)
+                        written += 1
+                    except LogUnavailable:
+                        raise
+                    except Exception:
+                        kept.append(entry)
         file.seek(0)
         file.truncate()
         file.write(b"".join(entry + b"\n" for entry in kept))
         file.flush()
         os.fsync(file.fileno())
-    return len(whole), len(kept)
+    return written, len(kept)

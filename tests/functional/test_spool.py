@@ -231,3 +231,59 @@ def test_requeue_writes_the_whole_quarantined_records_once_and_keeps_the_damaged
         assert sorted(ids_in_store(tmp_path / "log.db")) == sorted(r.id for r in refused)
         remaining = (directory / QUARANTINE).read_text().splitlines()
         assert [json.loads(line)["line"].encode() for line in remaining] == [lines[2]]
+
+
+class Refusing(SqlitePredictionLog):
+    """The real SQLite log, refusing for good the records whose filename is "refused.png" (as a log rejects a
+    value it cannot take); a mock of that one fault, which no real log here produces on demand."""
+
+    def write(self, record):
+        if record.filename == "refused.png":
+            raise ValueError("refused for good")
+        super().write(record)
+
+    def write_many(self, records):
+        for r in records:
+            if r.filename == "refused.png":
+                raise ValueError("refused for good")
+        super().write_many(records)
+
+
+def test_a_replayed_group_with_one_refused_record_stores_the_rest(tmp_path):
+    log = Refusing(tmp_path / "log.db", timeout=0.05)
+    log.ensure_schema()
+    good = [record() for _ in range(5)]
+    bad = record(filename="refused.png")
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / "spool-999999-0.jsonl").write_bytes(b"".join(map(encode, [*good[:2], bad, *good[2:]])))
+    spooled = spool(log, tmp_path)
+    assert spooled.flush()
+    assert sorted(ids_in_store(tmp_path / "log.db")) == sorted(r.id for r in good)
+    assert spooled.pending() == 0 and spooled.quarantined() == 1
+
+
+def test_an_outage_during_a_replay_keeps_every_record_not_yet_written(store, tmp_path):
+    """The log goes away after the first group of a long spool file: the rest stays, whole, and is written once
+    the log is back; nothing is lost, nothing is stored twice."""
+    from service.predlog.spool import REPLAY_GROUP
+
+    written = [record() for _ in range(REPLAY_GROUP + 50)]
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / "spool-999999-0.jsonl").write_bytes(b"".join(map(encode, written)) + b"\n")
+    spooled = spool(store, tmp_path)
+    real_write_many = store.write_many
+    calls = []
+
+    def first_group_then_outage(records):
+        calls.append(len(records))
+        if len(calls) == 2:
+            with Outage(tmp_path / "log.db"):
+                real_write_many(records)
+        real_write_many(records)
+
+    store.write_many = first_group_then_outage
+    assert not spooled.flush()  # the second group met the outage
+    assert len(ids_in_store(tmp_path / "log.db")) == REPLAY_GROUP and spooled.pending() == 50
+    assert spooled.flush()
+    stored = ids_in_store(tmp_path / "log.db")
+    assert sorted(stored) == sorted(r.id for r in written) and len(stored) == len(set(stored))

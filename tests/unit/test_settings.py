@@ -20,6 +20,14 @@ from service.config import ConfigError, Settings
         ({"PREDICTION_LOG": "cassandra:///digits"}, "cassandra needs hosts"),
         ({"TRAIN_DATA": "cloud"}, "TRAIN_DATA='cloud': must be one of local, store"),
         ({"PREDICTIONS_READ": "token"}, "PREDICTIONS_READ=token needs PREDICTIONS_TOKEN"),
+        ({"PREDICTION_LOG": "cassandra://db1/digits"}, "CASSANDRA_LOCAL_DC is required with a Cassandra log"),
+        (
+            {"PREDICTION_LOG": "cassandra://db1/digits", "CASSANDRA_LOCAL_DC": "dc1", "CASSANDRA_CONSISTENCY": "ONE"},
+            "CASSANDRA_CONSISTENCY is no longer read: writes are always LOCAL_QUORUM",
+        ),
+        ({"CASSANDRA_READ_CONSISTENCY": "ALL"}, "must be one of LOCAL_QUORUM, LOCAL_ONE, QUORUM, ONE"),
+        ({"CASSANDRA_TLS_CA": "/no/such/ca.pem"}, "CASSANDRA_TLS_CA='/no/such/ca.pem': no such file"),
+        ({"CASSANDRA_PROTOCOL_VERSION": "9"}, "CASSANDRA_PROTOCOL_VERSION must be a whole number from 0 to 5"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(env, words):
