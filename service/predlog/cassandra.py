@@ -50,11 +50,6 @@ class SchemaError(ServiceError):
     """The schema cannot be applied as asked (a keyspace to create with no replication given)."""
 
 
-def _stamp() -> int:
-    """A rollup's write time (microseconds): before the reads it counts, by STAMP_MARGIN."""
-    return (time.time_ns() // 1000) - STAMP_MARGIN // timedelta(microseconds=1)
-
-
 def _rollup_of(row) -> str | None:
     return row.rollup if row is not None else None
 
@@ -76,8 +71,10 @@ class CassandraPredictionLog:
         local_dc: str = "datacenter1",
         tls_ca: str | None = None,
         protocol_version: int | None = None,
+        stamp_margin: timedelta = STAMP_MARGIN,
     ):
         parsed = urlparse(url)
+        self.stamp_margin = stamp_margin
         self.hosts = [h for h in (parsed.netloc.rsplit("@", 1)[-1].split(":")[0]).split(",") if h]
         self.port = parsed.port or 9042
         self.keyspace = parsed.path.strip("/") or "digits"
@@ -336,7 +333,7 @@ class CassandraPredictionLog:
         counted together by ``_count``), and the day's labels, which carry the answer they correct. Every
         day's reads go out at once."""
         days = days_between(first, last)
-        started = _stamp()
+        started = self._stamp()
         whole = self.cql.execute_all(
             self._q("SELECT rollup FROM {ks}.slots WHERE day = ? AND slot = ?"),
             [(d, layout.WHOLE_DAY) for d in days],
@@ -400,7 +397,7 @@ class CassandraPredictionLog:
         keep = self._q("UPDATE {ks}.slots USING TIMESTAMP ? SET rollup = ? WHERE day = ? AND slot = ?")
         for start in range(0, len(slots), COUNT_SLOTS_AT_ONCE):
             chunk = slots[start : start + COUNT_SLOTS_AT_ONCE]
-            started = _stamp()
+            started = self._stamp()
             keys = [(d, s, shard) for d, s in chunk for shard in range(layout.SHARDS)]
             results = iter(self.cql.execute_all(cql, keys, fetch_size=PAGE_SIZE, profile=COUNTS))
             ended = datetime.now(UTC) - ROLLUP_GRACE
@@ -467,6 +464,10 @@ class CassandraPredictionLog:
             yield from heapq.merge(*(self.cql.paged(r) for r in results), key=time_order)
 
     # -- health ---------------------------------------------------------------------------------------------
+
+    def _stamp(self) -> int:
+        """A rollup's write time (microseconds): before the reads it counts, by the stamp margin."""
+        return (time.time_ns() // 1000) - self.stamp_margin // timedelta(microseconds=1)
 
     def ping(self) -> bool:
         """True when today's slots answer: the partition every upload of the day writes beside its row."""
