@@ -74,9 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             node.stop()
     print(f"## /stats over {args.days} days on one Cassandra node ({args.records:,} records)")
     print()
-    print(
-        f"Command: `.venv/bin/python -m benchmarks.stats_rollups {' '.join(argv or sys.argv[1:])}`".replace(" `", "`")
-    )
+    command = " ".join([".venv/bin/python -m benchmarks.stats_rollups", *(argv or sys.argv[1:])])
+    print(f"Command: `{command}`")
     print()
     print(f"- first call (counts every slot, keeps the rollups): {cold:,.0f} ms")
     print(

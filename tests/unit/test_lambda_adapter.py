@@ -110,6 +110,7 @@ print(json.dumps([answer["statusCode"], scrape["statusCode"], "prometheus_client
         "MODEL_STORE": f"file://{MODEL_STORE}",
         "PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}",
         "SPOOL_DIR": str(tmp_path / "spool"),
+        "INLINE_IMAGE_BYTES": "1048576",  # the shipped store is read, never written: the original stays inline
     }
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
