@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from service.errors import LogUnavailable, ServiceError
 from service.predlog import layout, rollup
 from service.predlog.base import Correction, PredictionRecord, StatsRow, created_at_of, days_between
-from service.predlog.cql import COUNTS, CassandraAuthError, Cql
+from service.predlog.cql import COUNTS, CassandraAuthError, Cql, unavailability
 from service.predlog.rows import record_of, time_order
 
 __all__ = ["CassandraAuthError", "CassandraPredictionLog", "schema_statements"]
@@ -129,17 +129,11 @@ class CassandraPredictionLog:
                 session.execute(statement, timeout=60)
             if not session.cluster.control_connection.wait_for_schema_agreement(wait_time=120):
                 raise LogUnavailable(f"the nodes of {self.describe()} do not agree on the schema yet: run it again")
-        except self._unavailability() as exc:
+        except unavailability() as exc:
             raise LogUnavailable(f"cannot apply the schema on {self.describe()}: {exc}") from exc
         self.cql.execute(
             self._q("INSERT INTO {ks}.log_state (name, value) VALUES (?, ?)"), ("schema_version", str(SCHEMA_VERSION))
         )
-
-    @staticmethod
-    def _unavailability():
-        from service.predlog.cql import unavailability
-
-        return unavailability()
 
     # -- the first schema, read until migrated ---------------------------------------------------------------
 
