@@ -20,7 +20,7 @@ from service.errors import LogUnavailable, ServiceError
 from service.predlog import layout, rollup
 from service.predlog.base import Correction, PredictionRecord, StatsRow, created_at_of, days_between
 from service.predlog.cql import COUNTS, CassandraAuthError, Cql, unavailability
-from service.predlog.rows import record_of, time_order
+from service.predlog.rows import FIELDS, LIST_FIELDS, label_of, record_of, time_order
 
 __all__ = ["CassandraAuthError", "CassandraPredictionLog", "schema_statements"]
 
@@ -38,11 +38,6 @@ ROLLUP_GRACE = timedelta(minutes=1)
 # A kept rollup is stamped this much before its reads began: a late write's clearing, stamped by another
 # host's clock, still wins when that clock is behind (the cost: now and then a count made again).
 STAMP_MARGIN = timedelta(seconds=30)
-_FIELDS = (
-    "id, filename, content_type, digit, confidence, probabilities, model_version, "
-    "latency_ms, normalised, image, image_key, image_size, request_id"
-)
-_LIST_FIELDS = _FIELDS.replace(" image,", "")  # lists never return originals: they are not read
 _COUNT_FIELDS = "id, digit, confidence, model_version"
 
 
@@ -148,9 +143,7 @@ class CassandraPredictionLog:
 
     # -- writes ---------------------------------------------------------------------------------------------
 
-    _INSERT = (
-        "INSERT INTO {ks}.predictions (day, slot, shard, " + _FIELDS + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    )
+    _INSERT = "INSERT INTO {ks}.predictions (day, slot, shard, " + FIELDS + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
     def write(self, record: PredictionRecord) -> None:
         self.write_many([record])
@@ -241,7 +234,7 @@ class CassandraPredictionLog:
         at = created_at_of(prediction_id)
         day = at.date()
         row = self.cql.execute(
-            self._q(f"SELECT {_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ? AND id = ?"),
+            self._q(f"SELECT {FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ? AND id = ?"),
             (day, layout.slot_of(at), layout.shard_of(pid), pid),
         ).one()
         if row is None:
@@ -249,7 +242,7 @@ class CassandraPredictionLog:
         label = self.cql.execute(
             self._q("SELECT id, label, labelled_at FROM {ks}.labels WHERE day = ? AND id = ?"), (day, pid)
         ).one()
-        return record_of(row, {label.id: (label.label, label.labelled_at)} if label else {})
+        return record_of(row, label_of(label))
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
         found = self._get(prediction_id)
@@ -267,7 +260,7 @@ class CassandraPredictionLog:
         for day, slots in zip(days, slot_lists, strict=True):
             labels = None
             for slot in [r.slot for r in self.cql.paged(slots)]:
-                for row in self._slot_rows(day, slot, _LIST_FIELDS, limit if max_confidence is None else None):
+                for row in self._slot_rows(day, slot, LIST_FIELDS, limit if max_confidence is None else None):
                     scanned += 1
                     if scanned > MAX_SCANNED:
                         return self._with_legacy_recent(found, limit, max_confidence)
@@ -449,7 +442,7 @@ class CassandraPredictionLog:
     def _day_rows(self, day: date) -> Iterator:
         """Every row of a day, oldest first: slot by slot, each slot's 16 partitions merged as they page."""
         cql = self._q(  # no originals: an export never writes them, and they are most of a row's bytes
-            f"SELECT {_LIST_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ? ORDER BY id ASC"
+            f"SELECT {LIST_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ? ORDER BY id ASC"
         )
         for slot in self._slots(day, newest_first=False):
             results = self.cql.execute_all(

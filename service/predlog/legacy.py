@@ -11,7 +11,7 @@ from pathlib import Path
 from service.predlog import rollup
 from service.predlog.base import PredictionRecord, StatsRow, created_at_of
 from service.predlog.cql import Cql
-from service.predlog.rows import record_of
+from service.predlog.rows import FIELDS, LIST_FIELDS, label_of, record_of
 
 SCHEMA_V1 = Path(__file__).resolve().parent / "schema_v1.cql"
 MIGRATED = "first_schema"  # log_state's name for "the day-keyed tables are copied"
@@ -19,11 +19,6 @@ MAX_DAYS_BACK = 31
 PAGE_SIZE = 500
 ORIGINALS_PAGE_SIZE = 16  # the first schema inlined originals of up to 1 MiB: a page must stay small
 COPY_GROUP = 200  # records written together by the migration
-_FIELDS = (
-    "id, filename, content_type, digit, confidence, probabilities, model_version, "
-    "latency_ms, normalised, image, image_key, image_size, request_id"
-)
-_LIST_FIELDS = _FIELDS.replace(" image,", "")
 
 
 class LegacyTables:
@@ -71,14 +66,14 @@ class LegacyTables:
     def get(self, prediction_id: str) -> PredictionRecord | None:
         day, pid = created_at_of(prediction_id).date(), uuid.UUID(prediction_id)
         row = self.cql.execute(
-            self._q(f"SELECT {_FIELDS} FROM {{ks}}.predictions_by_day WHERE day = ? AND id = ?"), (day, pid)
+            self._q(f"SELECT {FIELDS} FROM {{ks}}.predictions_by_day WHERE day = ? AND id = ?"), (day, pid)
         ).one()
         if row is None:
             return None
         label = self.cql.execute(
             self._q("SELECT id, label, labelled_at FROM {ks}.labels_by_day WHERE day = ? AND id = ?"), (day, pid)
         ).one()
-        return record_of(row, {label.id: (label.label, label.labelled_at)} if label else {})
+        return record_of(row, label_of(label))
 
     def recent(self, limit: int, max_confidence: float | None) -> list[PredictionRecord]:
         found: list[PredictionRecord] = []
@@ -88,7 +83,7 @@ class LegacyTables:
             if not self.has_day(day):
                 continue
             labels = self._labels(day)
-            for row in self._rows(day, _LIST_FIELDS):
+            for row in self._rows(day, LIST_FIELDS):
                 if max_confidence is None or row.confidence < max_confidence:
                     found.append(record_of(row, labels))
                     if len(found) >= limit:
@@ -114,7 +109,7 @@ class LegacyTables:
         """The day's records, oldest first; with their originals (up to a megabyte each in this schema) a
         few at a time."""
         labels = self._labels(day)
-        fields, page = (_FIELDS, ORIGINALS_PAGE_SIZE) if originals else (_LIST_FIELDS, PAGE_SIZE)
+        fields, page = (FIELDS, ORIGINALS_PAGE_SIZE) if originals else (LIST_FIELDS, PAGE_SIZE)
         return (record_of(r, labels) for r in self._rows(day, fields, "ASC", page) if r.id not in skip)
 
     def days(self) -> list[date]:

@@ -6,10 +6,22 @@ from datetime import UTC
 
 from service.predlog.base import PredictionRecord, created_at_of
 
+# the columns of a prediction, in both schemas; lists never read the originals (never returned by them)
+FIELDS = (
+    "id, filename, content_type, digit, confidence, probabilities, model_version, "
+    "latency_ms, normalised, image, image_key, image_size, request_id"
+)
+LIST_FIELDS = FIELDS.replace(" image,", "")
+
 
 def time_order(row) -> tuple[int, bytes]:
     """A timeuuid row's place in time (uuid.UUID compares by its bytes, whose first field is the low time)."""
     return (row.id.time, row.id.bytes)
+
+
+def label_of(row) -> dict:
+    """A one-row labels read as the ``labels`` argument of ``record_of``."""
+    return {row.id: (row.label, row.labelled_at)} if row is not None else {}
 
 
 def record_of(row, labels: dict) -> PredictionRecord:
