@@ -117,7 +117,8 @@ class LegacyTables:
         rows = self.cql.execute(
             self._q("SELECT DISTINCT day FROM {ks}.predictions_by_day"), (), PAGE_SIZE, self.profile
         )
-        return sorted(r.day.date() if hasattr(r.day, "date") else date.fromisoformat(str(r.day)) for r in rows)
+        days = (r.day for r in self.cql.paged(rows))
+        return sorted(d.date() if hasattr(d, "date") else date.fromisoformat(str(d)) for d in days)
 
 
 def migrate(log, progress: Callable[[int], None] = lambda n: None, say: Callable[[str], None] = print) -> int:
