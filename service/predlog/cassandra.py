@@ -20,7 +20,7 @@ from service.errors import LogUnavailable, ServiceError
 from service.predlog import layout, rollup
 from service.predlog.base import Correction, PredictionRecord, StatsRow, created_at_of, days_between
 from service.predlog.cql import COUNTS, CassandraAuthError, Cql, unavailability
-from service.predlog.rows import FIELDS, LIST_FIELDS, label_of, record_of, time_order
+from service.predlog.rows import COUNT_FIELDS, FIELDS, LIST_FIELDS, label_of, record_of, time_order
 
 __all__ = ["CassandraAuthError", "CassandraPredictionLog", "schema_statements"]
 
@@ -38,7 +38,6 @@ ROLLUP_GRACE = timedelta(minutes=1)
 # A kept rollup is stamped this much before its reads began: a late write's clearing, stamped by another
 # host's clock, still wins when that clock is behind (the cost: now and then a count made again).
 STAMP_MARGIN = timedelta(seconds=30)
-_COUNT_FIELDS = "id, digit, confidence, model_version"
 
 
 class SchemaError(ServiceError):
@@ -364,23 +363,15 @@ class CassandraPredictionLog:
         for day, labels in zip(days, label_rows, strict=True):
             if legacy is not None and legacy.has_day(day):
                 result.extend(legacy.stats_day(day, low_below, self.ids_of_day(day)))
-            corrected: dict[rollup.Group, list[int]] = {}
-            for row in self.cql.paged(labels):
-                c = corrected.setdefault((row.model_version, row.digit), [0, 0])
-                c[0] += 1
-                c[1] += row.label == row.digit
-            for key, counts in groups[day].items():
-                c = corrected.get(key, [0, 0])
-                result.append(
-                    StatsRow(day.isoformat(), *key, counts.count, counts.confidence_sum, counts.low_confidence, *c)
-                )
+            corrected = rollup.corrections((r.model_version, r.digit, r.label) for r in self.cql.paged(labels))
+            result.extend(rollup.stats_rows(day.isoformat(), groups[day], corrected))
         return result
 
     def _count(self, slots: list[tuple[date, int]], low_below: float) -> dict[tuple[date, int], dict]:
         """Slots counted from their rows, many partitions in flight at once; the rollup of each that has ended
         is kept, stamped with the moment its reads began."""
         counted: dict[tuple[date, int], dict] = {}
-        cql = self._q(f"SELECT {_COUNT_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ?")
+        cql = self._q(f"SELECT {COUNT_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ?")
         keep = self._q("UPDATE {ks}.slots USING TIMESTAMP ? SET rollup = ? WHERE day = ? AND slot = ?")
         for start in range(0, len(slots), COUNT_SLOTS_AT_ONCE):
             chunk = slots[start : start + COUNT_SLOTS_AT_ONCE]
@@ -409,20 +400,12 @@ class CassandraPredictionLog:
         for day in days_between(first, last):
             groups: dict[rollup.Group, rollup.Counts] = {}
             labels = self._labels(day)
-            corrected: dict[rollup.Group, list[int]] = {}
+            labelled = []
             for slot in self._slots(day):
-                rows = list(self._slot_rows(day, slot, _COUNT_FIELDS))
+                rows = list(self._slot_rows(day, slot, COUNT_FIELDS))
                 rollup.merge(groups, rollup.count(rows, low_below))
-                for row in rows:
-                    if row.id in labels:
-                        c = corrected.setdefault((row.model_version, row.digit), [0, 0])
-                        c[0] += 1
-                        c[1] += labels[row.id][0] == row.digit
-            for key, counts in groups.items():
-                c = corrected.get(key, [0, 0])
-                result.append(
-                    StatsRow(day.isoformat(), *key, counts.count, counts.confidence_sum, counts.low_confidence, *c)
-                )
+                labelled += [(r.model_version, r.digit, labels[r.id][0]) for r in rows if r.id in labels]
+            result.extend(rollup.stats_rows(day.isoformat(), groups, rollup.corrections(labelled)))
         return result
 
     # -- export ---------------------------------------------------------------------------------------------

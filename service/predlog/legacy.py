@@ -11,7 +11,7 @@ from pathlib import Path
 from service.predlog import rollup
 from service.predlog.base import PredictionRecord, StatsRow, created_at_of
 from service.predlog.cql import Cql
-from service.predlog.rows import FIELDS, LIST_FIELDS, label_of, record_of
+from service.predlog.rows import COUNT_FIELDS, FIELDS, LIST_FIELDS, label_of, record_of
 
 SCHEMA_V1 = Path(__file__).resolve().parent / "schema_v1.cql"
 MIGRATED = "first_schema"  # log_state's name for "the day-keyed tables are copied"
@@ -93,17 +93,9 @@ class LegacyTables:
     def stats_day(self, day: date, low_below: float, skip: set) -> list[StatsRow]:
         """The day's rows that are not (yet) copied into the current tables, counted like ``stats``."""
         labels = self._labels(day)
-        rows = [r for r in self._rows(day, "id, digit, confidence, model_version") if r.id not in skip]
-        corrected: dict[rollup.Group, list[int]] = {}
-        for row in rows:
-            if row.id in labels:
-                c = corrected.setdefault((row.model_version, row.digit), [0, 0])
-                c[0] += 1
-                c[1] += labels[row.id][0] == row.digit
-        return [
-            StatsRow(day.isoformat(), *key, n.count, n.confidence_sum, n.low_confidence, *corrected.get(key, [0, 0]))
-            for key, n in rollup.count(rows, low_below).items()
-        ]
+        rows = [r for r in self._rows(day, COUNT_FIELDS) if r.id not in skip]
+        labelled = [(r.model_version, r.digit, labels[r.id][0]) for r in rows if r.id in labels]
+        return rollup.stats_rows(day.isoformat(), rollup.count(rows, low_below), rollup.corrections(labelled))
 
     def day_records(self, day: date, skip: set, originals: bool = True) -> Iterator[PredictionRecord]:
         """The day's records, oldest first; with their originals (up to a megabyte each in this schema) a

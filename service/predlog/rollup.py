@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from service.predlog.base import StatsRow
+
 Group = tuple[str, int]  # (model version, digit answered)
 
 
@@ -53,3 +55,21 @@ def decode(text: str | None, low_below: float) -> dict[Group, Counts] | None:
     if data.get("low_below") != low_below:
         return None
     return {(v, int(d)): Counts(int(n), float(s), int(low)) for v, d, n, s, low in data["groups"]}
+
+
+def corrections(labelled: Iterable[tuple[str, int, int]]) -> dict[Group, list[int]]:
+    """(model version, digit answered, label) of each correction -> per group [corrected, confirmed right]."""
+    corrected: dict[Group, list[int]] = {}
+    for version, digit, label in labelled:
+        c = corrected.setdefault((version, digit), [0, 0])
+        c[0] += 1
+        c[1] += label == digit
+    return corrected
+
+
+def stats_rows(day: str, groups: dict[Group, Counts], corrected: dict[Group, list[int]]) -> list[StatsRow]:
+    """One day's groups and their corrections, as the log's aggregates."""
+    return [
+        StatsRow(day, *key, n.count, n.confidence_sum, n.low_confidence, *corrected.get(key, [0, 0]))
+        for key, n in groups.items()
+    ]

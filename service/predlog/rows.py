@@ -12,6 +12,7 @@ FIELDS = (
     "latency_ms, normalised, image, image_key, image_size, request_id"
 )
 LIST_FIELDS = FIELDS.replace(" image,", "")
+COUNT_FIELDS = "id, digit, confidence, model_version"  # what statistics read
 
 
 def time_order(row) -> tuple[int, bytes]:
