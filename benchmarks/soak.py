@@ -59,7 +59,7 @@ def server_pid(port: str) -> int:
                 cmd = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"service.server" in cmd and port.encode() in cmd:
+            if b"functions" in cmd and b"-m" in cmd and port.encode() in cmd:
                 return int(proc.name)
     raise RuntimeError("predict server process not found")
 

@@ -19,26 +19,20 @@ from ml.preprocess import preprocess
 from ml.registry import LATEST, ModelRegistry
 from ml.storage import open_object_store
 from ml.storage.base import NotFound, StoreUnavailable
-from service import memory, metrics, pages, telemetry
+from service import memory, metrics, telemetry
 from service.analytics import summarise
 from service.config import Settings
-from service.errors import ServiceError
-from service.http import (
-    HTTPError,
-    Request,
-    Response,
-    authorise_correction,
-    authorise_read,
-    error_response,
-    json_response,
-)
+from service.errors import HTTPError, ServiceError
+from service.http import pages
+from service.http.auth import authorise_correction, authorise_read
+from service.http.messages import Request, Response, error_response, json_response
+from service.http.observability import metrics_response, openapi_response
+from service.http.params import parse_label, query_values, require_json, wants_html
+from service.http.routes import Router
 from service.model_cache import ModelCache
-from service.observability import metrics_response, openapi_response
-from service.params import parse_label, query_values, require_json, wants_html
 from service.predlog import PredictionRecord, group, new_prediction_id, open_prediction_log
 from service.predlog.base import NOT_A_DIGIT, created_at_of
 from service.predlog.spool import SpooledPredictionLog
-from service.routes import Router
 from service.uploads import Upload, extract_uploads
 
 logger = logging.getLogger("digits.predict")

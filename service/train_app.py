@@ -8,20 +8,12 @@ from ml.errors import MLError
 from ml.parameters import ParameterError
 from service import telemetry
 from service.config import Settings
-from service.errors import ServiceError, TrainingInProgress
-from service.http import (
-    HTTPError,
-    Request,
-    Response,
-    authorise_read,
-    bearer_token,
-    error_response,
-    json_response,
-    token_matches,
-)
-from service.observability import metrics_response, openapi_response
-from service.params import parse_json
-from service.routes import Router
+from service.errors import HTTPError, ServiceError, TrainingInProgress
+from service.http.auth import authorise_read, bearer_token, token_matches
+from service.http.messages import Request, Response, error_response, json_response
+from service.http.observability import metrics_response, openapi_response
+from service.http.params import parse_json
+from service.http.routes import Router
 from service.training import PARAMETERS, TrainLock, TrainRequest, run_training
 
 logger = logging.getLogger("digits.train")

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
-from service.http import HTTPError, Request, payload_too_large
-from service.params import parse_json
+from service.errors import HTTPError
+from service.http.messages import Request, payload_too_large
+from service.http.params import parse_json
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

@@ -1,7 +1,7 @@
 """Predict function: `functions-framework --source functions/predict/main.py --target predict`,
 or the Lambda handler `main.lambda_handler`. Everything else lives in the shared layer."""
 
-from service.entrypoints import http_target, predict_function
+from service.http.entry import http_target, predict_function
 
 app = predict_function()
 

@@ -1,7 +1,7 @@
 """Train function: `functions-framework --source functions/train/main.py --target train`,
 or the Lambda handler `main.lambda_handler`. Everything else lives in the shared layer."""
 
-from service.entrypoints import http_target, train_function
+from service.http.entry import http_target, train_function
 
 app = train_function()
 

@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 
 from service.config import Settings
-from service.entrypoints import predict_function
+from service.http.entry import predict_function
 from service.predlog import group
 from service.predlog.spool import SpooledPredictionLog
 from service.predlog.sqlite import SCHEMA, SqlitePredictionLog

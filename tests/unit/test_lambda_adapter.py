@@ -68,8 +68,8 @@ def test_any_declared_type_is_answered_without_raising(monkeypatch, tmp_path):
     served = handler(url_event("GET", f"/predictions/{answer['id']}/image"), None)
     assert served["statusCode"] == 200 and served["isBase64Encoded"]
     assert served["headers"]["content-type"] == "image/png" and base64.b64decode(served["body"]) == png
-    from service.adapters import to_lambda
-    from service.http import Response
+    from service.http.adapters import to_lambda
+    from service.http.messages import Response
 
     odd = to_lambda(Response(200, b"\xff\xfe\x00 not utf-8", "text/plain"))
     assert odd["isBase64Encoded"] and base64.b64decode(odd["body"]) == b"\xff\xfe\x00 not utf-8"

@@ -30,3 +30,18 @@ def test_no_import_goes_up_a_layer():
                 if LAYERS[package] > rank:
                     upward.append(f"{relative} imports {package}")
     assert not upward, "imports going up a layer:\n" + "\n".join(upward)
+
+
+LOADERS_BY_PATH = ("spec_from_file_location", "SourceFileLoader", "run_path", "exec_module")
+
+
+def test_no_layer_loads_code_by_path():
+    """Loading a file by path hides an import from the test above: every module is imported by name."""
+    found = []
+    for layer in LAYERS:
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            names = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+            names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+            found += [f"{path.relative_to(ROOT).as_posix()} uses {name}" for name in names & set(LOADERS_BY_PATH)]
+    assert not found, "\n".join(found)

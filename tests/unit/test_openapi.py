@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from openapi_spec_validator import validate
 
-from service.observability import openapi
+from service.http.observability import openapi
 from service.predict_app import ROUTES as PREDICT_ROUTES
 from service.train_app import ROUTES as TRAIN_ROUTES
 

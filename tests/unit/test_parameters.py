@@ -84,7 +84,7 @@ def test_training_defaults_come_from_the_declaration():
 
 
 def test_the_train_document_describes_exactly_the_declared_parameters():
-    from service.observability import openapi
+    from service.http.observability import openapi
 
     body = openapi("train")["paths"]["/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == PARAMETERS.json_schema()

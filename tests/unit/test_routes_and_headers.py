@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from service.http import HTTPError, Request
-from service.params import media_ranges, quality_of, wants_html
-from service.routes import Router
+from service.errors import HTTPError
+from service.http.messages import Request
+from service.http.params import media_ranges, quality_of, wants_html
+from service.http.routes import Router
 from service.uploads import extract_uploads
 
 ROUTER = Router(

@@ -6,7 +6,8 @@ import base64
 from typing import Any
 from urllib.parse import parse_qsl
 
-from service.http import HTTPError, Request, Response, payload_too_large
+from service.errors import HTTPError
+from service.http.messages import Request, Response, payload_too_large
 
 _TEXT_TYPES = ("application/json", "text/")
 

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from service import logs, telemetry
-from service.adapters import (
+from service.config import Settings
+from service.errors import HTTPError, status_of
+from service.http.adapters import (
     ClientGone,
     asgi_request,
     from_flask,
@@ -21,9 +23,7 @@ from service.adapters import (
     to_flask,
     to_lambda,
 )
-from service.config import Settings
-from service.errors import status_of
-from service.http import HTTPError, Request, Response, error_response
+from service.http.messages import Request, Response, error_response
 from service.predlog import group
 
 logger = logging.getLogger("digits.entrypoint")
@@ -150,7 +150,7 @@ class Entrypoint:
         """The ASGI entry (scripts/serve.sh). The body is read on the event loop with a deadline, so a slow
         upload holds no worker; a prediction (a few ms of CPU) then runs on the loop itself."""
         if scope["type"] != "http":
-            return  # lifespan is turned off in service.server; there are no websockets
+            return  # lifespan is turned off in service.http.server; there are no websockets
         try:
             body = await read_asgi_body(scope, receive, self.max_body, self.settings.read_timeout_seconds)
         except ClientGone:

@@ -1,4 +1,5 @@
-"""Serve one function over HTTP: ``scripts/serve.sh predict|train [--host H] [--port P]``.
+"""Serve one function over HTTP: ``scripts/serve.sh predict|train [--host H] [--port P]`` runs
+``python -m functions``, which imports the function's module and hands its entry point to ``serve``.
 
 gunicorn supervises uvicorn workers (one event loop each; the master restarts a worker that dies or
 stalls). Chosen over functions-framework's own gunicorn setup because that reads a request on the
@@ -8,7 +9,7 @@ request line was unlimited. Here a connection costs a worker nothing while it se
 - the request line and headers must arrive within READ_TIMEOUT_SECONDS (408, then closed) and fit in
   16 KB (431); a malformed request gets a JSON 400, like every other error;
 - the body must arrive within READ_TIMEOUT_SECONDS of the headers (408) and is refused by its
-  Content-Length before it is read when over the limit (413) (service.adapters.read_asgi_body);
+  Content-Length before it is read when over the limit (413) (service.http.adapters.read_asgi_body);
 - a predict worker whose event loop stalls for 30 s (a request is bounded far below that) is replaced.
 
 The functions' code is loaded once in the master before the workers fork (as functions-framework
@@ -21,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -33,10 +32,9 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
-from service.adapters import MAX_HEAD_BYTES
 from service.config import Settings
+from service.http.adapters import MAX_HEAD_BYTES
 
-ROOT = Path(__file__).resolve().parents[1]
 LISTEN_QUEUE = 1024
 DEFAULT_PORTS = {"predict": 8080, "train": 8081}
 DEFAULT_WORKERS = {"predict": 2, "train": 1}
@@ -173,17 +171,6 @@ class _Application(BaseApplication):
         return self._app
 
 
-def load_function(name: str) -> Any:
-    """functions/<name>/main.py's Entrypoint, ``app`` (the same module functions-framework and Lambda load)."""
-    path = ROOT / "functions" / name / "main.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_function", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.app
-
-
 def options(function: str, host: str, port: int, settings: Settings, warm=lambda: None) -> dict[str, Any]:
     return {
         "post_worker_init": lambda worker: warm(),  # the model loaded once per worker, before its first request
@@ -200,19 +187,14 @@ def options(function: str, host: str, port: int, settings: Settings, warm=lambda
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="scripts/serve.sh", description=__doc__.split("\n\n")[0])
-    parser.add_argument("function", choices=sorted(DEFAULT_PORTS))
+def serve(entrypoint: Any, function: str, argv: list[str] | None = None) -> None:
+    """Run ``entrypoint`` (a function's ``Entrypoint``) under gunicorn until it is stopped."""
+    parser = argparse.ArgumentParser(prog="scripts/serve.sh " + function, description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     GuardedProtocol.read_timeout = settings.read_timeout_seconds
-    entrypoint = load_function(args.function)
-    port = args.port or DEFAULT_PORTS[args.function]
+    port = args.port or DEFAULT_PORTS[function]
     sys.argv = sys.argv[:1]  # gunicorn parses argv too: ours are not its options
-    _Application(entrypoint.serve_asgi, options(args.function, args.host, port, settings, entrypoint.warm)).run()
-
-
-if __name__ == "__main__":
-    main()
+    _Application(entrypoint.serve_asgi, options(function, args.host, port, settings, entrypoint.warm)).run()

@@ -6,9 +6,10 @@ import json
 from functools import cache
 from pathlib import Path
 
-from service.http import HTTPError, Response
+from service.errors import HTTPError
+from service.http.messages import Response
 
-OPENAPI_DIR = Path(__file__).resolve().parent / "openapi"
+OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 
 
 @cache

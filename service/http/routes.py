@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from service.http import HTTPError
+from service.errors import HTTPError
 
 _SEGMENT = re.compile(r"<(\w+)>")
 

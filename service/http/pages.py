@@ -7,9 +7,10 @@ from functools import cache
 from html import escape
 from pathlib import Path
 
-from service.http import HTTPError, Request, Response
+from service.errors import HTTPError
+from service.http.messages import Request, Response
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 _TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

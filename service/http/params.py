@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ml.parameters import Parameter, ParameterError, Parameters
-from service.http import HTTPError, Request
+from service.errors import HTTPError
+from service.http.messages import Request
 
 _QUALITY = re.compile(r"\s*(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)\s*")  # RFC 9110's qvalue
 
