@@ -162,7 +162,7 @@ def fill(log: CassandraPredictionLog, count: int, days: int) -> float:
 
 
 def analytics(node: CassandraNode, records: int, days: int, repeat: int, tmp: Path) -> None:
-    from service.log_export import export
+    from service.export import export
 
     say(f"### /stats and export over {records:,} records ({days} day partitions) on the node")
     log = CassandraPredictionLog(f"{node.url}/bench_analytics", None, None, "ONE")

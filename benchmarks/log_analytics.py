@@ -24,7 +24,7 @@ EXPORT = """
 import resource, sys, time
 from datetime import date
 from pathlib import Path
-from service.log_export import export
+from service.export import export
 from service.predlog.sqlite import SqlitePredictionLog
 log = SqlitePredictionLog(Path(sys.argv[1]))
 first, last = date.fromisoformat(sys.argv[3]), date.fromisoformat(sys.argv[4])

@@ -35,29 +35,29 @@ def in_process(repeat: int = 5, count: int = 5000) -> None:
     import os
     import time
 
-    from service import logs, metrics, telemetry
+    from service import applog, monitoring, telemetry
 
-    logs.configure("json", "INFO")
+    applog.configure("json", "INFO")
     logging.getLogger().handlers[0].stream = open(os.devnull, "w")
 
     def request():
         t = telemetry.RequestTelemetry("predict", telemetry.request_id_from(""), "POST", "/", 600)
-        token = telemetry.begin(t)
         t.route = "/"
         for stage in ("preprocess", "inference", "log_write"):
             with t.stage(stage):
                 pass
-        t.prediction("6b0c1a2e-cf3b-11f1-9a2b-02fc00000001", 7, 0.99, "v1")
+        t.prediction_ids.append("6b0c1a2e-cf3b-11f1-9a2b-02fc00000001")
+        t.predictions.append((7, 0.99))
+        t.model_version = "v1"
         t.finish(200, 400)
-        return t, token
+        return t
 
     def parts(observe: bool, access: bool) -> None:
-        t, token = request()
+        t = request()
         if observe:
-            metrics.observe(t, 0.9)
+            monitoring.observe(t, 0.9)
         if access:
-            logs.access(t.access_fields())
-        telemetry.end(token)
+            applog.access(t.access_fields())
 
     print(f"\nIn process, the added work per request (median of {repeat} x {count:,}):")
     for label, observe, access in (

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 t = time.perf_counter()
-import service.predict_app  # noqa: F401  (the predict path imports them)
+import service.predict.app  # noqa: F401  (the predict path imports them)
 from ml.predictor import Predictor
 from ml.preprocess import preprocess
 from ml.registry import ModelRegistry

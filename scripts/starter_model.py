@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ml.registry import ModelRegistry
 from ml.storage import open_object_store
-from service.config import Settings
+from service.settings import Settings
 
 SHIPPED = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "modelstore"
 

@@ -1,6 +1,6 @@
 """The service's command line: ``python -m service {data,train,eval,predict,devset,stats}``.
 
-The ML core's commands (``ml/cli.py``), with ``train`` run as the train function runs it (the machine's
+The ML core's commands (``ml/commands.py``), with ``train`` run as the train function runs it (the machine's
 training lock, ``--include-corrections`` from the prediction log), and ``stats`` over the prediction log."""
 
 from __future__ import annotations
@@ -9,20 +9,20 @@ import sys
 from datetime import UTC
 from pathlib import Path
 
-from ml import cli as ml_cli
+from ml import commands as ml_commands
 from ml.errors import MLError
 from ml.parameters import ParameterError
-from service import log_cli
-from service.config import ConfigError, Settings
 from service.errors import ServiceError
+from service.predlog import admin
+from service.settings import ConfigError, Settings
 
 
 def cmd_train(args, settings: Settings) -> int:
-    from service.training import PARAMETERS, TrainRequest, run_training
+    from service.train.runs import PARAMETERS, TrainRequest, run_training
 
     request = TrainRequest.from_values({name: getattr(args, name) for name in PARAMETERS.names()})
     outcome = run_training(settings, request, say=print)
-    ml_cli.print_outcome(outcome, settings.model_store)
+    ml_commands.print_outcome(outcome, settings.model_store)
     return 0 if outcome.promoted or args.no_fail else 3
 
 
@@ -44,7 +44,7 @@ def cmd_stats(args, settings: Settings) -> int:
     try:
         prediction_log.ensure_schema()
         if args.export:
-            from service.log_export import export
+            from service.export import export
 
             with tqdm(desc=f"export to {args.export}", unit=" rows", file=sys.stderr) as bar:
                 count = export(prediction_log.export(first, last), Path(args.export), progress=bar.update)
@@ -112,9 +112,9 @@ def _spark_stats(args, settings: Settings, first, last) -> int:
 
 
 def parser():
-    from service.training import PARAMETERS
+    from service.train.runs import PARAMETERS
 
-    p = ml_cli.parser("python -m service", __doc__)
+    p = ml_commands.parser("python -m service", __doc__)
     commands = next(a for a in p._actions if a.dest == "command")
     train = commands.choices["train"]
     PARAMETERS.only(["include_corrections", "correction_weight"]).add_flags(train)
@@ -145,11 +145,11 @@ def parser():
         default="local[2]",
         help="with --engine spark: where it runs, local[N] or spark://host:7077 (default local[2])",
     )
-    log_cli.add_parser(commands)
+    admin.add_parser(commands)
     return p
 
 
-COMMANDS = {**ml_cli.COMMANDS, "train": cmd_train, "stats": cmd_stats, "log": log_cli.cmd_log}
+COMMANDS = {**ml_commands.COMMANDS, "train": cmd_train, "stats": cmd_stats, "log": admin.cmd_log}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from ml.errors import ArtifactError
 from ml.predictor import Predictor
 from ml.registry import ModelRegistry
 from ml.storage.base import StoreUnavailable
-from service import metrics
+from service import monitoring
 from service.errors import ModelUnavailable
 
 
@@ -57,9 +57,9 @@ class ModelCache:
                 try:  # verified (sha256 of every file) before it replaces the serving model
                     self._predictor = Predictor(self._registry.load(latest, files=("model.tflite",)))
                 except ArtifactError:
-                    metrics.model_refused()
+                    monitoring.model_refused()
                     raise
-                metrics.model_loaded(latest, previous)
+                monitoring.model_loaded(latest, previous)
                 self.last_error = None
             else:
                 self.last_error = None

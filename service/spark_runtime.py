@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from service.config import Settings
 from service.errors import ServiceError
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 POM = ROOT / "infra" / "spark" / "pom.xml"

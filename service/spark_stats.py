@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from service.config import Settings
 from service.errors import ExportError, ServiceError
 from service.predlog.base import NOT_A_DIGIT, StatsRow, days_between
 from service.predlog.layout import SHARDS
+from service.settings import Settings
 
 CASSANDRA = "org.apache.spark.sql.cassandra"
 PREDICTION_COLUMNS = ("day", "slot", "shard", "model_version", "digit", "confidence")

@@ -1,9 +1,9 @@
 """What one request did, gathered while it runs: its id, route, stage timings, predictions.
 
-The entry point opens a ``RequestTelemetry`` per request (a context variable, so each gunicorn
-thread sees its own) and closes it with the response; the core reports into it through
-``current()`` without knowing where the figures go. From the finished record the entry point
-writes the access log line, the Prometheus metrics and, on Lambda, a CloudWatch EMF line.
+The entry point opens a ``RequestTelemetry`` per request and passes it to the handler, which passes it
+on to whatever times a stage; the predictions are taken from the records the answer carries. From the
+finished record the entry point writes the access log line, the Prometheus metrics and, on Lambda, a
+CloudWatch EMF line.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -25,7 +24,9 @@ def request_id_from(header: str) -> str:
     Anything else (spaces, quotes, newlines, 10 KB) is replaced, so an id never breaks a log line
     or a header, and is never longer than a UUID-ish token needs."""
     header = header.strip()
-    return header if _SANE_ID.fullmatch(header) else os.urandom(16).hex()  # uuid4().hex's 128 random bits, 2 us cheaper
+    return (
+        header if _SANE_ID.fullmatch(header) else os.urandom(16).hex()
+    )  # uuid4().hex's 128 random bits, without building a UUID
 
 
 @dataclass
@@ -54,10 +55,12 @@ class RequestTelemetry:
         finally:
             self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - started
 
-    def prediction(self, prediction_id: str, digit: int, confidence: float, model_version: str) -> None:
-        self.prediction_ids.append(prediction_id)
-        self.predictions.append((digit, confidence))
-        self.model_version = model_version
+    def recorded(self, records: list) -> None:
+        """The predictions an answer reports (its written records): ids, answers, the model's version."""
+        for record in records:
+            self.prediction_ids.append(record.id)
+            self.predictions.append((record.digit, record.confidence))
+            self.model_version = record.model_version
 
     def finish(self, status: int, bytes_out: int) -> None:
         self.status, self.bytes_out = status, bytes_out
@@ -83,26 +86,3 @@ class RequestTelemetry:
         for name, seconds in self.stages.items():
             fields[f"{name}_ms"] = round(seconds * 1000, 3)
         return fields
-
-
-_current: ContextVar[RequestTelemetry | None] = ContextVar("digits_request", default=None)
-
-
-def begin(telemetry: RequestTelemetry):
-    """Make ``telemetry`` the current request's; returns the token for ``end``."""
-    return _current.set(telemetry)
-
-
-def end(token) -> None:
-    _current.reset(token)
-
-
-def current() -> RequestTelemetry:
-    """The running request's record, or a throwaway one outside a request (the CLI, tests of the core)."""
-    found = _current.get()
-    return found if found is not None else RequestTelemetry("none", "", "", "", 0)
-
-
-def current_request_id() -> str | None:
-    found = _current.get()
-    return found.request_id if found is not None else None

@@ -1,15 +1,22 @@
-"""Build each function's app from the environment, once per process."""
+"""Each function's entry point, built from the environment once per process, for the three runtimes.
+
+What one request goes through, in order, all in ``Entrypoint.handle`` (or ``handle_grouped`` on ASGI):
+its telemetry is opened, the app's router answers it, the prediction records the answer carries are
+written (at once on Flask and Lambda; with the other requests of the event loop's turn on ASGI, through
+``GroupCommit``), and only then is the answer given its headers, logged and counted. An answer whose
+records cannot be written is replaced by the log's error: nothing is answered 200 that is not durable.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from service import logs, telemetry
-from service.config import Settings
+from service import applog
 from service.errors import HTTPError, status_of
 from service.http.adapters import (
     ClientGone,
@@ -24,7 +31,10 @@ from service.http.adapters import (
     to_lambda,
 )
 from service.http.messages import Request, Response, error_response
-from service.predlog import group
+from service.http.observer import Observer
+from service.predlog.group import GroupCommit
+from service.settings import Settings
+from service.telemetry import RequestTelemetry, request_id_from
 
 logger = logging.getLogger("digits.entrypoint")
 
@@ -36,109 +46,88 @@ PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+TRAIN_MAX_BODY = 64 * 1024  # training parameters are a small JSON object
+
+Handler = Callable[[Request, RequestTelemetry], Response]
 
 
 class Entrypoint:
-    """Binds a handler to both runtimes: body limit, request id, access log, metrics."""
+    """Binds an app's handler to the runtimes: body limit, request id, record writes, access log, metrics."""
 
     def __init__(
         self,
         function: str,
-        handler: Callable[[Request], Response],
+        handler: Handler,
         max_body: int,
         settings: Settings,
+        log: Callable[[], Any] | None = None,
         blocking: bool = False,
         warm: Callable[[], None] | None = None,
     ):
+        """``log``: the prediction log the answers' records go to (opened on first use); ``blocking``: a
+        handler that runs for minutes (training) gets a thread, not the event loop; ``warm``: load what
+        the first request would (a server calls it after fork)."""
         self.function = function
-        self.warm = warm or (lambda: None)  # load what the first request would (a server calls it after fork)
         self.handler = handler
         self.max_body = max_body
         self.settings = settings
-        self.blocking = blocking  # a handler that runs for minutes (training) gets a thread, not the event loop
-        self._group = group.GroupCommit()  # the ASGI entry's log writes, one transaction per turn of the loop
-        self._tally_flush_due = False  # the ASGI entry's metrics, written once per turn of the loop
+        self.log = log
+        self.blocking = blocking
+        self.warm = warm or (lambda: None)
+        self.observer = Observer(settings)
+        self._group = GroupCommit()  # the ASGI entry's writes: one transaction per turn of the loop
 
     def handle(self, request: Request, lambda_runtime: bool = False, refused: HTTPError | None = None) -> Response:
-        """The handler's answer (or the adapter's refusal), with its request id, access line and metrics."""
-        t, token = self._begin(request)
-        try:
-            response = error_response(refused) if refused is not None else self.handler(request)
+        """The handler's answer (or the adapter's refusal) with its records written, then finished."""
+        t = self._begin(request)
+        with applog.request_context(t.request_id):
+            response = error_response(refused) if refused is not None else self.handler(request, t)
+            if response.records:
+                started = time.perf_counter()
+                try:
+                    self._log().write_many(response.records)
+                    t.stages["log_write"] = time.perf_counter() - started
+                except Exception as exc:  # noqa: BLE001 (the log and the spool refused: 503; anything else, a 500)
+                    response = self._unwritten(request, exc)
             return self._finish(t, response, lambda_runtime)
-        finally:
-            telemetry.end(token)
 
     async def handle_grouped(self, request: Request) -> Response:
-        """``handle``, with the request's log writes committed together with those of the other requests
-        handled in the same turn of the event loop (service.predlog.group), before any of them is answered."""
-        t, token = self._begin(request)
-        try:
-            with group.deferring() as writes:
-                response = self.handler(request)
-            if writes:
+        """``handle``, with the answer's records committed together with those of the other requests
+        handled in the same turn of the event loop, before any of them is answered."""
+        t = self._begin(request)
+        with applog.request_context(t.request_id):
+            response = self.handler(request, t)
+            if response.records:
                 try:
-                    t.stages["log_write"] = t.stages.get("log_write", 0.0) + await self._group.commit(writes)
-                except Exception as exc:  # noqa: BLE001 (the log and the spool refused: 503; anything else, a 500)
-                    if status_of(exc) is None:
-                        logger.exception(
-                            "the prediction log's group write failed on %s %s", request.method, request.path
-                        )
-                    t.predictions.clear()  # answered with the error: nothing was predicted for the client
-                    t.prediction_ids.clear()
-                    response = error_response(exc)
+                    t.stages["log_write"] = await self._group.commit(self._log(), response.records)
+                except Exception as exc:  # noqa: BLE001 (as in handle)
+                    response = self._unwritten(request, exc)
             return self._finish(t, response, False, grouped=True)
-        finally:
-            telemetry.end(token)
 
-    def _begin(self, request: Request) -> tuple[telemetry.RequestTelemetry, Any]:
-        t = telemetry.RequestTelemetry(
-            self.function,
-            telemetry.request_id_from(request.header("x-request-id")),
-            request.method.upper(),
-            request.path,
-            len(request.body),
-        )
-        return t, telemetry.begin(t)
+    def _log(self):
+        if self.log is None:
+            raise RuntimeError(f"the {self.function} function has no prediction log to write records to")
+        return self.log()
 
-    def _finish(
-        self, t: telemetry.RequestTelemetry, response: Response, lambda_runtime: bool, grouped: bool = False
-    ) -> Response:
+    def _unwritten(self, request: Request, exc: Exception) -> Response:
+        """The answer to a request whose records could not be written: the log's own error."""
+        if status_of(exc) is None:
+            logger.exception("the prediction log's write failed on %s %s", request.method, request.path)
+        return error_response(exc)
+
+    def _begin(self, request: Request) -> RequestTelemetry:
+        request_id = request_id_from(request.header("x-request-id"))
+        return RequestTelemetry(self.function, request_id, request.method.upper(), request.path, len(request.body))
+
+    def _finish(self, t: RequestTelemetry, response: Response, lambda_runtime: bool, grouped: bool = False):
         response.headers["X-Request-Id"] = t.request_id
         response.headers.update(SECURITY_HEADERS)
         if response.content_type.startswith("text/html"):
             response.headers["Content-Security-Policy"] = PAGE_POLICY
+        t.recorded(response.records)  # what the answer reports as predicted (written by now)
         t.finish(response.status, len(response.body))
-        try:
-            self._observe(t, lambda_runtime, grouped)
-        except Exception:  # a full metrics disk must not turn an answer (maybe a 200 already logged) into a 500
-            logging.getLogger("digits.observability").exception("could not record the request's metrics")
+        self.observer.observe(t, lambda_runtime, grouped)
         return response
-
-    def _observe(self, t: telemetry.RequestTelemetry, lambda_runtime: bool, grouped: bool) -> None:
-        logs.access(t.access_fields())
-        if self.settings.metrics:
-            from service import metrics
-
-            if grouped:  # on the event loop: counted with the other requests of this turn, written after it
-                metrics.observe(t, self.settings.low_confidence, into=metrics.tally())
-                if not self._tally_flush_due:
-                    import asyncio  # here, not at the top: the Lambda path never needs it
-
-                    self._tally_flush_due = True
-                    asyncio.get_running_loop().call_soon(self._flush_tally)
-            else:
-                metrics.observe(t, self.settings.low_confidence)
-            if lambda_runtime:
-                print(metrics.emf_line(t, self.settings.low_confidence), flush=True)
-
-    def _flush_tally(self) -> None:
-        from service import metrics
-
-        self._tally_flush_due = False
-        try:
-            metrics.tally().flush()
-        except Exception:  # a full metrics disk: the figures are lost, no answer is
-            logging.getLogger("digits.observability").exception("could not write the metrics of this turn")
 
     def serve_flask(self, request) -> Any:
         try:
@@ -148,7 +137,7 @@ class Entrypoint:
 
     async def serve_asgi(self, scope: dict, receive, send) -> None:
         """The ASGI entry (scripts/serve.sh). The body is read on the event loop with a deadline, so a slow
-        upload holds no worker; a prediction (a few ms of CPU) then runs on the loop itself."""
+        upload holds no worker; a prediction (CPU for a moment) then runs on the loop itself."""
         if scope["type"] != "http":
             return  # lifespan is turned off in service.http.server; there are no websockets
         try:
@@ -178,7 +167,7 @@ class Entrypoint:
 def http_target(function: Callable, entrypoint: Entrypoint | None = None) -> Callable:
     """functions-framework's ``@http`` when functions-framework is what loads this module (it imports
     itself first); under scripts/serve.sh and on Lambda the function is returned as it is, and neither
-    Flask nor functions-framework is imported (~70 ms of every cold start, measured with -X importtime).
+    Flask nor functions-framework is imported (they would weigh on every cold start).
 
     A path Flask itself cannot route (a newline in it: werkzeug's path converter stops there) would
     get Flask's HTML 404; with ``entrypoint`` it gets ours (JSON, request id, counted) instead."""
@@ -199,17 +188,25 @@ def http_target(function: Callable, entrypoint: Entrypoint | None = None) -> Cal
 
 def predict_function(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Entrypoint:
     """``settings`` and ``clock`` are injected by tests; the runtimes take the environment and the real time."""
-    from service.predict_app import PredictApp
+    from service.predict.app import PredictApp
 
     settings = settings or Settings.from_env()
-    logs.configure(settings.log_format, settings.log_level)
+    applog.configure(settings.log_format, settings.log_level)
     app = PredictApp(settings, clock)
-    return Entrypoint("predict", app.handle, settings.max_upload_bytes, settings, warm=app.warm)
+    resources = app.resources
+    return Entrypoint(
+        "predict",
+        app.router.handle,
+        settings.max_upload_bytes,
+        settings,
+        log=lambda: resources.prediction_log,
+        warm=resources.warm,
+    )
 
 
 def train_function(settings: Settings | None = None) -> Entrypoint:
-    from service.train_app import TrainApp
+    from service.train.app import TrainApp
 
     settings = settings or Settings.from_env()
-    logs.configure(settings.log_format, settings.log_level)
-    return Entrypoint("train", TrainApp(settings).handle, 64 * 1024, settings, blocking=True)
+    applog.configure(settings.log_format, settings.log_level)
+    return Entrypoint("train", TrainApp(settings).router.handle, TRAIN_MAX_BODY, settings, blocking=True)

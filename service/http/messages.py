@@ -32,6 +32,13 @@ class Response:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    # the prediction records this answer reports: the entry point writes them before the answer leaves,
+    # and answers with the log's error instead when they cannot be written
+    records: list[Any] = field(default_factory=list)
+
+    def with_records(self, records: list[Any]) -> Response:
+        self.records = records
+        return self
 
 
 def payload_too_large(limit: int) -> HTTPError:

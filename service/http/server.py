@@ -32,8 +32,9 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
-from service.config import Settings
+from service import monitoring
 from service.http.adapters import MAX_HEAD_BYTES
+from service.settings import Settings
 
 LISTEN_QUEUE = 1024
 DEFAULT_PORTS = {"predict": 8080, "train": 8081}
@@ -182,7 +183,7 @@ def options(function: str, host: str, port: int, settings: Settings, warm=lambda
         "keepalive": 5,
         "backlog": LISTEN_QUEUE,
         "loglevel": "warning",
-        "accesslog": None,  # the functions write their own access lines (service.logs)
+        "accesslog": None,  # the functions write their own access lines (service.applog)
         "preload_app": True,
     }
 
@@ -196,5 +197,6 @@ def serve(entrypoint: Any, function: str, argv: list[str] | None = None) -> None
     settings = Settings.from_env()
     GuardedProtocol.read_timeout = settings.read_timeout_seconds
     port = args.port or DEFAULT_PORTS[function]
+    monitoring.choose_directory()  # in the master, before the workers fork: one directory they all share
     sys.argv = sys.argv[:1]  # gunicorn parses argv too: ours are not its options
     _Application(entrypoint.serve_asgi, options(function, args.host, port, settings, entrypoint.warm)).run()

@@ -6,8 +6,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ml.corrections import Corrections
-from service.config import Settings
 from service.predlog.base import PredictionLog
+from service.settings import Settings
 
 
 def open_prediction_log(settings: Settings) -> PredictionLog:

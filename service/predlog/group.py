@@ -1,25 +1,19 @@
-"""Group commit: the records that the requests of one event-loop turn accept are written together.
+"""Group commit: the records that the requests of one event-loop turn answer with are written together.
 
-A worker under load has several uploads ready at once (16 clients on 2 workers). Written one by one, each
-paid a transaction of its own, and two workers' transactions took turns on one SQLite file (its write lock,
-its page cache re-read after the other's commit): 0.27 ms of CPU per upload under load, the largest single
-cost of a 28x28 request. Here a request that accepted records hands them to ``GroupCommit`` and waits; the
-writes of every request handled in the same turn of the loop (under load: in that turn and the next) go to
-the log in one ``write_many`` (one transaction), and only then is any of them answered. Durability is
-unchanged: no answer before its record is in the log or, the log being down, whole in the spool
-(``SpooledPredictionLog.write_many``). A group the log refuses for a reason of its own (a bug's bad value, a
-spool with room for some) is written again request by request: each request answers for its own records.
-
-Only the ASGI entry defers (``deferring()``); the Flask and Lambda entries, and every direct caller of the
-core, write as before, one record at a time, before the answer.
+A worker under load has several uploads ready at once. Written one by one, each would pay a transaction
+of its own, and two workers' transactions would take turns on one SQLite file (its write lock, its page
+cache re-read after the other's commit). Here the ASGI entry point hands each answer's records to
+``GroupCommit.commit`` and waits; the records of every request handled in the same turn of the loop
+(under load: in that turn and the next) go to the log in one ``write_many`` (one transaction), and only
+then is any of them answered. Durability is unchanged: no answer before its records are in the log or,
+the log being down, whole in the spool (``SpooledPredictionLog.write_many``). A group the log refuses for
+a reason of its own (a bug's bad value, a spool with room for some) is written again request by request:
+each request answers for its own records.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from service.predlog.base import PredictionRecord
@@ -29,39 +23,16 @@ if TYPE_CHECKING:
 
 LONE_GROUPS_TO_IDLE = 3  # after this many groups of one request in a row, a group no longer waits a turn
 
-# (the log, the record) pairs the running request accepted, when its entry point defers their writes
-_deferred: ContextVar[list[tuple[object, PredictionRecord]] | None] = ContextVar("digits_deferred", default=None)
-
-
-def write(log, record: PredictionRecord) -> None:
-    """Write ``record`` now, or, inside ``deferring()``, leave it to the entry point that opened it."""
-    pending = _deferred.get()
-    if pending is None:
-        log.write(record)
-    else:
-        pending.append((log, record))
-
-
-@contextmanager
-def deferring() -> Iterator[list[tuple[object, PredictionRecord]]]:
-    """Collect the writes of the code run inside; the caller must commit them before answering."""
-    pending: list[tuple[object, PredictionRecord]] = []
-    token = _deferred.set(pending)
-    try:
-        yield pending
-    finally:
-        _deferred.reset(token)
-
 
 class GroupCommit:
     """One per process, used from its event loop's thread only."""
 
     def __init__(self) -> None:
-        self._queue: list[tuple[list[tuple[object, PredictionRecord]], asyncio.Future]] = []
+        self._queue: list[tuple[object, list[PredictionRecord], asyncio.Future]] = []
         self._lone_groups = LONE_GROUPS_TO_IDLE  # groups of one request in a row, since the last larger one
 
-    async def commit(self, writes: list[tuple[object, PredictionRecord]]) -> float:
-        """Wait until ``writes`` are durable; the seconds their transaction took. Raises what the log raised
+    async def commit(self, log, records: list[PredictionRecord]) -> float:
+        """Wait until ``records`` are durable in ``log``; the seconds their transaction took. Raises what the log raised
         (LogUnavailable when the spool could not take them either)."""
         import asyncio
 
@@ -69,25 +40,21 @@ class GroupCommit:
         done = loop.create_future()
         if not self._queue:
             if self._lone_groups < LONE_GROUPS_TO_IDLE:
-                # while groups fill, a group closes one turn after the turn of its first request: at 16 clients
-                # a transaction then held 4.9 records instead of 3.2, and a request cost 13-21 % less CPU
-                # (benchmarks alternating both); a second turn more bought nothing
+                # while groups fill, a group closes one turn after the turn of its first request: transactions
+                # then hold more records each, for less CPU per request (docs/decisions.md); a second turn more
+                # bought nothing
                 loop.call_soon(loop.call_soon, self._flush)
             else:  # requests have come one at a time: no one to wait for
                 loop.call_soon(self._flush)
-        self._queue.append((writes, done))
+        self._queue.append((log, records, done))
         return await done
 
     def _flush(self) -> None:
         queue, self._queue = self._queue, []
         self._lone_groups = 0 if len(queue) > 1 else self._lone_groups + 1
         by_log: dict[int, tuple[object, list[tuple[asyncio.Future, list[PredictionRecord]]]]] = {}
-        for writes, done in queue:
-            for log, record in writes:
-                _, requests = by_log.setdefault(id(log), (log, []))
-                if not requests or requests[-1][0] is not done:
-                    requests.append((done, []))
-                requests[-1][1].append(record)
+        for log, records, done in queue:
+            by_log.setdefault(id(log), (log, []))[1].append((done, records))
         outcome: dict[asyncio.Future, float | BaseException] = {}
         for log, requests in by_log.values():  # one log in practice: the app's
             for done, result in _write(log, requests):

@@ -196,9 +196,9 @@ def test_every_dashboard_query_names_a_metric_the_service_exports(two_workers):
     requests.post(url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
     exported = set(re.findall(r"^# TYPE (\w+) ", requests.get(url + "/metrics", timeout=10).text, re.MULTILINE))
     # the train function's own appear once it has trained (tests/e2e/test_train_function.py reads them there)
-    from service import metrics
+    from service import monitoring
 
-    exported |= {metrics.prometheus().training_runs._name + "_total", metrics.prometheus().training_seconds._name}
+    exported |= {monitoring.prometheus().training_runs._name + "_total", monitoring.prometheus().training_seconds._name}
     dashboard = json.loads((ROOT / "infra" / "grafana" / "dashboards" / "digits.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert len(exprs) >= 10

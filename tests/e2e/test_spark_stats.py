@@ -166,8 +166,8 @@ def test_the_plan_reads_partitions_not_the_table(spark_ready, cassandra_node, mo
     """slots and labels by ``day IN``, predictions by a direct join on (day, slot, shard): no scan of the
     predictions table, whose partitions of other days would all be read."""
     from service import spark_stats
-    from service.config import Settings
     from service.predlog.base import days_between
+    from service.settings import Settings
     from service.spark_runtime import start_session
 
     keyspace = f"spark_{next(_keyspaces)}"
@@ -202,7 +202,7 @@ def test_the_plan_reads_partitions_not_the_table(spark_ready, cassandra_node, mo
 
 
 def test_the_session_is_configured_from_the_service_settings(tmp_path):
-    from service.config import Settings
+    from service.settings import Settings
     from service.spark_runtime import SparkUnavailable, cassandra_conf, session_conf
 
     settings = Settings.from_env(

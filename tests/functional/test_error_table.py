@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 from urllib3 import encode_multipart_formdata
 
-from service.predict_app import ROUTES as PREDICT_ROUTES
-from service.train_app import ROUTES as TRAIN_ROUTES
+from service.http.routes import Router, routes_of
+from service.predict.app import RESOURCES as PREDICT_RESOURCES
+from service.train.app import RESOURCES as TRAIN_RESOURCES
 from tests.conftest import GOLDEN, ROOT
 from tests.fixtures.events import http, inprocess_function
 from tests.fixtures.images import many_scan_jpeg
@@ -218,7 +219,7 @@ def test_predict_answers_as_the_table_says(name, tmp_path, predict_env):
 def test_train_answers_as_the_table_says(name, tmp_path, model_store):
     from contextlib import nullcontext
 
-    from service.training import TrainLock
+    from service.train.runs import TrainLock
 
     case = TRAIN[name]
     env = {"MODEL_STORE": f"file://{model_store}", "TRAIN_TOKEN": TOKEN, **case.env}
@@ -254,13 +255,14 @@ def readme_codes(table_number: int) -> set[str]:
 
 
 def test_the_cases_reach_every_route_and_name_every_code_of_the_readme():
-    for cases, routes, table in ((PREDICT, PREDICT_ROUTES, 0), (TRAIN, TRAIN_ROUTES, 1)):
+    for cases, resources, table in ((PREDICT, PREDICT_RESOURCES, 0), (TRAIN, TRAIN_RESOURCES, 1)):
+        routes = Router([(r, None) for r in routes_of(*resources)], None, "")
         reached = {
-            routes.match(c.method, c.path.format(id="00000000-0000-1000-8000-000000000000"))[1]
+            routes.match(c.method, c.path.format(id="00000000-0000-1000-8000-000000000000"))[0].path
             for c in cases.values()
             if c.status not in (404, 405)
         }
-        assert reached == {template for _, template, _ in routes.routes}
+        assert reached == {r.path for r in routes.routes}
         named = {c.code for c in cases.values() if c.code}
         listed = readme_codes(table)
         assert listed - named - set(ELSEWHERE) == set(), "README codes without a case here"

@@ -14,11 +14,11 @@ import sqlite3
 
 import pytest
 
-from service.config import Settings
 from service.http.entry import predict_function
-from service.predlog import group
+from service.predlog.group import GroupCommit
 from service.predlog.spool import SpooledPredictionLog
 from service.predlog.sqlite import SCHEMA, SqlitePredictionLog
+from service.settings import Settings
 from tests.conftest import GOLDEN
 from tests.fixtures.records import record
 from tests.fixtures.sqlite_log import Outage, ids_in_store
@@ -82,18 +82,18 @@ def env(predict_env):
 def _entry(env: dict[str, str]):
     entry = predict_function(Settings.from_env(env))
     entry.warm()  # model loaded, log and spool opened, as a worker does after the fork
-    return entry, entry.handler.__self__
+    return entry, entry.log()  # the prediction log its answers are written to
 
 
-def _traced(app) -> list[str]:
+def _traced(log) -> list[str]:
     statements: list[str] = []
-    app.prediction_log.inner._connection().set_trace_callback(statements.append)
+    log.inner._connection().set_trace_callback(statements.append)
     return statements
 
 
 def test_uploads_handled_in_one_turn_share_one_transaction(env, tmp_path):
-    entry, app = _entry(env)
-    statements = _traced(app)
+    entry, log = _entry(env)
+    statements = _traced(log)
     answers = _at_once(entry, [f"{n}.png" for n in range(6)])
     assert [status for status, _ in answers] == [200] * 6
     assert [body["digit"] for _, body in answers] == [7] * 6
@@ -117,22 +117,22 @@ def test_no_answer_leaves_before_its_record_is_in_the_log(env, tmp_path):
 
 
 def test_a_locked_log_sends_the_whole_group_to_the_spool(env, tmp_path):
-    entry, app = _entry(env)
+    entry, log = _entry(env)
     with Outage(tmp_path / "predictions.db"):
         answers = _at_once(entry, [f"{n}.png" for n in range(4)])
         assert [status for status, _ in answers] == [200] * 4  # accepted: whole in the spool
-        assert app.prediction_log.pending() == 4
-    assert app.prediction_log.flush()
+        assert log.pending() == 4
+    assert log.flush()
     assert sorted(ids_in_store(tmp_path / "predictions.db")) == sorted(body["id"] for _, body in answers)
 
 
 def test_when_log_and_spool_both_refuse_each_request_is_answered_503(env, tmp_path):
-    entry, app = _entry({**env, "SPOOL_MAX_BYTES": "1024"})  # smaller than one record
+    entry, log = _entry({**env, "SPOOL_MAX_BYTES": "1024"})  # smaller than one record
     with Outage(tmp_path / "predictions.db"):
         answers = _at_once(entry, ["a.png", "b.png"])
     assert [(status, body["error"]) for status, body in answers] == [(503, "log_unavailable")] * 2
     assert "spool" in answers[0][1]["message"]
-    assert ids_in_store(tmp_path / "predictions.db") == [] and app.prediction_log.pending() == 0
+    assert ids_in_store(tmp_path / "predictions.db") == [] and log.pending() == 0
 
 
 def test_a_failing_insert_is_a_500_for_its_own_request_only(env, tmp_path):
@@ -142,13 +142,13 @@ def test_a_failing_insert_is_a_500_for_its_own_request_only(env, tmp_path):
             "CREATE TRIGGER bug BEFORE INSERT ON predictions WHEN NEW.filename = 'bug.png' "
             "BEGIN SELECT RAISE(ABORT, 'a wrong value, as a bug would write'); END"
         )
-    entry, app = _entry(env)
-    statements = _traced(app)
+    entry, log = _entry(env)
+    statements = _traced(log)
     answers = _at_once(entry, ["fine.png", "bug.png", "also-fine.png"])
     assert [(status, body.get("error")) for status, body in answers] == [(200, None), (500, "internal"), (200, None)]
     assert statements.count("ROLLBACK") == 1  # the group's transaction, undone whole; then each request alone
     assert sorted(ids_in_store(tmp_path / "predictions.db")) == sorted([answers[0][1]["id"], answers[2][1]["id"]])
-    assert app.prediction_log.pending() == 0 and app.prediction_log.available()  # not spooled: a bug
+    assert log.pending() == 0 and log.available()  # not spooled: a bug
 
 
 class SizedLog(SqlitePredictionLog):
@@ -169,20 +169,20 @@ def test_while_groups_fill_a_group_waits_one_more_turn_and_alone_it_does_not(tmp
     inner = SizedLog(tmp_path / "log.db")
     log = SpooledPredictionLog(inner, tmp_path / "spool", 10_000_000)
     log.ensure_schema()
-    commits = group.GroupCommit()
+    commits = GroupCommit()
     sizes = inner.sizes
 
     async def one_then_another_a_turn_later() -> None:
-        first = asyncio.ensure_future(commits.commit([(log, record())]))
+        first = asyncio.ensure_future(commits.commit(log, [record()]))
         await asyncio.sleep(0)  # the first request's turn ends; the second arrives in the next one
-        await asyncio.gather(first, commits.commit([(log, record())]))
+        await asyncio.gather(first, commits.commit(log, [record()]))
 
     async def several() -> None:
-        await asyncio.gather(*(commits.commit([(log, record())]) for _ in range(3)))
+        await asyncio.gather(*(commits.commit(log, [record()]) for _ in range(3)))
 
     async def alone(times: int) -> None:
         for _ in range(times):
-            await commits.commit([(log, record())])
+            await commits.commit(log, [record()])
 
     asyncio.run(alone(1))  # a fresh server is idle: a lone request is written at the end of its turn
     asyncio.run(one_then_another_a_turn_later())

@@ -329,7 +329,7 @@ def test_stored_originals_are_served_as_what_their_bytes_are(predict_url):
 def test_non_images_are_never_served_with_a_declared_type(tmp_path, predict_env):
     """Bytes stored as an original that are no image (a log written by another version, an operator's
     hand) come back as a download, never rendered."""
-    from service.predict_app import stored_image_response
+    from service.predict.history import stored_image_response
 
     answer = stored_image_response(b"<script>alert(1)</script>")
     assert answer.content_type == "application/octet-stream" and answer.headers["Content-Disposition"] == "attachment"

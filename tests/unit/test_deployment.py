@@ -41,7 +41,7 @@ class RecordingEnv(dict):
 
 def config_env_names() -> set[str]:
     """Every variable Settings.from_env reads (the ML core's and the service's), asked of Settings itself."""
-    from service.config import Settings
+    from service.settings import Settings
 
     env = RecordingEnv()
     Settings.from_env(env)
@@ -153,7 +153,7 @@ def test_layer_builds_under_the_lambda_limit(tmp_path):
     import zipfile
 
     names = zipfile.ZipFile(tmp_path / "layer.zip").namelist()
-    assert "python/ml/preprocess.py" in names and "python/service/predict_app.py" in names
+    assert "python/ml/preprocess.py" in names and "python/service/predict/app.py" in names
     assert not any(n.startswith("python/tensorflow/") for n in names)
     assert any("cpython-312" in n for n in names)  # built for the runtime, not for this machine
     from layers.build import runtime_interpreter

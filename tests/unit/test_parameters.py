@@ -9,7 +9,7 @@ import pytest
 from ml.parameters import Parameter, ParameterError, Parameters
 from ml.pipeline import GATE
 from ml.training import TRAINING, TrainConfig
-from service.training import PARAMETERS
+from service.train.runs import PARAMETERS
 
 EPOCHS = Parameter("epochs", int, None, "passes", 1, 50)
 RATE = Parameter("rate", float, 0.5, "share", 0.0, 1.0)
@@ -84,7 +84,7 @@ def test_training_defaults_come_from_the_declaration():
 
 
 def test_the_train_document_describes_exactly_the_declared_parameters():
-    from service.http.observability import openapi
+    from service.train.app import DOCUMENT
 
-    body = openapi("train")["paths"]["/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = DOCUMENT["paths"]["/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == PARAMETERS.json_schema()

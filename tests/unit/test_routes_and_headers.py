@@ -7,30 +7,35 @@ import pytest
 from service.errors import HTTPError
 from service.http.messages import Request
 from service.http.params import media_ranges, quality_of, wants_html
-from service.http.routes import Router
-from service.uploads import extract_uploads
+from service.http.routes import Route, Router
+from service.http.uploads import extract_uploads
+
+
+def _route(method: str, path: str) -> tuple[Route, str]:
+    return Route(method, path, path, "", {}), f"{method} {path}"  # the handler stands for itself
+
 
 ROUTER = Router(
     [
-        ("GET", "/", "page"),
-        ("POST", "/", "predict"),
-        ("GET", "/predictions/<prediction_id>", "record"),
-        ("POST", "/predictions/<prediction_id>/label", "label"),
+        _route("GET", "/"),
+        _route("POST", "/"),
+        _route("GET", "/predictions/<prediction_id>"),
+        _route("POST", "/predictions/<prediction_id>/label"),
     ],
+    None,
     "try POST /",
 )
 
 
 def test_routes_match_templates_head_and_trailing_slashes():
-    assert ROUTER.match("post", "/") == ("predict", "/", {})
-    assert ROUTER.match("GET", "/predictions/abc-1/") == (
-        "record",
-        "/predictions/<prediction_id>",
+    assert ROUTER.match("post", "/")[1:] == ("POST /", {})
+    assert ROUTER.match("GET", "/predictions/abc-1/")[1:] == (
+        "GET /predictions/<prediction_id>",
         {"prediction_id": "abc-1"},
     )
-    assert ROUTER.match("HEAD", "/predictions/x")[0] == "record"
+    assert ROUTER.match("HEAD", "/predictions/x")[1] == "GET /predictions/<prediction_id>"
     assert ROUTER.route_of("GET", "/predictions/a/b") == "other"  # a segment never spans a '/'
-    assert ROUTER.openapi_operations() >= {("post", "/predictions/{prediction_id}/label")}
+    assert ROUTER.match("POST", "/predictions/x/label")[0].openapi_path == "/predictions/{prediction_id}/label"
 
 
 def test_routes_refuse_with_404_or_405_and_allow():

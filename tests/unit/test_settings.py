@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ml.settings import MLSettings
-from service.config import ConfigError, Settings
+from service.settings import ConfigError, Settings
 
 
 @pytest.mark.parametrize(

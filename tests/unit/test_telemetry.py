@@ -8,9 +8,10 @@ import logging
 
 import pytest
 
-from service import logs, telemetry
+from service import applog, telemetry
 from tests.conftest import GOLDEN
 from tests.fixtures.events import load_predict_handler, url_event
+from tests.fixtures.records import record
 
 
 @pytest.mark.parametrize(
@@ -36,13 +37,12 @@ def test_a_client_request_id_is_kept_only_when_it_is_sane(given, kept):
 def test_json_lines_carry_the_request_id_and_fields():
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logs.JsonFormatter())
+    handler.setFormatter(applog.JsonFormatter())
     logger = logging.getLogger("digits.test")
     logger.addHandler(handler)
     try:
-        token = telemetry.begin(telemetry.RequestTelemetry("predict", "rid-1", "GET", "/", 0))
-        logger.warning("inside %s", "a request", extra={"fields": {"status": 200}})
-        telemetry.end(token)
+        with applog.request_context("rid-1"):
+            logger.warning("inside %s", "a request", extra={"fields": {"status": 200}})
         logger.warning("outside")
     finally:
         logger.removeHandler(handler)
@@ -60,13 +60,13 @@ def test_the_access_line_written_directly_is_the_line_logging_would_write():
     saved, level = root.handlers[:], root.level
     direct, through_logging = io.StringIO(), io.StringIO()
     try:
-        logs.configure("json", "INFO")
+        applog.configure("json", "INFO")
         root.handlers[0].stream = direct
-        logs.access(fields)
+        applog.access(fields)
         listener = logging.StreamHandler(io.StringIO())
         root.addHandler(listener)
         root.handlers[0].stream = through_logging
-        logs.access(fields)
+        applog.access(fields)
     finally:
         root.handlers[:], root.level = saved, level
     first, second = json.loads(direct.getvalue()), json.loads(through_logging.getvalue())
@@ -103,9 +103,9 @@ def test_a_refused_body_is_logged_and_counted_with_an_id_too(monkeypatch, tmp_pa
 
 
 def _samples() -> dict[str, float]:
-    from service import metrics
+    from service import monitoring
 
-    body, _ = metrics.render()
+    body, _ = monitoring.render()
     lines = [line.rsplit(" ", 1) for line in body.decode().splitlines() if line and not line.startswith("#")]
     return {name: float(value) for name, value in lines if "digits_model" not in name and "_up" not in name}
 
@@ -115,26 +115,26 @@ def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float
 
 
 def test_a_tallied_turn_writes_what_counting_each_request_writes():
-    """The ASGI entry counts a turn's requests in memory and writes them once (metrics.Tally, which sums
+    """The ASGI entry counts a turn's requests in memory and writes them once (monitoring.Tally, which sums
     histograms itself); the exposition must move exactly as it does when each request is counted alone."""
-    from service import metrics
+    from service import monitoring
 
     requests = []
     for n, (digit, confidence, seconds) in enumerate([(7, 0.99, 0.0004), (3, 0.42, 0.03), (10, 0.97, 0.0011)]):
         t = telemetry.RequestTelemetry("predict", f"tally-{n}", "POST", "/", 10)
         t.route = "/tally-test"
         t.stages = {"preprocess": seconds / 3, "inference": seconds / 4, "log_write": 0.0025}  # one on a bound
-        t.prediction(f"id-{n}", digit, confidence, "v1")
+        t.recorded([record(digit=digit, confidence=confidence, model_version="v1")])
         t.finish(200 if digit != 10 else 422, 10)
         t.seconds = seconds
         requests.append(t)
     start = _samples()
     for t in requests:
-        metrics.observe(t, 0.5)
+        monitoring.observe(t, 0.5)
     direct = _delta(start, middle := _samples())
     for t in requests:
-        metrics.observe(t, 0.5, into=metrics.tally())
-    metrics.tally().flush()
+        monitoring.observe(t, 0.5, into=monitoring.tally())
+    monitoring.tally().flush()
     tallied = _delta(middle, _samples())
     assert direct and set(tallied) == set(direct)
     for name, value in direct.items():

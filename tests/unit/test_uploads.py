@@ -1,6 +1,6 @@
 """The one-part shortcut of the multipart decoder reads exactly what python-multipart reads, or steps aside.
 
-``service.uploads._one_part`` cuts a single well-formed part out of a body with three searches; anything it
+``service.http.uploads._one_part`` cuts a single well-formed part out of a body with three searches; anything it
 is not sure of goes to python-multipart's parser. Generated bodies (curl's and browsers' shapes, odd
 filenames, extra headers, data holding CRLFs and near-boundaries, and broken variants) are read both ways:
 where the shortcut answers, python-multipart must read the same single part."""
@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.uploads import MAX_PART_HEADER, _one_part, _parsed_parts
+from service.http.uploads import MAX_PART_HEADER, _one_part, _parsed_parts
 
 BOUNDARY = b"----WebKitFormBoundary7MA4YWxkTrZu0gW"
 

@@ -14,8 +14,8 @@ from typing import Any
 from ml.parameters import Parameter, Parameters
 from ml.pipeline import GATE, Outcome
 from ml.training import TRAINING, TrainConfig
-from service.config import Settings
 from service.errors import TrainingInProgress
+from service.settings import Settings
 
 logger = logging.getLogger("digits.train")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from service.config import ConfigError, Settings
 from service.errors import ServiceError
+from service.settings import ConfigError, Settings
 
 
 def replication(text: str) -> dict[str, int]:

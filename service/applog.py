@@ -10,11 +10,29 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from service.telemetry import current_request_id
-
 TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+
+# The running request's id, for the lines written while it runs (and only for them: it decides nothing else).
+_request_id: ContextVar[str | None] = ContextVar("digits_request_id", default=None)
+
+
+@contextmanager
+def request_context(request_id: str) -> Iterator[None]:
+    """Every line written inside carries ``request_id`` (each thread and task sees its own)."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
 
 
 class JsonFormatter(logging.Formatter):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 import pytest
 
-from service.log_export import COLUMNS, ExportError, export
+from service.export import COLUMNS, ExportError, export
 from service.predlog.sqlite import SqlitePredictionLog
 from tests.fixtures.cli import run_cli as run
 from tests.fixtures.records import record

@@ -3,8 +3,8 @@
 prometheus_client's multiprocess mode: every worker writes its values to memory-mapped files in
 ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics``, whichever worker answers it, sums them all. The
 directory must be chosen before prometheus_client is imported and shared by the workers of one
-server only, so this module creates a fresh one in the process that imports it first (the
-launcher's master, before gunicorn forks) unless the variable is already set. The metric objects are
+server only, so ``choose_directory`` creates a fresh one (the launcher calls it in gunicorn's master,
+before the workers fork; any other process on its first use) unless the variable is already set. The metric objects are
 made once per process on first use (``prometheus()``: prometheus_client registers each name once per
 process, so they are a module-level singleton); nothing else here holds state.
 """
@@ -18,6 +18,9 @@ import shutil
 import tempfile
 import time
 from bisect import bisect_left
+
+from service.predlog.base import NOT_A_DIGIT
+from service.telemetry import RequestTelemetry
 
 _OWNER_VAR = "DIGITS_METRICS_DIR_OWNER"  # the pid that created PROMETHEUS_MULTIPROC_DIR, when we did
 
@@ -43,14 +46,19 @@ def _own_metrics_dir() -> None:
 
 
 # Every Lambda runtime sets AWS_LAMBDA_FUNCTION_NAME. There the figures leave as CloudWatch EMF lines
-# (emf_line), and prometheus_client, ~45 ms of the cold start, is never imported: nothing scrapes a
+# (emf_line), and prometheus_client, a large part of a cold start, is never imported: nothing scrapes a
 # Lambda instance.
 LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-if not LAMBDA:
-    _own_metrics_dir()
+_directory_chosen = False  # inherited by forked workers: they share their master's directory
 
-from service.predlog.base import NOT_A_DIGIT  # noqa: E402
-from service.telemetry import RequestTelemetry  # noqa: E402
+
+def choose_directory() -> None:
+    """This server's metrics directory, chosen once per server before prometheus_client is imported."""
+    global _directory_chosen
+    if not _directory_chosen and not LAMBDA:
+        _own_metrics_dir()
+        _directory_chosen = True
+
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -59,6 +67,7 @@ class Prometheus:
     """The metric objects, created on first use (a server's workers: at their warm-up after the fork)."""
 
     def __init__(self) -> None:
+        choose_directory()
         from prometheus_client import Counter, Gauge, Histogram
 
         self.requests = Counter(
@@ -250,6 +259,7 @@ def set_state(
 
 def render() -> tuple[bytes, str]:
     """The Prometheus text exposition of every worker of this server, and its content type."""
+    choose_directory()
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
     prometheus()  # this process's own metrics exist (at zero) even before its first request

@@ -1,0 +1,50 @@
+"""The predict function put together: its resources, its routes and their API document."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from service.http import openapi
+from service.http.routes import Router, handlers_of, routes_of
+from service.predict import schemas
+from service.predict.history import History
+from service.predict.predictions import Predictions
+from service.predict.resources import Resources
+from service.predict.site import Site
+from service.predict.status import Status
+from service.settings import Settings
+
+TITLE = "digits: predict function"
+DESCRIPTION = (
+    "Send a picture of a digit, get the digit back. Errors are JSON {error, message}; README lists every code. "
+    "A method a path does not declare is answered 405 method_not_allowed with an Allow header. Under "
+    "scripts/serve.sh any request whose line and headers, or then body, take longer than READ_TIMEOUT_SECONDS "
+    "is answered 408 request_timeout, and a request line plus headers over 16 KB 431 headers_too_large. Every "
+    "answer carries X-Content-Type-Options: nosniff; pages a Content-Security-Policy."
+)
+SCHEMAS = {
+    "Prediction": schemas.PREDICTION,
+    "FailedItem": schemas.FAILED_ITEM,
+    "PredictionList": schemas.PREDICTION_LIST,
+    "Health": schemas.HEALTH,
+    "Stats": schemas.STATS,
+}
+NOT_FOUND_HINT = "try POST / or GET /predictions"
+
+
+RESOURCES = (Predictions, History, Status, Site)
+DOCUMENT = openapi.document(TITLE, DESCRIPTION, routes_of(*RESOURCES), SCHEMAS)
+
+
+class PredictApp:
+    """The router over the function's resources; ``resources`` is what they share."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None):
+        self.resources = Resources(settings, clock)
+        self.status = Status(self.resources)
+        handlers = handlers_of(
+            Predictions(self.resources), History(self.resources), self.status, Site(json.dumps(DOCUMENT).encode())
+        )
+        self.router = Router(handlers, settings, NOT_FOUND_HINT)

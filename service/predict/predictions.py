@@ -1,0 +1,67 @@
+"""POST /: read the digit in one or more pictures. The answer carries the records it reports; the entry
+point writes them before the answer leaves."""
+
+from __future__ import annotations
+
+from ml.errors import NotADigit
+from service.http import pages
+from service.http.messages import Request, Response, error_response, json_response
+from service.http.params import wants_html
+from service.http.routes import Answer, Body, route
+from service.http.uploads import extract_uploads
+from service.predict import schemas
+from service.predict.recognise import Recogniser
+from service.predict.resources import Resources
+from service.telemetry import RequestTelemetry
+
+_HTML = "text/html; charset=utf-8"
+
+
+class Predictions:
+    def __init__(self, resources: Resources):
+        self.resources = resources
+        self.recognise = Recogniser(resources.settings, resources.clock)
+
+    @route(
+        "POST",
+        "/",
+        "predict",
+        "Read the digit in one or more pictures",
+        body=Body(schemas.UPLOAD_BODY, example=schemas.UPLOAD_EXAMPLE),
+        answers={
+            200: Answer(
+                "One prediction, or a list in order for several files (a failed item carries error and message); "
+                "a browser form post gets HTML",
+                {"application/json": schemas.PREDICT_ANSWER, "text/html": {"type": "string"}},
+                schemas.PREDICTION_EXAMPLE,
+            )
+        },
+        errors={
+            413: "Too large: body over MAX_UPLOAD_BYTES, image over MAX_IMAGE_PIXELS, all images of the request over "
+            "MAX_REQUEST_PIXELS or its decoding time (request_too_costly), too many files or parts",
+            415: "Not an image, or an unsupported Content-Type",
+            422: "not_a_digit: the model is sure enough the picture is not one handwritten digit (the body also "
+            "carries the logged record); no_digit_found: blank or uniform image; image_too_costly: a progressive "
+            "JPEG of too many scans",
+            503: "Unavailable: no model yet, a store or the log unreachable (Retry-After); log_unavailable: the "
+            "prediction log refused the record and it could not be spooled either",
+            408: None,
+            431: None,
+        },
+    )
+    def predict(self, request: Request, t: RequestTelemetry) -> Response:
+        settings = self.resources.settings
+        uploads = extract_uploads(request, settings.max_upload_bytes, settings.max_files_per_request)
+        html = wants_html(request)
+        recognition = self.recognise(uploads, self.resources.models.get(), self.resources.store, t)
+        records = recognition.records
+        if len(uploads) == 1 and recognition.refusals:  # the one picture is not a digit: 422, still recorded
+            refusal = recognition.refusals[0]
+            if html and isinstance(refusal, NotADigit):
+                return Response(422, pages.result_page([refusal.details]), _HTML, records=records)
+            return error_response(refusal).with_records(records)
+        if html:
+            answered = [a for a in recognition.answers if "digit" in a]
+            return Response(200, pages.result_page(answered), _HTML, records=records)
+        answers = recognition.answers
+        return json_response(200, answers[0] if len(uploads) == 1 else answers).with_records(records)

@@ -1,0 +1,1 @@
+"""The train function: a training run as the service makes it (``runs``) and its routes (``app``)."""

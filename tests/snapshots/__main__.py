@@ -1,0 +1,3 @@
+from tests.snapshots import write
+
+write()
