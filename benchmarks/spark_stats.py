@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.cassandra_log import record
+from ml.labels import NOT_A_DIGIT
 from scripts.cassandra_node import CassandraNode, classpath, cql_cluster, free_port
-from service.predlog.base import NOT_A_DIGIT, created_at_of, new_prediction_id
+from service.predlog.base import created_at_of, new_prediction_id
 from service.predlog.cassandra import STAMP_MARGIN, CassandraPredictionLog
 
 ROOT = Path(__file__).resolve().parents[1]

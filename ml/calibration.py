@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DIGITS = 10
+from ml.labels import DIGITS
+
 ECE_BINS = 15
 REFUSE_AT = 0.5  # calibrated probability of "not a digit" from which an upload is refused
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ml.errors import MLError
 from ml.parameters import ParameterError
@@ -110,39 +112,74 @@ def _interval(bounds: tuple[float, float], label: str = "95 % interval ") -> str
     return f"{label}{bounds[0]:.2%}-{bounds[1]:.2%}"
 
 
-def cmd_eval(args, settings: MLSettings) -> int:
-    from tqdm import tqdm
+@dataclass
+class _Figures:
+    """What ``eval`` measured, for its summary against the targets."""
 
-    from ml import devset, negatives
-    from ml.calibration import expected_calibration_error, given, reliability
-    from ml.evaluation import (
-        calibration_error,
-        category_scores,
-        misses,
-        mnist_answers,
-        overall,
-        prepared_devset,
-        reliability_of,
-        score_prepared,
-        score_samples,
-    )
-    from ml.metrics import wilson_interval
+    mnist_accuracy: float = 0.0
+    mnist_ece: float = 0.0
+    dev_accuracy: float = 0.0
+    dev_interval: tuple[float, float] = (0.0, 0.0)
+    dev_ece: float = 0.0
+    digits_refused: float = 0.0
+    worst: Any = None  # the dev-set category scored lowest
+    negatives_refused: float | None = None
+
+
+def cmd_eval(args, settings: MLSettings) -> int:
+    from ml.calibration import reliability
+    from ml.evaluation import mnist_answers, reliability_of
 
     predictor = _load_predictor(settings, args.version)
     data = mnist_data(settings)
     c = predictor.calibration
     print(f"model {predictor.version} (temperature {c.temperature:.3f}, refused from p(not a digit) >= {c.refuse_at})")
-    a = mnist_answers(predictor, data.x_test)
-    mnist_right = (a.digit == data.y_test) & ~a.refused
-    mnist_accuracy = float(mnist_right.mean())
-    mnist_answered = given(a, data.y_test)
-    mnist_ece = expected_calibration_error(*mnist_answered)
+    figures = _Figures()
+    mnist_answered = _eval_mnist(mnist_answers(predictor, data.x_test), data.y_test, figures)
+    prepared, scored = _eval_devset(args, predictor, data, figures)
+    if args.negatives:
+        figures.negatives_refused = _eval_negatives(args, predictor, data)
+    _print_targets(figures)
+    if args.misses:
+        _write_misses(args, predictor.version, prepared, scored)
+    if args.plot:
+        from ml.plots import reliability_png
+
+        curves = [
+            (f"MNIST test (ECE {figures.mnist_ece:.2%})", reliability(*mnist_answered)),
+            (f"dev set (ECE {figures.dev_ece:.2%})", reliability_of(scored)),
+        ]
+        Path(args.plot).write_bytes(reliability_png(curves, f"{predictor.version}: temperature {c.temperature:.3f}"))
+        print(f"reliability diagram: {args.plot}")
+    return 0
+
+
+def _eval_mnist(a, truth, figures: _Figures):
+    """MNIST's test digits through the identity path; returns the answered ones (for the reliability plot)."""
+    from ml.calibration import expected_calibration_error, given
+    from ml.metrics import wilson_interval
+
+    right = (a.digit == truth) & ~a.refused
+    figures.mnist_accuracy = float(right.mean())
+    answered = given(a, truth)
+    figures.mnist_ece = expected_calibration_error(*answered)
     print(
-        f"MNIST test (10,000, through the identity path): accuracy {mnist_accuracy:.2%} "
-        f"({_interval(wilson_interval(int(mnist_right.sum()), len(mnist_right)))}) "
-        f"(target >= {TARGETS['mnist']:.1%}: {_met(mnist_accuracy >= TARGETS['mnist'])}), "
-        f"ECE {mnist_ece:.2%} ({_met(mnist_ece <= TARGETS['ece'])}), refused {int(a.refused.sum())}"
+        f"MNIST test ({len(truth):,}, through the identity path): accuracy {figures.mnist_accuracy:.2%} "
+        f"({_interval(wilson_interval(int(right.sum()), len(right)))}) "
+        f"(target >= {TARGETS['mnist']:.1%}: {_met(figures.mnist_accuracy >= TARGETS['mnist'])}), "
+        f"ECE {figures.mnist_ece:.2%} ({_met(figures.mnist_ece <= TARGETS['ece'])}), refused {int(a.refused.sum())}"
     )
+    return answered
+
+
+def _eval_devset(args, predictor, data, figures: _Figures):
+    """The dev set's categories, rendered as uploads and scored; returns (prepared samples, their scores)."""
+    from tqdm import tqdm
+
+    from ml import devset
+    from ml.evaluation import calibration_error, category_scores, prepared_devset, score_prepared
+    from ml.metrics import wilson_interval
+
     categories = tuple(args.category) if args.category else devset.CATEGORIES
     total = sum(devset.category_size(c, args.per_category, len(data.x_test)) for c in categories)
     with tqdm(total=total, desc="dev set", unit="img", file=sys.stderr) as progress:
@@ -158,70 +195,76 @@ def cmd_eval(args, settings: MLSettings) -> int:
             f"{sc.category:<22}{sc.accuracy:>10.2%}{sc.correct:>6}/{sc.total:<4}{sc.refused:>8}{sc.errors:>8}"
             f"{sc.ece:>8.2%}  {_interval(wilson_interval(sc.correct, sc.total), '')}{flag}"
         )
-    dev_correct, dev_total = sum(sc.correct for sc in scores), sum(sc.total for sc in scores)
-    dev_accuracy, dev_ece = dev_correct / max(dev_total, 1), calibration_error(scored)
-    digits_refused = sum(s.refused for s in scored) / max(len(scored), 1)
-    dev_interval = wilson_interval(dev_correct, dev_total)
+    correct, counted = sum(sc.correct for sc in scores), sum(sc.total for sc in scores)
+    figures.dev_accuracy, figures.dev_ece = correct / max(counted, 1), calibration_error(scored)
+    figures.digits_refused = sum(s.refused for s in scored) / max(len(scored), 1)
+    figures.dev_interval = wilson_interval(correct, counted)
+    figures.worst = min(scores, key=lambda sc: sc.accuracy)
     print(
-        f"{'overall':<22}{dev_accuracy:>10.2%}{'':>10}{sum(s.refused for s in scored):>8}{'':>8}{dev_ece:>8.2%}"
-        f"  {_interval(dev_interval, '')}"
+        f"{'overall':<22}{figures.dev_accuracy:>10.2%}{'':>10}{sum(s.refused for s in scored):>8}{'':>8}"
+        f"{figures.dev_ece:>8.2%}  {_interval(figures.dev_interval, '')}"
     )
-    negatives_scored = []
-    if args.negatives:
-        kinds = negatives.generate(data.x_test, args.negatives, args.seed, "eval")
-        negatives_scored = score_samples(
-            predictor,
-            tqdm(kinds, total=args.negatives * len(negatives.KINDS), desc="not a digit", unit="img", file=sys.stderr),
-        )
-        print(f"{'not a digit: kind':<22}{'refused':>10}{'of':>6}{'by model':>10}{'no ink':>8}")
-        for sc in category_scores(negatives_scored):
-            print(f"{sc.category:<22}{sc.accuracy:>10.2%}{sc.total:>6}{sc.refused:>10}{sc.errors:>8}")
-    negatives_refused = overall(category_scores(negatives_scored)) if negatives_scored else None
-    worst = min(scores, key=lambda sc: sc.accuracy)
-    print("targets (issue 15):")
-    print(f"  MNIST test >= {TARGETS['mnist']:.1%}: {mnist_accuracy:.2%} {_met(mnist_accuracy >= TARGETS['mnist'])}")
+    return prepared, scored
+
+
+def _eval_negatives(args, predictor, data) -> float:
+    """The share of generated not-a-digit uploads refused, printed per kind."""
+    from tqdm import tqdm
+
+    from ml import negatives
+    from ml.evaluation import category_scores, overall, score_samples
+
+    kinds = negatives.generate(data.x_test, args.negatives, args.seed, "eval")
+    scored = score_samples(
+        predictor,
+        tqdm(kinds, total=args.negatives * len(negatives.KINDS), desc="not a digit", unit="img", file=sys.stderr),
+    )
+    print(f"{'not a digit: kind':<22}{'refused':>10}{'of':>6}{'by model':>10}{'no ink':>8}")
+    for sc in category_scores(scored):
+        print(f"{sc.category:<22}{sc.accuracy:>10.2%}{sc.total:>6}{sc.refused:>10}{sc.errors:>8}")
+    return overall(category_scores(scored))
+
+
+def _print_targets(f: _Figures) -> None:
+    print("targets:")
     print(
-        f"  dev set >= {TARGETS['devset']:.1%}: {dev_accuracy:.2%} ({_interval(dev_interval)}) "
-        f"{_met(dev_accuracy >= TARGETS['devset'])}"
+        f"  MNIST test >= {TARGETS['mnist']:.1%}: {f.mnist_accuracy:.2%} {_met(f.mnist_accuracy >= TARGETS['mnist'])}"
     )
     print(
-        f"  every category >= {TARGETS['category']:.0%}: lowest {worst.category} {worst.accuracy:.2%} "
-        f"{_met(worst.accuracy >= TARGETS['category'])}"
+        f"  dev set >= {TARGETS['devset']:.1%}: {f.dev_accuracy:.2%} ({_interval(f.dev_interval)}) "
+        f"{_met(f.dev_accuracy >= TARGETS['devset'])}"
     )
     print(
-        f"  ECE <= {TARGETS['ece']:.0%}: MNIST {mnist_ece:.2%}, dev set {dev_ece:.2%} "
-        f"{_met(max(mnist_ece, dev_ece) <= TARGETS['ece'])}"
+        f"  every category >= {TARGETS['category']:.0%}: lowest {f.worst.category} {f.worst.accuracy:.2%} "
+        f"{_met(f.worst.accuracy >= TARGETS['category'])}"
     )
     print(
-        f"  real digits refused <= {TARGETS['digits_refused']:.1%}: {digits_refused:.2%} "
-        f"{_met(digits_refused <= TARGETS['digits_refused'])}"
+        f"  ECE <= {TARGETS['ece']:.0%}: MNIST {f.mnist_ece:.2%}, dev set {f.dev_ece:.2%} "
+        f"{_met(max(f.mnist_ece, f.dev_ece) <= TARGETS['ece'])}"
     )
-    if negatives_refused is not None:
+    print(
+        f"  real digits refused <= {TARGETS['digits_refused']:.1%}: {f.digits_refused:.2%} "
+        f"{_met(f.digits_refused <= TARGETS['digits_refused'])}"
+    )
+    if f.negatives_refused is not None:
         print(
-            f"  not-a-digit uploads refused >= {TARGETS['negatives_refused']:.0%}: {negatives_refused:.2%} "
-            f"{_met(negatives_refused >= TARGETS['negatives_refused'])}"
+            f"  not-a-digit uploads refused >= {TARGETS['negatives_refused']:.0%}: {f.negatives_refused:.2%} "
+            f"{_met(f.negatives_refused >= TARGETS['negatives_refused'])}"
         )
-    if args.misses:
-        from ml.plots import misses_png
 
-        wrong = misses(prepared, scored)
-        title = (
-            f"{predictor.version}: {len(wrong)} wrong of {len(scored)} "
-            f"(the uploads: python -m ml devset --per-category {args.per_category} --seed {args.seed})"
-        )
-        sheet = [(sample.image, outcome.outcome(), sample.filename) for sample, outcome in wrong]
-        Path(args.misses).write_bytes(misses_png(sheet, title))
-        print(f"wrong answers, as the model saw them: {args.misses}")
-    if args.plot:
-        from ml.plots import reliability_png
 
-        curves = [
-            (f"MNIST test (ECE {mnist_ece:.2%})", reliability(*mnist_answered)),
-            (f"dev set (ECE {dev_ece:.2%})", reliability_of(scored)),
-        ]
-        Path(args.plot).write_bytes(reliability_png(curves, f"{predictor.version}: temperature {c.temperature:.3f}"))
-        print(f"reliability diagram: {args.plot}")
-    return 0
+def _write_misses(args, version: str, prepared, scored) -> None:
+    from ml.evaluation import misses
+    from ml.plots import misses_png
+
+    wrong = misses(prepared, scored)
+    title = (
+        f"{version}: {len(wrong)} wrong of {len(scored)} "
+        f"(the uploads: python -m ml devset --per-category {args.per_category} --seed {args.seed})"
+    )
+    sheet = [(sample.image, outcome.outcome(), sample.filename) for sample, outcome in wrong]
+    Path(args.misses).write_bytes(misses_png(sheet, title))
+    print(f"wrong answers, as the model saw them: {args.misses}")
 
 
 def cmd_predict(args, settings: MLSettings) -> int:

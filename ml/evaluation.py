@@ -13,7 +13,7 @@ from ml import devset
 from ml.calibration import Answers, answers, expected_calibration_error, reliability
 from ml.devset import Sample
 from ml.errors import MLError
-from ml.negatives import NOT_A_DIGIT
+from ml.labels import NOT_A_DIGIT
 from ml.predictor import Predictor
 from ml.preprocess import preprocess
 from ml.workers import Progress, run_jobs, tick

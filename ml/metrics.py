@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ml.labels import DIGITS, NOT_A_DIGIT
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -28,10 +30,10 @@ class Evaluation:
 
 def evaluate_predictions(predicted: np.ndarray, truth: np.ndarray) -> Evaluation:
     predicted, truth = np.asarray(predicted).astype(int), np.asarray(truth).astype(int)
-    confusion = np.zeros((10, 11 if (predicted == 10).any() else 10), dtype=int)
+    confusion = np.zeros((DIGITS, DIGITS + 1 if (predicted == NOT_A_DIGIT).any() else DIGITS), dtype=int)
     np.add.at(confusion, (truth, predicted), 1)
     totals = confusion.sum(axis=1)
-    per_class = np.where(totals > 0, np.diag(confusion[:, :10]) / np.maximum(totals, 1), 0.0)
+    per_class = np.where(totals > 0, np.diag(confusion[:, :DIGITS]) / np.maximum(totals, 1), 0.0)
     return Evaluation(
         accuracy=float((predicted == truth).mean()) if len(truth) else 0.0,
         per_class=[float(a) for a in per_class],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from ml.training import ARCHITECTURES, DEFAULT_EPOCHS
+from ml.architectures import ARCHITECTURES, DEFAULT_EPOCHS
 
 WIDTHS = (16, 32, 64)  # conv filters per block
 

@@ -18,8 +18,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ml import devset
 from ml.devset import Sample
+from ml.labels import NOT_A_DIGIT
 
-NOT_A_DIGIT = 10  # the class index, and the label of every negative sample
 KINDS = ("letters", "words", "typed", "scribbles", "doodles", "several_digits", "textures", "blank_paper")
 # Letters a hand may write like a digit (O o D for 0, I l i j J T for 1 and 7, Z z for 2, S s for 5,
 # B for 8, b G for 6, g q a y for 9, h for 4, C c U u e for 0 or 6) are left out of the single letters:

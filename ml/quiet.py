@@ -70,6 +70,7 @@ def import_tensorflow() -> None:
     """Import TensorFlow and Keras once, without their start-up chatter."""
     if "tensorflow" in sys.modules:
         return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own C++ log: warnings and errors only
     with native_chatter_filtered():
         import keras  # noqa: F401
         import tensorflow  # noqa: F401

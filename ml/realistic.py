@@ -17,6 +17,7 @@ import numpy as np
 
 from ml import devset, negatives
 from ml.errors import MLError
+from ml.labels import NOT_A_DIGIT
 from ml.workers import run_jobs
 
 DIGIT_STYLES = ("canvas_rgba", "scan_dark_on_light", "light_on_dark", "small_photo", "noise_specks", "formats_modes")
@@ -96,7 +97,7 @@ def rendered_set(
     ]
     pool = digits_x[rng.choice(len(digits_x), size=min(2000, len(digits_x)), replace=False)]  # several_digits
     x, y = _run(jobs + _negative_jobs(pool, negative_count, seed, split), workers)
-    kept = int(np.count_nonzero(y == negatives.NOT_A_DIGIT))
+    kept = int(np.count_nonzero(y == NOT_A_DIGIT))
     if kept and kept < negative_count:
         # as many again as went missing, scaled by the share kept, from a seed the first round never uses
         again = math.ceil((negative_count - kept) * negative_count / kept)

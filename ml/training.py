@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import warnings
@@ -11,16 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from ml.architectures import ARCHITECTURES, DEFAULT_EPOCHS
 from ml.corrections import Corrections
+from ml.labels import DIGITS, NOT_A_DIGIT
 from ml.metrics import Evaluation, evaluate_predictions
 from ml.mnist import Mnist
 from ml.parameters import Parameter, Parameters
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-ARCHITECTURES = ("cnn", "mlp")
-DEFAULT_EPOCHS = {"cnn": 10, "mlp": 5}
 
 # What a caller may choose about a training (HTTP body, CLI flags, TrainConfig's defaults). The bounds keep
 # one request from monopolising the machine.
@@ -171,72 +166,114 @@ def _as_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
+@dataclass
+class _Pool:
+    """What a training fits and calibrates on: MNIST's fitted and held-out parts, and what is added to each."""
+
+    fit_x: np.ndarray
+    fit_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    negatives: int  # not-a-digit samples drawn for this training (0: a ten-class model)
+    extra_x: list[np.ndarray] = field(default_factory=list)
+    extra_y: list[np.ndarray] = field(default_factory=list)
+    val_render_x: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.uint8))
+    val_render_y: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+
+
 def train(
     config: TrainConfig, data: Mnist, verbose: bool | None = None, corrections: Corrections | None = None
 ) -> TrainResult:
     """Fit the configured model on the training split (plus rendered uploads, negatives and corrections),
     calibrate it on the held-out part, and evaluate it on the test split as predict would answer."""
-    from ml.calibration import Calibration, answers, fit_temperature
+    from ml.calibration import answers
 
     started = time.perf_counter()
+    pool = _pool(config, data)  # rendered before TensorFlow is imported: the renderers then run in forked processes
+    from ml.quiet import import_tensorflow
+
+    import_tensorflow()
+    from ml.models import NEIGHBOURS, ensemble
+
+    config = replace(config, batch_size=min(config.batch_size, len(pool.fit_x)))
+    verbose = sys.stdout.isatty() if verbose is None else verbose
+    members, history, progress = _fit_members(config, pool, corrections, verbose, started)
+    model = ensemble(members, NEIGHBOURS[: config.resolved_shifts()])
+    calibration, validation_p, validation_y = _calibrate(model, pool)
+    seconds = time.perf_counter() - started
+    probabilities = model.predict(_as_input(data.x_test), batch_size=1000, verbose=0)
+    served = answers(probabilities, calibration)
+    return TrainResult(
+        model=model,
+        config=config,
+        evaluation=evaluate_predictions(np.where(served.refused, NOT_A_DIGIT, served.digit), data.y_test),
+        seconds=seconds,
+        epochs=config.resolved_epochs(),
+        parameters=int(model.count_params()),
+        data_sha256=dict(data.sha256),
+        history=history,  # the members' epochs one after the other
+        test_probabilities=probabilities,
+        corrections=_corrections_report(model, corrections, config),
+        calibration=calibration,
+        validation={
+            **validation_report(validation_p, validation_y, calibration, len(pool.val_x)),
+            "progress": progress.points,
+            "seconds_to_99_5": next((s for *_, s, a in progress.points if a >= TIME_TO_ACCURACY), None),
+        },
+    )
+
+
+def _pool(config: TrainConfig, data: Mnist) -> _Pool:
+    """MNIST split, and the rendered uploads, negatives and UCI's second hand the configuration adds."""
     fit_x, fit_y, val_x, val_y = _holdout(data, config)
     share = (len(fit_x) + len(val_x)) / len(data.x_train)
-    negatives = round(config.negatives * share) if config.architecture != "mlp" else 0
-    extra_x, extra_y = [], []
-    val_render_x = np.zeros((0, 28, 28), np.uint8)
-    val_render_y = np.zeros(0, np.uint8)
-    if negatives:
+    pool = _Pool(fit_x, fit_y, val_x, val_y, round(config.negatives * share) if config.architecture != "mlp" else 0)
+    if pool.negatives:
         from ml.realistic import rendered_set
 
-        # rendered before TensorFlow is imported: the renderers then run in two forked processes
-        rx, ry = rendered_set(fit_x, fit_y, round(negatives * RENDERED_DIGITS), negatives, config.seed)
-        extra_x.append(rx)
-        extra_y.append(ry)
+        rx, ry = rendered_set(fit_x, fit_y, round(pool.negatives * RENDERED_DIGITS), pool.negatives, config.seed)
+        pool.extra_x.append(rx)
+        pool.extra_y.append(ry)
         n_val = max(20, round(VALIDATION_RENDERED * share))
-        val_render_x, val_render_y = rendered_set(val_x, val_y, n_val, n_val, config.seed + 1)
+        pool.val_render_x, pool.val_render_y = rendered_set(val_x, val_y, n_val, n_val, config.seed + 1)
     if config.uci_train_half and not config.subset and config.architecture != "mlp":
         from ml.uci import uci_digits, uci_training_set
 
         ux, uy = uci_training_set()
-        extra_x += [ux] * UCI_REPEAT
-        extra_y += [uy] * UCI_REPEAT
-        if negatives:  # the second hand as uploads too: its coarse digits were the most often refused
+        pool.extra_x += [ux] * UCI_REPEAT
+        pool.extra_y += [uy] * UCI_REPEAT
+        if pool.negatives:  # the second hand as uploads too: its coarse digits were the most often refused
             raw_x, raw_y = uci_digits("train")
             rx, ry = rendered_set(raw_x, raw_y, len(raw_x), 0, config.seed + 2)
-            extra_x += [rx] * UCI_REPEAT
-            extra_y += [ry] * UCI_REPEAT
-    from ml.quiet import import_tensorflow
+            pool.extra_x += [rx] * UCI_REPEAT
+            pool.extra_y += [ry] * UCI_REPEAT
+    return pool
 
-    import_tensorflow()
+
+def _fit_members(config: TrainConfig, pool: _Pool, corrections: Corrections | None, verbose: bool, started: float):
+    """The ensemble's members, each fitted from its own seed: (members, their history, the progress callback)."""
     import keras
     import tensorflow as tf
 
-    from ml.models import NEIGHBOURS, build, ensemble
+    from ml.models import build
 
-    x, y = fit_x, fit_y.astype(np.int32)
-    if config.batch_size > len(x):
-        config = replace(config, batch_size=len(x))
-    # an epoch is as many steps as MNIST alone needs: extra data costs no time,
-    # each epoch draws its batches from the union
-    steps = max(1, len(x) // config.batch_size)
-    x = np.concatenate([x, *extra_x]) if extra_x else x
-    y = np.concatenate([y, *[e.astype(np.int32) for e in extra_y]]) if extra_y else y
-    x = _as_input(x)
+    # an epoch is as many steps as MNIST alone needs: extra data costs no time, each epoch draws its
+    # batches from the union
+    steps = max(1, len(pool.fit_x) // config.batch_size)
+    x = _as_input(np.concatenate([pool.fit_x, *pool.extra_x]))
+    y = np.concatenate([pool.fit_y.astype(np.int32), *[e.astype(np.int32) for e in pool.extra_y]])
     if corrections is not None and len(corrections):
         cx, cy = corrections.as_training(config.correction_weight)
         x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
     epochs = config.resolved_epochs()
-    if verbose is None:
-        verbose = sys.stdout.isatty()
-    progress = _held_out_progress(keras, _as_input(val_x), val_y, started)
+    progress = _held_out_progress(keras, _as_input(pool.val_x), pool.val_y, started)
     members: list = []
     history: dict[str, list[float]] = {}
     images, labels = tf.constant(x), tf.constant(y)  # the whole pool once, not a copy per member
     for member in range(config.resolved_members()):
-        # each member its own initial weights, batch order and augmentation
-        member_config = replace(config, seed=config.seed + member)
+        member_config = replace(config, seed=config.seed + member)  # its own weights, batch order, augmentation
         keras.utils.set_random_seed(member_config.seed)
-        model = build(config.architecture, steps, epochs, 11 if negatives else 10)
+        model = build(config.architecture, steps, epochs, DIGITS + 1 if pool.negatives else DIGITS)
         progress.member = member
         with warnings.catch_warnings():  # Keras warns that a tf.data input ignores shuffle=True: ours shuffles itself
             warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
@@ -250,48 +287,33 @@ def train(
         members.append(model)
         for k, vals in fitted.history.items():
             history.setdefault(k, []).extend(round(float(v), 5) for v in vals)
-    model = ensemble(members, NEIGHBOURS[: config.resolved_shifts()])
-    validation_x = _as_input(np.concatenate([val_x, val_render_x]))
-    validation_y = np.concatenate([val_y, val_render_y]).astype(int)
+    return members, history, progress
+
+
+def _calibrate(model, pool: _Pool):
+    """The temperature fitted on the held-out digits: (calibration, their probabilities, their labels)."""
+    from ml.calibration import Calibration, fit_temperature
+
+    validation_x = _as_input(np.concatenate([pool.val_x, pool.val_render_x]))
+    validation_y = np.concatenate([pool.val_y, pool.val_render_y]).astype(int)
     validation_p = model.predict(validation_x, batch_size=1000, verbose=0)
     # uploads matter as much as MNIST's own form: each half weighs the same in the fit
+    rendered = len(pool.val_render_y)
     weights = np.concatenate(
-        [np.full(len(val_x), 1.0 / len(val_x)), np.full(len(val_render_y), 1.0 / max(len(val_render_y), 1))]
+        [np.full(len(pool.val_x), 1.0 / len(pool.val_x)), np.full(rendered, 1.0 / max(rendered, 1))]
     )
-    calibration = Calibration(fit_temperature(validation_p, validation_y, weights))
-    seconds = time.perf_counter() - started
-    probabilities = model.predict(_as_input(data.x_test), batch_size=1000, verbose=0)
-    report = None
-    if corrections is not None:
-        after = (
-            model.predict(corrections.images.astype(np.float32)[..., None] / 255.0, verbose=0)
-            if len(corrections)
-            else None
-        )
-        report = {
-            "used": len(corrections),
-            "weight": config.correction_weight,
-            "accuracy_after": None if after is None else corrections.accuracy(after),
-        }
-    served = answers(probabilities, calibration)
-    return TrainResult(
-        model=model,
-        config=config,
-        evaluation=evaluate_predictions(np.where(served.refused, 10, served.digit), data.y_test),
-        seconds=seconds,
-        epochs=epochs,
-        parameters=int(model.count_params()),
-        data_sha256=dict(data.sha256),
-        history=history,  # the members' epochs one after the other
-        test_probabilities=probabilities,
-        corrections=report,
-        calibration=calibration,
-        validation={
-            **validation_report(validation_p, validation_y, calibration, len(val_x)),
-            "progress": progress.points,
-            "seconds_to_99_5": next((s for *_, s, a in progress.points if a >= TIME_TO_ACCURACY), None),
-        },
-    )
+    return Calibration(fit_temperature(validation_p, validation_y, weights)), validation_p, validation_y
+
+
+def _corrections_report(model, corrections: Corrections | None, config: TrainConfig) -> dict[str, Any] | None:
+    if corrections is None:
+        return None
+    after = model.predict(_as_input(corrections.images), verbose=0) if len(corrections) else None
+    return {
+        "used": len(corrections),
+        "weight": config.correction_weight,
+        "accuracy_after": None if after is None else corrections.accuracy(after),
+    }
 
 
 TIME_TO_ACCURACY = 0.995  # the metrics say when the held-out MNIST digits first reached it
@@ -310,7 +332,7 @@ def _held_out_progress(keras, images: np.ndarray, labels: np.ndarray, started: f
 
         def on_epoch_end(self, epoch, logs=None) -> None:
             p = self.model.predict(images, batch_size=1000, verbose=0)
-            accuracy = float((np.argmax(p[:, :10], axis=1) == labels).mean())
+            accuracy = float((np.argmax(p[:, :DIGITS], axis=1) == labels).mean())
             self.points.append((self.member, epoch + 1, round(time.perf_counter() - started, 1), round(accuracy, 5)))
 
     return Progress()
@@ -323,7 +345,7 @@ def validation_report(probabilities: np.ndarray, labels: np.ndarray, calibration
 
     served = answers(probabilities, calibration)
     raw = answers(probabilities, Calibration(1.0, calibration.refuse_at))
-    digits = labels < 10
+    digits = labels < DIGITS
     negatives = ~digits
     return {
         "count": int(len(labels)),

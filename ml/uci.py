@@ -25,8 +25,8 @@ def uci_training_set() -> tuple[np.ndarray, np.ndarray]:
     very representation predict produces. The dev set's ``uci_digits`` uses
     only the other half.
     """
-    from ml.devset import glyph
     from ml.errors import NoDigitFound
+    from ml.glyphs import glyph
     from ml.normalise import normalise
 
     images, labels = uci_digits("train")

@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from service.predlog.base import NOT_A_DIGIT, StatsRow, days_between
+from ml.labels import DIGITS, NOT_A_DIGIT
+from service.predlog.base import StatsRow, days_between
 
 
 @dataclass
 class _Totals:
-    per_digit: list[int] = field(default_factory=lambda: [0] * 10)
+    per_digit: list[int] = field(default_factory=lambda: [0] * DIGITS)
     confidence_sum: float = 0.0
     low_confidence: int = 0
     corrected: int = 0

@@ -19,7 +19,7 @@ import tempfile
 import time
 from bisect import bisect_left
 
-from service.predlog.base import NOT_A_DIGIT
+from ml.labels import NOT_A_DIGIT
 from service.telemetry import RequestTelemetry
 
 _OWNER_VAR = "DIGITS_METRICS_DIR_OWNER"  # the pid that created PROMETHEUS_MULTIPROC_DIR, when we did

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ml.labels import NOT_A_DIGIT
 from service.errors import ExportError, ServiceError
-from service.predlog.base import NOT_A_DIGIT, StatsRow, days_between
+from service.predlog.base import StatsRow, days_between
 from service.predlog.layout import SHARDS
 from service.settings import Settings
 

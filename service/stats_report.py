@@ -3,7 +3,7 @@ stats`` whichever engine computed them."""
 
 from __future__ import annotations
 
-from service.predlog.base import NOT_A_DIGIT
+from ml.labels import NOT_A_DIGIT
 
 
 def _pct(value: float | None) -> str:

@@ -12,11 +12,12 @@ import numpy as np
 
 from ml.decode import DecodeBudget
 from ml.errors import MLError, NotADigit, RequestTooCostly
+from ml.labels import NOT_A_DIGIT
 from ml.preprocess import preprocess
 from service import memory
 from service.http.uploads import Upload
 from service.predlog import PredictionRecord, new_prediction_id
-from service.predlog.base import NOT_A_DIGIT, created_at_of
+from service.predlog.base import created_at_of
 from service.settings import Settings
 from service.telemetry import RequestTelemetry
 

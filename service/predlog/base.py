@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
+from ml.labels import NOT_A_DIGIT
+
 _GREGORIAN = datetime(1582, 10, 15, tzinfo=UTC)
-NOT_A_DIGIT = 10  # the digit a refused upload is recorded with (ml.negatives.NOT_A_DIGIT)
 
 
 _UUID_EPOCH_TICKS = 0x01B21DD213814000  # 100 ns ticks from 1582-10-15 to 1970-01-01

@@ -21,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ml.labels import NOT_A_DIGIT
 from scripts.cassandra_node import CassandraNode
 from service.analytics import summarise
-from service.predlog.base import NOT_A_DIGIT, created_at_of, new_prediction_id
+from service.predlog.base import created_at_of, new_prediction_id
 from service.predlog.cassandra import CassandraPredictionLog
 from service.stats_report import summary_lines
 from tests.conftest import ROOT

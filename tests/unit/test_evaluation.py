@@ -6,7 +6,7 @@ import pytest
 
 from ml import devset
 from ml.evaluation import Prepared, Scored, category_scores, misses, prepared_devset, score_prepared, score_samples
-from ml.negatives import NOT_A_DIGIT
+from ml.labels import NOT_A_DIGIT
 
 pytestmark = pytest.mark.training  # draws and preprocesses MNIST-based uploads (seconds)
 

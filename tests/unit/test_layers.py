@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 
+import pytest
+
 from tests.conftest import ROOT
 
 LAYERS = {"functions": 2, "service": 1, "ml": 0}  # a module may import its own layer and those below
@@ -45,3 +47,38 @@ def test_no_layer_loads_code_by_path():
             names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
             found += [f"{path.relative_to(ROOT).as_posix()} uses {name}" for name in names & set(LOADERS_BY_PATH)]
     assert not found, "\n".join(found)
+
+
+def _module_imports(layer: str) -> dict[str, set[str]]:
+    """module -> the modules of the same layer it imports (``from pkg import mod`` counted as ``pkg.mod``)."""
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts): p for p in (ROOT / layer).rglob("*.py")}
+    modules = {name.removesuffix(".__init__"): path for name, path in modules.items()}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[name] = {m for m in found if m in modules and m != name and not name.startswith(m + ".")}
+    return graph
+
+
+@pytest.mark.parametrize("layer", ["ml", "service"])
+def test_no_import_circles_inside_a_layer(layer):
+    """Two modules that import each other (directly or around a longer circle) cannot be read, or
+    tested, one without the other."""
+    graph = _module_imports(layer)
+    circles = []
+    for start in graph:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    circles.append(" -> ".join([*path, start]))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+    assert not circles, "\n".join(sorted(set(circles)))
