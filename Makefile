@@ -98,10 +98,11 @@ $(BENTOML): benchmarks/peers/requirements-bentoml.txt  # the BentoML peer, in it
 layer: install-dev                ## build/layer.zip: the shared Lambda layer (python3.12, manylinux x86_64)
 	$(PY) layers/build.py
 
-lint: install-dev                 ## ruff (lint, format check) on everything, mypy on ml/ and service/
+lint: install-dev                 ## ruff (lint, format check) on everything, mypy on ml/ and service/, comments say why
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	$(PY) scripts/check_comments.py
 
 lock: install-dev                 ## re-resolve the lock files from pyproject.toml (kept versions; delete a line to update it)
 	# every role but spark, which has its own lock (pyspark stays out of install-dev)

@@ -2,7 +2,7 @@
 
 The dependencies are downloaded as manylinux x86_64 wheels for the Lambda
 runtime's Python (not this machine's), then our own packages are added.
-Prints the unzipped size and fails above Lambda's 250 MB limit.
+Prints the unzipped size and fails above Lambda's unzipped-size limit (LAMBDA_LIMIT).
 
     python layers/build.py [--python 3.12] [--out build]
 """
@@ -64,8 +64,7 @@ def runtime_interpreter(version: str) -> str | None:
 
 def precompile(site: Path, python: str) -> None:
     """Ship bytecode: Lambda's /opt is read-only, so a layer without it compiles every module it imports on
-    every cold start (the predict path from the layer: 515 ms without, measured by
-    benchmarks/lambda_cold_start.py). Compiled by an interpreter of the runtime's version (bytecode is
+    every cold start (benchmarks/lambda_cold_start.py measures it). Compiled by an interpreter of the runtime's version (bytecode is
     version-specific), as unchecked-hash .pyc files: valid whatever mtimes the zip extraction gives."""
     interpreter = runtime_interpreter(python)
     if interpreter is None:

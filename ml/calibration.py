@@ -5,7 +5,8 @@ log-likelihood, divides the logits; the argmax never changes, only how sure the 
 output is a softmax, so its logs are the logits up to a constant, which the softmax ignores. An eleventh
 output, when the model has one, is "not a digit": an upload is refused when its calibrated probability is
 at least ``refuse_at``. A digit's confidence is then its probability among the digits (given that the
-picture is one, which predict has just decided): "90 % sure" is right about 90 times in 100 answers.
+picture is one, which predict has just decided): an answer given with confidence p is right in a share p
+of such answers.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def answers(probabilities: np.ndarray, calibration: Calibration) -> Answers:
 
 def answer_one(probabilities: list[float], calibration: Calibration) -> tuple[int, float, list[float], float, bool]:
     """``answers`` for one image in plain Python: (digit, confidence, probabilities, not_a_digit, refused).
-    An upload is one image, and numpy's per-call overhead on eleven values made ``answers`` cost twice this
-    (19 against 10 us here); the same arithmetic, equal within 1e-12 (tests/unit/test_calibration.py)."""
+    An upload is one image, and numpy's per-call overhead on eleven values made ``answers`` cost twice this;
+    the same arithmetic, equal within 1e-12 (tests/unit/test_calibration.py)."""
     inverse_t = 1.0 / calibration.temperature
     logits = [math.log(min(max(p, 1e-12), 1.0)) * inverse_t for p in probabilities]
     top = max(logits)

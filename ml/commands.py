@@ -92,7 +92,7 @@ def cmd_train(args, settings: MLSettings) -> int:
     return 0 if outcome.promoted or args.no_fail else 3
 
 
-# Issue 15's targets, printed met or MISSED by `python -m ml eval`
+# The accuracy targets, printed met or MISSED by `python -m ml eval`
 TARGETS = {
     "mnist": 0.996,  # MNIST test through the predict path
     "devset": 0.995,  # the realistic dev set overall

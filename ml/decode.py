@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-# The plugins of FORMATS are imported here, so they are registered: Image.open imports all ~45 of Pillow's
-# plugins (28 ms here) the first time it is asked for a format not yet registered, which the first upload
+# The plugins of FORMATS are imported here, so they are registered: Image.open imports all of Pillow's
+# plugins (slow) the first time it is asked for a format not yet registered, which the first upload
 # that is not PNG, JPEG, GIF or BMP (WebP, TIFF, or any junk) would have paid, once per worker.
 from PIL import (  # noqa: F401
     BmpImagePlugin,
@@ -41,8 +41,7 @@ WORK_SIZE = 512  # longest side we ever process at
 DETAIL_FROM = 3  # a picture this many times the working size across can be read in more detail (see decode)
 DRAFT_SHARE = 0.75  # a JPEG is decoded at a DCT scale whose longest side is at least this share of WORK_SIZE
 # A camera's progressive JPEG has about 10 scans; each scan is a pass over every block, so a file of
-# thousands of tiny scans costs seconds per 100 KB (2,000 scans of a 12 MP image, 123 KB: 19.9 s here,
-# benchmarks/costly_images.py).
+# thousands of tiny scans costs seconds for a small file (benchmarks/costly_images.py).
 MAX_JPEG_SCANS = 50
 _SOS = b"\xff\xda"  # start-of-scan marker; 0xFF in entropy-coded data is always followed by 0x00
 
@@ -116,7 +115,7 @@ def _open(data: bytes, max_pixels: int, budget: DecodeBudget | None) -> Image.Im
 
 
 # Where Pillow's getexif() finds an orientation (besides a TIFF's own tags): an image with none of these
-# is upright, and skips exif_transpose's parse of an empty EXIF block (7 us of a 28x28 upload's ~70)
+# is upright, and skips exif_transpose's parse of an empty EXIF block (a visible share of a tiny upload's cost)
 _ORIENTATION_SOURCES = frozenset({"exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp"})
 
 
@@ -125,7 +124,7 @@ def _draft_request(size: tuple[int, int], work_size: int) -> tuple[int, int]:
     DRAFT_SHARE of the working size. Pillow picks a scale that keeps both sides at or above the request,
     so asking for the square (work_size, work_size), as before, decoded a 1000x1000 photo at full size and
     a 4000x3000 one at 1/4; this asks for 1/2 and 1/8. Half the working size was too coarse: the
-    dev set's small digits in 2400x1800 photos (1/8 = 300x225) lost 12 of 200."""
+    dev set's small digits in large photos were lost at that size (docs/decisions.md)."""
     scale = DRAFT_SHARE * work_size / max(size)
     return max(1, math.ceil(size[0] * scale)), max(1, math.ceil(size[1] * scale))
 
@@ -186,7 +185,7 @@ def decode(
 
     With ``detail_size``, a picture at least DETAIL_FROM times the working size across is read at up to
     ``detail_size`` across, kept as ``finer``: a small digit in a large photo needs those pixels. Reading a
-    4000x3000 JPEG at 1/4 of its size instead of 1/8 costs ~4 ms; decoding it a second time cost ~20 (its
+    large JPEG at 1/4 of its size instead of 1/8 costs little; decoding it a second time costs far more (its
     entropy-coded data is read whatever the scale)."""
     if budget is not None:
         budget.check_time()

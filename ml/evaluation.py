@@ -39,7 +39,7 @@ class Scored:
         return self.error is None and not self.refused and self.digit == self.label
 
     def outcome(self) -> str:
-        """What happened to it, in a few words: "9 read as 4 (88%)"."""
+        """What happened to it, in a few words: "9 read as 4" and the answer's confidence."""
         label = "not a digit" if self.label == NOT_A_DIGIT else str(self.label)
         if self.error is not None:
             return f"{label}: {self.error}"

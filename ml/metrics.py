@@ -44,9 +44,8 @@ def evaluate_predictions(predicted: np.ndarray, truth: np.ndarray) -> Evaluation
 
 def wilson_interval(successes: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson score interval of a rate measured as ``successes`` of ``total``: what the
-    rate could be on more uploads of the same kinds. 1,986 right of 2,000 (99.30 %) spans 98.83-99.58 %,
-    so a dev set that size cannot tell 99.3 % from 99.5 %; the normal approximation would also allow rates
-    above 100 % near the top."""
+    rate could be on more uploads of the same kinds: a few thousand answers cannot tell rates a few tenths
+    of a point apart near the top, and the normal approximation would there allow rates above one."""
     if total <= 0:
         return 0.0, 1.0
     z = NormalDist().inv_cdf(0.5 + confidence / 2)

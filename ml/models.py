@@ -118,8 +118,8 @@ def ensemble(members: list[keras.Model], shifts: tuple[tuple[int, int], ...] = (
     """One model that averages its members' logits over the picture and its ``shifts``: the softmax of
     the mean logit is the normalised geometric mean of the probabilities. Members trained from different
     seeds disagree on different digits, and so does one member on a digit moved by a pixel. Two members cost
-    twice the training time; each view costs another inference of every member (one picture, two members:
-    102 us, 436 us with four shifts, 812 us with eight; benchmarks/test_time_shifts.py); predict still runs
+    twice the training time; each view costs another inference of every member
+    (benchmarks/test_time_shifts.py); predict still runs
     one TFLite file."""
     if len(members) == 1 and not shifts:
         return members[0]

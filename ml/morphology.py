@@ -3,8 +3,8 @@
 They give exactly what scipy.ndimage's ``label`` (8-connected), ``find_objects``, ``binary_erosion``
 (4-connected cross), ``binary_dilation`` (3x3), ``grey_dilation`` (a diamond) and ``center_of_mass``
 give on these inputs (tests/unit/test_morphology.py compares them with scipy on random and real masks),
-without importing scipy.ndimage: ~0.29 s of every cold start of the predict function, and tens of MB
-of the Lambda layer. Pure functions; no I/O.
+without importing scipy.ndimage, which would weigh on every cold start of the predict function and on
+the Lambda layer's size. Pure functions; no I/O.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 class Components:
     """The 8-connected components of a mask, numbered 1..count in raster order of their first pixel
     (as scipy.ndimage.label numbers them); 0 is the background. Kept as horizontal runs: painting a
-    label image cost more than finding the components (2 of 3 ms on a 500x500 photo), and
+    label image cost more than finding the components, and
     normalisation only needs the pixels of the few components it keeps (``select``)."""
 
     shape: tuple[int, int]
@@ -135,7 +135,7 @@ def components(mask: np.ndarray) -> Components:
 
 
 def _padded(values: np.ndarray) -> np.ndarray:
-    """``values`` with a border of one zero (np.pad(values, 1), without its ~15 µs of generality)."""
+    """``values`` with a border of one zero (np.pad(values, 1), without the cost of its generality)."""
     h, w = values.shape
     p = np.zeros((h + 2, w + 2), dtype=values.dtype)
     p[1:-1, 1:-1] = values

@@ -4,7 +4,7 @@ doodles, several digits at once, photos of textures and objects, empty paper wit
 They train the model's eleventh class ("not a digit") and make its dev set. The two never share a hand,
 a typeface or a digit image: training draws on the ``train`` fonts and MNIST's training digits, the dev
 set on the ``eval`` fonts, Pillow's built-in typeface and MNIST's test digits, each from its own seed.
-Everything is drawn here (Hershey's public-domain stroke fonts ship as a 150 KB Python package);
+Everything is drawn here (Hershey's public-domain stroke fonts ship as a small Python package);
 nothing is downloaded. Pure functions of their arguments and a seeded generator.
 """
 
@@ -42,7 +42,7 @@ FONTS = {
         "greeks",
     ),
 }
-STYLES = {  # how a drawing is sent; training draws its photos at a third of the size (130 ms a render less)
+STYLES = {  # how a drawing is sent; training draws its photos at a third of the size (a much cheaper render)
     "eval": ("canvas_rgba", "scan_dark_on_light", "light_on_dark", "phone_photo"),
     "train": ("canvas_rgba", "scan_dark_on_light", "light_on_dark", "small_photo"),
 }

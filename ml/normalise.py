@@ -73,7 +73,7 @@ def canvas_ink(luma: np.ndarray, alpha: np.ndarray | None, detail: int = CANVAS_
     On a canvas that is mostly transparent the background is known exactly, so the ink is each pixel's
     opacity times its contrast with that background: no lighting to fit, no light-or-dark guess. The
     drawing is cut out (with a margin for the halo and dilation) and, when larger than ``detail`` pixels
-    across, shrunk: the model sees 20 pixels, and a 280x280 canvas at full size cost 2.6 ms to normalise.
+    across, shrunk: the model sees 20 pixels, and a canvas normalised at full size cost far more.
     """
     if alpha is None:
         return None
@@ -121,7 +121,7 @@ def _extremes(grey: np.ndarray, count: int) -> tuple[float, float, float]:
 
 def _top(values: np.ndarray, count: int) -> float:
     """The ``count``-th largest value. An ink map is mostly zeros, on which a partition of every pixel
-    is slow (1.2 ms on a 280x280 canvas); when ``count`` values exceed the mean, the answer is among them."""
+    is slow; when ``count`` values exceed the mean, the answer is among them."""
     flat = values.ravel()
     if flat.size <= count:
         return float(flat.max())
@@ -148,7 +148,7 @@ _GRID_DESIGN = _design(_CENTRES[0].ravel(), _CENTRES[1].ravel())
 
 def percentile(values: np.ndarray, q: float) -> float:
     """np.percentile(values, q) (its default, linear interpolation), to the last bit, by partitioning once
-    around the lower neighbour: np.percentile's generality cost 50 µs of a 2.5 ms canvas prediction.
+    around the lower neighbour: np.percentile's generality was a visible share of a canvas prediction.
     As in numpy with a Python ``q``, the weight is a Python float and the lerp is in the values' precision."""
     flat = values.ravel()
     index = (flat.size - 1) * (q / 100)
@@ -162,7 +162,7 @@ def percentile(values: np.ndarray, q: float) -> float:
 
 
 def small_median(values: np.ndarray) -> float:
-    """np.median of a small array by sorting it: the same value, without np.median's ~40 µs of overhead
+    """np.median of a small array by sorting it: the same value, without np.median's overhead
     (the background fit takes ten medians of 1,024 cells; the identity check one of 784 pixels)."""
     ordered = np.sort(values)
     mid = ordered.size // 2
@@ -258,7 +258,7 @@ def digit_mask(flat: np.ndarray) -> tuple[np.ndarray, Box]:
         raise NoDigitFound("no digit found: only isolated specks")
     # the digit is the largest mark among those nearly as dark as the darkest: a shadow's edge that passes
     # the threshold can cover far more pixels than a small thin digit, at about half a pen stroke's contrast
-    if np.count_nonzero(sizable) > 1:  # (16-64 us an upload here; most have one mark, and no choice)
+    if np.count_nonzero(sizable) > 1:  # (cheap; most uploads have one mark, and no choice)
         peaks = found.peaks(flat)
         inked = sizable & (peaks >= INK_SHARE * peaks[sizable].max())
         main = int(np.argmax(np.where(inked, areas, -1)))
@@ -281,9 +281,9 @@ def threshold_otsu(values: np.ndarray, bins: int = 256) -> float:
     """Otsu's threshold (maximum between-class variance) on a 256-bin histogram.
 
     Twenty lines of numpy instead of importing scikit-image's filters, which
-    pulled ~0.35 s of imports into every cold start (measured). The histogram
+    pulled a large tree of imports into every cold start. The histogram
     is a bincount of bin numbers as bytes: np.histogram's exact edge handling
-    took 2 ms on 250,000 pixels, this 0.5 ms.
+    is several times slower.
     """
     flat = values.ravel()
     low, high = float(flat.min()), float(flat.max())
@@ -368,7 +368,7 @@ def locate(grey: np.ndarray, detail: np.ndarray | None = None) -> tuple[np.ndarr
     covers at most half the frame and keeps clear of its edges, that is the answer. A smaller one (a
     small digit in a large photo) is done again at full size on its neighbourhood only, from ``detail``
     when it spans under FINE_SPAN pixels at full size. Anything else (a shadow's edge found at that size
-    instead of a digit) is done again on the whole picture: the coarse pass alone lost 50 of 200 small
+    instead of a digit) is done again on the whole picture: the coarse pass alone lost many small
     digits in large photos on the dev set."""
     if max(grey.shape) > COARSE_SIZE * 3 // 2:
         scale = COARSE_SIZE / max(grey.shape)

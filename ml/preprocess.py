@@ -12,7 +12,7 @@ from ml.decode import DEFAULT_MAX_PIXELS, WORK_SIZE, DecodeBudget, Decoded, deco
 VERSION = _normalise.VERSION
 BLACK = 0.05  # the median of a picture in MNIST's form: its background is black
 # A large picture is also read at up to this size across (decode's detail_size), where normalise finds a
-# small digit: the larger dev set's large_offcentre, 989 of 1,000 read right before (v7's pair), 997 so
+# small digit: the larger dev set's large_offcentre read better so (docs/decisions.md)
 FINER_SIZE = 2 * WORK_SIZE
 
 
@@ -20,7 +20,7 @@ def mnist_form(decoded: Decoded) -> np.ndarray | None:
     """The picture itself when it is already in MNIST's form: 28x28, opaque, a light digit on black.
 
     MNIST's files, and uploads made from them, are exactly what the model was trained on; normalising
-    them again only moves them away from it (benchmarks/identity_path.py: 99.47 % instead of 99.52 %).
+    them again only moves them away from it (benchmarks/identity_path.py).
     None for anything else, which goes through the full normalisation."""
     luma = decoded.luma
     if luma.shape != (_normalise.SIZE, _normalise.SIZE) or decoded.alpha is not None:

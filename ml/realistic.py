@@ -4,7 +4,7 @@ only) and the not-a-digit uploads of ``ml.negatives``, each sent through ``prepr
 MNIST alone teaches the model MNIST's own look; what predict hands it after normalising a canvas, a scan
 or a photo differs a little (stroke ends, residual shadows), and the eleventh class must be learned in
 exactly that representation, against digits in the same one, or it would learn "rendered" instead of
-"not a digit". Rendering costs ~10 ms an image, so it runs in forked worker processes (``ml.workers``), but
+"not a digit". Rendering is costly, so it runs in forked worker processes (``ml.workers``), but
 only while TensorFlow is not loaded: a second training in the same process renders in process.
 """
 

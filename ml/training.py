@@ -63,9 +63,9 @@ TRAINING = Parameters(
         20000,
     ),
 )
-VALIDATION_SHARE = 30  # one in this many training digits is held out to calibrate (2,000 of 60,000)
+VALIDATION_SHARE = 30  # one in this many training digits is held out to calibrate
 RENDERED_DIGITS = 0.5  # rendered uploads of training digits per negative, so that "rendered" is no cue
-UCI_REPEAT = 3  # the second hand's ~900 training digits in the pool this many times: once, they were 3 % of it
+UCI_REPEAT = 3  # the second hand's training digits in the pool this many times: once, they were too small a share
 VALIDATION_RENDERED = 600  # rendered digits and negatives each in the full validation split
 
 
@@ -130,8 +130,8 @@ def _dataset(images, labels, config: TrainConfig, epochs: int, steps: int):
     without a shuffle buffer.
 
     The batch indices of every epoch are drawn up front (a few MB of int32),
-    so there is no 60,000-element shuffle buffer to fill before the first
-    step: that fill stalled each run ~50 s here (measured).
+    so there is no shuffle buffer of the whole split to fill before the first
+    step: that fill stalled each run.
     """
     import tensorflow as tf
 
@@ -321,8 +321,8 @@ TIME_TO_ACCURACY = 0.995  # the metrics say when the held-out MNIST digits first
 
 def _held_out_progress(keras, images: np.ndarray, labels: np.ndarray, started: float):
     """A callback that scores the held-out MNIST digits after every epoch of every member: (member, epoch,
-    seconds since the training started, accuracy), from which the time to 99.5 % is read (the first member
-    alone is a usable model). 2,000 images: ~0.3 s an epoch."""
+    seconds since the training started, accuracy), from which the time to TIME_TO_ACCURACY is read (the
+    first member alone is a usable model). The held-out digits are few: scoring them costs little an epoch."""
 
     class Progress(keras.callbacks.Callback):
         def __init__(self) -> None:

@@ -2,8 +2,8 @@
 
 glibc keeps freed heap for reuse, so one hostile request (tens of megapixels decoded) would leave a
 worker's RSS that much higher for good. Returning memory after every request costs throughput (forcing
-mmap for large blocks, `MALLOC_MMAP_THRESHOLD_=131072 benchmarks/soak.py`, dropped ordinary uploads from
-111 to 85 req/s before the lock), so only requests that decoded many pixels pay for a trim."""
+mmap for large blocks, `MALLOC_MMAP_THRESHOLD_=131072 benchmarks/soak.py`, slowed ordinary uploads
+before the lock), so only requests that decoded many pixels pay for a trim."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ LARGE_REQUEST_PIXELS = 4_000_000
 
 @lru_cache(maxsize=1)
 def _malloc_trim():
-    import ctypes  # here: ~10 ms of imports that only the first large request needs
+    import ctypes  # here: imports that only the first large request needs
     import ctypes.util
 
     name = ctypes.util.find_library("c")

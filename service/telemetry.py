@@ -21,7 +21,7 @@ _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 def request_id_from(header: str) -> str:
     """The client's ``X-Request-Id`` when it is a sane token (<= 128 of [A-Za-z0-9._:-]); a new one otherwise.
 
-    Anything else (spaces, quotes, newlines, 10 KB) is replaced, so an id never breaks a log line
+    Anything else (spaces, quotes, newlines, a huge value) is replaced, so an id never breaks a log line
     or a header, and is never longer than a UUID-ish token needs."""
     header = header.strip()
     return (

@@ -7,10 +7,10 @@ worker's one thread: two clients trickling their uploads froze the whole predict
 request line was unlimited. Here a connection costs a worker nothing while it sends:
 
 - the request line and headers must arrive within READ_TIMEOUT_SECONDS (408, then closed) and fit in
-  16 KB (431); a malformed request gets a JSON 400, like every other error;
+  MAX_HEAD_BYTES (431); a malformed request gets a JSON 400, like every other error;
 - the body must arrive within READ_TIMEOUT_SECONDS of the headers (408) and is refused by its
   Content-Length before it is read when over the limit (413) (service.http.adapters.read_asgi_body);
-- a predict worker whose event loop stalls for 30 s (a request is bounded far below that) is replaced.
+- a predict worker whose event loop stalls for STALL_SECONDS (a request is bounded far below that) is replaced.
 
 The functions' code is loaded once in the master before the workers fork (as functions-framework
 does), and each worker loads its model and opens its log right after the fork (``post_worker_init``),
@@ -40,7 +40,7 @@ LISTEN_QUEUE = 1024
 DEFAULT_PORTS = {"predict": 8080, "train": 8081}
 DEFAULT_WORKERS = {"predict": 2, "train": 1}
 # a worker whose event loop answers nothing for this long is replaced; training runs in a thread, but it
-# holds the GIL at times for minutes on end, so the train worker gets Lambda's own limit (900 s)
+# holds the GIL at times for minutes on end, so the train worker gets Lambda's own time limit
 STALL_SECONDS = {"predict": 30, "train": 900}
 
 
@@ -53,8 +53,7 @@ def _raw_answer(status: int, reason: str, code: str, message: str) -> bytes:
 
 
 class GuardedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol (llhttp in C: 0.2 ms of CPU a request less than h11 here, README's
-    table of cuts) with what uvicorn lacks: a deadline on the request head (a client that sends
+    """uvicorn's httptools protocol (llhttp in C: less CPU a request than h11, BENCHMARKS.md) with what uvicorn lacks: a deadline on the request head (a client that sends
     one header byte a second kept its connection forever), a limit on a head split across reads (431
     as soon as it is passed, not after megabytes), and JSON answers to requests that are not HTTP."""
 
@@ -129,7 +128,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
 class _BalancedServer(uvicorn.Server):
     """asyncio accepts up to ``backlog`` connections per wake-up, so the worker that woke first took
-    all 16 of a benchmark's connections and the other idled (268 req/s instead of ~540 measured).
+    all of a benchmark's connections and the other idled (half the throughput).
     Accepting one at a time spreads them; the kernel's listen queue is then set back to its full size."""
 
     async def startup(self, sockets=None) -> None:

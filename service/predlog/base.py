@@ -17,7 +17,7 @@ from ml.labels import NOT_A_DIGIT
 _GREGORIAN = datetime(1582, 10, 15, tzinfo=UTC)
 
 
-_UUID_EPOCH_TICKS = 0x01B21DD213814000  # 100 ns ticks from 1582-10-15 to 1970-01-01
+_UUID_EPOCH_TICKS = 0x01B21DD213814000  # RFC 4122 ticks (tenths of a microsecond) from its epoch to Unix's
 
 
 def _random_tail() -> str:
@@ -28,7 +28,7 @@ def _random_tail() -> str:
 
 
 class _TimeUUIDs:
-    """Version-1 UUIDs (Cassandra timeuuids) made here: the current time in 100 ns ticks, strictly increasing
+    """Version-1 UUIDs (Cassandra timeuuids) made here: the current time in RFC 4122 ticks, strictly increasing
     within the process, with a clock sequence and node drawn at random once per process (RFC 4122 4.5: a
     random node has the multicast bit set), anew in each forked worker. uuid.uuid1() asks libuuid, which
     opened a socket to the uuidd daemon on every call (socket, connect, close: three system calls per upload)."""
@@ -70,7 +70,7 @@ def new_prediction_id(at: datetime | None = None) -> str:
 
 def created_at_of(prediction_id: str) -> datetime:
     """The timestamp a timeuuid carries (UTC, microsecond precision)."""
-    ticks = uuid.UUID(prediction_id).time  # 100 ns since 1582-10-15
+    ticks = uuid.UUID(prediction_id).time  # tenths of a microsecond since the Gregorian epoch
     return _GREGORIAN + timedelta(microseconds=ticks // 10)
 
 

@@ -30,7 +30,7 @@ MAX_DAYS_BACK = 31
 MAX_SCANNED = 100_000  # rows one "recent" request may read looking for low-confidence answers
 PAGE_SIZE = 500  # rows per page when a query walks a partition of narrow rows
 COUNT_SLOTS_AT_ONCE = 16  # slots (of 16 partitions each) whose reads are sent together when counting
-EXPORT_PAGE_SIZE = 100  # rows of about 1 KB (no originals) from each of a slot's 16 partitions at once
+EXPORT_PAGE_SIZE = 100  # small rows (no originals) from each of a slot's partitions at once
 CORRECTIONS_BUCKET = "all"
 # A slot is counted for good only this long after it ended: a write whose id was taken inside the slot has
 # finished by then (or failed, and its replay clears the rollup again).

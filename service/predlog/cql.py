@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 
 from service.errors import LogUnavailable
 
-# The client waits a little longer than the server's own timeouts (Cassandra's defaults: writes 2 s, reads
-# 5 s), so a coordinator's timeout reaches the retry policy instead of the client abandoning it first. A
+# The client waits a little longer than the server's own timeouts (Cassandra's default write and read
+# timeouts), so a coordinator's timeout reaches the retry policy instead of the client abandoning it first. A
 # write that still fails is spooled: a dead node costs an upload at most WRITE_TIMEOUT_S.
 WRITE_TIMEOUT_S = 2.5
 READ_TIMEOUT_S = 6.0
@@ -180,7 +180,7 @@ class Cql:
             control_connection_timeout=CONNECT_TIMEOUT_S,
             execution_profiles=profiles,
             # no protocol version pinned unless asked: the driver negotiates down to what the cluster speaks
-            # a node that comes back is noticed within seconds (the driver's default backs off to 10 min)
+            # a node that comes back is noticed within seconds (the driver's default backs off to minutes)
             reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
             # the driver leaves Nagle on: a request of a few KB then waits for the server's delayed ACK
             sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],

@@ -17,7 +17,7 @@ SCHEMA_V1 = Path(__file__).resolve().parent / "schema_v1.cql"
 MIGRATED = "first_schema"  # log_state's name for "the day-keyed tables are copied"
 MAX_DAYS_BACK = 31
 PAGE_SIZE = 500
-ORIGINALS_PAGE_SIZE = 16  # the first schema inlined originals of up to 1 MiB: a page must stay small
+ORIGINALS_PAGE_SIZE = 16  # the first schema inlined large originals: a page must stay small
 COPY_GROUP = 200  # records written together by the migration
 
 

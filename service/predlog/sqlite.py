@@ -58,7 +58,7 @@ _SELECT = (
     "SELECT " + ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(",")) + ", l.label, l.labelled_at "
     "FROM predictions p LEFT JOIN labels l ON l.id = p.id"
 )
-# lists never return originals: they are not read (500 inline originals would be up to 500 MB)
+# lists never return originals: they are not read (a page of inline originals would be large)
 _SELECT_LIST = _SELECT.replace("p.image,", "NULL,")
 
 
