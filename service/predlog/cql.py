@@ -1,28 +1,19 @@
-"""The driver's side of the Cassandra log: one session per process, statements prepared once, errors sorted
+"""The driver's side of the Cassandra log (its timeouts and profiles: ``cql_connect``): one session per process, statements prepared once, errors sorted
 into "the cluster cannot serve this now" (LogUnavailable: spooled, retried) and bugs."""
 
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Iterator, Sequence
 
 from service.errors import LogUnavailable
+from service.predlog.cql_connect import (
+    READS,
+    data_centre_error,
+    new_cluster,
+)
 
-# The client waits a little longer than the server's own timeouts (Cassandra's default write and read
-# timeouts), so a coordinator's timeout reaches the retry policy instead of the client abandoning it first. A
-# write that still fails is spooled: a dead node costs an upload at most WRITE_TIMEOUT_S.
-WRITE_TIMEOUT_S = 2.5
-READ_TIMEOUT_S = 6.0
-CONNECT_TIMEOUT_S = 2.0
-# Reads go to a second replica when the first has not answered by then (every statement is idempotent).
-SPECULATE_AFTER_S = 0.2
-WRITE_CONSISTENCY = "LOCAL_QUORUM"  # the one level Amazon Keyspaces accepts for writes
-READS = "reads"  # the execution profile of SELECTs
-# Counts that are kept (rollups) must see every acknowledged write: LOCAL_QUORUM, whatever reads use.
-COUNTS = "counts"
-EVERY_REPLICA = "every replica"  # a one-off copy that must miss no row written at ONE (the first schema's)
 # Statements in flight at once for one group of records: more only queue on the connections. Large rows
 # are bounded by bytes too: once a connection's socket buffer is full the driver refuses the next statement
 # as busy instead of waiting.
@@ -139,58 +130,15 @@ class Cql:
         return self._session
 
     def _open(self) -> None:
-        from cassandra import ConsistencyLevel
-        from cassandra.auth import PlainTextAuthProvider
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import (
-            ConstantSpeculativeExecutionPolicy,
-            DCAwareRoundRobinPolicy,
-            ExponentialReconnectionPolicy,
-            TokenAwarePolicy,
-        )
-
-        from service.predlog.retry import IdempotentRetryPolicy
-
-        def profile(consistency: str, timeout: float, **more) -> ExecutionProfile:
-            return ExecutionProfile(
-                load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
-                consistency_level=ConsistencyLevel.name_to_value[consistency],
-                request_timeout=timeout,
-                retry_policy=IdempotentRetryPolicy(),  # imported here: only a Cassandra log needs the driver
-                **more,
-            )
-
-        speculative = ConstantSpeculativeExecutionPolicy(SPECULATE_AFTER_S, 1)
-        profiles = {
-            EXEC_PROFILE_DEFAULT: profile(WRITE_CONSISTENCY, WRITE_TIMEOUT_S),
-            READS: profile(self.consistency, READ_TIMEOUT_S, speculative_execution_policy=speculative),
-            COUNTS: profile(WRITE_CONSISTENCY, READ_TIMEOUT_S, speculative_execution_policy=speculative),
-            EVERY_REPLICA: profile("ALL", READ_TIMEOUT_S),
-        }
-        context, server_name = self._tls_context()
-        extra: dict = {} if self.protocol_version is None else {"protocol_version": self.protocol_version}
-        cluster = Cluster(
-            self.hosts,
-            port=self.port,
-            ssl_context=context,
-            ssl_options=server_name,
-            **extra,
-            auth_provider=PlainTextAuthProvider(*self.login) if self.login else None,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            control_connection_timeout=CONNECT_TIMEOUT_S,
-            execution_profiles=profiles,
-            # no protocol version pinned unless asked: the driver negotiates down to what the cluster speaks
-            # a node that comes back is noticed within seconds (the driver's default backs off to minutes)
-            reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
-            # the driver leaves Nagle on: a request of a few KB then waits for the server's delayed ACK
-            sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        )
+        cluster = new_cluster(self)
         try:
             self._session = cluster.connect()
-            self._check_data_centre(cluster)
+            error = data_centre_error(cluster, self.local_dc, self.where)
+            if error is not None:
+                raise error
         except Exception as exc:  # the driver raises NoHostAvailable and friends
             self._session = None
-            error = self._data_centre_error(cluster)
+            error = data_centre_error(cluster, self.local_dc, self.where)
             if error is None:
                 error = connect_error(exc, self.login[0] if self.login else None, self.where)
                 if not self.tls and not isinstance(error, CassandraAuthError):
@@ -200,46 +148,6 @@ class Cql:
             raise error from exc
         self._cluster = cluster
         self.last_error = None
-
-    def _data_centre_error(self, cluster) -> LogUnavailable | None:
-        """A local data centre that none of the nodes the control connection found is in: the driver would
-        ask no node at all (with Amazon Keyspaces the data centre is the region's name)."""
-        centres = sorted({h.datacenter for h in cluster.metadata.all_hosts() if h.datacenter})
-        if not centres or self.local_dc in centres:
-            return None
-        return LogUnavailable(
-            f"CASSANDRA_LOCAL_DC={self.local_dc!r} names no data centre of {self.where} (it has "
-            f"{', '.join(centres)}): no node would be asked"
-        )
-
-    def _check_data_centre(self, cluster) -> None:
-        error = self._data_centre_error(cluster)
-        if error is not None:
-            raise error
-
-    def _tls_context(self) -> tuple:
-        """The TLS context, and the name every certificate must carry when the hosts are not addresses. The
-        driver checks a certificate against the address it connected to; a cluster reached by name (Amazon
-        Keyspaces: cassandra.<region>.amazonaws.com) has certificates for the name, not for its addresses."""
-        if not self.tls:
-            return None, None
-        import ipaddress
-        import ssl
-
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.tls_ca)
-        named = []
-        for host in self.hosts:
-            try:
-                ipaddress.ip_address(host)
-            except ValueError:
-                named.append(host)
-        if not named:
-            return context, None  # each node's certificate checked against its address
-        if len(self.hosts) == 1:
-            return context, {"server_hostname": self.hosts[0]}
-        # several names: the driver cannot tell which name an address came from; the chain is still checked
-        context.check_hostname = False
-        return context, None
 
     def unavailable(self, exc: BaseException) -> LogUnavailable:
         return LogUnavailable(f"{self.where}: {type(exc).__name__}: {exc}")

@@ -121,7 +121,7 @@ def migrate(log, progress: Callable[[int], None] = lambda n: None, say: Callable
     an old writer added meanwhile are copied too) before the keyspace is marked migrated and the functions
     stop reading the old tables. Old rows are read at consistency ALL: a replica that is down stops it (run it
     again once the node is back) rather than let a row written at ONE be missed."""
-    from service.predlog.cql import EVERY_REPLICA
+    from service.predlog.cql_connect import EVERY_REPLICA
 
     cql, keyspace = log.cql, log.keyspace
     if not cql.has_table(keyspace, "predictions_by_day"):

@@ -97,17 +97,58 @@ _BUGS = (
 )
 
 
-class SqlitePredictionLog:
-    """One connection per process, guarded by a lock (SQLite serialises writes anyway).
+def _record_of(row: tuple) -> PredictionRecord:
+    (
+        pid,
+        _day,
+        created,
+        filename,
+        ctype,
+        digit,
+        conf,
+        probs,
+        version,
+        latency,
+        norm,
+        image,
+        key,
+        size,
+        request_id,
+        label,
+        labelled_at,
+    ) = row
+    return PredictionRecord(
+        id=pid,
+        created_at=datetime.fromisoformat(created),
+        filename=filename,
+        content_type=ctype,
+        digit=digit,
+        confidence=conf,
+        probabilities=json.loads(probs),
+        model_version=version,
+        latency_ms=latency,
+        normalised=norm,
+        image=image,
+        image_key=key,
+        image_size=size,
+        label=label,
+        labelled_at=datetime.fromisoformat(labelled_at) if labelled_at else None,
+        request_id=request_id,
+    )
 
-    ``timeout`` bounds how long a write waits for another writer's lock: shorter than the spool's retry
-    cadence, so a log held locked costs one request that long, then the breaker spools the rest."""
 
-    def __init__(self, path: Path, timeout: float = 0.25):
+class _Database:
+    """One connection per process, guarded by a lock (SQLite serialises writes anyway); a connection that
+    failed for a reason of the file's is opened afresh next time."""
+
+    def __init__(self, path: Path, timeout: float):
         self.path = path
         self.timeout = timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        return f"sqlite://{self.path}"
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -121,7 +162,7 @@ class SqlitePredictionLog:
             self._conn = conn
         return self._conn
 
-    def _run(self, sql: str, params: tuple = (), script: bool = False) -> list[tuple]:
+    def run(self, sql: str, params: tuple = (), script: bool = False) -> list[tuple]:
         with self._lock:
             try:
                 conn = self._connection()
@@ -135,7 +176,7 @@ class SqlitePredictionLog:
                 self._reset()  # a file that was read-only, missing or damaged is opened afresh next time
                 raise LogUnavailable(f"{self.describe()}: {exc}") from exc
 
-    def _run_many(self, sql: str, rows: list[tuple]) -> None:
+    def run_many(self, sql: str, rows: list[tuple]) -> None:
         """``sql`` once per row, in one transaction: all rows or none."""
         with self._lock:
             try:
@@ -164,75 +205,55 @@ class SqlitePredictionLog:
                 pass
             self._conn = None
 
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class SqlitePredictionLog:
+    """The prediction log in one SQLite file.
+
+    ``timeout`` bounds how long a write waits for another writer's lock: shorter than the spool's retry
+    cadence, so a log held locked costs one request that long, then the breaker spools the rest."""
+
+    def __init__(self, path: Path, timeout: float = 0.25):
+        self.path = path
+        self.db = _Database(path, timeout)
+
+    def _connection(self) -> sqlite3.Connection:
+        return self.db._connection()
+
     def ensure_schema(self) -> None:
-        self._run(SCHEMA, script=True)
-        columns = {row[1] for row in self._run("PRAGMA table_info(predictions)")}
+        self.db.run(SCHEMA, script=True)
+        columns = {row[1] for row in self.db.run("PRAGMA table_info(predictions)")}
         if "request_id" not in columns:  # a log from before request ids: one added column, nothing rewritten
-            self._run("ALTER TABLE predictions ADD COLUMN request_id TEXT")
+            self.db.run("ALTER TABLE predictions ADD COLUMN request_id TEXT")
 
     def write(self, record: PredictionRecord) -> None:
-        self._run(_INSERT, _row(record))
+        self.db.run(_INSERT, _row(record))
 
     def write_many(self, records: list[PredictionRecord]) -> None:
         if len(records) == 1:  # one statement is its own transaction: no BEGIN and COMMIT to run
             self.write(records[0])
         else:
-            self._run_many(_INSERT, [_row(record) for record in records])
-
-    @staticmethod
-    def _record(row: tuple) -> PredictionRecord:
-        (
-            pid,
-            _day,
-            created,
-            filename,
-            ctype,
-            digit,
-            conf,
-            probs,
-            version,
-            latency,
-            norm,
-            image,
-            key,
-            size,
-            request_id,
-            label,
-            labelled_at,
-        ) = row
-        return PredictionRecord(
-            id=pid,
-            created_at=datetime.fromisoformat(created),
-            filename=filename,
-            content_type=ctype,
-            digit=digit,
-            confidence=conf,
-            probabilities=json.loads(probs),
-            model_version=version,
-            latency_ms=latency,
-            normalised=norm,
-            image=image,
-            image_key=key,
-            image_size=size,
-            label=label,
-            labelled_at=datetime.fromisoformat(labelled_at) if labelled_at else None,
-            request_id=request_id,
-        )
+            self.db.run_many(_INSERT, [_row(record) for record in records])
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
-        rows = self._run(f"{_SELECT} WHERE p.id = ?", (prediction_id,))
-        return self._record(rows[0]) if rows else None
+        rows = self.db.run(f"{_SELECT} WHERE p.id = ?", (prediction_id,))
+        return _record_of(rows[0]) if rows else None
 
     def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
         where, params = ("WHERE p.confidence < ?", (max_confidence,)) if max_confidence is not None else ("", ())
-        rows = self._run(f"{_SELECT_LIST} {where} ORDER BY p.created_at DESC, p.id DESC LIMIT ?", (*params, limit))
-        return [self._record(r) for r in rows]
+        rows = self.db.run(f"{_SELECT_LIST} {where} ORDER BY p.created_at DESC, p.id DESC LIMIT ?", (*params, limit))
+        return [_record_of(r) for r in rows]
 
     def set_label(self, prediction_id: str, label: int, at: datetime) -> PredictionRecord | None:
         record = self.get(prediction_id)
         if record is None:
             return None
-        self._run(
+        self.db.run(
             "INSERT INTO labels (id, label, labelled_at) VALUES (?,?,?) "
             "ON CONFLICT (id) DO UPDATE SET label = excluded.label, labelled_at = excluded.labelled_at",
             (prediction_id, label, at.isoformat()),
@@ -240,7 +261,7 @@ class SqlitePredictionLog:
         return record.with_label(label, at)
 
     def corrections(self) -> Iterator[Correction]:
-        rows = self._run(
+        rows = self.db.run(
             "SELECT p.id, p.normalised, l.label, p.digit, p.model_version "
             "FROM labels l JOIN predictions p ON p.id = l.id ORDER BY p.id"
         )
@@ -248,7 +269,7 @@ class SqlitePredictionLog:
             yield Correction(pid, normalised, label, digit, version)
 
     def stats(self, first: date, last: date, low_below: float) -> list[StatsRow]:
-        rows = self._run(
+        rows = self.db.run(
             "SELECT p.day, p.model_version, p.digit, COUNT(*), SUM(p.confidence), SUM(p.confidence < ?), "
             "COUNT(l.label), COALESCE(SUM(l.label = p.digit), 0) "
             "FROM predictions p LEFT JOIN labels l ON l.id = p.id "
@@ -261,13 +282,13 @@ class SqlitePredictionLog:
         """Keyset pagination: one short query per chunk, so no lock is held between chunks."""
         after = (first.isoformat(), "", "")  # sorts before every row of the first day
         while True:
-            rows = self._run(  # the row value is the index seek: each page starts where the last ended
+            rows = self.db.run(  # the row value is the index seek: each page starts where the last ended
                 f"{_SELECT} WHERE (p.day, p.created_at, p.id) > (?, ?, ?) AND p.day <= ? "
                 "ORDER BY p.day, p.created_at, p.id LIMIT ?",
                 (*after, last.isoformat(), EXPORT_CHUNK),
             )
             for row in rows:
-                yield self._record(row)
+                yield _record_of(row)
             if len(rows) < EXPORT_CHUNK:
                 return
             after = (rows[-1][1], rows[-1][2], rows[-1][0])
@@ -275,7 +296,7 @@ class SqlitePredictionLog:
     def ping(self) -> bool:
         """True when a write would succeed now: a real (one-row) write, not a read."""
         try:
-            self._run(_HEALTH_PROBE, script=True)
+            self.db.run(_HEALTH_PROBE, script=True)
             return True
         except LogUnavailable:
             return False
@@ -284,7 +305,4 @@ class SqlitePredictionLog:
         return f"sqlite://{self.path}"
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self.db.close()

@@ -209,7 +209,7 @@ def test_the_client_outwaits_the_servers_timeouts():
     import re
 
     from scripts.cassandra_node import CONF
-    from service.predlog.cql import READ_TIMEOUT_S, WRITE_TIMEOUT_S
+    from service.predlog.cql_connect import READ_TIMEOUT_S, WRITE_TIMEOUT_S
 
     config = (CONF / "cassandra.yaml").read_text()
     server = {k: int(v) / 1000 for k, v in re.findall(r"^(read|write)_request_timeout: (\d+)ms", config, re.M)}
