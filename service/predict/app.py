@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from service.http import openapi
+from service.http.observability import Operations
 from service.http.routes import Router, handlers_of, routes_of
 from service.predict import schemas
 from service.predict.history import History
@@ -34,7 +35,7 @@ SCHEMAS = {
 NOT_FOUND_HINT = "try POST / or GET /predictions"
 
 
-RESOURCES = (Predictions, History, Status, Site)
+RESOURCES = (Predictions, History, Status, Site, Operations)
 DOCUMENT = openapi.document(TITLE, DESCRIPTION, routes_of(*RESOURCES), SCHEMAS)
 
 
@@ -44,7 +45,6 @@ class PredictApp:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None):
         self.resources = Resources(settings, clock)
         self.status = Status(self.resources)
-        handlers = handlers_of(
-            Predictions(self.resources), History(self.resources), self.status, Site(json.dumps(DOCUMENT).encode())
-        )
+        operations = Operations(settings, json.dumps(DOCUMENT).encode(), refresh=self.status.refresh_gauges)
+        handlers = handlers_of(Predictions(self.resources), History(self.resources), self.status, Site(), operations)
         self.router = Router(handlers, settings, NOT_FOUND_HINT)

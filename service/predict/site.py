@@ -1,18 +1,14 @@
-"""What a browser loads: the page, its assets, and the API document."""
+"""What a browser loads: the page and its assets."""
 
 from __future__ import annotations
 
 from service.http.messages import Request, Response
-from service.http.observability import document_response
 from service.http.pages import asset_response
 from service.http.routes import Answer, route
 from service.telemetry import RequestTelemetry
 
 
 class Site:
-    def __init__(self, document: bytes):
-        self.document = document  # the function's OpenAPI document, written once from its routes
-
     @route(
         "GET",
         "/",
@@ -44,13 +40,3 @@ class Site:
     )
     def asset(self, request: Request, t: RequestTelemetry, name: str) -> Response:
         return asset_response(name, request)
-
-    @route(
-        "GET",
-        "/openapi.json",
-        "openapi",
-        "This document",
-        answers={200: Answer("OpenAPI 3.1", {"application/json": {"type": "object"}})},
-    )
-    def openapi(self, request: Request, t: RequestTelemetry) -> Response:
-        return document_response(self.document)

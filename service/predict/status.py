@@ -12,7 +12,6 @@ from service import monitoring
 from service.analytics import summarise
 from service.http.auth import READ
 from service.http.messages import Request, Response, json_response
-from service.http.observability import metrics_response
 from service.http.routes import Answer, route
 from service.predict.resources import Resources
 from service.telemetry import RequestTelemetry
@@ -20,7 +19,6 @@ from service.telemetry import RequestTelemetry
 MAX_STATS_DAYS = 90
 STATS_QUERY = Parameters(Parameter("days", int, 7, "the last N UTC days, today included", 1, MAX_STATS_DAYS))
 _HEALTH = {"application/json": {"$ref": "#/components/schemas/Health"}}
-_METRICS = {200: Answer("Prometheus text format", {"text/plain": {"type": "string"}})}
 
 
 class Status:
@@ -95,16 +93,8 @@ class Status:
         low = self.resources.settings.low_confidence
         return summarise(self.resources.prediction_log.stats(first, last, low), first, last, low)
 
-    @route(
-        "GET",
-        "/metrics",
-        "metrics",
-        "Prometheus metrics of every worker (readable as PREDICTIONS_READ says)",
-        access=READ,
-        answers=_METRICS,
-        errors={404: "Metrics are turned off (METRICS=off), or this is Lambda (its metrics are EMF log lines)"},
-    )
-    def metrics(self, request: Request, t: RequestTelemetry) -> Response:
+    def refresh_gauges(self) -> None:
+        """The gauges a scrape reads (model, log and store reachable, spool depth), from a health check now."""
         _, body = self.health()
         monitoring.set_state(
             model_version=self.resources.models.version,
@@ -112,4 +102,3 @@ class Status:
             store_up=body["model_store"]["reachable"],
             spooled=body["prediction_log"]["spooled"],
         )
-        return metrics_response(self.resources.settings)

@@ -8,9 +8,9 @@ import logging
 from ml.parameters import ParameterError
 from service.errors import HTTPError, TrainingInProgress
 from service.http import openapi
-from service.http.auth import READ, TRAIN
+from service.http.auth import TRAIN
 from service.http.messages import Request, Response, json_response
-from service.http.observability import document_response, metrics_response
+from service.http.observability import Operations
 from service.http.params import parse_json
 from service.http.routes import Answer, Body, Router, handlers_of, route, routes_of
 from service.settings import Settings
@@ -123,34 +123,6 @@ class Training:
                 raise HTTPError(409, "nothing_to_roll_back", str(exc)) from exc
         logger.info("rolled back from %s to %s", previous, current)
         return json_response(200, {"version": current, "rolled_back_from": previous})
-
-
-class Operations:
-    def __init__(self, settings: Settings, document: bytes):
-        self.settings = settings
-        self.document = document
-
-    @route(
-        "GET",
-        "/metrics",
-        "metrics",
-        "Prometheus metrics of every worker (readable as PREDICTIONS_READ says)",
-        access=READ,
-        answers={200: Answer("Prometheus text format", {"text/plain": {"type": "string"}})},
-        errors={404: "Metrics are turned off (METRICS=off), or this is Lambda (its metrics are EMF log lines)"},
-    )
-    def metrics(self, request: Request, t: RequestTelemetry) -> Response:
-        return metrics_response(self.settings)
-
-    @route(
-        "GET",
-        "/openapi.json",
-        "openapi",
-        "This document",
-        answers={200: Answer("OpenAPI 3.1", {"application/json": {"type": "object"}})},
-    )
-    def openapi(self, request: Request, t: RequestTelemetry) -> Response:
-        return document_response(self.document)
 
 
 RESOURCES = (Training, Operations)
