@@ -216,7 +216,7 @@ def test_the_first_schema_is_read_until_migrated_then_copied_record_by_record(fr
         expected = r.with_label(labelled[r.id], NOW) if r.id in labelled else r
         if r.id == old[2].id:
             expected = r.with_label(4, NOW)
-        assert _fields(migrated._get(r.id)) == _fields(
+        assert _fields(migrated.tables.get(r.id)) == _fields(
             expected, lambda v: pytest.approx(v, abs=1e-6)
         )  # from the sharded tables alone
     assert sorted(astuple(r)[:5] for r in migrated.stats(first, last, 0.6)) == sorted(
