@@ -38,6 +38,7 @@ MUTANTS = ROOT / "mutants"
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs" / "testing.md"
 DOCS_BEGIN, DOCS_END = "<!-- mutation-table:begin -->", "<!-- mutation-table:end -->"
+EQUIVALENT_BEGIN, EQUIVALENT_END = "<!-- mutation-equivalent:begin -->", "<!-- mutation-equivalent:end -->"
 FAST_TIER = "not (ring or spark or e2e or cassandra or training or deploy)"
 # a mutant re-run against the whole list fails it within this; beyond it, it hangs (a loop that never ends): killed
 RERUN_TIMEOUT_S = 300
@@ -130,6 +131,30 @@ def run_mutmut(module: Module, max_children: int) -> None:
     _run([], max_children)
 
 
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def show_progress(stream, every_s: float = 15.0) -> None:
+    """mutmut redraws a spinner and a counter line many times a second; a log gets each other line once and the
+    counter every ``every_s``."""
+    last_line, last_count, shown_at = "", "", 0.0
+    pending = b""
+    for chunk in iter(lambda: stream.read1(4096), b""):
+        *parts, pending = re.split(rb"[\r\n]", pending + chunk)
+        for part in parts:
+            line = part.decode(errors="replace").strip().strip(SPINNER).strip()
+            if re.match(r"\d+/\d+ ", line):
+                last_count = line
+                if time.monotonic() - shown_at >= every_s:
+                    print(f"  mutmut: {line}", flush=True)
+                    shown_at = time.monotonic()
+            elif line and line != last_line and not line.startswith("also copying"):
+                print(f"  mutmut: {line}", flush=True)
+                last_line = line
+    if last_count:
+        print(f"  mutmut: {last_count}", flush=True)
+
+
 def exit_codes(module: Module) -> dict[str, int | None]:
     meta = json.loads((MUTANTS / f"{module.path}.meta").read_text())
     return meta["exit_code_by_key"]
@@ -197,7 +222,11 @@ def measure(module: Module, equivalents: list[Equivalent], max_children: int) ->
         [sys.executable, "-m", "scripts.mutate", "--mutmut", module.name, "--max-children", str(max_children)],
         cwd=ROOT,
         env=mutated_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
+    assert child.stdout is not None
+    show_progress(child.stdout)
     if child.wait() != 0:
         raise SystemExit(f"mutmut failed on {module.path} (exit {child.returncode})")
     from mutmut.stats import status_by_exit_code
@@ -212,6 +241,8 @@ def measure(module: Module, equivalents: list[Equivalent], max_children: int) ->
         else:  # survived, no tests, suspicious: the whole list decides
             again.append(mutant)
     print(f"{module.name}: {len(again)} mutants outlived the tests mutmut mapped; each runs against the whole list")
+    if again and rerun(module, "fail") != "killed":  # every mutated function raises: the list must notice
+        raise SystemExit(f"the tests of {module.name} do not run the mutated copy; no score can be trusted")
     listed = {e.mutant: e for e in equivalents if e.mutant.startswith(module.prefix)}
     pool = ThreadPoolExecutor(max_children)
     try:
@@ -226,7 +257,9 @@ def measure(module: Module, equivalents: list[Equivalent], max_children: int) ->
             if verdict == "survived" and entry is not None and entry.change == change_of(diff):
                 result.equivalent.append(mutant)
             else:
-                result.survivors[mutant] = diff if verdict == "survived" else f"(pytest could not run: {verdict})\n{diff}"
+                result.survivors[mutant] = (
+                    diff if verdict == "survived" else f"(pytest could not run: {verdict})\n{diff}"
+                )
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         for run in list(_running):
@@ -240,17 +273,18 @@ def measure(module: Module, equivalents: list[Equivalent], max_children: int) ->
 
 # -- reports -----------------------------------------------------------------------------------------------------
 HEADER = (
-    "| module | mutants | killed | equivalent (listed) | survived (not listed) | score | target | minutes |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    "| module | mutants | killed | equivalent (listed) | survived (not listed) | score | target | minutes | measured |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 )
 
 
-def row(result: Result, when: str) -> str:
+def row(result: Result, measured: str) -> str:
+    """A table row; the comment at its end names the module, for update_docs to replace it on the next run."""
     m = result.module
     killed = result.killed + result.killed_on_rerun
     return (
         f"| `{m.path}` | {result.total} | {killed} | {len(result.equivalent)} | {len(result.survivors)} "
-        f"| {result.score:.1f} % | {m.target:.0f} % | {result.seconds / 60:.1f} | <!-- {m.name} {when} -->"
+        f"| {result.score:.1f} % | {m.target:.0f} % | {result.seconds / 60:.1f} | {measured} | <!-- {m.name} -->"
     )
 
 
@@ -262,20 +296,46 @@ def report(results: Iterable[Result], command: str, when: str) -> str:
             lines += ["", f"## `{r.module.path}`: survivors not listed as equivalent", ""]
             for name, diff in r.survivors.items():
                 lines += [f"### {name}", "", "```diff", diff, "```", ""]
+                # ready for scripts/mutation.toml, once a reason why no test can tell it from the original is known
+                change = ", ".join(json.dumps(line, ensure_ascii=False) for line in change_of(diff))
+                lines += ["```toml", "[[equivalent]]", f'mutant = "{name}"', f"change = [{change}]", 'reason = ""']
+                lines += ["```", ""]
             for name in r.stale:
-                lines += [f"- listed as equivalent in scripts/mutation.toml, but not a survivor with that change: {name}"]
+                lines += [
+                    f"- listed as equivalent in scripts/mutation.toml, but not a survivor with that change: {name}"
+                ]
     return "\n".join(lines) + "\n"
+
+
+def between(text: str, begin: str, end: str, body: str) -> str:
+    head, rest = text.split(begin, 1)
+    return f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}"
+
+
+def equivalent_list(modules: dict[str, Module], equivalents: list[Equivalent]) -> str:
+    """docs/testing.md's copy of mutation.toml's list, so the page says why each survivor is harmless."""
+    lines = []
+    for module in modules.values():
+        listed = [e for e in equivalents if e.mutant.startswith(module.prefix)]
+        if listed:
+            lines += ["", f"`{module.path}` ({len(listed)}):", ""]
+            for e in listed:
+                change = " / ".join(f"`{line}`" for line in e.change)
+                lines.append(f"- `{e.mutant.removeprefix(module.prefix)}`: {change}. {e.reason}")
+    return "\n".join(lines[1:])
 
 
 def update_docs(results: list[Result], command: str, when: str) -> None:
     """The table in docs/testing.md: this run's rows replace those of the same modules; the others stay, with
-    the date and command that measured them."""
+    the date and command that measured them. The list of equivalent mutants is copied from mutation.toml."""
+    modules, equivalents = load_config()
+    DOCS.write_text(between(DOCS.read_text(), EQUIVALENT_BEGIN, EQUIVALENT_END, equivalent_list(modules, equivalents)))
     text = DOCS.read_text()
     head, rest = text.split(DOCS_BEGIN, 1)
     table, tail = rest.split(DOCS_END, 1)
     kept = {}
     for line in table.splitlines():
-        found = re.search(r"<!-- (\w+) (.*) -->$", line)
+        found = re.search(r"<!-- (\w+) -->$", line)
         if found:
             kept[found.group(1)] = line
     for r in results:
@@ -300,8 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module(s) {', '.join(unknown)}; scripts/mutation.toml names {', '.join(modules)}")
     chosen = [modules[n] for n in args.modules] or [m for m in modules.values() if m.ci or not args.ci]
-    command = "make mutate" + (f" MODULES='{' '.join(args.modules)}'" if args.modules else "")
-    command = "make mutate-ci" if args.ci and not args.modules else command
+    command = " ".join([".venv/bin/python -m scripts.mutate", *(argv if argv is not None else sys.argv[1:])])
     when = datetime.date.today().isoformat()
     results = []
     try:

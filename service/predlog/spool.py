@@ -140,7 +140,6 @@ class SpooledPredictionLog:
         """A forked worker gets its own spool file, breaker and replay thread."""
         if self._pid != os.getpid():
             self._pid = os.getpid()
-            self._own: Path | None = None
             self._own_fd: int | None = None
             self._thread: threading.Thread | None = None
             self._append_lock = threading.Lock()  # guards this process's spool file
@@ -149,8 +148,8 @@ class SpooledPredictionLog:
     def _own_file(self) -> int:
         if self._own_fd is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._own = self.directory / f"spool-{self._pid}-{self._rotations}.jsonl"
-            fd = os.open(self._own, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            path = self.directory / f"spool-{self._pid}-{self._rotations}.jsonl"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process appends to it
             self._own_fd = fd
         return self._own_fd
