@@ -10,7 +10,7 @@ DEV_STAMP := .venv/.installed-dev
 SPARK_STAMP := .venv/.installed-spark
 LOCK      := .venv/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --no-header -q
 
-.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-spark spark-stats lint lock golden layer bench reset clean cassandra stack ring
+.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-spark mutate mutate-ci spark-stats lint lock golden layer bench reset clean cassandra stack ring
 
 $(RUN_STAMP): requirements/run.txt
 	python3 -m venv .venv
@@ -72,6 +72,15 @@ test-ring: install-dev            ## the 3-node Cassandra ring test (~2 min; .ci
 
 test-spark: install-dev $(SPARK_STAMP) ## the Spark analytics test on a real Cassandra node (~1 min; .ci/run runs it after test-ring)
 	$(PY) -m pytest -q -m spark
+
+# scripts/mutation.toml names the modules (their tests, their targets); MODULES='spool params' runs those only
+MODULES ?=
+
+mutate: install-dev               ## mutation testing (mutmut) of the modules that guard data or the contract -> test-artifacts/mutation.md, docs/testing.md
+	$(PY) -m scripts.mutate --docs $(MODULES)
+
+mutate-ci: install-dev            ## the same for the spool and params only, failing below their targets (.ci/run runs it after make test)
+	$(PY) -m scripts.mutate --ci
 
 DAYS   ?= 30
 MASTER ?= local[2]

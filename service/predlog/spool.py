@@ -124,11 +124,8 @@ class SpooledPredictionLog:
         self.retry_seconds = retry_seconds
         self._clock = clock
         self._background = background
-        self._append_lock = threading.Lock()  # guards this process's spool file
-        self._replay_lock = threading.Lock()  # one replay at a time in this process
-        self._pid: int | None = None
-        self._own: Path | None = None
-        self._own_fd: int | None = None
+        self._pid: int | None = None  # this process's own state (its file, locks, replayer): _fork_check sets it
+        self._fork_check()
         self._rotations = 0
         self._down_since: float | None = None  # the breaker: open while the log is known to refuse writes
         self._error: str | None = None
@@ -137,20 +134,22 @@ class SpooledPredictionLog:
         self._counter = _LineCounter()
         self._quarantine_counter = _LineCounter()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- this process's spool file -------------------------------------------
     def _fork_check(self) -> None:
         """A forked worker gets its own spool file, breaker and replay thread."""
         if self._pid != os.getpid():
-            self._pid, self._own, self._own_fd, self._thread = os.getpid(), None, None, None
-            self._append_lock, self._replay_lock = threading.Lock(), threading.Lock()
+            self._pid = os.getpid()
+            self._own_fd: int | None = None
+            self._thread: threading.Thread | None = None
+            self._append_lock = threading.Lock()  # guards this process's spool file
+            self._replay_lock = threading.Lock()  # one replay at a time in this process
 
     def _own_file(self) -> int:
         if self._own_fd is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._own = self.directory / f"spool-{self._pid}-{self._rotations}.jsonl"
-            fd = os.open(self._own, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            path = self.directory / f"spool-{self._pid}-{self._rotations}.jsonl"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process appends to it
             self._own_fd = fd
         return self._own_fd
@@ -220,7 +219,7 @@ class SpooledPredictionLog:
 
     # -- replay -------------------------------------------------------------------
     def _quarantine(self, line: bytes, reason: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Beside the spool file the line came from (so the directory is there)."""
         entry = (
             json.dumps(
                 {
@@ -256,43 +255,42 @@ class SpooledPredictionLog:
             except DamagedRecord as exc:
                 self._quarantine(line, str(exc))
             if len(group) >= REPLAY_GROUP:
-                self._replay_group(path, lines, group)
+                self._replay_group(path, lines, group, index + 1)
                 group = []
         if group:
-            self._replay_group(path, lines, group)
+            self._replay_group(path, lines, group, len(lines))
 
-    def _replay_group(self, path: Path, lines: list[bytes], group: list[tuple[int, bytes, PredictionRecord]]) -> None:
+    def _replay_group(
+        self, path: Path, lines: list[bytes], group: list[tuple[int, bytes, PredictionRecord]], read: int
+    ) -> None:
         """The group in one ``write_many``; refused for a reason of the log's own, record by record, so that
-        only the record it refuses is set aside."""
+        only the record it refuses is set aside. ``lines[:read]`` have been read (the damaged ones among them
+        quarantined)."""
         try:
             self.inner.write_many([record for _, _, record in group])
             return
         except LogUnavailable:
-            self._keep_from(path, lines, group[0][0], group)
+            self._keep_rest(path, lines, [line for _, line, _ in group] + lines[read:])
             raise
         except Exception:  # one of them is refused for good (or a bug): find which
             pass
-        for position, (index, line, record) in enumerate(group):
+        for position, (_, line, record) in enumerate(group):
             try:
                 self.inner.write(record)
             except LogUnavailable:
-                self._keep_from(path, lines, index, group[position:])
+                self._keep_rest(path, lines, [line for _, line, _ in group[position:]] + lines[read:])
                 raise
             except Exception as exc:  # the log rejects this record for good (or a bug): keep it aside, go on
                 logger.exception("the prediction log rejected a spooled record; it is quarantined")
                 self._quarantine(line, f"rejected by the log: {type(exc).__name__}: {exc}")
 
-    def _keep_from(self, path: Path, lines: list[bytes], index: int, unwritten: list) -> None:
-        """After a partial replay: the group's records not yet written and every line after the group (lines
-        of the group already quarantined are not kept twice)."""
-        last = unwritten[-1][0] if unwritten else index
-        rest = [line for _, line, _ in unwritten] + lines[last + 1 :]
-        if sum(1 for line in rest if line.strip()) < sum(1 for line in lines if line.strip()):
-            self._keep_rest(path, rest)
-
-    def _keep_rest(self, path: Path, rest: list[bytes]) -> None:
-        """Leave only the records not yet written (a new file renamed over the old: never a moment with
-        neither). If that cannot be written, the whole file stays: its records are written again, harmlessly."""
+    def _keep_rest(self, path: Path, lines: list[bytes], rest: list[bytes]) -> None:
+        """After a partial replay, leave only ``rest``: the records not yet written and the lines not yet read
+        (never a line already quarantined: a damaged line is set aside once, however often the log fails). A new
+        file renamed over the old: never a moment with neither. If that cannot be written, the whole file stays:
+        its records are written again, harmlessly (and its damaged lines quarantined again)."""
+        if sum(1 for line in rest if line.strip()) == sum(1 for line in lines if line.strip()):
+            return  # nothing written or set aside: the file is the rest already
         tmp = path.with_name(f".rest-{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as out:

@@ -19,17 +19,7 @@ from service.predlog.spool import QUARANTINE, SpooledPredictionLog, SpoolFull, e
 from service.predlog.sqlite import SqlitePredictionLog
 from tests.conftest import ROOT
 from tests.fixtures.records import record
-from tests.fixtures.sqlite_log import Outage, ids_in_store
-
-
-class CountingLog(SqlitePredictionLog):
-    """The real SQLite log, counting the writes that reach it (to see the breaker keep them off it)."""
-
-    attempts = 0
-
-    def write(self, record):
-        self.attempts += 1
-        super().write(record)
+from tests.fixtures.sqlite_log import CountingLog, Outage, Refusing, ids_in_store, spool
 
 
 @pytest.fixture
@@ -37,11 +27,6 @@ def store(tmp_path):
     log = CountingLog(tmp_path / "log.db", timeout=0.05)
     log.ensure_schema()
     return log
-
-
-def spool(store, tmp_path, max_bytes=10_000_000) -> SpooledPredictionLog:
-    """Replays only when the test says (flush), so each step is deterministic."""
-    return SpooledPredictionLog(store, tmp_path / "spool", max_bytes=max_bytes, background=False)
 
 
 def test_outage_mid_traffic_loses_nothing_and_duplicates_nothing(store, tmp_path):
@@ -231,22 +216,6 @@ def test_requeue_writes_the_whole_quarantined_records_once_and_keeps_the_damaged
         assert sorted(ids_in_store(tmp_path / "log.db")) == sorted(r.id for r in refused)
         remaining = (directory / QUARANTINE).read_text().splitlines()
         assert [json.loads(line)["line"].encode() for line in remaining] == [lines[2]]
-
-
-class Refusing(SqlitePredictionLog):
-    """The real SQLite log, refusing for good the records whose filename is "refused.png" (as a log rejects a
-    value it cannot take); a mock of that one fault, which no real log here produces on demand."""
-
-    def write(self, record):
-        if record.filename == "refused.png":
-            raise ValueError("refused for good")
-        super().write(record)
-
-    def write_many(self, records):
-        for r in records:
-            if r.filename == "refused.png":
-                raise ValueError("refused for good")
-        super().write_many(records)
 
 
 def test_a_replayed_group_with_one_refused_record_stores_the_rest(tmp_path):
