@@ -1,4 +1,4 @@
-"""service/params.py, the parsing that decides what a client gets: Accept (HTML or JSON), the JSON-only endpoints'
+"""service/http/params.py, the parsing that decides what a client gets: Accept (HTML or JSON), the JSON-only endpoints'
 Content-Type, the query string and the label body, with the text of every 400 and 415 a client reads. Each test
 here failed on a mutant of params.py that every other test let through (`make mutate`)."""
 
@@ -7,8 +7,17 @@ from __future__ import annotations
 import pytest
 
 from ml.parameters import Parameter, Parameters
-from service.http import HTTPError, Request
-from service.params import media_ranges, parse_json, parse_label, quality_of, query_values, require_json, wants_html
+from service.errors import HTTPError
+from service.http.messages import Request
+from service.http.params import (
+    media_ranges,
+    parse_json,
+    parse_label,
+    quality_of,
+    query_values,
+    require_json,
+    wants_html,
+)
 
 HINT = 'send a JSON body such as {"label": 7}'
 
