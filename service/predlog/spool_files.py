@@ -1,0 +1,216 @@
+"""The spool on disk: one file per process, appended whole and fsync'd under the file's lock; the lines that
+carry records (checksummed); and the quarantine beside them for the lines that cannot be replayed."""
+
+from __future__ import annotations
+
+import base64
+import errno
+import fcntl
+import json
+import logging
+import os
+import threading
+import zlib
+from dataclasses import asdict, fields
+from datetime import datetime
+from pathlib import Path
+
+from service.errors import LogUnavailable, SpoolFull
+from service.predlog.base import PredictionRecord
+
+logger = logging.getLogger("service.predlog.spool")  # one logger for the whole spool, whichever module writes
+
+QUARANTINE = "quarantine.jsonl"
+
+
+class DamagedRecord(ValueError):
+    """A spool line that is torn or fails its checksum."""
+
+
+def encode(record: PredictionRecord) -> bytes:
+    """One spool line: ``<crc32 hex> <json>\\n`` (the checksum finds a torn or corrupted line)."""
+    data = asdict(record)
+    for name, value in data.items():
+        if isinstance(value, bytes):
+            data[name] = {"b64": base64.b64encode(value).decode()}
+        elif isinstance(value, datetime):
+            data[name] = {"iso": value.isoformat()}
+    body = json.dumps(data, separators=(",", ":")).encode()
+    return b"%08x " % zlib.crc32(body) + body + b"\n"
+
+
+def decode(line: bytes) -> PredictionRecord:
+    """The record of a spool line; DamagedRecord when it is torn, corrupt or not a record."""
+    body = line
+    if not line.startswith(b"{"):  # lines written before checksums were added start with "{"
+        crc, _, body = line.partition(b" ")
+        try:
+            expected = int(crc, 16)
+        except ValueError:
+            raise DamagedRecord("no checksum") from None
+        if expected != zlib.crc32(body):
+            raise DamagedRecord("checksum mismatch")
+    try:
+        data = json.loads(body)
+        for name, value in data.items():
+            if isinstance(value, dict) and "b64" in value:
+                data[name] = base64.b64decode(value["b64"])
+            elif isinstance(value, dict) and "iso" in value:
+                data[name] = datetime.fromisoformat(value["iso"])
+        known = {f.name for f in fields(PredictionRecord)}
+        return PredictionRecord(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        raise DamagedRecord(f"not a record: {exc}") from None
+
+
+class _LineCounter:
+    """Records in spool files without rereading them: only bytes appended since the last look are read."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Path, tuple[int, int, int]] = {}  # path -> (inode, offset, lines)
+
+    def count(self, paths: list[Path]) -> int:
+        total, seen = 0, {}
+        for path in paths:
+            try:
+                st = path.stat()
+                inode, offset, lines = self._seen.get(path, (st.st_ino, 0, 0))
+                if inode != st.st_ino or st.st_size < offset:  # replaced or truncated by a replay
+                    offset, lines = 0, 0
+                if st.st_size > offset:
+                    with open(path, "rb") as f:
+                        f.seek(offset)
+                        lines += f.read(st.st_size - offset).count(b"\n")
+                seen[path] = (st.st_ino, st.st_size, lines)
+                total += lines
+            except FileNotFoundError:
+                continue
+        self._seen = seen
+        return total
+
+
+class SpoolFiles:
+    """The spool directory as one process uses it: its own file to append to, every file to replay."""
+
+    def __init__(self, directory: Path, max_bytes: int):
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._pid: int | None = None  # this process's own file and its lock: fork_check sets them
+        self.fork_check()
+        self._rotations = 0
+        self._quarantined_logged = False
+        self._counter = _LineCounter()
+        self._quarantine_counter = _LineCounter()
+
+    def fork_check(self) -> None:
+        """A forked worker gets its own spool file (and the lock that guards it)."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._own_fd: int | None = None
+            self._append_lock = threading.Lock()  # guards this process's spool file
+
+    def _own_file(self) -> int:
+        if self._own_fd is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / f"spool-{self._pid}-{self._rotations}.jsonl"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process appends to it
+            self._own_fd = fd
+        return self._own_fd
+
+    def paths(self) -> list[Path]:
+        return sorted(self.directory.glob("spool-*.jsonl")) if self.directory.is_dir() else []
+
+    def _spooled_bytes(self) -> int:
+        total = 0
+        for path in self.paths():
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
+
+    def append(self, record: PredictionRecord) -> None:
+        """Whole and fsync'd, or undone and refused: never half a record counted as accepted."""
+        line = encode(record)
+        with self._append_lock:
+            if self._spooled_bytes() + len(line) > self.max_bytes:
+                raise SpoolFull(
+                    f"the prediction log is unavailable and the local spool is full "
+                    f"({self.max_bytes:,} bytes); retry later"
+                )
+            try:
+                fd = self._own_file()
+            except OSError as exc:
+                raise LogUnavailable(
+                    f"the prediction log is unavailable and the spool cannot be opened: {exc.strerror or exc}"
+                ) from exc
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(line)
+                while view:
+                    written = os.write(fd, view)
+                    if written <= 0:
+                        raise OSError(errno.ENOSPC, "short write")
+                    view = view[written:]
+                os.fsync(fd)
+            except OSError as exc:
+                self._undo(fd, start)
+                self._release_own()  # the next record starts a fresh file (the disk may be freed by then)
+                raise LogUnavailable(
+                    f"the prediction log is unavailable and the record could not be spooled: {exc.strerror or exc}"
+                ) from exc
+
+    def _undo(self, fd: int, start: int) -> None:
+        try:
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+        except OSError as exc:  # the torn tail stays in that file; its replay quarantines it
+            logger.error("could not undo a failed spool write (%s); the torn line will be quarantined", exc)
+
+    def _release_own(self) -> None:
+        """Close this process's file: that releases its lock, so it is replayable like a dead process's."""
+        if self._own_fd is not None:
+            os.close(self._own_fd)
+            self._own_fd = None
+            self._rotations += 1
+
+    def rotate(self) -> None:
+        """Hand this process's file to the replayer: a fresh file takes new records meanwhile."""
+        with self._append_lock:
+            if self._own_fd is not None and os.fstat(self._own_fd).st_size:
+                self._release_own()
+
+    def own_bytes(self) -> int:
+        """What this process has appended to its current file."""
+        return os.fstat(self._own_fd).st_size if self._own_fd is not None else 0
+
+    def quarantine(self, line: bytes, reason: str) -> None:
+        """Beside the spool file the line came from (so the directory is there)."""
+        entry = (
+            json.dumps(
+                {
+                    "reason": reason,
+                    "at": datetime.now().astimezone().isoformat(),
+                    "line": line.decode("utf-8", "replace"),
+                }
+            ).encode()
+            + b"\n"
+        )
+        with open(self.directory / QUARANTINE, "ab") as out:
+            fcntl.flock(out, fcntl.LOCK_EX)  # ``requeue`` rewrites the file under the same lock
+            out.write(entry)
+            out.flush()
+            os.fsync(out.fileno())
+        if not self._quarantined_logged:  # once per process: a flood of damaged lines is one message
+            self._quarantined_logged = True
+            logger.error(
+                "a spool record was moved to %s (%s); /healthz counts them", self.directory / QUARANTINE, reason
+            )
+
+    def pending(self) -> int:
+        """Records waiting in the spool files here; cheap (only newly appended bytes are read)."""
+        return self._counter.count(self.paths())
+
+    def quarantined(self) -> int:
+        return self._quarantine_counter.count([self.directory / QUARANTINE])
