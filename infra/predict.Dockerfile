@@ -8,6 +8,7 @@ RUN pip install --no-cache-dir --require-hashes --no-deps -r /app/requirements.t
 
 COPY ml /app/ml
 COPY service /app/service
+COPY functions/__init__.py functions/__main__.py /app/functions/
 COPY functions/predict/main.py /app/functions/predict/main.py
 COPY scripts/serve.sh /app/scripts/serve.sh
 # bytecode now: the app user cannot write __pycache__ in /app, so every start would compile it again (~45 ms)

@@ -10,6 +10,7 @@ COPY ml ${LAMBDA_TASK_ROOT}/ml
 COPY service ${LAMBDA_TASK_ROOT}/service
 COPY functions/train/main.py ${LAMBDA_TASK_ROOT}/main.py
 # for docker-compose, which serves it over HTTP with the same launcher as `make run`
+COPY functions/__init__.py functions/__main__.py ${LAMBDA_TASK_ROOT}/functions/
 COPY functions/train/main.py ${LAMBDA_TASK_ROOT}/functions/train/main.py
 COPY scripts/serve.sh ${LAMBDA_TASK_ROOT}/scripts/serve.sh
 # bytecode now: Lambda's task root is read-only, so every cold start would compile it again
