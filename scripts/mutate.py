@@ -52,6 +52,7 @@ class Module:
     target: float
     ci: bool
     markers: str
+    only_when_named: bool  # needs what a plain `make mutate` does not start (a Cassandra node)
 
     @property
     def prefix(self) -> str:
@@ -96,6 +97,7 @@ def load_config(path: Path = CONFIG) -> tuple[dict[str, Module], list[Equivalent
             target=float(spec["target"]),
             ci=bool(spec.get("ci", False)),
             markers=spec.get("markers", FAST_TIER),
+            only_when_named=bool(spec.get("only_when_named", False)),
         )
         for name, spec in data["modules"].items()
     }
@@ -346,7 +348,9 @@ def update_docs(results: list[Result], command: str, when: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("modules", nargs="*", help="names from scripts/mutation.toml (default: all, or --ci's)")
+    parser.add_argument(
+        "modules", nargs="*", help="names from scripts/mutation.toml (default: all but those run only when named)"
+    )
     parser.add_argument("--ci", action="store_true", help="only the modules .ci/run gates on")
     parser.add_argument("--docs", action="store_true", help="write the table into docs/testing.md too")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once")
@@ -359,29 +363,38 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.modules) - set(modules))
     if unknown:
         parser.error(f"unknown module(s) {', '.join(unknown)}; scripts/mutation.toml names {', '.join(modules)}")
-    chosen = [modules[n] for n in args.modules] or [m for m in modules.values() if m.ci or not args.ci]
+    chosen = [modules[n] for n in args.modules] or [
+        m for m in modules.values() if (m.ci or not args.ci) and not m.only_when_named
+    ]
     command = " ".join([".venv/bin/python -m scripts.mutate", *(argv if argv is not None else sys.argv[1:])])
     when = datetime.date.today().isoformat()
-    results = []
+    results, broken = [], []
     try:
         for module in chosen:
             print(f"== {module.name}: {module.path} against {' '.join(module.tests)}", flush=True)
-            results.append(measure(module, equivalents, args.max_children))
+            try:
+                results.append(measure(module, equivalents, args.max_children))
+            except SystemExit as exc:  # this module could not be measured: say so, and go on with the others
+                print(f"== {module.name}: NOT MEASURED: {exc}", flush=True)
+                broken.append(f"{module.path}: not measured: {exc}")
+                continue
             r = results[-1]
             print(f"== {module.name}: {r.score:.1f} % (target {r.module.target:.0f} %), {r.seconds / 60:.1f} min")
     except KeyboardInterrupt:
         print("stopped; no report written", file=sys.stderr)
         return 130
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "mutation.md").write_text(report(results, command, when))
+    (ARTIFACTS / "mutation.md").write_text(report(results, command, when) + "".join(f"\n{b}\n" for b in broken))
     if args.docs:
         update_docs(results, command, when)
     print(report(results, command, when).split("\n## ", 1)[0])
     failing = [r for r in results if not r.passed]
     for r in failing:
         print(f"FAILED: {r.module.path} scores {r.score:.1f} %, below its target of {r.module.target:.0f} %")
+    for line in broken:
+        print(f"FAILED: {line}")
     print("survivors' diffs: test-artifacts/mutation.md")
-    return 1 if failing else 0
+    return 1 if failing or broken else 0
 
 
 if __name__ == "__main__":
