@@ -56,7 +56,7 @@ class Module:
 
     @property
     def prefix(self) -> str:
-        """mutmut's name for the module's mutants: ``service.params.x_name__mutmut_3``."""
+        """mutmut's name for the module's mutants: ``service.http.params.x_name__mutmut_3``."""
         return self.path.removesuffix(".py").replace("/", ".") + "."
 
 

@@ -183,6 +183,22 @@ def test_the_log_failing_record_by_record_keeps_only_what_it_did_not_take(tmp_pa
     assert rejected[0].exc_info is not None  # the log's traceback goes with it
 
 
+def test_a_record_refused_for_good_in_a_full_group_is_set_aside_and_the_rest_stored(tmp_path):
+    """A file longer than one replay group, a record of its first (full) group refused for good: that one is
+    quarantined, every other record of both groups is stored, and the file is gone."""
+    log = Refusing(tmp_path / "log.db")
+    log.ensure_schema()
+    good = [record() for _ in range(REPLAY_GROUP + 5)]
+    refused = record(filename="refused.png")
+    lines = [*good[:10], refused, *good[10:]]
+    (spool_dir(tmp_path) / DEAD).write_bytes(b"".join(map(encode, lines)))
+    spooled = spool(log, tmp_path)
+    assert spooled.flush()
+    assert stored(tmp_path) == ids(good) and spooled.quarantined() == 1 and spooled.pending() == 0
+    [entry] = quarantine_entries(tmp_path)
+    assert entry["line"].encode() == encode(refused).rstrip(b"\n")
+
+
 def test_records_spooled_while_a_replay_runs_wait_for_the_next_round(store, tmp_path):
     """An upload answered while the replayer is writing (the breaker still open) goes to a fresh file: that
     replay reports records left, the next stores them."""
