@@ -346,6 +346,13 @@ def update_docs(results: list[Result], command: str, when: str) -> None:
     DOCS.write_text(f"{head}{DOCS_BEGIN}\n{HEADER}\n{body}\n{DOCS_END}{tail}")
 
 
+def write_reports(results: list[Result], broken: list[str], command: str, when: str, docs: bool) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "mutation.md").write_text(report(results, command, when) + "".join(f"\n{b}\n" for b in broken))
+    if docs and results:
+        update_docs(results, command, when)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -380,13 +387,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = results[-1]
             print(f"== {module.name}: {r.score:.1f} % (target {r.module.target:.0f} %), {r.seconds / 60:.1f} min")
+            write_reports(
+                results, broken, command, when, args.docs
+            )  # after each module: a stop keeps what was measured
     except KeyboardInterrupt:
-        print("stopped; no report written", file=sys.stderr)
+        print("stopped; the modules measured before are in test-artifacts/mutation.md", file=sys.stderr)
         return 130
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "mutation.md").write_text(report(results, command, when) + "".join(f"\n{b}\n" for b in broken))
-    if args.docs:
-        update_docs(results, command, when)
+    write_reports(results, broken, command, when, args.docs)
     print(report(results, command, when).split("\n## ", 1)[0])
     failing = [r for r in results if not r.passed]
     for r in failing:
