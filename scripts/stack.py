@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         token_file.write_text(secrets.token_urlsafe(24))
     train_token = os.environ.get("TRAIN_TOKEN") or token_file.read_text().strip()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # a background job of a non-interactive shell starts with SIGINT ignored: the stack still stops on one
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     with ExitStack() as running:
         try:
