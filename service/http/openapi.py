@@ -49,6 +49,7 @@ ERRORS: dict[int, tuple[str, str, str]] = {
     ),
 }
 _REQUEST_ID = "The request's id: the client's X-Request-Id when it is sane, a new one otherwise; also in the log line and the stored record"
+_REQUEST_ID_HEADER = {"description": _REQUEST_ID, "schema": {"type": "string"}}
 _REQUEST_ID_PARAMETER = {
     "name": "X-Request-Id",
     "in": "header",
@@ -92,7 +93,7 @@ def operation(r: Route) -> dict[str, Any]:
         responses[str(status)] = {
             "description": text,
             "content": {"application/json": {"schema": _ERROR, "example": {"error": code, "message": message}}},
-            "headers": {"X-Request-Id": {"description": _REQUEST_ID, "schema": {"type": "string"}}},
+            "headers": {"X-Request-Id": _REQUEST_ID_HEADER},
         }
     op["responses"] = responses
     return op
@@ -120,7 +121,7 @@ def _answer(answer) -> dict[str, Any]:
     content = {media: {"schema": schema} for media, schema in answer.content.items()}
     if answer.example is not None:
         content["application/json"]["example"] = answer.example
-    headers = {"X-Request-Id": {"description": _REQUEST_ID, "schema": {"type": "string"}}}
+    headers = {"X-Request-Id": _REQUEST_ID_HEADER}
     headers.update({name: {"description": text, "schema": {"type": "string"}} for name, text in answer.headers.items()})
     out: dict[str, Any] = {"description": answer.description}
     if content:

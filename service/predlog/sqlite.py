@@ -302,7 +302,7 @@ class SqlitePredictionLog:
             return False
 
     def describe(self) -> str:
-        return f"sqlite://{self.path}"
+        return self.db.describe()
 
     def close(self) -> None:
         self.db.close()
