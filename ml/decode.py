@@ -33,7 +33,7 @@ from PIL import (  # noqa: F401
     WebPImagePlugin,
 )
 
-from ml.errors import ImageTooCostly, ImageTooLarge, InvalidImage, RequestTooCostly, UnsupportedImage
+from ml.errors import ImageTooCostly, ImageTooLarge, InvalidImage, NonFinitePixels, RequestTooCostly, UnsupportedImage
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 40_000_000  # a 48 MP phone photo is fine; a PNG bomb is not
@@ -149,9 +149,7 @@ def _bands(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """Split into a luma band ('L' or 'F') and an alpha band when there is one."""
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        values = np.asarray(image, dtype=np.float32)
-        top = 255.0 if values.max() <= 255 else 65535.0 if values.max() <= 65535 else float(values.max())
-        return Image.fromarray(np.clip(values / top, 0, 1).astype(np.float32), "F"), None
+        return Image.fromarray(_unit_range(np.asarray(image, dtype=np.float32), mode), "F"), None
     if mode == "P" or mode == "PA":
         image = image.convert("RGBA")
         mode = "RGBA"
@@ -165,6 +163,23 @@ def _bands(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     if mode == "L":
         return image, None
     return image.convert("RGB").convert("L"), None
+
+
+def _unit_range(values: np.ndarray, mode: str) -> np.ndarray:
+    """Wide or float pixels brought to [0, 1] by their real range: a float image already in [0, 1] is taken
+    as it is, integers by the depth they fit (8 or 16 bits), anything else (negative, or beyond 16 bits)
+    from its own minimum to its maximum. NaN or infinity has no brightness at all: refused by name."""
+    if not np.isfinite(values).all():
+        raise NonFinitePixels(
+            "the image holds NaN or infinite pixel values; send an image whose pixels are finite numbers"
+        )
+    low, high = float(values.min()), float(values.max())
+    if mode == "F" and low >= 0 and high <= 1:
+        return values
+    if low >= 0 and high <= 65535:
+        return np.clip(values / (255.0 if high <= 255 else 65535.0), 0, 1).astype(np.float32)
+    span = high - low
+    return ((values - low) / span).astype(np.float32) if span > 0 else np.zeros_like(values)
 
 
 def _shrink(band: Image.Image, size: tuple[int, int]) -> np.ndarray:

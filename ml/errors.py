@@ -43,6 +43,12 @@ class RequestTooCostly(ImageTooLarge):
     code = "request_too_costly"
 
 
+class NonFinitePixels(InvalidImage):
+    """A float image holds NaN or infinite values: no brightness can be read from them."""
+
+    code = "non_finite_pixels"
+
+
 class NoDigitFound(MLError):
     """The image decoded fine but holds nothing that looks like ink."""
 

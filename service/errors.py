@@ -9,6 +9,7 @@ from ml.errors import (
     ImageTooLarge,
     InvalidImage,
     NoDigitFound,
+    NonFinitePixels,
     NotADigit,
     UnsupportedImage,
 )
@@ -30,6 +31,13 @@ class LogUnavailable(ServiceError):
 
 class SpoolFull(LogUnavailable):
     """The log is down and the local spool is full: refuse rather than lose."""
+
+
+class InvalidRecord(ServiceError):
+    """The model's answer cannot be recorded as it is (a non-finite probability): a fault here, answered 500
+    before anything is written, never a 200 the log then refuses."""
+
+    code = "invalid_record"
 
 
 class ModelUnavailable(ServiceError):
@@ -62,6 +70,7 @@ class HTTPError(Exception):
 # Ordered: the first matching class wins (subclasses before their bases). Not listed: a 500.
 STATUS: list[tuple[type[Exception], int]] = [
     (NoDigitFound, 422),
+    (NonFinitePixels, 422),
     (NotADigit, 422),
     (ImageTooCostly, 422),
     (UnsupportedImage, 415),

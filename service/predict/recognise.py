@@ -15,6 +15,7 @@ from ml.errors import MLError, NotADigit, RequestTooCostly
 from ml.labels import NOT_A_DIGIT
 from ml.preprocess import preprocess
 from service import memory
+from service.errors import InvalidRecord
 from service.http.uploads import Upload
 from service.predlog import PredictionRecord, new_prediction_id
 from service.predlog.base import created_at_of
@@ -94,11 +95,8 @@ class Recogniser:
         pid = new_prediction_id(self.clock() if self.clock else None)
         created_at = created_at_of(pid)
         inline = len(upload.data) <= self.settings.inline_image_bytes
-        key = None
-        if not inline:
-            key = f"uploads/{created_at:%Y-%m-%d}/{pid}"
-            store.put(key, upload.data, upload.content_type)
-        return PredictionRecord(
+        key = None if inline else f"uploads/{created_at:%Y-%m-%d}/{pid}"
+        record = PredictionRecord(
             id=pid,
             created_at=created_at,
             filename=upload.filename,
@@ -114,3 +112,9 @@ class Recogniser:
             image_size=len(upload.data),
             request_id=request_id,
         )
+        problems = record.problems()
+        if problems:
+            raise InvalidRecord(f"the model's answer cannot be recorded: {'; '.join(problems)}")
+        if key is not None:
+            store.put(key, upload.data, upload.content_type)
+        return record

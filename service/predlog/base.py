@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import threading
@@ -121,6 +122,24 @@ class PredictionRecord:
             "labelled_at": _iso(self.labelled_at) if self.labelled_at else None,
             "request_id": self.request_id,
         }
+
+    def problems(self) -> list[str]:
+        """What would make a log refuse this record, checked before it is answered: a record answered 200 and
+        then refused by the log would be an answered upload missing from it."""
+        found = []
+        numbers = {
+            "confidence": [self.confidence],
+            "latency_ms": [self.latency_ms],
+            "probabilities": self.probabilities,
+        }
+        for name, values in numbers.items():
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                found.append(f"{name} is not finite")
+        if not 0 <= self.digit <= NOT_A_DIGIT:
+            found.append(f"digit {self.digit} is out of range")
+        if len(self.normalised) != 28 * 28:
+            found.append(f"normalised holds {len(self.normalised)} bytes, not 784")
+        return found
 
     def with_label(self, label: int, at: datetime) -> PredictionRecord:
         return replace(self, label=label, labelled_at=at)

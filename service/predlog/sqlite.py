@@ -62,7 +62,9 @@ _SELECT = (
 _SELECT_LIST = _SELECT.replace("p.image,", "NULL,")
 
 
-_INSERT = f"INSERT OR IGNORE INTO predictions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+# a second write of an id is ignored (idempotent); any other constraint a record breaks is an error, never a
+# silently skipped row (OR IGNORE would skip a NULL in a NOT NULL column too)
+_INSERT = f"INSERT INTO predictions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING"
 
 
 def _row(record: PredictionRecord) -> tuple:

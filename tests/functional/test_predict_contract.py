@@ -8,6 +8,7 @@ import base64
 import io
 import sqlite3
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -365,3 +366,29 @@ def test_costly_images_are_refused_over_http(predict_url):
     many = http.post(predict_url, files=[("file", (f"{i}.png", big.getvalue())) for i in range(8)], timeout=30)
     assert (many.status_code, many.json()["error"]) == (413, "request_too_costly")
     assert "MAX_REQUEST_PIXELS" in many.json()["message"]
+
+
+def test_non_finite_pixels_are_422_before_any_model_or_log_sees_them(predict_url, tmp_path):
+    """A float TIFF whose ink is NaN: a JSON client got 500, a browser form 200 "digit 0, confidence nan%" whose
+    record the log then dropped, and a multi-file request committed its good parts and answered 500."""
+    values = np.full((100, 100), 1.0, dtype=np.float32)
+    values[20:80, 45:55] = float("nan")
+    nan_tiff = io.BytesIO()
+    Image.fromarray(values, "F").save(nan_tiff, "TIFF")
+    upload = {"file": ("nan.tif", nan_tiff.getvalue())}
+    for accept in ("application/json", "text/html,*/*;q=0.8"):
+        answer = http.post(predict_url, files=upload, headers={"Accept": accept}, timeout=30)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"] == "non_finite_pixels" and "NaN" in answer.json()["message"]
+    good = (GOLDEN / "3_canvas.png").read_bytes()
+    mixed = http.post(
+        predict_url, files=[("file", ("3.png", good)), ("file", ("nan.tif", nan_tiff.getvalue()))], timeout=30
+    )
+    assert mixed.status_code == 200, mixed.text
+    first, second = mixed.json()
+    assert first["digit"] == 3 and second["error"] == "non_finite_pixels"
+    assert http.get(f"{predict_url}/predictions/{first['id']}", timeout=10).status_code == 200
+    logged = sqlite3.connect(tmp_path / "predictions.db").execute("SELECT filename FROM predictions").fetchall()
+    assert logged == [("3.png",)]
+    metrics = http.get(predict_url + "/metrics", timeout=10).text
+    assert "NaN" not in metrics

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -200,3 +201,22 @@ def test_ids_are_unique_rfc4122_timeuuids_even_across_forked_workers():
     os.waitpid(child, 0)
     theirs = uuid.UUID(os.read(read, 64).decode())
     assert (theirs.clock_seq, theirs.node) != (parsed[0].clock_seq, parsed[0].node)
+
+
+def test_a_record_a_log_would_refuse_is_named_before_it_is_answered():
+    assert record().problems() == []
+    nan = record(confidence=float("nan"), probabilities=[float("inf")] + [0.0] * 10)
+    assert nan.problems() == ["confidence is not finite", "probabilities is not finite"]
+    assert record(digit=11).problems() == ["digit 11 is out of range"]
+
+
+def test_sqlite_refuses_a_record_it_cannot_store_instead_of_skipping_it(tmp_path):
+    """OR IGNORE skipped a NaN confidence (bound as NULL into a NOT NULL column) without a word."""
+    log = SqlitePredictionLog(tmp_path / "p.db")
+    log.ensure_schema()
+    broken = record(confidence=float("nan"))
+    with pytest.raises(sqlite3.IntegrityError, match="predictions.confidence"):
+        log.write(broken)
+    log.write(good := record())
+    log.write(good)  # still idempotent
+    assert log.get(good.id) is not None and log.get(broken.id) is None

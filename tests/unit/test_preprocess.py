@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
 from ml.decode import DecodeBudget
-from ml.errors import ImageTooCostly, ImageTooLarge, InvalidImage, MLError, NoDigitFound, RequestTooCostly
+from ml.errors import (
+    ImageTooCostly,
+    ImageTooLarge,
+    InvalidImage,
+    MLError,
+    NoDigitFound,
+    NonFinitePixels,
+    RequestTooCostly,
+)
 from ml.preprocess import preprocess
 from tests.fixtures.images import encode, many_scan_jpeg
 
@@ -469,3 +477,30 @@ def test_junk_upload_does_not_import_every_pillow_plugin():
     )
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert "WebPImagePlugin" in loaded and "TiffImagePlugin" in loaded and "XbmImagePlugin" not in loaded, loaded
+
+
+def _float_tiff(values: np.ndarray) -> bytes:
+    return encode(Image.fromarray(values.astype(np.float32), "F"), "TIFF")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_pixels_are_refused_by_name(bad):
+    ink = np.where(seven() < 128, bad, 1.0)
+    with pytest.raises(NonFinitePixels, match="NaN or infinite"):
+        preprocess(_float_tiff(ink))
+
+
+@pytest.mark.parametrize(
+    "scale",
+    [
+        lambda g: g / 255.0,  # float in [0, 1]: was divided by 255 again and refused as blank
+        lambda g: g.astype(np.float32),  # float in [0, 255]
+        lambda g: g * 4.0 - 500.0,  # negative values: its own range
+        lambda g: g * 1e6,  # beyond 16 bits: its own range
+    ],
+)
+def test_float_images_are_read_by_their_real_range(scale):
+    reference = preprocess(MODES["L-png"](seven()))
+    out = preprocess(_float_tiff(scale(seven().astype(np.float64))))
+    check(out)
+    assert np.abs(out - reference).mean() < 0.03
