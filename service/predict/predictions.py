@@ -41,7 +41,8 @@ class Predictions:
             "MAX_REQUEST_PIXELS or its decoding time (request_too_costly), too many files or parts",
             415: "Not an image, or an unsupported Content-Type",
             422: "not_a_digit: the model is sure enough the picture is not one handwritten digit (the body also "
-            "carries the logged record); no_digit_found: blank or uniform image; image_too_costly: a progressive "
+            "carries the logged record); no_digit_found: blank or uniform image; non_finite_pixels: a float image holding "
+            "NaN or infinity; image_too_costly: a progressive "
             "JPEG of too many scans",
             503: "Unavailable: no model yet, a store or the log unreachable (Retry-After); log_unavailable: the "
             "prediction log refused the record and it could not be spooled either",
