@@ -31,7 +31,15 @@ from pathlib import Path
 
 from service.errors import LogUnavailable, SpoolFull
 from service.predlog.base import Correction, PredictionLog, PredictionRecord, StatsRow
-from service.predlog.spool_files import QUARANTINE, DamagedRecord, SpoolFiles, _LineCounter, decode, encode
+from service.predlog.spool_files import (
+    QUARANTINE,
+    DamagedRecord,
+    SpoolFiles,
+    _LineCounter,
+    decode,
+    encode,
+    linked_at,
+)
 
 __all__ = ["QUARANTINE", "REPLAY_GROUP", "SpooledPredictionLog", "SpoolFull", "_LineCounter", "encode", "requeue"]
 
@@ -229,7 +237,7 @@ def _replay_files(inner: PredictionLog, files: SpoolFiles) -> None:
             os.close(fd)
             continue  # a live process appends to it (or another replayer has it)
         try:
-            if _same_file(path, fd):
+            if linked_at(path, fd):  # not finished or shortened into a new file by another replayer
                 _replay_file(inner, files, path)
                 path.unlink()
         finally:
@@ -303,14 +311,6 @@ def _keep_rest(path: Path, lines: list[bytes], rest: list[bytes]) -> None:
     except OSError as exc:
         logger.warning("could not shorten %s after a partial replay (%s); it will be replayed whole", path, exc)
         tmp.unlink(missing_ok=True)
-
-
-def _same_file(path: Path, fd: int) -> bool:
-    """Still the file we locked (another replayer may have finished it, or shortened it into a new one)."""
-    try:
-        return path.stat().st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
 
 
 def requeue(directory: Path, log: PredictionLog, group: int = REPLAY_GROUP) -> tuple[int, int]:

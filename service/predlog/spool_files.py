@@ -89,6 +89,14 @@ class _LineCounter:
         return total
 
 
+def linked_at(path: Path, fd: int) -> bool:
+    """``fd`` is the file ``path`` names now (not one unlinked or replaced since it was opened)."""
+    try:
+        return path.stat().st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
 class SpoolFiles:
     """The spool directory as one process uses it: its own file to append to, every file to replay."""
 
@@ -110,12 +118,20 @@ class SpoolFiles:
             self._append_lock = threading.Lock()  # guards this process's spool file
 
     def _own_file(self) -> int:
-        if self._own_fd is None:
+        """This process's file, locked. A replayer may lock a file between its creation and our lock, find it
+        empty and unlink it: appending to that file would lose the records, so a file no longer at its path
+        once locked is left and another created. Locked and still linked, it stays ours: a replayer unlinks a
+        file only under its lock."""
+        while self._own_fd is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             path = self.directory / f"spool-{self._pid}-{self._rotations}.jsonl"
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process appends to it
-            self._own_fd = fd
+            if linked_at(path, fd):
+                self._own_fd = fd
+            else:
+                os.close(fd)
+                self._rotations += 1
         return self._own_fd
 
     def paths(self) -> list[Path]:

@@ -256,3 +256,41 @@ def test_an_outage_during_a_replay_keeps_every_record_not_yet_written(store, tmp
     assert spooled.flush()
     stored = ids_in_store(tmp_path / "log.db")
     assert sorted(stored) == sorted(r.id for r in written) and len(stored) == len(set(stored))
+
+
+def _lock_waiters(path) -> int:
+    """Processes or threads blocked on a lock of ``path`` (the kernel's /proc/locks: "->" marks a waiter)."""
+    inode = path.stat().st_ino
+    lines = open("/proc/locks").read().splitlines()
+    return sum(1 for line in lines if "->" in line and line.split()[-3].endswith(f":{inode}"))
+
+
+def test_a_replayer_that_locks_a_new_spool_file_first_cannot_lose_its_records(store, tmp_path):
+    """The interleaving, forced with real locks: the writer has created its file but not yet locked it; a
+    replayer locks it, finds it empty and unlinks it. The writer, once it gets the lock, must not append to
+    the unlinked file (its records would be gone once it closes it)."""
+    import fcntl
+    import os
+    import threading
+    import time
+
+    spooled = spool(store, tmp_path)
+    files = spooled.files
+    first = tmp_path / "spool" / f"spool-{os.getpid()}-0.jsonl"
+    first.parent.mkdir()
+    replayer = os.open(first, os.O_RDWR | os.O_CREAT, 0o600)  # as the writer's O_CREAT left it
+    fcntl.flock(replayer, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the replayer won the race to the lock
+    accepted = record(id=new_prediction_id())
+    writer = threading.Thread(target=files.append, args=(accepted,))
+    writer.start()
+    deadline = time.monotonic() + 10
+    while _lock_waiters(first) == 0:  # the writer now waits for the lock of the file it created
+        assert time.monotonic() < deadline and writer.is_alive(), "the writer never asked for the lock"
+        time.sleep(0.01)
+    assert os.read(replayer, 1) == b""  # the replayer finds nothing to replay ...
+    first.unlink()  # ... and removes the empty file, then lets go of it
+    os.close(replayer)
+    writer.join(10)
+    assert not writer.is_alive()
+    assert spooled.flush()
+    assert ids_in_store(tmp_path / "log.db") == [accepted.id]
