@@ -18,7 +18,7 @@ from service.predict.app import RESOURCES as PREDICT_RESOURCES
 from service.train.app import RESOURCES as TRAIN_RESOURCES
 from tests.conftest import GOLDEN, ROOT
 from tests.fixtures.events import http, inprocess_function
-from tests.fixtures.images import many_scan_jpeg
+from tests.fixtures.images import encode, many_scan_jpeg
 
 SEVEN = (GOLDEN / "7_canvas.png").read_bytes()
 TOKEN = "s3cret-train-token"
@@ -146,6 +146,9 @@ PREDICT = {
         "POST",
         "/",
         upload(("star.jpg", (GOLDEN.parent / "golden_not_digits" / "star_paper.jpg").read_bytes())),
+    ),
+    "non_finite_pixels": Case(
+        422, "non_finite_pixels", "POST", "/", upload(("nan.tif", encode(Image.new("F", (64, 64), float("nan")), "TIFF")))
     ),
     "image_too_costly": Case(422, "image_too_costly", "POST", "/", upload(("s.jpg", many_scan_jpeg(60)))),
     "model_unavailable": Case(
