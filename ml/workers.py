@@ -9,8 +9,11 @@ in process.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -21,6 +24,7 @@ logger = logging.getLogger(__name__)
 Job = tuple[Callable[[Any], Any], Any]  # a module-level function and its one argument
 Progress = Callable[[int], None]
 
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 _heard: Progress | None = None  # where ``tick`` reports: a worker's queue, or the caller's progress in process
 
 
@@ -31,9 +35,22 @@ def tick(count: int = 1) -> None:
         _heard(count)
 
 
-def _listen(queue) -> None:
+def _listen(queue, parent: int) -> None:
     global _heard
+    _die_with(parent)
     _heard = queue.put
+
+
+def _die_with(parent: int) -> None:
+    """A worker is killed when the process that forked it ends, however it ends (SIGKILL, a stall timeout, the
+    OOM killer): left alive it would wait on a pipe nobody reads, holding whatever that process had open."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown is all there is
+        return
+    if os.getppid() != parent:  # it ended before the request took effect
+        os._exit(1)
 
 
 def run_jobs(jobs: Sequence[Job], workers: int, progress: Progress | None = None) -> list[Any]:
@@ -43,7 +60,8 @@ def run_jobs(jobs: Sequence[Job], workers: int, progress: Progress | None = None
         try:
             ticks = context.SimpleQueue()
             processes = min(workers, len(jobs))  # no idle process forked for want of a job
-            with ProcessPoolExecutor(processes, context, initializer=_listen, initargs=(ticks,)) as executor:
+            executor = ProcessPoolExecutor(processes, context, initializer=_listen, initargs=(ticks, os.getpid()))
+            try:
                 futures = {executor.submit(fn, args): n for n, (fn, args) in enumerate(jobs)}
                 results: list[Any] = [None] * len(jobs)
                 pending = set(futures)
@@ -53,7 +71,11 @@ def run_jobs(jobs: Sequence[Job], workers: int, progress: Progress | None = None
                     for future in finished:
                         results[futures[future]] = future.result()
                 _relay(ticks, progress)
+                executor.shutdown()
                 return results
+            except BaseException:  # Ctrl-C, SIGTERM's exit, a failed job: no worker goes on rendering for nobody
+                _kill(executor)
+                raise
         except OSError as exc:
             logger.info("running jobs in process (no worker processes: %s)", exc)
     global _heard
@@ -62,6 +84,13 @@ def run_jobs(jobs: Sequence[Job], workers: int, progress: Progress | None = None
         return [fn(args) for fn, args in jobs]
     finally:
         _heard = None
+
+
+def _kill(executor: ProcessPoolExecutor) -> None:
+    processes = list((executor._processes or {}).values())  # the pool has no public way to stop a running job
+    for process in processes:
+        process.kill()
+    executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _relay(ticks, progress: Progress | None) -> None:

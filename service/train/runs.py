@@ -3,9 +3,11 @@ from the prediction log. Shared by the train function and the CLI (``python -m s
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +51,16 @@ class TrainRequest:
         )
 
 
+_HELD: set[Path] = set()  # the lock files this process holds: a record lock does not keep out its own threads
+_HELD_GUARD = threading.Lock()
+
+
 class TrainLock:
-    """One training at a time per machine, across processes (flock) and threads."""
+    """One training at a time per machine: a POSIX record lock across processes, ``_HELD`` across threads.
+
+    A record lock, not flock: it belongs to this process alone. A process forked during a training (a
+    rendering worker) does not inherit it, and it is gone the moment this process ends, however it ends,
+    so a killed or stopped function never leaves the next training refused."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -58,20 +68,37 @@ class TrainLock:
 
     def __enter__(self) -> TrainLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        key = self.path.resolve()
+        with _HELD_GUARD:
+            if key in _HELD:
+                raise _in_progress()
+            _HELD.add(key)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise TrainingInProgress("a training run is already in progress; try again when it ends") from None
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EACCES, errno.EAGAIN):
+                    raise _in_progress() from None
+                raise
+        except BaseException:
+            with _HELD_GUARD:
+                _HELD.discard(key)
+            raise
         self._fd = fd
         return self
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
+            os.close(self._fd)  # closing releases the record lock
             self._fd = None
+            with _HELD_GUARD:
+                _HELD.discard(self.path.resolve())
+
+
+def _in_progress() -> TrainingInProgress:
+    return TrainingInProgress("a training run is already in progress; try again when it ends")
 
 
 def run_training(

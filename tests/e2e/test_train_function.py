@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 
 import requests
 
-from scripts.servers import function_server
+from scripts.servers import free_port, function_server
 from tests.conftest import GOLDEN
 
 TOKEN = "test-token-with-enough-entropy"
@@ -16,7 +18,7 @@ QUICK = {"architecture": "cnn", "epochs": 2, "subset": 6000, "members": 1, "min_
 
 
 def lock_is_held(path) -> bool:
-    """Whether a training run holds the flock (the same lock the server takes)."""
+    """Whether a training run holds the lock (the same record lock the server takes, from this process)."""
     import fcntl
     import os
 
@@ -24,10 +26,9 @@ def lock_is_held(path) -> bool:
         return False
     fd = os.open(path, os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return False
-    except BlockingIOError:
+    except OSError:
         return True
     finally:
         os.close(fd)
@@ -155,3 +156,103 @@ def test_rollback_endpoint(tmp_path):
         assert answer.json() == {"version": "20260101T000000Z-aaaaaa", "rolled_back_from": "20260102T000000Z-bbbbbb"}
         again = requests.post(url + "/models/rollback", headers=auth, timeout=10)
         assert again.status_code == 409 and again.json()["error"] == "nothing_to_roll_back"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _master(port: int) -> int:
+    """The server's first process: of those holding its listening socket, the one whose parent holds none."""
+    listening = {
+        f"socket:[{fields[9]}]"
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        for fields in [line.split()]
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A"
+    }
+    holders = set()
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) in listening:
+                holders.add(int(fd.parent.parent.name))
+        except OSError:
+            continue
+    masters = [pid for pid in holders if _parent(pid) not in holders]
+    assert len(masters) == 1, masters
+    return masters[0]
+
+
+def _rendering(master: int, timeout: float = 300) -> tuple[int, list[int]]:
+    """(the worker, the processes it forked) once a training's rendering has started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for worker in _children(master):
+            forked = _children(worker)
+            if forked:
+                return worker, forked
+        time.sleep(0.1)
+    raise AssertionError("no rendering started")
+
+
+def _gone(pids: list[int], timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _train_in_background(url: str, params: dict) -> threading.Thread:
+    def post() -> None:
+        try:
+            requests.post(url, json=params, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600)
+        except requests.ConnectionError:
+            pass  # the worker or the server is killed under it: what this test does
+
+    thread = threading.Thread(target=post, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_killed_or_stopped_training_leaves_nothing_behind_and_the_next_one_runs(tmp_path):
+    """SIGKILL the worker, then SIGTERM the server, each in the middle of rendering the training data: the
+    rendering processes died with them, the lock is free, and a restarted function trains."""
+    import signal
+
+    lock = tmp_path / "lock"
+    env = {"MODEL_STORE": f"file://{tmp_path / 'models'}", "TRAIN_TOKEN": TOKEN, "TRAIN_LOCK_FILE": str(lock)}
+    rendering_long = {**QUICK, "subset": 30000, "negatives": 20000}
+    port = free_port()
+    with function_server("train", env, tmp_path, port=port) as url:
+        master = _master(port)
+        _train_in_background(url, rendering_long)
+        worker, forked = _rendering(master)
+        os.kill(worker, signal.SIGKILL)
+        assert _gone(forked), "rendering processes outlived their killed worker"
+        assert not lock_is_held(lock)
+        _train_in_background(url, rendering_long)  # the new worker gunicorn started takes it
+        worker, forked = _rendering(master)
+        os.kill(master, signal.SIGTERM)
+        assert _gone([master, worker, *forked], timeout=30), "a process outlived the stopped server"
+        assert not lock_is_held(lock)
+    with function_server("train", env, tmp_path) as url:
+        answer = requests.post(url, json=QUICK, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600)
+    assert answer.status_code == 200 and answer.json()["promoted"] is True, answer.text

@@ -81,3 +81,68 @@ def test_a_failing_job_fails_the_run():
         workers.run_jobs([(_squares, 1), (lambda n: 1 // n, 0)], 1)
     with pytest.raises(ValueError):
         workers.run_jobs([(_squares, 1), (int, "x")], 2)
+
+
+def _forever(path: str) -> None:
+    """Writes its own pid to ``path``, then waits for nothing, ignoring SIGTERM (as a worker stuck on a pipe)."""
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    Path(path).write_text(str(os.getpid()))
+    while True:
+        time.sleep(1)
+
+
+TRAINING_RUN = """
+import sys
+from pathlib import Path
+from ml import workers
+from service.train.runs import TrainLock
+from tests.unit.test_workers import _forever
+with TrainLock(Path(sys.argv[1])):
+    workers.run_jobs([(_forever, sys.argv[2] + "/a"), (_forever, sys.argv[2] + "/b")], 2)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_no_worker_outlives_its_training_and_the_lock_goes_with_it(tmp_path, how):
+    """Killed or stopped mid-render, a training left its forked workers running (SIGTERM ignored, a pipe nobody
+    reads) and holding the machine's training lock: every later training was refused until someone killed them."""
+    import signal
+    import time
+
+    from service.train.runs import TrainLock
+
+    lock = tmp_path / "train.lock"
+    training = subprocess.Popen([sys.executable, "-c", TRAINING_RUN, str(lock), str(tmp_path)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not ((tmp_path / "a").exists() and (tmp_path / "b").exists()):
+            assert time.monotonic() < deadline and training.poll() is None, "the workers never started"
+            time.sleep(0.05)
+        forked = [int((tmp_path / name).read_text()) for name in "ab"]
+        training.send_signal(getattr(signal, how))
+        training.wait(30)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in forked) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in forked), "a worker outlived the training that forked it"
+        with TrainLock(lock):  # the next training is not refused
+            pass
+    finally:
+        training.kill()
+        for name in "ab":
+            if (tmp_path / name).exists():
+                try:
+                    os.kill(int((tmp_path / name).read_text()), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
