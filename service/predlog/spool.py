@@ -191,14 +191,28 @@ class SpooledPredictionLog:
         return not self.breaker.is_open and self.inner.ping()
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
-        return self.inner.get(prediction_id)
+        """From the log, or from the spool while the record waits there: an upload answered 200 is readable."""
+        try:
+            found = self.inner.get(prediction_id)
+        except LogUnavailable:
+            found = self.files.find(prediction_id)
+            if found is None:  # it may be in the log: that cannot be read now
+                raise
+        return found if found is not None else self.files.find(prediction_id)
 
     def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
         return self.inner.recent(limit, max_confidence)
 
     def set_label(self, prediction_id: str, label: int, at: datetime) -> PredictionRecord | None:
-        """Not spooled: the caller is told (503) and may retry; a label is not an accepted upload."""
-        return self.inner.set_label(prediction_id, label, at)
+        """Not spooled: a label is not an accepted upload. The log refusing, or the record still waiting in
+        the spool, the caller is told so (LogUnavailable: a 503 to retry), never that the record is unknown."""
+        labelled = self.inner.set_label(prediction_id, label, at)
+        if labelled is None and (self.files.find(prediction_id) or self.inner.get(prediction_id)):
+            raise LogUnavailable(
+                "this prediction is waiting in the local spool for the prediction log to come back; "
+                "retry the correction after Retry-After"
+            )
+        return labelled
 
     def corrections(self) -> Iterator[Correction]:
         return self.inner.corrections()

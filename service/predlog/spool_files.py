@@ -8,6 +8,7 @@ import errno
 import fcntl
 import json
 import logging
+import mmap
 import os
 import threading
 import zlib
@@ -223,6 +224,28 @@ class SpoolFiles:
             logger.error(
                 "a spool record was moved to %s (%s); /healthz counts them", self.directory / QUARANTINE, reason
             )
+
+    def find(self, prediction_id: str) -> PredictionRecord | None:
+        """The record of that id waiting in a spool file here, if one is: found by its bytes (mapped, not read
+        into memory), decoded only where they occur."""
+        needle = b'"id":' + json.dumps(prediction_id).encode()
+        for path in self.paths():
+            try:
+                with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                    at = view.find(needle)
+                    while at >= 0:
+                        start = view.rfind(b"\n", 0, at) + 1
+                        end = view.find(b"\n", at)
+                        try:
+                            record = decode(view[start : end if end >= 0 else len(view)])
+                            if record.id == prediction_id:
+                                return record
+                        except DamagedRecord:
+                            pass
+                        at = view.find(needle, at + 1)
+            except (FileNotFoundError, ValueError):  # replayed meanwhile, or empty (nothing to map)
+                continue
+        return None
 
     def pending(self) -> int:
         """Records waiting in the spool files here; cheap (only newly appended bytes are read)."""

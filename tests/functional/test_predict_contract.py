@@ -392,3 +392,29 @@ def test_non_finite_pixels_are_422_before_any_model_or_log_sees_them(predict_url
     assert logged == [("3.png",)]
     metrics = http.get(predict_url + "/metrics", timeout=10).text
     assert "NaN" not in metrics
+
+
+def test_during_an_outage_an_answered_upload_is_readable_and_its_correction_retried(predict_url, tmp_path):
+    """The log refuses writes (another connection's exclusive transaction): the upload is answered from the
+    spool; reading it answers the record, correcting it a 503 with Retry-After, and after the replay both work."""
+    import time
+
+    from tests.fixtures.sqlite_log import Outage
+
+    with Outage(tmp_path / "predictions.db"):
+        answer = http.post(predict_url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        pid = answer.json()["id"]
+        read = http.get(f"{predict_url}/predictions/{pid}", timeout=10)
+        assert read.status_code == 200 and read.json()["digit"] == 3
+        label = http.post(f"{predict_url}/predictions/{pid}/label", json={"label": 8}, timeout=10)
+        assert label.status_code == 503 and label.headers["Retry-After"], label.text
+        assert label.json()["error"] == "log_unavailable"
+    deadline = time.monotonic() + 30
+    while (
+        label := http.post(f"{predict_url}/predictions/{pid}/label", json={"label": 8}, timeout=10)
+    ).status_code == 503:
+        assert time.monotonic() < deadline, "the spooled upload was never replayed"
+        time.sleep(0.2)
+    assert label.status_code == 200 and label.json()["label"] == 8
+    assert http.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] == 8

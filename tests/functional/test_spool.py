@@ -294,3 +294,24 @@ def test_a_replayer_that_locks_a_new_spool_file_first_cannot_lose_its_records(st
     assert not writer.is_alive()
     assert spooled.flush()
     assert ids_in_store(tmp_path / "log.db") == [accepted.id]
+
+
+def test_a_spooled_record_is_readable_and_its_correction_is_retried_not_unknown(store, tmp_path):
+    """During an outage an upload was answered 200 from the spool, but reading or correcting it said 404."""
+    from datetime import UTC, datetime
+
+    from service.errors import LogUnavailable
+
+    spooled = spool(store, tmp_path)
+    waiting = [record(id=new_prediction_id(), filename=f"{n} with spaces.png") for n in range(3)]
+    with Outage(tmp_path / "log.db"):
+        for r in waiting:
+            spooled.write(r)
+        assert spooled.get(waiting[1].id) == waiting[1]  # from the spool: the log's reads still work
+        with pytest.raises(LogUnavailable, match="retry"):
+            spooled.set_label(waiting[1].id, 3, datetime.now(UTC))
+        assert spooled.get(new_prediction_id()) is None
+        assert spooled.set_label(new_prediction_id(), 3, datetime.now(UTC)) is None  # unknown stays unknown
+    assert spooled.flush()
+    assert spooled.set_label(waiting[1].id, 3, datetime.now(UTC)).label == 3
+    assert store.get(waiting[1].id).label == 3
