@@ -15,7 +15,7 @@ from PIL import Image
 from ml import morphology
 from ml.errors import NoDigitFound
 
-VERSION = "lecun-box20-com-v8"  # bump whenever the output for some input changes (v8: ml.preprocess reads detail)
+VERSION = "lecun-box20-com-v9"  # bump whenever the output for some input changes (v9: specks are no digit)
 
 MIN_CONTRAST = 0.12  # raw luma range below which there is no ink at all
 # A picture whose strongest mark has less contrast than this, and whose marks taken for the digit run off its edge, holds
@@ -25,6 +25,12 @@ BOX = 20
 SIZE = 28
 TARGET_STROKE = 2.6  # median stroke width of MNIST test digits in the 20x20 box, measured
 PEAK_PIXELS = 40
+# Specks are not a digit (README, "How a picture is judged to hold no digit"): the chosen mark must span at least
+# MIN_ELONGATION of its own stroke widths, and fewer than MAX_RIVALS marks at least RIVAL_SHARE of its size may lie
+# away from it (a page of scattered specks has many such, a digit among specks none)
+MIN_ELONGATION = 2.0
+RIVAL_SHARE = 0.3
+MAX_RIVALS = 3
 INK_SHARE = 0.6  # a mark whose darkest pixel is under this share of the darkest mark's is not the digit
 THICK_STROKE = 1.5 * TARGET_STROKE  # a digit whose strokes are wider than this in the box is thinned ...
 THIN_GOAL = 1.2 * TARGET_STROKE  # ... to this width
@@ -258,13 +264,16 @@ def digit_mask(flat: np.ndarray) -> tuple[np.ndarray, Box]:
         raise NoDigitFound("no digit found: only isolated specks")
     # the digit is the largest mark among those nearly as dark as the darkest: a shadow's edge that passes
     # the threshold can cover far more pixels than a small thin digit, at about half a pen stroke's contrast
+    inked = sizable
     if np.count_nonzero(sizable) > 1:  # (cheap; most uploads have one mark, and no choice)
         peaks = found.peaks(flat)
         inked = sizable & (peaks >= INK_SHARE * peaks[sizable].max())
-        main = int(np.argmax(np.where(inked, areas, -1)))
-    else:
-        main = int(np.argmax(sizable))
+    main = int(np.argmax(np.where(inked, areas, -1)))
     top, bottom, left, right = boxes[main]
+    if _elongation(found, main) < MIN_ELONGATION:
+        raise NoDigitFound(
+            "no digit found: only specks or dots, no mark long enough to be a pen stroke; send a picture of a digit"
+        )
     reach = 0.6 * max(bottom - top, right - left)
     near = (
         (boxes[:, 0] < bottom + reach)
@@ -272,9 +281,24 @@ def digit_mask(flat: np.ndarray) -> tuple[np.ndarray, Box]:
         & (boxes[:, 2] < right + reach)
         & (boxes[:, 3] > left - reach)
     )
+    if np.count_nonzero(inked & ~near & (areas >= RIVAL_SHARE * areas[main])) >= MAX_RIVALS:
+        raise NoDigitFound(
+            "no digit found: the marks are specks scattered over the picture and none stands out as a digit; "
+            "send a picture of one digit"
+        )
     kept = (areas >= 0.08 * areas[main]) & near
     box = boxes[kept]
     return found.select(kept), (int(box[:, 0].min()), int(box[:, 1].max()), int(box[:, 2].min()), int(box[:, 3].max()))
+
+
+def _elongation(found: morphology.Components, index: int) -> float:
+    """How many stroke widths the mark spans: a pen stroke is long for its width (a 1, or a 0's ring, spans
+    several), a speck or a dot about one, however large the picture makes it."""
+    top, bottom, left, right = found.boxes[index]
+    kept = np.zeros(found.count, dtype=bool)
+    kept[index] = True
+    mask = found.select(kept)[top:bottom, left:right]
+    return max(bottom - top, right - left) / stroke_width(mask)
 
 
 def threshold_otsu(values: np.ndarray, bins: int = 256) -> float:

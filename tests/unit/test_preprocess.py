@@ -504,3 +504,28 @@ def test_float_images_are_read_by_their_real_range(scale):
     out = preprocess(_float_tiff(scale(seven().astype(np.float64))))
     check(out)
     assert np.abs(out - reference).mean() < 0.03
+
+
+def _speckled(size: int, share: float, radius: int, seed: int, digit: np.ndarray | None = None) -> bytes:
+    """A white page, ``share`` of it covered by dark square specks 2 * radius + 1 across; a digit on it if given."""
+    rng = np.random.default_rng(seed)
+    page = np.full((size, size), 255, np.uint8) if digit is None else digit.copy()
+    for _ in range(int(share * size * size / (2 * radius + 1) ** 2)):
+        row, col = rng.integers(0, size, 2)
+        page[max(0, row - radius) : row + radius + 1, max(0, col - radius) : col + radius + 1] = rng.integers(0, 80)
+    return encode(Image.fromarray(page), "PNG")
+
+
+@pytest.mark.parametrize("size", [200, 600, 1500])
+@pytest.mark.parametrize(("share", "radius"), [(0.01, 1), (0.03, 1), (0.01, 2), (0.03, 3)])
+def test_a_page_of_specks_is_no_digit(size, share, radius):
+    """One speck, scaled up into the 20-pixel box, was read as a confident 1."""
+    with pytest.raises(NoDigitFound, match="specks"):
+        preprocess(_speckled(size, share, radius, seed=1))
+
+
+def test_a_digit_among_specks_is_still_the_digit():
+    reference = preprocess(MODES["L-png"](seven()))
+    out = preprocess(_speckled(200, 0.002, 1, seed=3, digit=seven()))
+    check(out)
+    assert np.abs(out - reference).mean() < 0.05
