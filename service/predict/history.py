@@ -42,6 +42,14 @@ def _found(prediction_id: str, record: PredictionRecord | None) -> PredictionRec
     return record
 
 
+def correction_json(record: PredictionRecord) -> dict:
+    """A correction's answer: where CORRECTIONS_TOKEN is set, its holder may write labels but not read the
+    log, so the answer names only the target and what was stored (its 404 for an unknown id tells no more
+    than the correction itself needs: that it went nowhere)."""
+    labelled = record.as_json()
+    return {"id": labelled["id"], "label": labelled["label"], "labelled_at": labelled["labelled_at"]}
+
+
 def _normalised_png(record: PredictionRecord) -> bytes:
     from PIL import Image
 
@@ -150,7 +158,13 @@ class History:
         access=CORRECT,
         segments={"prediction_id": PREDICTION_ID},
         body=Body({"application/json": schemas.LABEL_BODY}, example={"label": 7}),
-        answers={200: Answer("the record with label and labelled_at", {"application/json": _RECORD})},
+        answers={
+            200: Answer(
+                "The correction as stored. Nothing else of the record: the corrections token may correct, not read",
+                {"application/json": {"$ref": "#/components/schemas/Correction"}},
+                schemas.CORRECTION_EXAMPLE,
+            )
+        },
         errors={
             415: "The body is not application/json (a form post from another site cannot correct answers)",
             503: None,
@@ -161,4 +175,4 @@ class History:
         label = parse_label(request.body)
         # set_label reads the record first and writes nothing for an unknown id
         record = self.resources.prediction_log.set_label(_valid_id(prediction_id), label, self.resources.now())
-        return json_response(200, _found(prediction_id, record).as_json())
+        return json_response(200, correction_json(_found(prediction_id, record)))

@@ -154,6 +154,18 @@ PREDICT_ANSWER = {
         },
     ]
 }
+CORRECTION = {
+    "type": "object",
+    "required": ["id", "label", "labelled_at"],
+    "additionalProperties": False,
+    "description": "what a correction needs to know: its target and what was stored, nothing of the upload",
+    "properties": {
+        "id": {"type": "string"},
+        "label": {"type": "integer", "minimum": 0, "maximum": 9},
+        "labelled_at": {"type": "string", "format": "date-time"},
+    },
+}
+CORRECTION_EXAMPLE = {"id": "6b0c1a2e-cf3b-11f1-9a2b-02fc00000001", "label": 7, "labelled_at": "2026-11-29T17:42:10.5Z"}
 LABEL_BODY = {
     "type": "object",
     "required": ["label"],

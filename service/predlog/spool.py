@@ -295,7 +295,8 @@ def _keep_rest(path: Path, lines: list[bytes], rest: list[bytes]) -> None:
         return  # nothing written or set aside: the file is the rest already
     tmp = path.with_name(f".rest-{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as out:
+        # replaces a spool file: as private as the spool files it replaces, whatever the umask
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
             out.write(b"\n".join(rest).rstrip(b"\n") + b"\n")
             out.flush()
             os.fsync(out.fileno())

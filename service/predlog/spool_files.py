@@ -197,7 +197,9 @@ class SpoolFiles:
             ).encode()
             + b"\n"
         )
-        with open(self.directory / QUARANTINE, "ab") as out:
+        # it holds users' records, as the spool files do: its owner's only, whatever the umask
+        fd = os.open(self.directory / QUARANTINE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as out:
             fcntl.flock(out, fcntl.LOCK_EX)  # ``requeue`` rewrites the file under the same lock
             out.write(entry)
             out.flush()

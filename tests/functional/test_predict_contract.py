@@ -349,6 +349,30 @@ def test_corrections_are_json_only_and_can_have_their_own_token(tmp_path, predic
         assert allowed.status_code == 200 and allowed.json()["label"] == 1
 
 
+def test_a_correction_answers_only_what_a_correction_needs(tmp_path, predict_env):
+    """The corrections token may correct, not read: its answer names the target and the label stored, nothing
+    of the upload (its name, request id, answer, confidence). An unknown id is a 404 that says no more."""
+    env = {**predict_env, "CORRECTIONS_TOKEN": "corrector", "PREDICTIONS_READ": "token", "PREDICTIONS_TOKEN": "reader"}
+    with inprocess_function("predict", env, tmp_path) as url:
+        png = (GOLDEN / "3_canvas.png").read_bytes()
+        pid = http.post(
+            url, files={"file": ("private-name.png", png)}, headers={"X-Request-Id": "upload-request-42"}, timeout=30
+        ).json()["id"]
+        corrector = {"Authorization": "Bearer corrector"}
+        assert http.get(f"{url}/predictions/{pid}", headers=corrector, timeout=10).status_code == 401
+        answer = http.post(f"{url}/predictions/{pid}/label", json={"label": 1}, headers=corrector, timeout=10)
+        assert answer.status_code == 200
+        body = answer.json()
+        assert set(body) == {"id", "label", "labelled_at"} and (body["id"], body["label"]) == (pid, 1)
+        assert body["labelled_at"].endswith("Z")
+        assert "private-name" not in answer.text and "upload-request-42" not in answer.text
+        unknown = "6f1c9a2e-0000-11f1-8000-000000000000"
+        missing = http.post(f"{url}/predictions/{unknown}/label", json={"label": 1}, headers=corrector, timeout=10)
+        assert missing.status_code == 404 and set(missing.json()) == {"error", "message"}
+        stored = http.get(f"{url}/predictions/{pid}", headers={"Authorization": "Bearer reader"}, timeout=10).json()
+        assert (stored["label"], stored["filename"]) == (1, "private-name.png")
+
+
 def test_deep_json_uploads_are_400(predict_url):
     answer = http.post(
         predict_url, data=b'{"image": ' + b"[" * 100_000, timeout=10, headers={"Content-Type": "application/json"}
