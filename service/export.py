@@ -158,11 +158,11 @@ def export(
 
     try:
         if path.suffix.lower() == ".parquet":
-            with os.fdopen(fd, "wb") as out:
-                count = _write_parquet(rows(), out, batch_rows)
+            with os.fdopen(fd, "wb") as binary:
+                count = _write_parquet(rows(), binary, batch_rows)
         else:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
-                count = _write_csv(rows(), out)
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as text:
+                count = _write_csv(rows(), text)
         os.replace(partial, path)
     except OSError as exc:  # the disk filled, the target became a directory...: said in one line
         raise ExportError(f"{path}: the export could not be written ({exc.strerror or exc})") from None
