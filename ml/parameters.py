@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+# A query string's words for a boolean, exactly (the API document lists them; empty means false).
+QUERY_BOOLEAN = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "": False}
+# A query string's numbers, ASCII only: Python's int() and float() also take spaces, underscores and
+# other scripts' digits, which no OpenAPI client sends and no other reader of the same URL would agree on.
+QUERY_INTEGER = re.compile(r"-?[0-9]+")
+QUERY_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 
 
 class ParameterError(ValueError):
@@ -38,6 +46,8 @@ class Parameter:
             return "one of " + ", ".join(self.choices)
         if self.kind is bool:
             return "true or false"
+        if self.kind is str:
+            return "text"
         noun = "a whole number" if self.kind is int else "a number"
         return f"{noun} from {self.bounds()}" if self.low is not None else noun
 
@@ -92,6 +102,19 @@ class Parameter:
             raise self.refusal(raw) from None
         return self.validate(value)
 
+    def parse_query(self, raw: str) -> Any:
+        """A value of a query string, in exactly the forms the API document gives (``parse_text`` is kinder,
+        for flags and settings people type)."""
+        if self.kind is bool:
+            if raw not in QUERY_BOOLEAN:
+                raise self.refusal(raw)
+            return QUERY_BOOLEAN[raw]
+        if self.kind is str:
+            return self.validate(raw)
+        if not (QUERY_INTEGER if self.kind is int else QUERY_NUMBER).fullmatch(raw):
+            raise self.refusal(raw)
+        return self.validate(self.kind(raw))
+
 
 class Parameters:
     """An ordered, named set of parameters."""
@@ -132,7 +155,7 @@ class Parameters:
 
     def from_query(self, query: Mapping[str, str]) -> dict[str, Any]:
         """The declared parameters of a query string (others are ignored, as browsers add their own)."""
-        return {p.name: p.parse_text(query[p.name]) if p.name in query else p.default for p in self}
+        return {p.name: p.parse_query(query[p.name]) if p.name in query else p.default for p in self}
 
     def add_flags(self, parser: argparse.ArgumentParser) -> None:
         """One command-line flag per parameter, with its bounds checked and shown in --help."""

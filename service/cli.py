@@ -44,8 +44,9 @@ def cmd_stats(args, settings: Settings) -> int:
     try:
         prediction_log.ensure_schema()
         if args.export:
-            from service.export import export
+            from service.export import check_target, export
 
+            check_target(Path(args.export))  # refused in one line, before the progress bar draws
             with tqdm(desc=f"export to {args.export}", unit=" rows", file=sys.stderr) as bar:
                 count = export(prediction_log.export(first, last), Path(args.export), progress=bar.update)
             print(f"wrote {count:,} predictions from {first} to {last} to {args.export}")

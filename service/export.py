@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,10 @@ COLUMNS = (
     + ["not_a_digit", "model_version", "latency_ms", "label", "labelled_at", "image_bytes", "normalised"]
 )
 FORMATS = (".parquet", ".csv")
+# Text a person or a client chose (an upload's filename, its declared type) or that we name: what a spreadsheet
+# might read as a formula. Numbers, dates and the base64 image are not text cells a person wrote.
+TEXT_COLUMNS = ("id", "filename", "content_type", "model_version")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _row(record: PredictionRecord) -> dict:
@@ -66,13 +71,20 @@ def _parquet_schema():
     )
 
 
-def _write_parquet(rows: Iterator[dict], path: Path, batch_rows: int) -> int:
+def neutralise(cell: str) -> str:
+    """A text cell a spreadsheet would run as a formula, quoted so that it shows as text (OWASP's advice on
+    CSV injection: a leading ``'``; the csv module already doubles embedded quotes)."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def _write_parquet(rows: Iterator[dict], out, batch_rows: int) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = _parquet_schema()
     count = 0
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+    # typed columns: a reader sees a filename as a string value, never a formula, so nothing is neutralised
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         batch: list[dict] = []
         for row in rows:
             batch.append(row)
@@ -86,18 +98,40 @@ def _write_parquet(rows: Iterator[dict], path: Path, batch_rows: int) -> int:
     return count
 
 
-def _write_csv(rows: Iterator[dict], path: Path) -> int:
+def _write_csv(rows: Iterator[dict], out) -> int:
     count = 0
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            row["normalised"] = base64.b64encode(row["normalised"]).decode()  # CSV has no bytes: base64
-            for name in ("created_at", "labelled_at"):
-                row[name] = row[name].isoformat() if row[name] else ""
-            writer.writerow(row)
-            count += 1
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        row["normalised"] = base64.b64encode(row["normalised"]).decode()  # CSV has no bytes: base64
+        for name in ("created_at", "labelled_at"):
+            row[name] = row[name].isoformat() if row[name] else ""
+        for name in TEXT_COLUMNS:
+            if isinstance(row[name], str):
+                row[name] = neutralise(row[name])
+        writer.writerow(row)
+        count += 1
     return count
+
+
+def check_target(path: Path) -> None:
+    """Refuse, before anything is read or written, a path an export cannot replace with a file: an unknown
+    suffix, a directory, a parent that is not a directory, a file or directory this process may not write."""
+    if path.suffix.lower() not in FORMATS:
+        raise ExportError(f"{path.name}: the export format is taken from the suffix, one of {', '.join(FORMATS)}")
+    if path.is_dir():
+        raise ExportError(f"{path} is a directory; name a file in it, e.g. {path / ('log' + path.suffix)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ExportError(f"{path}: {path.parent} is not a directory") from None
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot create {path.parent} ({exc.strerror})") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ExportError(f"{path}: cannot write in {path.parent} (permission denied)")
+    # a read-only file is kept: rename would replace it whatever its mode
+    if (path.exists() or path.is_symlink()) and not os.access(path, os.W_OK, follow_symlinks=False):
+        raise ExportError(f"{path} is not writable")
 
 
 def export(
@@ -106,11 +140,15 @@ def export(
     batch_rows: int = 10_000,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Stream ``records`` into ``path`` (.parquet or .csv); written to a temporary name, renamed when complete."""
-    if path.suffix.lower() not in FORMATS:
-        raise ExportError(f"{path.name}: the export format is taken from the suffix, one of {', '.join(FORMATS)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    """Stream ``records`` into ``path`` (.parquet or .csv); written to a new temporary file beside it, renamed
+    over it when complete. The temporary file is created, never opened: a link planted under any name cannot
+    redirect the export, and the file is readable by its owner only (it holds uploads' names and images)."""
+    check_target(path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot write in {path.parent} ({exc.strerror})") from None
+    partial = Path(name)
 
     def rows() -> Iterator[dict]:
         for record in records:
@@ -120,10 +158,14 @@ def export(
 
     try:
         if path.suffix.lower() == ".parquet":
-            count = _write_parquet(rows(), partial, batch_rows)
+            with os.fdopen(fd, "wb") as binary:
+                count = _write_parquet(rows(), binary, batch_rows)
         else:
-            count = _write_csv(rows(), partial)
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as text:
+                count = _write_csv(rows(), text)
         os.replace(partial, path)
+    except OSError as exc:  # the disk filled, the target became a directory...: said in one line
+        raise ExportError(f"{path}: the export could not be written ({exc.strerror or exc})") from None
     finally:
         partial.unlink(missing_ok=True)
     return count

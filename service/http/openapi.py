@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ml.parameters import Parameter
+from ml.parameters import QUERY_BOOLEAN, Parameter
 from service.http.routes import Route
 
 ERROR_SCHEMA = {
@@ -104,7 +104,7 @@ def _refusals(r: Route) -> dict[int, tuple[str, str, str]]:
     found: dict[int, tuple[str, str, str]] = {}
     if r.query is not None or r.body is not None:
         found[400] = ERRORS[400]
-        if r.query is not None:
+        if r.query is not None and r.body is None:  # a body's refusals are the more common ones
             first = next(iter(r.query))
             found[400] = (ERRORS[400][0], f"invalid_{first.name}", first.refusal("x").args[0])
     if r.access is not None:
@@ -127,6 +127,10 @@ def _answer(answer) -> dict[str, Any]:
     if content:
         out["content"] = content
     out["headers"] = headers
+    if answer.links:
+        out["links"] = {
+            link.operation: {"operationId": link.operation, "parameters": link.parameters} for link in answer.links
+        }
     return out
 
 
@@ -141,7 +145,7 @@ def _parameters(r: Route) -> list[dict[str, Any]]:
 
 def _query_parameter(p: Parameter) -> dict[str, Any]:
     if p.kind is bool:  # a query string's boolean is text: these are the words it accepts
-        schema: dict[str, Any] = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", ""]}
+        schema: dict[str, Any] = {"type": "string", "enum": list(QUERY_BOOLEAN)}
         return {"name": p.name, "in": "query", "schema": schema, "description": f"{p.help} (empty: false)"}
     schema = {k: v for k, v in p.json_schema().items() if k != "description"}
     return {"name": p.name, "in": "query", "schema": schema, "description": p.help}

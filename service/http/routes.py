@@ -39,6 +39,15 @@ class Access:
 
 
 @dataclass(frozen=True)
+class Link:
+    """An operation an answer leads to (an OpenAPI link): its operationId, and where each of its parameters
+    comes from in the answer (a runtime expression such as ``$response.body#/id``)."""
+
+    operation: str
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Answer:
     """A successful answer as the API document shows it: media type -> JSON schema."""
 
@@ -46,6 +55,7 @@ class Answer:
     content: dict[str, dict] = field(default_factory=dict)
     example: Any = None
     headers: dict[str, str] = field(default_factory=dict)  # name -> description
+    links: tuple[Link, ...] = ()
 
 
 @dataclass(frozen=True)

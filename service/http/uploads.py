@@ -1,8 +1,9 @@
 """Turn a predict request into the list of uploaded images it carries.
 
-Accepted: multipart ``file`` parts (one or many), a raw image body, or JSON
-``{"image": "<base64>"}`` / ``{"images": [...]}``. Limits are enforced while
-parsing so a hostile request costs little.
+Accepted: multipart ``file`` parts (one or many), a raw image body (named by the
+``filename`` query parameter), or JSON ``{"image": "<base64>"}`` / ``{"images": [...]}``.
+Limits are enforced while parsing so a hostile request costs little. The API document
+lists the media types below (``service/predict/schemas.py`` reads them from here).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
 FIELD = "file"
+MULTIPART = "multipart/form-data"
+JSON_TYPES = ("application/json", "text/json")
+# the picture itself as the body; a body with no Content-Type is taken as application/octet-stream
+RAW_TYPES = ("image/*", "application/octet-stream")
 MAX_FILENAME = 200
 MAX_PART_HEADER = 16 * 1024  # a part's header line; a longer filename is cut to MAX_FILENAME, a longer line refused
 
@@ -219,7 +224,13 @@ def _json(request: Request, max_files: int) -> list[Upload]:
     return [Upload(name, "application/octet-stream", _b64(v, f'"images"[{i}]')) for i, v in enumerate(images)]
 
 
-def extract_uploads(request: Request, max_bytes: int, max_files: int) -> list[Upload]:
+def _is_raw(mimetype: str) -> bool:
+    """One of RAW_TYPES (``image/*``: any image type), or no type at all."""
+    return mimetype == "" or any(mimetype == t or (t.endswith("/*") and mimetype.startswith(t[:-1])) for t in RAW_TYPES)
+
+
+def extract_uploads(request: Request, max_bytes: int, max_files: int, filename: str | None = None) -> list[Upload]:
+    """The pictures of a request; ``filename`` names a raw body's (multipart parts and JSON carry their own)."""
     if len(request.body) > max_bytes:
         raise payload_too_large(max_bytes)
     try:
@@ -231,16 +242,12 @@ def extract_uploads(request: Request, max_bytes: int, max_files: int) -> list[Up
     mimetype = raw_type.decode("latin-1").lower()
     if not request.body:
         raise HTTPError(400, "empty_body", f"the request has no body; send curl -F {FIELD}=@digit.png")
-    if mimetype == "multipart/form-data":
+    if mimetype == MULTIPART:
         return _multipart(request, raw_options.get(b"boundary", b""), max_files)
-    if mimetype in ("application/json", "text/json"):
+    if mimetype in JSON_TYPES:
         return _json(request, max_files)
-    if mimetype.startswith("image/") or mimetype in ("application/octet-stream", ""):
-        return [
-            Upload(
-                sanitise_filename(request.query.get("filename")), mimetype or "application/octet-stream", request.body
-            )
-        ]
+    if _is_raw(mimetype):
+        return [Upload(sanitise_filename(filename), mimetype or "application/octet-stream", request.body)]
     raise HTTPError(
         415,
         "unsupported_content_type",

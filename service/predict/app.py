@@ -29,6 +29,7 @@ SCHEMAS = {
     "Prediction": schemas.PREDICTION,
     "FailedItem": schemas.FAILED_ITEM,
     "PredictionList": schemas.PREDICTION_LIST,
+    "Correction": schemas.CORRECTION,
     "Health": schemas.HEALTH,
     "Stats": schemas.STATS,
 }

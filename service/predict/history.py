@@ -4,7 +4,7 @@ and a person's correction."""
 from __future__ import annotations
 
 import io
-import uuid
+import re
 
 from ml.decode import FORMATS as IMAGE_FORMATS
 from ml.parameters import Parameter, Parameters
@@ -24,22 +24,36 @@ LIST_QUERY = Parameters(
     Parameter("limit", int, 20, "newest first, at most this many", 1, MAX_LIST),
     Parameter("low_confidence", bool, False, "only answers below LOW_CONFIDENCE"),
 )
-PREDICTION_ID = {"description": "a prediction id (a timeuuid)", "example": "6b0c1a2e-cf3b-11f1-9a2b-02fc00000001"}
+# A UUID's hex digits are case-insensitive (RFC 9562): an id in capitals names the same record. Other ways
+# of writing a UUID (braces, urn:uuid:, no hyphens) are not ids this API hands out: they name nothing (404).
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+PREDICTION_ID = {
+    "description": "a prediction id (a timeuuid), in either case: the same record; an id of another form is 404",
+    "schema": {"type": "string", "pattern": f"^{_UUID}$"},
+    "example": "6b0c1a2e-cf3b-11f1-9a2b-02fc00000001",
+}
 _RECORD = {"$ref": "#/components/schemas/Prediction"}
 
 
 def _valid_id(prediction_id: str) -> str:
-    try:
-        uuid.UUID(prediction_id)
-    except ValueError:
-        raise HTTPError(404, "not_found", f"{prediction_id!r} is not a prediction id") from None
-    return prediction_id
+    """The id as the log stores it (lower case), or a 404: nothing is stored under another form."""
+    if not re.fullmatch(_UUID, prediction_id):
+        raise HTTPError(404, "not_found", f"{prediction_id!r} is not a prediction id")
+    return prediction_id.lower()
 
 
 def _found(prediction_id: str, record: PredictionRecord | None) -> PredictionRecord:
     if record is None:
         raise HTTPError(404, "not_found", f"no prediction with id {prediction_id}")
     return record
+
+
+def correction_json(record: PredictionRecord) -> dict:
+    """A correction's answer: where CORRECTIONS_TOKEN is set, its holder may write labels but not read the
+    log, so the answer names only the target and what was stored (its 404 for an unknown id tells no more
+    than the correction itself needs: that it went nowhere)."""
+    labelled = record.as_json()
+    return {"id": labelled["id"], "label": labelled["label"], "labelled_at": labelled["labelled_at"]}
 
 
 def _normalised_png(record: PredictionRecord) -> bytes:
@@ -150,7 +164,13 @@ class History:
         access=CORRECT,
         segments={"prediction_id": PREDICTION_ID},
         body=Body({"application/json": schemas.LABEL_BODY}, example={"label": 7}),
-        answers={200: Answer("the record with label and labelled_at", {"application/json": _RECORD})},
+        answers={
+            200: Answer(
+                "The correction as stored. Nothing else of the record: the corrections token may correct, not read",
+                {"application/json": {"$ref": "#/components/schemas/Correction"}},
+                schemas.CORRECTION_EXAMPLE,
+            )
+        },
         errors={
             415: "The body is not application/json (a form post from another site cannot correct answers)",
             503: None,
@@ -161,4 +181,4 @@ class History:
         label = parse_label(request.body)
         # set_label reads the record first and writes nothing for an unknown id
         record = self.resources.prediction_log.set_label(_valid_id(prediction_id), label, self.resources.now())
-        return json_response(200, _found(prediction_id, record).as_json())
+        return json_response(200, correction_json(_found(prediction_id, record)))

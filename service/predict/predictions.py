@@ -4,10 +4,11 @@ point writes them before the answer leaves."""
 from __future__ import annotations
 
 from ml.errors import NotADigit
+from ml.parameters import Parameter, Parameters
 from service.http import pages
 from service.http.messages import Request, Response, error_response, json_response
 from service.http.params import wants_html
-from service.http.routes import Answer, Body, route
+from service.http.routes import Answer, Body, Link, route
 from service.http.uploads import extract_uploads
 from service.predict import schemas
 from service.predict.recognise import Recogniser
@@ -15,6 +16,19 @@ from service.predict.resources import Resources
 from service.telemetry import RequestTelemetry
 
 _HTML = "text/html; charset=utf-8"
+UPLOAD_QUERY = Parameters(
+    Parameter(
+        "filename", str, None, "a raw body's name, kept with its record (multipart parts and JSON name their own)"
+    )
+)
+# what a client may do next with the id of the prediction it was answered
+_THE_RECORD = {"prediction_id": "$response.body#/id"}
+NEXT = (
+    Link("getPrediction", _THE_RECORD),
+    Link("getOriginal", _THE_RECORD),
+    Link("getNormalised", _THE_RECORD),
+    Link("correctPrediction", _THE_RECORD),
+)
 
 
 class Predictions:
@@ -27,6 +41,7 @@ class Predictions:
         "/",
         "predict",
         "Read the digit in one or more pictures",
+        query=UPLOAD_QUERY,
         body=Body(schemas.UPLOAD_BODY, example=schemas.UPLOAD_EXAMPLE),
         answers={
             200: Answer(
@@ -34,6 +49,7 @@ class Predictions:
                 "a browser form post gets HTML",
                 {"application/json": schemas.PREDICT_ANSWER, "text/html": {"type": "string"}},
                 schemas.PREDICTION_EXAMPLE,
+                links=NEXT,
             )
         },
         errors={
@@ -50,9 +66,9 @@ class Predictions:
             431: None,
         },
     )
-    def predict(self, request: Request, t: RequestTelemetry) -> Response:
+    def predict(self, request: Request, t: RequestTelemetry, filename: str | None) -> Response:
         settings = self.resources.settings
-        uploads = extract_uploads(request, settings.max_upload_bytes, settings.max_files_per_request)
+        uploads = extract_uploads(request, settings.max_upload_bytes, settings.max_files_per_request, filename)
         html = wants_html(request)
         recognition = self.recognise(uploads, self.resources.models.get(), self.resources.store, t)
         records = recognition.records

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from service.http.uploads import FIELD, JSON_TYPES, MULTIPART, RAW_TYPES
+
 PREDICTION = {
     "type": "object",
     "required": ["id", "digit", "confidence", "probabilities", "model_version", "filename", "created_at"],
@@ -97,33 +99,34 @@ STATS = {
     "description": "per UTC day and overall, each also per model version: count, not_a_digit (refused uploads), "
     "per_digit, mean_confidence, low_confidence_share, corrected, corrected_accuracy",
 }
+_UPLOAD_JSON = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "image": {"type": "string", "description": "base64 or a data: URL"},
+        "images": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "filename": {"type": "string", "description": "a name to keep with the record"},
+    },
+    "oneOf": [
+        {"required": ["image"], "not": {"required": ["images"]}},
+        {"required": ["images"], "not": {"required": ["image"]}},
+    ],
+}
+_RAW = "the picture itself; the filename query parameter names it (no Content-Type: application/octet-stream)"
 UPLOAD_BODY: dict[str, dict] = {
-    "multipart/form-data": {
+    MULTIPART: {
         "type": "object",
-        "required": ["file"],
+        "required": [FIELD],
         "properties": {
-            "file": {
+            FIELD: {
                 "type": "string",
                 "contentMediaType": "application/octet-stream",
                 "description": "the picture; repeat the part for several",
             }
         },
     },
-    "image/png": {"type": "string", "contentMediaType": "image/png"},
-    "image/jpeg": {"type": "string", "contentMediaType": "image/jpeg"},
-    "application/json": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "image": {"type": "string", "description": "base64 or a data: URL"},
-            "images": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            "filename": {"type": "string", "description": "a name to keep with the record"},
-        },
-        "oneOf": [
-            {"required": ["image"], "not": {"required": ["images"]}},
-            {"required": ["images"], "not": {"required": ["image"]}},
-        ],
-    },
+    **{media: {"type": "string", "contentMediaType": media, "description": _RAW} for media in RAW_TYPES},
+    **{media: _UPLOAD_JSON for media in JSON_TYPES},
 }
 UPLOAD_EXAMPLE = {
     "image": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAwUlEQVR42mNgGDaAEUKFpD77sfTFHeyS9xQYGBg+X4UKPuk6w8DAwMDAAuGm6l/TMnSweCzLwPDntSTDozPIOhkYGBgYBA3PmDIw/Lh1XShnGi5nBP+9KIRLTuzl/2AokwlDMlv0/U1cGq1//rPD6fHWf7tZcclxnv1hhVNj3b9tOOW8f3+wxCUnfPffMlxyzKf/3VbGJan2758vLjn5B/+KGXF78Z8JLjnbT+iSSGFrw8Nw9wuKJAsy56LzO+ITGABpETyQcCy90wAAAABJRU5ErkJggg=="
@@ -154,6 +157,18 @@ PREDICT_ANSWER = {
         },
     ]
 }
+CORRECTION: dict = {
+    "type": "object",
+    "required": ["id", "label", "labelled_at"],
+    "additionalProperties": False,
+    "description": "what a correction needs to know: its target and what was stored, nothing of the upload",
+    "properties": {
+        "id": {"type": "string"},
+        "label": {"type": "integer", "minimum": 0, "maximum": 9},
+        "labelled_at": {"type": "string", "format": "date-time"},
+    },
+}
+CORRECTION_EXAMPLE = {"id": "6b0c1a2e-cf3b-11f1-9a2b-02fc00000001", "label": 7, "labelled_at": "2026-11-29T17:42:10.5Z"}
 LABEL_BODY = {
     "type": "object",
     "required": ["label"],

@@ -73,6 +73,33 @@ class _Breaker:
         self.down_since, self.error = None, None
 
 
+class _Replayer:
+    """The background thread that calls ``replay`` every ``retry_seconds`` until it succeeds: one per process,
+    started when the log refuses, a daemon (a worker stopped during an outage exits; its records wait)."""
+
+    def __init__(self, replay: Callable[[], bool], retry_seconds: float, background: bool):
+        self.replay, self.retry_seconds, self.background = replay, retry_seconds, background
+        self.thread: threading.Thread | None = None
+        self.stop = threading.Event()
+
+    def after_fork(self) -> None:
+        self.thread = None
+
+    def start(self) -> None:
+        if not self.background or (self.thread is not None and self.thread.is_alive()):
+            return
+        self.thread = threading.Thread(target=self._loop, name="spool-replay", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.retry_seconds):
+            try:
+                if self.replay():
+                    return  # back to normal: the next refusal starts a new thread
+            except Exception:  # never let the replayer die silently: a bug here must be seen, and retried
+                logger.exception("spool replay failed")
+
+
 class SpooledPredictionLog:
     def __init__(
         self,
@@ -85,20 +112,18 @@ class SpooledPredictionLog:
     ):
         self.inner = inner
         self.files = SpoolFiles(directory, max_bytes)
-        self.retry_seconds = retry_seconds
-        self._background = background
+        self.replayer = _Replayer(self.replay, retry_seconds, background)
         self._pid: int | None = None  # this process's own replayer and its lock: _fork_check sets them
         self._fork_check()
         self.breaker = _Breaker(clock)
         self._schema_ready = False
-        self._stop = threading.Event()
 
     def _fork_check(self) -> None:
         """A forked worker gets its own spool file, breaker and replay thread."""
         self.files.fork_check()
         if self._pid != os.getpid():
             self._pid = os.getpid()
-            self._thread: threading.Thread | None = None
+            self.replayer.after_fork()
             self._replay_lock = threading.Lock()  # one replay at a time in this process
 
     def replay(self) -> bool:
@@ -121,21 +146,7 @@ class SpooledPredictionLog:
 
     def _trip(self, exc: Exception) -> None:
         self.breaker.trip(exc)
-        self._start_replayer()
-
-    def _start_replayer(self) -> None:
-        if not self._background or (self._thread is not None and self._thread.is_alive()):
-            return
-        self._thread = threading.Thread(target=self._replay_loop, name="spool-replay", daemon=True)
-        self._thread.start()
-
-    def _replay_loop(self) -> None:
-        while not self._stop.wait(self.retry_seconds):
-            try:
-                if self.replay():
-                    return  # back to normal: the next refusal starts a new thread
-            except Exception:  # never let the replayer die silently: a bug here must be seen, and retried
-                logger.exception("spool replay failed")
+        self.replayer.start()
 
     def ensure_schema(self) -> None:
         self._fork_check()
@@ -146,7 +157,7 @@ class SpooledPredictionLog:
             logger.warning("prediction log unavailable at start-up (uploads are spooled until it answers): %s", exc)
             self._trip(exc)
         if self.files.paths():  # records left by processes that died: replay them in the background
-            self._start_replayer()
+            self.replayer.start()
 
     def write(self, record: PredictionRecord) -> None:
         """Accepted = in the log, or whole in the spool; LogUnavailable (503) otherwise."""
@@ -168,7 +179,7 @@ class SpooledPredictionLog:
                 self._trip(exc)
         for record in records:
             self.files.append(record)
-        self._start_replayer()
+        self.replayer.start()
 
     def flush(self) -> bool:
         """Replay now (tests, shutdown). True when nothing is left."""
@@ -234,7 +245,7 @@ class SpooledPredictionLog:
         return getattr(self.inner, "last_error", None) or self.breaker.error
 
     def close(self) -> None:
-        self._stop.set()
+        self.replayer.stop.set()
         self.inner.close()
 
 
@@ -317,7 +328,8 @@ def _keep_rest(path: Path, lines: list[bytes], rest: list[bytes]) -> None:
         return  # nothing written or set aside: the file is the rest already
     tmp = path.with_name(f".rest-{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as out:
+        # replaces a spool file: as private as the spool files it replaces, whatever the umask
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
             out.write(b"\n".join(rest).rstrip(b"\n") + b"\n")
             out.flush()
             os.fsync(out.fileno())

@@ -98,6 +98,29 @@ def linked_at(path: Path, fd: int) -> bool:
         return False
 
 
+def _find(paths: list[Path], prediction_id: str) -> PredictionRecord | None:
+    """The record of that id in one of ``paths``: found by its bytes (mapped, not read into memory), decoded
+    only where they occur."""
+    needle = b'"id":' + json.dumps(prediction_id).encode()
+    for path in paths:
+        try:
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                at = view.find(needle)
+                while at >= 0:
+                    start = view.rfind(b"\n", 0, at) + 1
+                    end = view.find(b"\n", at)
+                    try:
+                        record = decode(view[start : end if end >= 0 else len(view)])
+                        if record.id == prediction_id:
+                            return record
+                    except DamagedRecord:
+                        pass
+                    at = view.find(needle, at + 1)
+        except (FileNotFoundError, ValueError):  # replayed meanwhile, or empty (nothing to map)
+            continue
+    return None
+
+
 class SpoolFiles:
     """The spool directory as one process uses it: its own file to append to, every file to replay."""
 
@@ -214,7 +237,9 @@ class SpoolFiles:
             ).encode()
             + b"\n"
         )
-        with open(self.directory / QUARANTINE, "ab") as out:
+        # it holds users' records, as the spool files do: its owner's only, whatever the umask
+        fd = os.open(self.directory / QUARANTINE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as out:
             fcntl.flock(out, fcntl.LOCK_EX)  # ``requeue`` rewrites the file under the same lock
             out.write(entry)
             out.flush()
@@ -226,26 +251,8 @@ class SpoolFiles:
             )
 
     def find(self, prediction_id: str) -> PredictionRecord | None:
-        """The record of that id waiting in a spool file here, if one is: found by its bytes (mapped, not read
-        into memory), decoded only where they occur."""
-        needle = b'"id":' + json.dumps(prediction_id).encode()
-        for path in self.paths():
-            try:
-                with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                    at = view.find(needle)
-                    while at >= 0:
-                        start = view.rfind(b"\n", 0, at) + 1
-                        end = view.find(b"\n", at)
-                        try:
-                            record = decode(view[start : end if end >= 0 else len(view)])
-                            if record.id == prediction_id:
-                                return record
-                        except DamagedRecord:
-                            pass
-                        at = view.find(needle, at + 1)
-            except (FileNotFoundError, ValueError):  # replayed meanwhile, or empty (nothing to map)
-                continue
-        return None
+        """The record of that id waiting in a spool file here, if one is."""
+        return _find(self.paths(), prediction_id)
 
     def pending(self) -> int:
         """Records waiting in the spool files here; cheap (only newly appended bytes are read)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -139,6 +140,16 @@ def _record_of(row: tuple) -> PredictionRecord:
     )
 
 
+def _create_private(path: Path) -> None:
+    """The log holds users' uploads: a new database file is its owner's only, whatever the umask (SQLite
+    would make it 0644 less the umask, and gives its -wal and -shm files the database's mode). An existing
+    file keeps the mode its operator gave it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 class _Database:
     """One connection per process, guarded by a lock (SQLite serialises writes anyway); a connection that
     failed for a reason of the file's is opened afresh next time."""
@@ -156,6 +167,7 @@ class _Database:
         if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(self.path)
                 conn = sqlite3.connect(self.path, check_same_thread=False, timeout=self.timeout, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")

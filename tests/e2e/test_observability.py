@@ -147,17 +147,37 @@ def schemathesis(url: str, tmp_path, *extra: str) -> subprocess.CompletedProcess
 
 
 def test_schemathesis_finds_nothing_in_the_predict_function(tmp_path, predict_env):
+    # operation by operation; the chains along the document's links are the stateful test's below
+    phases = ("--phases", "examples,coverage,fuzzing")
     with function_server("predict", predict_env, tmp_path) as url:
-        every_check = schemathesis(url, tmp_path, "--exclude-operation-id", "predict")
+        every_check = schemathesis(url, tmp_path, *phases, "--exclude-operation-id", "predict")
         # POST /: any bytes sent as an image are schema-valid, but only real pictures are accepted (415,
         # 400 or 422 name the problem); JSON Schema cannot say "a decodable image", so for this one
         # operation the positive-data check is off and every other check stays on
         upload = schemathesis(
-            url, tmp_path, "--include-operation-id", "predict", "--exclude-checks", "positive_data_acceptance"
+            url, tmp_path, *phases, "--include-operation-id", "predict", "--exclude-checks", "positive_data_acceptance"
         )
     for run in (every_check, upload):
         print(run.stdout[-1500:])
         assert run.returncode == 0, run.stdout[-6000:]
+
+
+def test_schemathesis_follows_an_upload_to_its_record_and_its_correction(tmp_path, predict_env, monkeypatch):
+    """The stateful phase: schemathesis chains operations along the document's links (an upload's id to its
+    record, its images and its correction), every check on. Its uploads carry a real picture (the hooks say
+    why), so the chains reach records that exist."""
+    monkeypatch.setenv("SCHEMATHESIS_HOOKS", "tests.fixtures.schemathesis_hooks")
+    with function_server("predict", predict_env, tmp_path) as url:
+        run = schemathesis(url, tmp_path, "--phases", "stateful", "--max-examples", "20")
+        labelled = [
+            p for p in requests.get(f"{url}/predictions?limit=500", timeout=10).json()["predictions"] if p["label"]
+        ]
+    print(run.stdout[-1500:])
+    assert run.returncode == 0, run.stdout[-6000:]
+    # the links the document declares (schemathesis infers others from names alone), each followed
+    links = re.search(r"API Links:\s+(\d+) covered / \d+ selected / (\d+) total \((\d+) inferred\)", run.stdout)
+    assert links and int(links[2]) - int(links[3]) == 4 and int(links[1]) >= 4, run.stdout[-3000:]
+    assert labelled, "no chain reached a correction of an uploaded record"
 
 
 def test_schemathesis_finds_nothing_in_the_train_function(tmp_path, predict_env):

@@ -148,7 +148,11 @@ PREDICT = {
         upload(("star.jpg", (GOLDEN.parent / "golden_not_digits" / "star_paper.jpg").read_bytes())),
     ),
     "non_finite_pixels": Case(
-        422, "non_finite_pixels", "POST", "/", upload(("nan.tif", encode(Image.new("F", (64, 64), float("nan")), "TIFF")))
+        422,
+        "non_finite_pixels",
+        "POST",
+        "/",
+        upload(("nan.tif", encode(Image.new("F", (64, 64), float("nan")), "TIFF"))),
     ),
     "image_too_costly": Case(422, "image_too_costly", "POST", "/", upload(("s.jpg", many_scan_jpeg(60)))),
     "model_unavailable": Case(

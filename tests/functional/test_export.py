@@ -77,3 +77,53 @@ def test_cli_summary_and_export(filled_log, tmp_path):
     assert pq.ParquetFile(tmp_path / "out" / "log.parquet").metadata.num_rows == 2500
     bad = run("stats", "--export", str(tmp_path / "log.json"), **env)
     assert bad.returncode == 2 and ".parquet, .csv" in bad.stderr
+
+
+def test_a_link_planted_at_the_temporary_name_is_not_followed(filled_log, tmp_path):
+    log, _ = filled_log
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    out = tmp_path / "log.csv"
+    (tmp_path / "log.csv.partial").symlink_to(victim)
+    assert export(log.export(today(), today()), out) == 2500
+    assert victim.read_text() == "keep me\n"
+    assert not out.is_symlink() and out.read_text().startswith("id,created_at")
+    assert out.stat().st_mode & 0o777 == 0o600  # the export holds uploads' names and images
+
+
+def test_formulas_in_text_cells_are_quoted_in_csv(tmp_path):
+    log = SqlitePredictionLog(tmp_path / "p.db")
+    log.ensure_schema()
+    names = ['=HYPERLINK("x")', "@SUM(1)", "+1+1", "-2", "\tTAB", "\rCR", "plain.png", "a=b.png"]
+    for name in names:
+        log.write(record(filename=name, content_type="=cmd|' /C calc'!A0", model_version="@v1"))
+    log.close()
+    out = tmp_path / "log.csv"
+    export(SqlitePredictionLog(tmp_path / "p.db").export(today(), today()), out)
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["filename"] for r in rows] == [
+        '\'=HYPERLINK("x")',
+        "'@SUM(1)",
+        "'+1+1",
+        "'-2",
+        "'\tTAB",
+        "'\rCR",
+        "plain.png",
+        "a=b.png",
+    ]
+    assert {r["content_type"] for r in rows} == {"'=cmd|' /C calc'!A0"}
+    assert {r["model_version"] for r in rows} == {"'@v1"}
+    assert rows[0]["digit"] == "7" and float(rows[0]["confidence"]) == 0.98  # numbers are left as they are
+
+
+@pytest.mark.parametrize("where", ["directory", "under a file"])
+def test_cli_refuses_a_target_that_cannot_be_a_file_in_one_line(filled_log, tmp_path, where):
+    env = {"PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}"}
+    (tmp_path / "somefile").write_text("x")
+    (tmp_path / "dir.csv").mkdir()
+    target = tmp_path / ("dir.csv" if where == "directory" else "somefile/out.csv")
+    done = run("stats", "--days", "1", "--export", str(target), **env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert (tmp_path / "somefile").read_text() == "x" and list((tmp_path / "dir.csv").iterdir()) == []

@@ -5,7 +5,10 @@ injected settings. tests/e2e/test_predict_function.py keeps a few of these hones
 from __future__ import annotations
 
 import base64
+import fnmatch
 import io
+import json
+import re
 import sqlite3
 
 import numpy as np
@@ -350,6 +353,30 @@ def test_corrections_are_json_only_and_can_have_their_own_token(tmp_path, predic
         assert allowed.status_code == 200 and allowed.json()["label"] == 1
 
 
+def test_a_correction_answers_only_what_a_correction_needs(tmp_path, predict_env):
+    """The corrections token may correct, not read: its answer names the target and the label stored, nothing
+    of the upload (its name, request id, answer, confidence). An unknown id is a 404 that says no more."""
+    env = {**predict_env, "CORRECTIONS_TOKEN": "corrector", "PREDICTIONS_READ": "token", "PREDICTIONS_TOKEN": "reader"}
+    with inprocess_function("predict", env, tmp_path) as url:
+        png = (GOLDEN / "3_canvas.png").read_bytes()
+        pid = http.post(
+            url, files={"file": ("private-name.png", png)}, headers={"X-Request-Id": "upload-request-42"}, timeout=30
+        ).json()["id"]
+        corrector = {"Authorization": "Bearer corrector"}
+        assert http.get(f"{url}/predictions/{pid}", headers=corrector, timeout=10).status_code == 401
+        answer = http.post(f"{url}/predictions/{pid}/label", json={"label": 1}, headers=corrector, timeout=10)
+        assert answer.status_code == 200
+        body = answer.json()
+        assert set(body) == {"id", "label", "labelled_at"} and (body["id"], body["label"]) == (pid, 1)
+        assert body["labelled_at"].endswith("Z")
+        assert "private-name" not in answer.text and "upload-request-42" not in answer.text
+        unknown = "6f1c9a2e-0000-11f1-8000-000000000000"
+        missing = http.post(f"{url}/predictions/{unknown}/label", json={"label": 1}, headers=corrector, timeout=10)
+        assert missing.status_code == 404 and set(missing.json()) == {"error", "message"}
+        stored = http.get(f"{url}/predictions/{pid}", headers={"Authorization": "Bearer reader"}, timeout=10).json()
+        assert (stored["label"], stored["filename"]) == (1, "private-name.png")
+
+
 def test_deep_json_uploads_are_400(predict_url):
     answer = http.post(
         predict_url, data=b'{"image": ' + b"[" * 100_000, timeout=10, headers={"Content-Type": "application/json"}
@@ -418,3 +445,69 @@ def test_during_an_outage_an_answered_upload_is_readable_and_its_correction_retr
         time.sleep(0.2)
     assert label.status_code == 200 and label.json()["label"] == 8
     assert http.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] == 8
+
+
+@pytest.mark.parametrize(
+    "path, query, name",
+    [
+        ("/predictions", "limit=5_0", "limit"),  # Python's int() takes underscores
+        ("/predictions", "limit=%D9%A5", "limit"),  # and ARABIC-INDIC DIGIT FIVE
+        ("/predictions", "limit=%205", "limit"),  # and spaces around
+        ("/predictions", "limit=5%20", "limit"),
+        ("/predictions", "limit=%2B5", "limit"),  # and a plus sign
+        ("/predictions", "low_confidence=TRUE", "low_confidence"),
+        ("/predictions", "low_confidence=%20yes", "low_confidence"),
+        ("/predictions", "low_confidence=No", "low_confidence"),
+        ("/stats", "days=%207", "days"),
+        ("/stats", "days=%EF%BC%97", "days"),  # FULLWIDTH DIGIT SEVEN
+    ],
+)
+def test_query_values_are_taken_only_as_the_document_writes_them(predict_url, path, query, name):
+    answer = http.get(f"{predict_url}{path}?{query}", timeout=10)
+    assert (answer.status_code, answer.json()["error"]) == (400, f"invalid_{name}"), answer.text
+    document = http.get(f"{predict_url}/openapi.json", timeout=10).json()
+    [low] = [p for p in document["paths"]["/predictions"]["get"]["parameters"] if p["name"] == "low_confidence"]
+    for word in low["schema"]["enum"]:  # every word the document lists is taken
+        assert http.get(f"{predict_url}/predictions?low_confidence={word}", timeout=10).status_code == 200
+
+
+def test_an_id_in_capitals_names_the_same_record(predict_url):
+    """A UUID's hex digits are case-insensitive: every route of a record takes its id in either case and
+    answers with the id as it was handed out. Other ways of writing a UUID name nothing."""
+    pid = _predict(predict_url)["id"]
+    upper = pid.upper()
+    assert http.get(f"{predict_url}/predictions/{upper}", timeout=10).json()["id"] == pid
+    for tail in ("/image", "/normalised.png"):
+        assert http.get(f"{predict_url}/predictions/{upper}{tail}", timeout=10).status_code == 200
+    fixed = http.post(f"{predict_url}/predictions/{upper}/label", json={"label": 4}, timeout=10)
+    assert fixed.status_code == 200 and fixed.json()["id"] == pid
+    assert http.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] == 4
+    for other in ("{" + pid + "}", "urn:uuid:" + pid, pid.replace("-", "")):
+        assert http.get(f"{predict_url}/predictions/{other}", timeout=10).status_code == 404
+    document = http.get(f"{predict_url}/openapi.json", timeout=10).json()
+    [segment] = [p for p in document["paths"]["/predictions/{prediction_id}"]["get"]["parameters"] if p["in"] == "path"]
+    assert re.fullmatch(segment["schema"]["pattern"].strip("^$"), upper) and "either case" in segment["description"]
+
+
+def test_the_document_lists_every_body_and_query_an_upload_may_use(predict_url):
+    """Each way POST / takes a picture is in the API document: raw bodies of any image type or of none, the
+    JSON body under both its types, and the filename query parameter that names a raw body."""
+    three = (GOLDEN / "3_canvas.png").read_bytes()
+    gif = io.BytesIO()
+    Image.open(io.BytesIO(three)).save(gif, "GIF")
+    sent = [
+        ("image/gif", gif.getvalue(), "?filename=three.gif"),
+        ("application/octet-stream", three, "?filename=three.png"),
+        ("text/json", json.dumps({"image": base64.b64encode(three).decode()}).encode(), ""),
+    ]
+    document = http.get(f"{predict_url}/openapi.json", timeout=10).json()["paths"]["/"]["post"]
+    documented = document["requestBody"]["content"]
+    for content_type, body, query in sent:
+        answer = http.post(predict_url + query, data=body, headers={"Content-Type": content_type}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["digit"] == 3, answer.text
+        assert any(fnmatch.fnmatch(content_type, media) for media in documented), content_type
+        if query:
+            assert answer.json()["filename"] == query.partition("=")[2]
+    assert "filename" in [p["name"] for p in document["parameters"] if p["in"] == "query"]
+    links = document["responses"]["200"]["links"]
+    assert {link["operationId"] for link in links.values()} >= {"getPrediction", "correctPrediction"}

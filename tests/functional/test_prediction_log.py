@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
+import stat
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -220,3 +222,23 @@ def test_sqlite_refuses_a_record_it_cannot_store_instead_of_skipping_it(tmp_path
     log.write(good := record())
     log.write(good)  # still idempotent
     assert log.get(good.id) is not None and log.get(broken.id) is None
+
+
+def test_a_new_sqlite_log_is_its_owners_only_whatever_the_umask(tmp_path):
+    """It holds users' uploads. Under a umask that lets everyone read new files, the database and the files
+    SQLite makes beside it are the owner's only; a database that exists keeps the mode its operator gave it."""
+    old = os.umask(0o022)
+    try:
+        log = SqlitePredictionLog(tmp_path / "new" / "predictions.db")
+        log.ensure_schema()
+        log.write(record())
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "new").iterdir()}
+        log.close()
+        (tmp_path / "kept.db").touch(0o640)
+        kept = SqlitePredictionLog(tmp_path / "kept.db")
+        kept.ensure_schema()
+        kept.close()
+    finally:
+        os.umask(old)
+    assert modes == {"predictions.db": 0o600, "predictions.db-wal": 0o600, "predictions.db-shm": 0o600}
+    assert stat.S_IMODE((tmp_path / "kept.db").stat().st_mode) == 0o640

@@ -298,6 +298,28 @@ def test_spool_files_are_private_and_made_where_no_directory_was(store, tmp_path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_the_quarantine_and_a_file_a_partial_replay_shortened_are_private_too(store, tmp_path):
+    """They hold users' records as the spool files do. Under a umask that lets everyone read new files, the
+    quarantine and the file written in place of a partly replayed one are the owner's only."""
+    lines = [encode(r) for r in [record() for _ in range(REPLAY_GROUP + 3)]]
+    lines.insert(5, b"torn\n")
+    dead = spool_dir(tmp_path) / DEAD
+    dead.write_bytes(b"".join(lines))
+    dead.chmod(0o600)  # as the spool makes its files
+    before = dead.stat().st_ino
+    old = os.umask(0o022)
+    try:
+        spooled = spool(store, tmp_path)
+        spooled.ensure_schema()
+        with Outage(tmp_path / "log.db"):
+            assert not spooled.flush()
+    finally:
+        os.umask(old)
+    assert dead.stat().st_ino != before  # a new file took its place
+    assert stat.S_IMODE(dead.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "spool" / QUARANTINE).stat().st_mode) == 0o600
+
+
 def test_a_spool_that_cannot_be_opened_says_why(store, tmp_path):
     (tmp_path / "spool").write_text("a file where the spool's directory should be")
     spooled = spool(store, tmp_path)
@@ -449,10 +471,6 @@ def test_a_partial_replay_that_cannot_shorten_the_file_leaves_it_whole(store, tm
     """After the log fails mid-file, the file is shortened by writing its rest beside it and renaming it over;
     when the disk refuses that (mock: no filesystem here fails one path on demand), the file stays whole (its
     records are written again, harmlessly), nothing is left beside it, and the warning says why."""
-    import builtins
-
-    from service.predlog import spool as spool_module
-
     written = [record() for _ in range(REPLAY_GROUP + 2)]
     path = spool_dir(tmp_path) / DEAD
     path.write_bytes(b"".join(map(encode, written)))
@@ -463,13 +481,14 @@ def test_a_partial_replay_that_cannot_shorten_the_file_leaves_it_whole(store, tm
         real_replace = os.replace
         monkeypatch.setattr(os, "replace", lambda a, b: _raise(refusal) if str(b) == str(path) else real_replace(a, b))
     else:
+        real_open = os.open
 
         def no_new_file(name, *args, **kwargs):
             if os.path.basename(str(name)).startswith(".rest-"):
                 raise refusal
-            return builtins.open(name, *args, **kwargs)
+            return real_open(name, *args, **kwargs)
 
-        monkeypatch.setattr(spool_module, "open", no_new_file, raising=False)
+        monkeypatch.setattr(os, "open", no_new_file)
     real_write_many, calls = store.write_many, []
 
     def second_group_meets_an_outage(records):

@@ -88,3 +88,23 @@ def test_the_train_document_describes_exactly_the_declared_parameters():
 
     body = DOCUMENT["paths"]["/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == PARAMETERS.json_schema()
+
+
+def test_query_values_are_taken_only_in_the_forms_the_api_document_gives():
+    assert (EPOCHS.parse_query("12"), RATE.parse_query("0.25"), RATE.parse_query("25e-2")) == (12, 0.25, 0.25)
+    assert FLAG.parse_query("yes") is True and FLAG.parse_query("") is False and KIND.parse_query("mlp") == "mlp"
+    for parameter, raw in (
+        (EPOCHS, " 12"),
+        (EPOCHS, "1_2"),
+        (EPOCHS, "+12"),
+        (EPOCHS, "\u0661\u0662"),
+        (EPOCHS, "12\n"),
+        (RATE, ".5"),
+        (RATE, "0.5 "),
+        (RATE, "nan"),
+        (FLAG, "True"),
+        (FLAG, " no"),
+        (KIND, " mlp"),
+    ):
+        with pytest.raises(ParameterError):
+            parameter.parse_query(raw)
