@@ -114,6 +114,18 @@ def _open(data: bytes, max_pixels: int, budget: DecodeBudget | None) -> Image.Im
     return image
 
 
+def declared_pixels(data: bytes) -> int:
+    """The pixels ``data``'s header declares (0 for anything that is not a readable image): what decoding it
+    would cost, told without decoding it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            width, height = Image.open(io.BytesIO(data), formats=FORMATS).size
+    except Exception:  # noqa: BLE001 (a refusal is for decode to name; here it costs nothing)
+        return 0
+    return width * height
+
+
 # Where Pillow's getexif() finds an orientation (besides a TIFF's own tags): an image with none of these
 # is upright, and skips exif_transpose's parse of an empty EXIF block (a visible share of a tiny upload's cost)
 _ORIENTATION_SOURCES = frozenset({"exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp"})

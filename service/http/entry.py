@@ -30,6 +30,7 @@ from service.http.adapters import (
     to_flask,
     to_lambda,
 )
+from service.http.lane import CostlyLane
 from service.http.messages import Request, Response, error_response
 from service.http.observer import Observer
 from service.predlog.group import GroupCommit
@@ -63,10 +64,12 @@ class Entrypoint:
         log: Callable[[], Any] | None = None,
         blocking: bool = False,
         warm: Callable[[], None] | None = None,
+        costly: Callable[[Request], bool] = lambda request: False,
     ):
         """``log``: the prediction log the answers' records go to (opened on first use); ``blocking``: a
         handler that runs for minutes (training) gets a thread, not the event loop; ``warm``: load what
-        the first request would (a server calls it after fork)."""
+        the first request would (a server calls it after fork); ``costly``: on ASGI, the requests that take
+        the costly lane (a thread, one at a time) instead of the event loop."""
         self.function = function
         self.handler = handler
         self.max_body = max_body
@@ -76,6 +79,8 @@ class Entrypoint:
         self.warm = warm or (lambda: None)
         self.observer = Observer(settings)
         self._group = GroupCommit()  # the ASGI entry's writes: one transaction per turn of the loop
+        self.costly = costly
+        self._lane = CostlyLane()
 
     def handle(self, request: Request, lambda_runtime: bool = False, refused: HTTPError | None = None) -> Response:
         """The handler's answer (or the adapter's refusal) with its records written, then finished."""
@@ -96,7 +101,11 @@ class Entrypoint:
         handled in the same turn of the event loop, before any of them is answered."""
         t = self._begin(request)
         with applog.request_context(t.request_id):
-            response = self.handler(request, t)
+            try:
+                costly = self.costly(request)
+                response = await self._lane.run(self.handler, request, t) if costly else self.handler(request, t)
+            except HTTPError as exc:  # the lane is full
+                response = error_response(exc)
             if response.records:
                 try:
                     t.stages["log_write"] = await self._group.commit(self._log(), response.records)
@@ -137,7 +146,8 @@ class Entrypoint:
 
     async def serve_asgi(self, scope: dict, receive, send) -> None:
         """The ASGI entry (scripts/serve.sh). The body is read on the event loop with a deadline, so a slow
-        upload holds no worker; a prediction (CPU for a moment) then runs on the loop itself."""
+        upload holds no worker; a prediction (CPU for a moment) then runs on the loop itself, a costly one in the
+        costly lane."""
         if scope["type"] != "http":
             return  # lifespan is turned off in service.http.server; there are no websockets
         try:
@@ -189,6 +199,7 @@ def http_target(function: Callable, entrypoint: Entrypoint | None = None) -> Cal
 def predict_function(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Entrypoint:
     """``settings`` and ``clock`` are injected by tests; the runtimes take the environment and the real time."""
     from service.predict.app import PredictApp
+    from service.predict.cost import costly
 
     settings = settings or Settings.from_env()
     applog.configure(settings.log_format, settings.log_level)
@@ -201,6 +212,7 @@ def predict_function(settings: Settings | None = None, clock: Callable[[], datet
         settings,
         log=lambda: resources.prediction_log,
         warm=resources.warm,
+        costly=costly(settings),
     )
 
 

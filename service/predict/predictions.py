@@ -61,7 +61,8 @@ class Predictions:
             "NaN or infinity; image_too_costly: a progressive "
             "JPEG of too many scans",
             503: "Unavailable: no model yet, a store or the log unreachable (Retry-After); log_unavailable: the "
-            "prediction log refused the record and it could not be spooled either",
+            "prediction log refused the record and it could not be spooled either; busy: the worker's queue of "
+            "costly requests (over a million declared pixels) is full",
             408: None,
             431: None,
         },

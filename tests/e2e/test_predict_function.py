@@ -29,3 +29,42 @@ def test_golden_images_a_record_and_a_refused_length_over_real_sockets(tmp_path,
             url, data=(GOLDEN / "9_paper.jpg").read_bytes(), headers={"Content-Type": "image/jpeg"}, timeout=30
         )
         assert raw.json()["digit"] == 9
+
+
+def costly_request() -> list[tuple[str, tuple[str, bytes]]]:
+    """Inside every per-request budget, and long for a worker: 64 tiny 1-bit PNGs declaring 880x880, specks on each."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    page = Image.new("1", (880, 880), 1)
+    draw = ImageDraw.Draw(page)
+    for x, y in np.random.default_rng(0).integers(0, 877, (40, 2)).tolist():
+        draw.rectangle([x, y, x + 2, y + 2], fill=0)
+    out = io.BytesIO()
+    page.save(out, "PNG")
+    return [("file", (f"{n}.png", out.getvalue())) for n in range(64)]
+
+
+def test_a_costly_request_does_not_hold_up_an_ordinary_upload(tmp_path, predict_env):
+    """One worker: the costly request decodes in the costly lane while the event loop answers the ordinary
+    upload sent after it, which used to wait for it to end."""
+    import threading
+    import time
+
+    with function_server("predict", {**predict_env, "WORKERS": "1"}, tmp_path) as url:
+        costly_done = threading.Event()
+        answers = {}
+
+        def send_costly() -> None:
+            answers["costly"] = requests.post(url, files=costly_request(), timeout=120)
+            costly_done.set()
+
+        threading.Thread(target=send_costly, daemon=True).start()
+        time.sleep(0.2)  # its body has arrived and it decodes
+        ordinary = requests.post(url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=60)
+        assert ordinary.status_code == 200 and ordinary.json()["digit"] == 3
+        assert not costly_done.is_set(), "the ordinary upload waited for the costly request"
+        assert costly_done.wait(120)
+        assert answers["costly"].status_code in (200, 422), answers["costly"].text

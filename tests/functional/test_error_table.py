@@ -30,6 +30,7 @@ ELSEWHERE = {
     "request_timeout": "tests/e2e/test_slow_clients.py",
     "headers_too_large": "tests/e2e/test_slow_clients.py",
     "invalid_body": "tests/unit/test_lambda_adapter.py",
+    "busy": "tests/unit/test_lane.py",
 }
 
 

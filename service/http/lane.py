@@ -1,0 +1,40 @@
+"""The costly lane: requests that cost far more than an ordinary upload run one at a time per worker, in a
+thread, so that the event loop goes on answering the others. A few wait their turn; more are refused (503,
+Retry-After) rather than held in memory with their bodies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from service.errors import HTTPError
+from service.http.messages import RETRY_AFTER_SECONDS
+
+MAX_WAITING = 8  # costly requests queued in one worker behind the one decoding
+
+
+class CostlyLane:
+    def __init__(self, max_waiting: int = MAX_WAITING):
+        self.max_waiting = max_waiting
+        self._turn: asyncio.Semaphore | None = None  # made on the worker's running loop (after fork)
+        self._queued = 0
+
+    async def run(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``work(*args)`` in a thread once no other costly request of this worker runs."""
+        if self._queued > self.max_waiting:
+            raise HTTPError(
+                503,
+                "busy",
+                "this worker is already decoding several large requests; retry after Retry-After, or send smaller "
+                "or fewer images",
+                {"Retry-After": RETRY_AFTER_SECONDS},
+            )
+        if self._turn is None:
+            self._turn = asyncio.Semaphore(1)
+        self._queued += 1
+        try:
+            async with self._turn:
+                return await asyncio.to_thread(work, *args)
+        finally:
+            self._queued -= 1
