@@ -39,6 +39,12 @@ def encode(record: PredictionRecord) -> bytes:
     return b"%08x " % zlib.crc32(body) + body + b"\n"
 
 
+def place(file: Path, inode: int, index: int, line: bytes) -> str:
+    """Where a spool line was (``SpoolFiles.quarantine``'s ``source``): its file, the file's inode, the line's
+    index and its checksum (a file of the same name and inode, made later, holds other lines)."""
+    return f"{file.name}:{inode}:{index}:{zlib.crc32(line):08x}"
+
+
 def decode(line: bytes) -> PredictionRecord:
     """The record of a spool line; DamagedRecord when it is torn, corrupt or not a record."""
     body = line
@@ -101,6 +107,9 @@ class SpoolFiles:
         self._quarantined_logged = False
         self._counter = _LineCounter()
         self._quarantine_counter = _LineCounter()
+        self._sources: set[str] = set()  # the places quarantined from one spool file (_quarantined_from)
+        self._sources_file: str | None = None
+        self._sources_size = -1
 
     def fork_check(self) -> None:
         """A forked worker gets its own spool file (and the lock that guards it)."""
@@ -185,28 +194,47 @@ class SpoolFiles:
         """What this process has appended to its current file."""
         return os.fstat(self._own_fd).st_size if self._own_fd is not None else 0
 
-    def quarantine(self, line: bytes, reason: str) -> None:
-        """Beside the spool file the line came from (so the directory is there)."""
-        entry = (
-            json.dumps(
-                {
-                    "reason": reason,
-                    "at": datetime.now().astimezone().isoformat(),
-                    "line": line.decode("utf-8", "replace"),
-                }
-            ).encode()
-            + b"\n"
+    def quarantine(self, line: bytes, reason: str, source: str | None = None) -> None:
+        """Beside the spool file the line came from (so the directory is there). ``source`` names the line's
+        place (its file, that file's inode, the line's index and checksum): a line already set aside from
+        there is not set aside again, as it would be by the replay after one killed before removing the file."""
+        fields = {"reason": reason, "at": datetime.now().astimezone().isoformat()}
+        entry = json.dumps(
+            {**fields, "line": line.decode("utf-8", "replace"), **({"source": source} if source else {})}
         )
-        with open(self.directory / QUARANTINE, "ab") as out:
+        with open(self.directory / QUARANTINE, "a+b") as out:
             fcntl.flock(out, fcntl.LOCK_EX)  # ``requeue`` rewrites the file under the same lock
-            out.write(entry)
+            if source is not None and source in self._quarantined_from(out, source):
+                return
+            out.write(entry.encode() + b"\n")
             out.flush()
             os.fsync(out.fileno())
+            if source is not None:
+                self._sources.add(source)
+                self._sources_size = os.fstat(out.fileno()).st_size
         if not self._quarantined_logged:  # once per process: a flood of damaged lines is one message
             self._quarantined_logged = True
             logger.error(
                 "a spool record was moved to %s (%s); /healthz counts them", self.directory / QUARANTINE, reason
             )
+
+    def _quarantined_from(self, out, source: str) -> set[str]:
+        """The places already quarantined from ``source``'s file (read again when the quarantine changed since:
+        another process, ``requeue``); only that file's, so what is held is bounded by one spool file."""
+        file = source.rsplit(":", 2)[0] + ":"
+        size = os.fstat(out.fileno()).st_size
+        if self._sources_file != file or self._sources_size != size:
+            out.seek(0)
+            self._sources = set()
+            for raw in out.read().splitlines():
+                try:
+                    place = json.loads(raw).get("source")
+                except (ValueError, AttributeError):  # a line not written here: it names no place
+                    continue
+                if isinstance(place, str) and place.startswith(file):
+                    self._sources.add(place)
+            self._sources_file, self._sources_size = file, size
+        return self._sources
 
     def pending(self) -> int:
         """Records waiting in the spool files here; cheap (only newly appended bytes are read)."""
