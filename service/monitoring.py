@@ -63,6 +63,9 @@ def choose_directory() -> None:
         _directory_chosen = True
 
 
+# The methods HTTP defines. functions-framework hands any well-formed token on as a method: each made-up one
+# would be a label value, a series kept in this process and in every scrape for good, so they count as "other".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -213,7 +216,8 @@ def observe(t: RequestTelemetry, low_confidence: float, into: Tally | _Direct = 
     p = prometheus()
     if p is None:
         return
-    into.inc(p.child(p.requests, t.function, t.route, t.method, str(t.status)))
+    method = t.method if t.method in _METHODS else "other"
+    into.inc(p.child(p.requests, t.function, t.route, method, str(t.status)))
     into.observe(p.child(p.request_seconds, t.function, t.route), t.seconds)
     for stage, seconds in t.stages.items():
         into.observe(p.child(p.stage_seconds, stage), seconds)
