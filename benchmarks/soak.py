@@ -56,15 +56,11 @@ def rss_mb(pid: int) -> float:
 
 
 def server_pid(port: str) -> int:
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmd = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"functions" in cmd and b"-m" in cmd and port.encode() in cmd:
-                return int(proc.name)
-    raise RuntimeError("predict server process not found")
+    """The master's pid, found by its listening socket: gunicorn renames its processes (setproctitle), so their
+    command lines no longer name the function or the port."""
+    from tests.fixtures.processes import server_processes
+
+    return server_processes(f"http://127.0.0.1:{port}")[0]
 
 
 def png(image: Image.Image) -> bytes:
