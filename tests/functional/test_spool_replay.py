@@ -38,6 +38,7 @@ from service.predlog.spool import (
     encode,
     requeue,
 )
+from service.predlog.spool_files import SpoolFiles
 from service.predlog.sqlite import SqlitePredictionLog
 from tests.conftest import ROOT
 from tests.fixtures.records import record
@@ -197,6 +198,26 @@ def test_a_replay_killed_after_setting_lines_aside_does_not_set_them_aside_again
     assert stored(tmp_path) == ids(good) and spooled.quarantined() == 2
     lines = [entry["line"] for entry in quarantine_entries(tmp_path)]
     assert lines == [damaged.decode().rstrip(), refused.decode().rstrip()]
+
+
+def test_a_lines_place_is_checked_against_what_other_processes_quarantined_since(tmp_path):
+    """The places a process has seen are read again when the quarantine changed behind it (another process set
+    lines aside, ``requeue`` rewrote it); lines not written by the spool are skipped; a line without a place is
+    always set aside."""
+    files = SpoolFiles(spool_dir(tmp_path), 10_000_000)
+    files.quarantine(b"first", "torn", "spool-1-0.jsonl:7:0:aaaaaaaa")
+    with open(tmp_path / "spool" / QUARANTINE, "a") as other:  # what another process's replay appends
+        other.write('["not an entry"]\nnot json\n')
+        other.write(json.dumps({"reason": "torn", "at": "", "line": "x", "source": "spool-1-0.jsonl:7:3:bbbbbbbb"}))
+        other.write("\n")
+    files.quarantine(b"again", "torn", "spool-1-0.jsonl:7:3:bbbbbbbb")
+    files.quarantine(b"first", "torn", "spool-1-0.jsonl:7:0:aaaaaaaa")
+    files.quarantine(b"new", "torn", "spool-1-0.jsonl:7:4:cccccccc")
+    files.quarantine(b"same index, another file", "torn", "spool-2-0.jsonl:9:0:aaaaaaaa")
+    files.quarantine(b"no place", "torn")
+    files.quarantine(b"no place", "torn")
+    lines = [json.loads(line).get("line") for line in (tmp_path / "spool" / QUARANTINE).read_text().splitlines()[3:]]
+    assert lines == ["x", "new", "same index, another file", "no place", "no place"]
 
 
 class RefusingThenDown(Refusing):
