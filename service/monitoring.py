@@ -114,22 +114,14 @@ class Prometheus:
             ["version"],
             multiprocess_mode="livemax",
         )
-        self.model_loaded = Gauge(
-            "digits_model_loaded",
-            "1 when a model can be served, 0 when none can yet",
-            multiprocess_mode="livemostrecent",
-        )
-        self.spool_records = Gauge(
-            "digits_spool_records",
-            "Records waiting in the local spool for the prediction log",
-            multiprocess_mode="livemostrecent",
-        )
-        self.log_up = Gauge(
-            "digits_prediction_log_up", "1 when the prediction log answers", multiprocess_mode="livemostrecent"
-        )
-        self.store_up = Gauge(
-            "digits_model_store_up", "1 when the model store answers", multiprocess_mode="livemostrecent"
-        )
+
+        def state(name: str, description: str) -> Gauge:  # set by the worker answering a scrape, just before
+            return Gauge(name, description, multiprocess_mode="livemostrecent")
+
+        self.model_loaded = state("digits_model_loaded", "1 when a model can be served, 0 when none can yet")
+        self.spool_records = state("digits_spool_records", "Records waiting in the local spool for the prediction log")
+        self.log_up = state("digits_prediction_log_up", "1 when the prediction log answers")
+        self.store_up = state("digits_model_store_up", "1 when the model store answers")
         self.training_runs = Counter("digits_training_runs_total", "Trainings by outcome", ["outcome"])
         self.training_seconds = Histogram(
             "digits_training_duration_seconds", "Whole trainings", buckets=(10, 30, 60, 120, 180, 300, 600, 1200)

@@ -50,8 +50,8 @@ class Status:
             return None, str(exc)
         try:
             models.get()
-        except Exception:  # noqa: BLE001 (ModelUnavailable and the like: the cache keeps the reason)
-            pass
+        except Exception as exc:  # noqa: BLE001 (ModelUnavailable: the cache keeps the reason; anything else, its own)
+            return models.version, models.last_error or f"{type(exc).__name__}: {exc}"
         return models.version, models.last_error
 
     def _store(self) -> dict:
