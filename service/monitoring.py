@@ -18,24 +18,27 @@ import shutil
 import tempfile
 import time
 from bisect import bisect_left
+from pathlib import Path
 
 from ml.labels import NOT_A_DIGIT
 from service.telemetry import RequestTelemetry
 
-_OWNER_VAR = "DIGITS_METRICS_DIR_OWNER"  # the pid that created PROMETHEUS_MULTIPROC_DIR, when we did
+_OWNER_VAR = "DIGITS_METRICS_DIR_OWNER"  # "<pid> <directory>" when one of our processes made the directory
 
 
 def _own_metrics_dir() -> None:
     """A fresh directory for this server, unless the operator chose one.
 
     A directory we created for another process (inherited through exec, e.g. a test run that
-    started this server) is not ours to share: its counts would add to ours."""
-    inherited = os.environ.get(_OWNER_VAR)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and (inherited is None or inherited == str(os.getpid())):
+    started this server) is not ours to share: its counts would add to ours. One the operator names
+    is theirs even beside such an inherited mark (the mark names the directory it is about)."""
+    current = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    pid, _, made = os.environ.get(_OWNER_VAR, "").partition(" ")
+    if current and (made != current or pid == str(os.getpid())):
         return
     directory = tempfile.mkdtemp(prefix=f"digits-metrics-{os.getpid()}-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-    os.environ[_OWNER_VAR] = str(os.getpid())
+    os.environ[_OWNER_VAR] = f"{os.getpid()} {directory}"
     owner = os.getpid()
 
     def remove_if_owner() -> None:
@@ -60,6 +63,9 @@ def choose_directory() -> None:
         _directory_chosen = True
 
 
+# The methods HTTP defines. functions-framework hands any well-formed token on as a method: each made-up one
+# would be a label value, a series kept in this process and in every scrape for good, so they count as "other".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -100,21 +106,22 @@ class Prometheus:
         self.models_refused = Counter(
             "digits_models_refused_total", "Promoted models a process refused to load (bad checksum...)"
         )
+        # Gauges count only live workers ("live" modes): the server's master drops a worker's values when it
+        # exits (process_exited), so a replaced worker's model version does not stay at 1 beside the new one.
         self.model_serving = Gauge(
             "digits_model_serving",
-            "1 for the model version this function serves",
+            "1 for the model version this function serves (two while its workers move to a new one)",
             ["version"],
-            multiprocess_mode="mostrecent",
+            multiprocess_mode="livemax",
         )
-        self.spool_records = Gauge(
-            "digits_spool_records",
-            "Records waiting in the local spool for the prediction log",
-            multiprocess_mode="mostrecent",
-        )
-        self.log_up = Gauge(
-            "digits_prediction_log_up", "1 when the prediction log answers", multiprocess_mode="mostrecent"
-        )
-        self.store_up = Gauge("digits_model_store_up", "1 when the model store answers", multiprocess_mode="mostrecent")
+
+        def state(name: str, description: str) -> Gauge:  # set by the worker answering a scrape, just before
+            return Gauge(name, description, multiprocess_mode="livemostrecent")
+
+        self.model_loaded = state("digits_model_loaded", "1 when a model can be served, 0 when none can yet")
+        self.spool_records = state("digits_spool_records", "Records waiting in the local spool for the prediction log")
+        self.log_up = state("digits_prediction_log_up", "1 when the prediction log answers")
+        self.store_up = state("digits_model_store_up", "1 when the model store answers")
         self.training_runs = Counter("digits_training_runs_total", "Trainings by outcome", ["outcome"])
         self.training_seconds = Histogram(
             "digits_training_duration_seconds", "Whole trainings", buckets=(10, 30, 60, 120, 180, 300, 600, 1200)
@@ -201,7 +208,8 @@ def observe(t: RequestTelemetry, low_confidence: float, into: Tally | _Direct = 
     p = prometheus()
     if p is None:
         return
-    into.inc(p.child(p.requests, t.function, t.route, t.method, str(t.status)))
+    method = t.method if t.method in _METHODS else "other"
+    into.inc(p.child(p.requests, t.function, t.route, method, str(t.status)))
     into.observe(p.child(p.request_seconds, t.function, t.route), t.seconds)
     for stage, seconds in t.stages.items():
         into.observe(p.child(p.stage_seconds, stage), seconds)
@@ -223,7 +231,7 @@ def model_loaded(version: str, previous: str | None) -> None:
     p = prometheus()
     if p is not None:
         p.model_reloads.inc()
-    set_state(model_version=version, previous_versions=(previous,) if previous else ())
+    set_state(model_version=version, previous_versions=(previous,) if previous else (), model_loaded=True)
 
 
 def model_refused() -> None:
@@ -237,6 +245,7 @@ def set_state(
     *,
     model_version: str | None = None,
     previous_versions: tuple[str, ...] = (),
+    model_loaded: bool | None = None,
     log_up: bool | None = None,
     store_up: bool | None = None,
     spooled: int | None = None,
@@ -249,12 +258,36 @@ def set_state(
         p.model_serving.labels(old).set(0)
     if model_version:
         p.model_serving.labels(model_version).set(1)
+    if model_loaded is not None:
+        p.model_loaded.set(int(model_loaded))
     if log_up is not None:
         p.log_up.set(int(log_up))
     if store_up is not None:
         p.store_up.set(int(store_up))
     if spooled is not None:
         p.spool_records.set(spooled)
+
+
+def process_exited(pid: int) -> None:
+    """A worker of this server exited (the master's hook, at once, before its pid can be reused): its gauges no
+    longer count. Its counters still do: what it counted happened."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory and not LAMBDA:
+        for path in Path(directory).glob(f"gauge_live*_{pid}.db"):
+            path.unlink(missing_ok=True)  # another worker's sweep may have been first
+
+
+def _forget_dead_workers() -> None:
+    """The gauges of workers gone without the master's hook (a server whose master is not ours, such as
+    functions-framework's, or a hook that never ran): dropped at the next scrape."""
+    for path in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("gauge_live*_*.db"):
+        pid = int(path.stem.rpartition("_")[2])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            process_exited(pid)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def render() -> tuple[bytes, str]:
@@ -264,6 +297,7 @@ def render() -> tuple[bytes, str]:
 
     prometheus()  # this process's own metrics exist (at zero) even before its first request
     _tally.flush()  # and hold what its requests of this turn counted
+    _forget_dead_workers()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     return generate_latest(registry), CONTENT_TYPE_LATEST

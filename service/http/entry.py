@@ -78,6 +78,12 @@ class Entrypoint:
         self.blocking = blocking
         self.warm = warm or (lambda: None)
         self.observer = Observer(settings)
+        if settings.metrics:
+            # built where the function's module is loaded: a server's master, before its workers fork (ours
+            # and functions-framework's alike), so all its workers share one metrics directory, one view
+            from service import monitoring
+
+            monitoring.choose_directory()
         self._group = GroupCommit()  # the ASGI entry's writes: one transaction per turn of the loop
         self.costly = costly
         self._lane = CostlyLane()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from service.errors import HTTPError
@@ -9,6 +10,8 @@ from service.http.auth import READ
 from service.http.messages import Request, Response
 from service.http.routes import Answer, route
 from service.telemetry import RequestTelemetry
+
+logger = logging.getLogger("digits.observability")
 
 
 class Operations:
@@ -37,7 +40,10 @@ class Operations:
             raise HTTPError(
                 404, "not_found", "a Lambda function's metrics are its CloudWatch embedded-metric-format log lines"
             )
-        self.refresh()
+        try:
+            self.refresh()
+        except Exception:  # noqa: BLE001 (the scrape still answers, with the gauges as they were last set)
+            logger.exception("could not bring the gauges up to date for a scrape")
         return Response(200, *monitoring.render())
 
     @route(

@@ -21,18 +21,20 @@ _TYPES = {
 
 
 @cache
-def _asset(name: str) -> tuple[bytes, str, str] | None:
-    """(body, content type, etag) of a file in assets/, read once per process; None if there is none."""
-    path = ASSETS / name
-    if "/" in name or name.startswith(".") or path.suffix not in _TYPES or not path.is_file():
-        return None
-    body = path.read_bytes()
-    return body, _TYPES[path.suffix], '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+def _assets() -> dict[str, tuple[bytes, str, str]]:
+    """name -> (body, content type, etag) of every servable file in assets/, read once per process. Built from
+    the directory, never from the names asked for: any other name is a 404 that leaves nothing behind."""
+    table = {}
+    for path in ASSETS.iterdir():
+        if path.suffix in _TYPES and not path.name.startswith(".") and path.is_file():
+            body = path.read_bytes()
+            table[path.name] = (body, _TYPES[path.suffix], '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
+    return table
 
 
 def asset_response(name: str, request: Request) -> Response:
     """A static file, revalidated by ETag (a redeploy is seen at once, an unchanged file costs a 304)."""
-    found = _asset(name)
+    found = _assets().get(name)
     if found is None:
         raise HTTPError(404, "not_found", f"no static file {name!r}")
     body, content_type, etag = found

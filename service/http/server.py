@@ -174,6 +174,7 @@ class _Application(BaseApplication):
 def options(function: str, host: str, port: int, settings: Settings, warm=lambda: None) -> dict[str, Any]:
     return {
         "post_worker_init": lambda worker: warm(),  # the model loaded once per worker, before its first request
+        "child_exit": lambda arbiter, worker: monitoring.process_exited(worker.pid),  # its gauges stop counting
         "bind": f"{host}:{port}",
         "workers": settings.workers or DEFAULT_WORKERS[function],
         "worker_class": f"{__name__}.Worker",

@@ -64,7 +64,11 @@ HEALTH = {
         "model_store": {
             "type": "object",
             "required": ["url", "reachable"],
-            "properties": {"url": {"type": "string"}, "reachable": {"type": "boolean"}},
+            "properties": {
+                "url": {"type": "string"},
+                "reachable": {"type": "boolean"},
+                "error": {"type": ["string", "null"], "description": "why it is not reachable"},
+            },
         },
         "prediction_log": {
             "type": "object",

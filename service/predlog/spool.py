@@ -39,6 +39,7 @@ from service.predlog.spool_files import (
     decode,
     encode,
     linked_at,
+    place,
 )
 
 __all__ = ["QUARANTINE", "REPLAY_GROUP", "SpooledPredictionLog", "SpoolFull", "_LineCounter", "encode", "requeue"]
@@ -274,6 +275,7 @@ def _replay_file(inner: PredictionLog, files: SpoolFiles, path: Path) -> None:
     or rejected ones are quarantined. LogUnavailable mid-way leaves only the records not yet written."""
     with open(path, "rb") as source:
         lines = source.read().split(b"\n")
+        inode = os.fstat(source.fileno()).st_ino
     group: list[tuple[int, bytes, PredictionRecord]] = []
     for index, line in enumerate(lines):
         if not line.strip():
@@ -281,25 +283,26 @@ def _replay_file(inner: PredictionLog, files: SpoolFiles, path: Path) -> None:
         try:
             group.append((index, line, decode(line)))
         except DamagedRecord as exc:
-            files.quarantine(line, str(exc))
+            files.quarantine(line, str(exc), place(path, inode, index, line))
         if len(group) >= REPLAY_GROUP:
-            _replay_group(inner, files, path, lines, group, index + 1)
+            _replay_group(inner, files, (path, inode), lines, group, index + 1)
             group = []
     if group:
-        _replay_group(inner, files, path, lines, group, len(lines))
+        _replay_group(inner, files, (path, inode), lines, group, len(lines))
 
 
 def _replay_group(
     inner: PredictionLog,
     files: SpoolFiles,
-    path: Path,
+    file: tuple[Path, int],
     lines: list[bytes],
     group: list[tuple[int, bytes, PredictionRecord]],
     read: int,
 ) -> None:
     """The group in one ``write_many``; refused for a reason of the log's own, record by record, so that
     only the record it refuses is set aside. ``lines[:read]`` have been read (the damaged ones among them
-    quarantined)."""
+    quarantined). ``file``: the file's path and inode."""
+    path = file[0]
     try:
         inner.write_many([record for _, _, record in group])
         return
@@ -308,7 +311,7 @@ def _replay_group(
         raise
     except Exception:  # one of them is refused for good (or a bug): find which
         pass
-    for position, (_, line, record) in enumerate(group):
+    for position, (index, line, record) in enumerate(group):
         try:
             inner.write(record)
         except LogUnavailable:
@@ -316,14 +319,15 @@ def _replay_group(
             raise
         except Exception as exc:  # the log rejects this record for good (or a bug): keep it aside, go on
             logger.exception("the prediction log rejected a spooled record; it is quarantined")
-            files.quarantine(line, f"rejected by the log: {type(exc).__name__}: {exc}")
+            files.quarantine(line, f"rejected by the log: {type(exc).__name__}: {exc}", place(*file, index, line))
 
 
 def _keep_rest(path: Path, lines: list[bytes], rest: list[bytes]) -> None:
     """After a partial replay, leave only ``rest``: the records not yet written and the lines not yet read
     (never a line already quarantined: a damaged line is set aside once, however often the log fails). A new
     file renamed over the old: never a moment with neither. If that cannot be written, the whole file stays:
-    its records are written again, harmlessly (and its damaged lines quarantined again)."""
+    its records are written again, harmlessly (its damaged lines are not set aside twice: their
+    place is in their quarantine entry)."""
     if sum(1 for line in rest if line.strip()) == sum(1 for line in lines if line.strip()):
         return  # nothing written or set aside: the file is the rest already
     tmp = path.with_name(f".rest-{os.getpid()}.tmp")

@@ -40,6 +40,12 @@ def encode(record: PredictionRecord) -> bytes:
     return b"%08x " % zlib.crc32(body) + body + b"\n"
 
 
+def place(file: Path, inode: int, index: int, line: bytes) -> str:
+    """Where a spool line was (``SpoolFiles.quarantine``'s ``source``): its file, the file's inode, the line's
+    index and its checksum (a file of the same name and inode, made later, holds other lines)."""
+    return f"{file.name}:{inode}:{index}:{zlib.crc32(line):08x}"
+
+
 def decode(line: bytes) -> PredictionRecord:
     """The record of a spool line; DamagedRecord when it is torn, corrupt or not a record."""
     body = line
@@ -121,6 +127,63 @@ def _find(paths: list[Path], prediction_id: str) -> PredictionRecord | None:
     return None
 
 
+class _Quarantine:
+    """The file beside the spool files where the lines that cannot be replayed are set aside, with why."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._logged = False
+        self._counter = _LineCounter()
+        self._sources: set[str] = set()  # the places quarantined from one spool file (_quarantined_from)
+        self._sources_file: str | None = None
+        self._sources_size = -1
+
+    def add(self, line: bytes, reason: str, source: str | None = None) -> None:
+        """Beside the spool file the line came from (so the directory is there). ``source`` names the line's
+        place (its file, that file's inode, the line's index and checksum): a line already set aside from
+        there is not set aside again, as it would be by the replay after one killed before removing the file."""
+        fields = {"reason": reason, "at": datetime.now().astimezone().isoformat()}
+        entry = json.dumps(
+            {**fields, "line": line.decode("utf-8", "replace"), **({"source": source} if source else {})}
+        )
+        # it holds users' records, as the spool files do: its owner's only, whatever the umask
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a+b") as out:
+            fcntl.flock(out, fcntl.LOCK_EX)  # ``requeue`` rewrites the file under the same lock
+            if source is not None and source in self._quarantined_from(out, source):
+                return
+            out.write(entry.encode() + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+            if source is not None:
+                self._sources.add(source)
+                self._sources_size = os.fstat(out.fileno()).st_size
+        if not self._logged:  # once per process: a flood of damaged lines is one message
+            self._logged = True
+            logger.error("a spool record was moved to %s (%s); /healthz counts them", self.path, reason)
+
+    def _quarantined_from(self, out, source: str) -> set[str]:
+        """The places already quarantined from ``source``'s file (read again when the quarantine changed since:
+        another process, ``requeue``); only that file's, so what is held is bounded by one spool file."""
+        file = source.rsplit(":", 2)[0] + ":"
+        size = os.fstat(out.fileno()).st_size
+        if self._sources_file != file or self._sources_size != size:
+            out.seek(0)
+            self._sources = set()
+            for raw in out.read().splitlines():
+                try:
+                    place = json.loads(raw).get("source")
+                except (ValueError, AttributeError):  # a line not written here: it names no place
+                    continue
+                if isinstance(place, str) and place.startswith(file):
+                    self._sources.add(place)
+            self._sources_file, self._sources_size = file, size
+        return self._sources
+
+    def count(self) -> int:
+        return self._counter.count([self.path])
+
+
 class SpoolFiles:
     """The spool directory as one process uses it: its own file to append to, every file to replay."""
 
@@ -130,9 +193,8 @@ class SpoolFiles:
         self._pid: int | None = None  # this process's own file and its lock: fork_check sets them
         self.fork_check()
         self._rotations = 0
-        self._quarantined_logged = False
         self._counter = _LineCounter()
-        self._quarantine_counter = _LineCounter()
+        self._quarantine = _Quarantine(directory / QUARANTINE)
 
     def fork_check(self) -> None:
         """A forked worker gets its own spool file (and the lock that guards it)."""
@@ -225,31 +287,6 @@ class SpoolFiles:
         """What this process has appended to its current file."""
         return os.fstat(self._own_fd).st_size if self._own_fd is not None else 0
 
-    def quarantine(self, line: bytes, reason: str) -> None:
-        """Beside the spool file the line came from (so the directory is there)."""
-        entry = (
-            json.dumps(
-                {
-                    "reason": reason,
-                    "at": datetime.now().astimezone().isoformat(),
-                    "line": line.decode("utf-8", "replace"),
-                }
-            ).encode()
-            + b"\n"
-        )
-        # it holds users' records, as the spool files do: its owner's only, whatever the umask
-        fd = os.open(self.directory / QUARANTINE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "ab") as out:
-            fcntl.flock(out, fcntl.LOCK_EX)  # ``requeue`` rewrites the file under the same lock
-            out.write(entry)
-            out.flush()
-            os.fsync(out.fileno())
-        if not self._quarantined_logged:  # once per process: a flood of damaged lines is one message
-            self._quarantined_logged = True
-            logger.error(
-                "a spool record was moved to %s (%s); /healthz counts them", self.directory / QUARANTINE, reason
-            )
-
     def find(self, prediction_id: str) -> PredictionRecord | None:
         """The record of that id waiting in a spool file here, if one is."""
         return _find(self.paths(), prediction_id)
@@ -258,5 +295,8 @@ class SpoolFiles:
         """Records waiting in the spool files here; cheap (only newly appended bytes are read)."""
         return self._counter.count(self.paths())
 
+    def quarantine(self, line: bytes, reason: str, source: str | None = None) -> None:
+        self._quarantine.add(line, reason, source)
+
     def quarantined(self) -> int:
-        return self._quarantine_counter.count([self.directory / QUARANTINE])
+        return self._quarantine.count()

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from service.predlog.spool import (
     encode,
     requeue,
 )
+from service.predlog.spool_files import SpoolFiles
 from service.predlog.sqlite import SqlitePredictionLog
 from tests.conftest import ROOT
 from tests.fixtures.records import record
@@ -100,7 +102,9 @@ def test_odd_lines_between_records_neither_stop_the_replay_nor_lose_a_record(sto
     assert stored(tmp_path) == ids(good)
     assert spooled.pending() == 0 and spooled.quarantined() == 1
     [entry] = quarantine_entries(tmp_path)
-    assert set(entry) == {"reason", "at", "line"}
+    assert set(entry) == {"reason", "at", "line", "source"}
+    name, inode, index, crc = entry["source"].split(":")  # the line's place: file, inode, line index, checksum
+    assert (name, index, crc) == (DEAD, "6", f"{zlib.crc32(not_a_record.rstrip()):08x}") and inode.isdigit()
     assert entry["reason"].startswith("not a record: ") and entry["line"] == not_a_record.decode().rstrip("\n")
     assert datetime.fromisoformat(entry["at"]).tzinfo is not None
     message = f"a spool record was moved to {tmp_path / 'spool' / QUARANTINE} ({entry['reason']}); /healthz counts them"
@@ -146,6 +150,74 @@ def test_a_damaged_tail_is_quarantined_once_however_often_the_log_fails(store, t
     last = spool(store, tmp_path)
     assert last.flush()
     assert stored(tmp_path) == ids(good) and last.quarantined() == 1
+
+
+REPLAYER = """
+import sys
+from pathlib import Path
+from service.predlog.spool import SpooledPredictionLog
+from tests.fixtures.sqlite_log import Refusing
+log = SpooledPredictionLog(Refusing(Path(sys.argv[1]), timeout=120), Path(sys.argv[2]), 10_000_000, background=False)
+log.ensure_schema()
+print("ready", flush=True)
+sys.stdin.readline()
+log.flush()
+"""
+
+
+def test_a_replay_killed_after_setting_lines_aside_does_not_set_them_aside_again(tmp_path):
+    """A process replays a file holding a damaged line and a record the log refuses for good, and is killed
+    (SIGKILL) once it has quarantined both, while its next write waits for the log's lock: the file is still
+    there. The next replay stores the good records and quarantines neither line a second time."""
+    good = [record(), record()]
+    damaged, refused = b"torn\n", encode(record(filename="refused.png"))
+    (spool_dir(tmp_path) / DEAD).write_bytes(damaged + refused + b"".join(map(encode, good)))
+    replayer = subprocess.Popen(
+        [sys.executable, "-c", REPLAYER, str(tmp_path / "log.db"), str(tmp_path / "spool")],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert replayer.stdout.readline().strip() == "ready"
+        with Outage(tmp_path / "log.db"):
+            replayer.stdin.write("\n")
+            replayer.stdin.flush()
+            quarantine = tmp_path / "spool" / QUARANTINE
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (quarantine.exists() and quarantine.read_text().count("\n") == 2):
+                time.sleep(0.02)
+            replayer.send_signal(signal.SIGKILL)  # waiting for the lock to write the first good record
+            replayer.wait(30)
+    finally:
+        replayer.kill()
+    assert len(quarantine_entries(tmp_path)) == 2 and (tmp_path / "spool" / DEAD).exists()
+    spooled = spool(Refusing(tmp_path / "log.db", timeout=0.05), tmp_path)
+    assert spooled.flush()
+    assert stored(tmp_path) == ids(good) and spooled.quarantined() == 2
+    lines = [entry["line"] for entry in quarantine_entries(tmp_path)]
+    assert lines == [damaged.decode().rstrip(), refused.decode().rstrip()]
+
+
+def test_a_lines_place_is_checked_against_what_other_processes_quarantined_since(tmp_path):
+    """The places a process has seen are read again when the quarantine changed behind it (another process set
+    lines aside, ``requeue`` rewrote it); lines not written by the spool are skipped; a line without a place is
+    always set aside."""
+    files = SpoolFiles(spool_dir(tmp_path), 10_000_000)
+    files.quarantine(b"first", "torn", "spool-1-0.jsonl:7:0:aaaaaaaa")
+    with open(tmp_path / "spool" / QUARANTINE, "a") as other:  # what another process's replay appends
+        other.write('["not an entry"]\nnot json\n')
+        other.write(json.dumps({"reason": "torn", "at": "", "line": "x", "source": "spool-1-0.jsonl:7:3:bbbbbbbb"}))
+        other.write("\n")
+    files.quarantine(b"again", "torn", "spool-1-0.jsonl:7:3:bbbbbbbb")
+    files.quarantine(b"first", "torn", "spool-1-0.jsonl:7:0:aaaaaaaa")
+    files.quarantine(b"new", "torn", "spool-1-0.jsonl:7:4:cccccccc")
+    files.quarantine(b"same index, another file", "torn", "spool-2-0.jsonl:9:0:aaaaaaaa")
+    files.quarantine(b"no place", "torn")
+    files.quarantine(b"no place", "torn")
+    lines = [json.loads(line).get("line") for line in (tmp_path / "spool" / QUARANTINE).read_text().splitlines()[3:]]
+    assert lines == ["x", "new", "same index, another file", "no place", "no place"]
 
 
 class RefusingThenDown(Refusing):
