@@ -308,10 +308,56 @@ def test_a_spooled_record_is_readable_and_its_correction_is_retried_not_unknown(
         for r in waiting:
             spooled.write(r)
         assert spooled.get(waiting[1].id) == waiting[1]  # from the spool: the log's reads still work
-        with pytest.raises(LogUnavailable, match="retry"):
+        message = (
+            "waiting in the local spool for the prediction log to come back; retry the correction after Retry-After"
+        )
+        with pytest.raises(LogUnavailable, match=message):
             spooled.set_label(waiting[1].id, 3, datetime.now(UTC))
         assert spooled.get(new_prediction_id()) is None
         assert spooled.set_label(new_prediction_id(), 3, datetime.now(UTC)) is None  # unknown stays unknown
     assert spooled.flush()
     assert spooled.set_label(waiting[1].id, 3, datetime.now(UTC)).label == 3
     assert store.get(waiting[1].id).label == 3
+
+
+def test_a_spooled_record_is_readable_while_the_log_cannot_be_read_at_all(store, tmp_path):
+    """A log that cannot be opened at all (a directory where its file should be): the spool still answers what it
+    holds, and an id it does not hold is the log's error (it may be in the log), never "unknown"."""
+    from service.errors import LogUnavailable
+
+    spooled = spool(store, tmp_path)
+    waiting = record(id=new_prediction_id())
+    with Outage(tmp_path / "log.db"):
+        spooled.write(waiting)
+    (tmp_path / "unopenable.db").mkdir()
+    unreadable = spool(SqlitePredictionLog(tmp_path / "unopenable.db", timeout=0.05), tmp_path)
+    with pytest.raises(LogUnavailable):
+        unreadable.inner.get(waiting.id)  # the fault is real: this log cannot be read
+    assert unreadable.get(waiting.id) == waiting
+    with pytest.raises(LogUnavailable):
+        unreadable.get(new_prediction_id())
+
+
+def test_a_record_is_found_in_the_spool_past_empty_files_damaged_copies_and_other_lines(tmp_path):
+    """The search reads the spool's bytes: an empty file (nothing to map), a damaged copy of the record before or
+    after a whole one, the record on a later line of a later file, and a whole record torn of its newline."""
+    from service.predlog.spool_files import SpoolFiles
+
+    files = SpoolFiles(tmp_path / "spool", max_bytes=1 << 20)
+    files.directory.mkdir()
+    first, second, last = (record(id=new_prediction_id(), filename=f"{n}.png") for n in range(3))
+    others = [record(id=new_prediction_id()) for _ in range(3)]
+
+    def damaged(r) -> bytes:
+        line = encode(r)
+        return line.replace(b'"filename":"', b'"filename":"X', 1)  # its checksum no longer holds
+
+    (files.directory / "spool-1-0.jsonl").write_bytes(b"")
+    (files.directory / "spool-2-0.jsonl").write_bytes(
+        encode(others[0]) + encode(others[1]) + damaged(first) + encode(first) + encode(second) + damaged(second)
+    )
+    (files.directory / "spool-3-0.jsonl").write_bytes(encode(others[2]) + encode(last).rstrip(b"\n"))
+    assert files.find(first.id) == first  # a damaged copy before it is passed over
+    assert files.find(second.id) == second  # the first whole copy, a damaged one after it
+    assert files.find(last.id) == last  # a later file, its last line without a newline
+    assert files.find(new_prediction_id()) is None
