@@ -65,12 +65,16 @@ def server_pid(port: str) -> int:
     return server_processes(f"http://127.0.0.1:{port}")[0]
 
 
-def models(tmp: Path) -> Path:
-    """A copy of the shipped model's store: large uploads' originals are written into the store."""
-    copy = tmp / "models"
-    if not copy.exists():
-        shutil.copytree(ROOT / "tests" / "fixtures" / "modelstore", copy)
-    return copy
+def server_env(tmp: Path) -> dict[str, str]:
+    """The predict function on a copy of the shipped model's store (large uploads' originals are written into
+    the store), its SQLite log ``tmp``/soak.db and its spool in ``tmp``."""
+    models = tmp / "models"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "modelstore", models)
+    return {
+        "MODEL_STORE": f"file://{models}",
+        "PREDICTION_LOG": f"sqlite://{tmp / 'soak.db'}",
+        "SPOOL_DIR": str(tmp / "spool"),
+    }
 
 
 def png(image: Image.Image) -> bytes:
@@ -154,12 +158,7 @@ def random_paths(count: int) -> bool:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        env = {
-            "MODEL_STORE": f"file://{models(tmp)}",
-            "PREDICTION_LOG": f"sqlite://{tmp / 'soak.db'}",
-            "SPOOL_DIR": str(tmp / "spool"),
-            "WORKERS": "1",
-        }
+        env = {**server_env(tmp), "WORKERS": "1"}
         with function_server("predict", env, tmp) as url:
             _, [worker] = server_processes(url)  # by its listening socket: gunicorn renames its processes
             client(url, max(count // 50, 1_000))
@@ -203,12 +202,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         db = tmp / "soak.db"
-        env = {
-            "MODEL_STORE": f"file://{models(tmp)}",
-            "PREDICTION_LOG": f"sqlite://{db}",
-            "SPOOL_DIR": str(tmp / "spool"),
-            "READ_TIMEOUT_SECONDS": "10",
-        }
+        env = {**server_env(tmp), "READ_TIMEOUT_SECONDS": "10"}
         with function_server("predict", env, tmp) as url:
             pid = server_pid(url.rsplit(":", 1)[1])
             for _ in range(50):

@@ -14,13 +14,14 @@ import pytest
 import requests
 from botocore.config import Config
 
-from ml.artifacts import Artifact, new_version
+from ml.artifacts import new_version
 from ml.registry import ModelRegistry, PromotionConflict
 from ml.storage.base import NotFound, PreconditionFailed
 from ml.storage.filestore import FileObjectStore
 from ml.storage.s3store import S3ObjectStore
 from scripts.servers import function_server, seaweedfs, weed_binary
 from tests.conftest import GOLDEN, MODEL_STORE
+from tests.fixtures.publish import copy_of
 
 pytestmark = pytest.mark.skipif(
     weed_binary() is None and not os.environ.get("S3_TEST_ENDPOINT"),
@@ -117,9 +118,7 @@ def fake_versions(registry: ModelRegistry, count: int) -> list[str]:
     versions = []
     for _ in range(count):
         version = new_version()
-        payload = {k: v for k, v in shipped.files.items() if k != "metadata.json"}
-        meta = {k: v for k, v in shipped.metadata.items() if k not in ("files", "version", "format")}
-        registry.publish(Artifact.create(version, payload, meta))
+        registry.publish(copy_of(shipped, version))
         versions.append(version)
     return versions
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import requests
 
-from scripts.servers import free_port, function_server
+from scripts.servers import function_server
 from tests.conftest import GOLDEN
+from tests.fixtures.processes import alive, children, server_processes
 
 TOKEN = "test-token-with-enough-entropy"
 # one member: two doubled the training tests' time, and they share the cores with the stack and node tests
@@ -158,53 +158,12 @@ def test_rollback_endpoint(tmp_path):
         assert again.status_code == 409 and again.json()["error"] == "nothing_to_roll_back"
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(child) for child in (task / "children").read_text().split()]
-        except FileNotFoundError:
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def _master(port: int) -> int:
-    """The server's first process: of those holding its listening socket, the one whose parent holds none."""
-    listening = {
-        f"socket:[{fields[9]}]"
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
-        for fields in [line.split()]
-        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A"
-    }
-    holders = set()
-    for fd in Path("/proc").glob("[0-9]*/fd/*"):
-        try:
-            if os.readlink(fd) in listening:
-                holders.add(int(fd.parent.parent.name))
-        except OSError:
-            continue
-    masters = [pid for pid in holders if _parent(pid) not in holders]
-    assert len(masters) == 1, masters
-    return masters[0]
-
-
 def _rendering(master: int, timeout: float = 300) -> tuple[int, list[int]]:
     """(the worker, the processes it forked) once a training's rendering has started."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for worker in _children(master):
-            forked = _children(worker)
+        for worker in children(master):
+            forked = children(worker)
             if forked:
                 return worker, forked
         time.sleep(0.1)
@@ -213,7 +172,7 @@ def _rendering(master: int, timeout: float = 300) -> tuple[int, list[int]]:
 
 def _gone(pids: list[int], timeout: float = 15) -> bool:
     deadline = time.monotonic() + timeout
-    while any(_alive(pid) for pid in pids):
+    while any(alive(pid) for pid in pids):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
@@ -240,9 +199,8 @@ def test_a_killed_or_stopped_training_leaves_nothing_behind_and_the_next_one_run
     lock = tmp_path / "lock"
     env = {"MODEL_STORE": f"file://{tmp_path / 'models'}", "TRAIN_TOKEN": TOKEN, "TRAIN_LOCK_FILE": str(lock)}
     rendering_long = {**QUICK, "subset": 30000, "negatives": 20000}
-    port = free_port()
-    with function_server("train", env, tmp_path, port=port) as url:
-        master = _master(port)
+    with function_server("train", env, tmp_path) as url:
+        master, _ = server_processes(url)
         _train_in_background(url, rendering_long)
         worker, forked = _rendering(master)
         os.kill(worker, signal.SIGKILL)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ml import workers
+from tests.fixtures.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +25,7 @@ def _squares(n: int) -> tuple[int, int]:
 FORKED_RUN = """
 import json, os
 from ml import workers
+from tests.fixtures.processes import alive
 from tests.unit.test_workers import _squares
 heard = []
 results = workers.run_jobs([(_squares, n) for n in range(6)], 2, heard.append)
@@ -98,19 +100,12 @@ TRAINING_RUN = """
 import sys
 from pathlib import Path
 from ml import workers
+from tests.fixtures.processes import alive
 from service.train.runs import TrainLock
 from tests.unit.test_workers import _forever
 with TrainLock(Path(sys.argv[1])):
     workers.run_jobs([(_forever, sys.argv[2] + "/a"), (_forever, sys.argv[2] + "/b")], 2)
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
@@ -133,9 +128,9 @@ def test_no_worker_outlives_its_training_and_the_lock_goes_with_it(tmp_path, how
         training.send_signal(getattr(signal, how))
         training.wait(30)
         deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in forked) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in forked) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(_alive(pid) for pid in forked), "a worker outlived the training that forked it"
+        assert not any(alive(pid) for pid in forked), "a worker outlived the training that forked it"
         with TrainLock(lock):  # the next training is not refused
             pass
     finally:
