@@ -15,7 +15,9 @@ from PIL import Image
 from ml import morphology
 from ml.errors import NoDigitFound
 
-VERSION = "lecun-box20-com-v9"  # bump whenever the output for some input changes (v9: specks are no digit)
+# bump whenever the array made of some input changes (v8: ml.preprocess reads detail); a picture newly refused
+# (specks) changes no array the model sees, so the models trained before still serve
+VERSION = "lecun-box20-com-v8"
 
 MIN_CONTRAST = 0.12  # raw luma range below which there is no ink at all
 # A picture whose strongest mark has less contrast than this, and whose marks taken for the digit run off its edge, holds

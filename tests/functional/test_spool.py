@@ -354,10 +354,28 @@ def test_a_record_is_found_in_the_spool_past_empty_files_damaged_copies_and_othe
 
     (files.directory / "spool-1-0.jsonl").write_bytes(b"")
     (files.directory / "spool-2-0.jsonl").write_bytes(
-        encode(others[0]) + encode(others[1]) + damaged(first) + encode(first) + encode(second) + damaged(second)
+        encode(others[0])
+        + encode(others[1])
+        + damaged(first)
+        + encode(first)
+        + damaged(first)
+        + encode(second)
+        + damaged(second)
     )
     (files.directory / "spool-3-0.jsonl").write_bytes(encode(others[2]) + encode(last).rstrip(b"\n"))
-    assert files.find(first.id) == first  # a damaged copy before it is passed over
+    assert files.find(first.id) == first  # damaged copies before and after it are passed over
     assert files.find(second.id) == second  # the first whole copy, a damaged one after it
     assert files.find(last.id) == last  # a later file, its last line without a newline
     assert files.find(new_prediction_id()) is None
+
+
+def test_the_same_place_is_set_aside_once_by_one_process(tmp_path):
+    """The place just written is remembered: asked again for it, with nothing written since, nothing is added."""
+    from service.predlog.spool_files import SpoolFiles, place
+
+    files = SpoolFiles(tmp_path / "spool", max_bytes=1 << 20)
+    files.directory.mkdir()
+    torn = b'0badc0de {"id": "torn'
+    for _ in range(2):
+        files.quarantine(torn, "checksum mismatch", place(files.directory / "spool-1-0.jsonl", 7, 3, torn))
+    assert files.quarantined() == 1
