@@ -134,9 +134,7 @@ class _Quarantine:
         self.path = path
         self._logged = False
         self._counter = _LineCounter()
-        self._sources: set[str] = set()  # the places quarantined from one spool file (_quarantined_from)
-        self._sources_file: str | None = None
-        self._sources_size = -1
+        self._seen: tuple[str, int, set[str]] | None = None  # a spool file, the quarantine's size, its places there
 
     def add(self, line: bytes, reason: str, source: str | None = None) -> None:
         """Beside the spool file the line came from (so the directory is there). ``source`` names the line's
@@ -155,9 +153,10 @@ class _Quarantine:
             out.write(entry.encode() + b"\n")
             out.flush()
             os.fsync(out.fileno())
-            if source is not None:
-                self._sources.add(source)
-                self._sources_size = os.fstat(out.fileno()).st_size
+            if source is not None and self._seen is not None:  # (_quarantined_from has just set it)
+                file, _, places = self._seen
+                places.add(source)
+                self._seen = (file, os.fstat(out.fileno()).st_size, places)
         if not self._logged:  # once per process: a flood of damaged lines is one message
             self._logged = True
             logger.error("a spool record was moved to %s (%s); /healthz counts them", self.path, reason)
@@ -167,18 +166,18 @@ class _Quarantine:
         another process, ``requeue``); only that file's, so what is held is bounded by one spool file."""
         file = source.rsplit(":", 2)[0] + ":"
         size = os.fstat(out.fileno()).st_size
-        if self._sources_file != file or self._sources_size != size:
+        if self._seen is None or self._seen[:2] != (file, size):
             out.seek(0)
-            self._sources = set()
+            places = set()
             for raw in out.read().splitlines():
                 try:
                     place = json.loads(raw).get("source")
                 except (ValueError, AttributeError):  # a line not written here: it names no place
                     continue
                 if isinstance(place, str) and place.startswith(file):
-                    self._sources.add(place)
-            self._sources_file, self._sources_size = file, size
-        return self._sources
+                    places.add(place)
+            self._seen = (file, size, places)
+        return self._seen[2]
 
     def count(self) -> int:
         return self._counter.count([self.path])
