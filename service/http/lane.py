@@ -5,7 +5,9 @@ Retry-After) rather than held in memory with their bodies."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from service.errors import HTTPError
@@ -18,6 +20,7 @@ class CostlyLane:
     def __init__(self, max_waiting: int = MAX_WAITING):
         self.max_waiting = max_waiting
         self._turn: asyncio.Semaphore | None = None  # made on the worker's running loop (after fork)
+        self._thread: ThreadPoolExecutor | None = None
         self._queued = 0
 
     async def run(self, work: Callable[..., Any], *args: Any) -> Any:
@@ -32,9 +35,12 @@ class CostlyLane:
             )
         if self._turn is None:
             self._turn = asyncio.Semaphore(1)
+            # one thread of its own: each thread that decodes keeps a malloc arena of its own, and a thread of the
+            # loop's shared pool taking each turn would leave a costly request's worth of memory in every one
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="costly-lane")
         self._queued += 1
         try:
             async with self._turn:
-                return await asyncio.to_thread(work, *args)
+                return await asyncio.get_running_loop().run_in_executor(self._thread, functools.partial(work, *args))
         finally:
             self._queued -= 1

@@ -80,7 +80,9 @@ class Recogniser:
             except RequestTooCostly:
                 raise
             except MLError as exc:
-                failed.append((index, exc))
+                # without its traceback: its frames hold the picture's arrays, and the frame that caught it holds
+                # this list, a cycle only the garbage collector would free, long after the request
+                failed.append((index, exc.with_traceback(None)))
         return ready, failed
 
     @staticmethod

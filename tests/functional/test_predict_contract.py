@@ -511,3 +511,32 @@ def test_the_document_lists_every_body_and_query_an_upload_may_use(predict_url):
     assert "filename" in [p["name"] for p in document["parameters"] if p["in"] == "query"]
     links = document["responses"]["200"]["links"]
     assert {link["operationId"] for link in links.values()} >= {"getPrediction", "correctPrediction"}
+
+
+def test_refused_parts_leave_no_garbage_holding_their_pictures(predict_env, monkeypatch):
+    """A refused part's error kept its traceback, whose frames held the picture's arrays and the list it was kept
+    in: a cycle only the garbage collector freed, so a worker sent many-part requests of blank pictures grew by
+    their decoded size each time, far past any budget, until a collection happened to run."""
+    import gc
+
+    from urllib3 import encode_multipart_formdata
+
+    from ml.errors import MLError
+    from service.http.entry import predict_function
+    from service.http.messages import Request
+    from service.settings import Settings
+
+    for name, value in predict_env.items():
+        monkeypatch.setenv(name, value)
+    entry = predict_function(Settings.from_env())
+    blank = io.BytesIO()
+    Image.new("L", (400, 400), 255).save(blank, "PNG")
+    body, content_type = encode_multipart_formdata([("file", (f"{n}.png", blank.getvalue())) for n in range(8)])
+    gc.collect()
+    gc.disable()
+    try:
+        answer = entry.handle(Request("POST", "/", {"content-type": content_type}, {}, body))
+        left = [o for o in gc.get_objects() if isinstance(o, MLError)]
+    finally:
+        gc.enable()
+    assert answer.status == 200 and len(left) == 0, left[:3]
