@@ -375,7 +375,9 @@ def test_the_same_place_is_set_aside_once_by_one_process(tmp_path):
 
     files = SpoolFiles(tmp_path / "spool", max_bytes=1 << 20)
     files.directory.mkdir()
+    older = {"reason": "checksum mismatch", "at": "2026-12-01T00:00:00+00:00", "line": "x"}  # before places
+    (files.directory / QUARANTINE).write_text(json.dumps(older) + "\n")
     torn = b'0badc0de {"id": "torn'
     for _ in range(2):
         files.quarantine(torn, "checksum mismatch", place(files.directory / "spool-1-0.jsonl", 7, 3, torn))
-    assert files.quarantined() == 1
+    assert files.quarantined() == 2
