@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -134,6 +135,8 @@ def schemathesis(url: str, tmp_path, *extra: str) -> subprocess.CompletedProcess
         text=True,
         timeout=600,
         cwd=ROOT,
+        # first on the path: the hooks module is ours, and a wheel installed here ships a top-level ``tests``
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
     )
     generated = re.findall(r"(\d+) generated.*", run.stdout)
     artifacts = ROOT / "test-artifacts"
