@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.servers import function_server, raw_exchange  # noqa: E402
+from tests.fixtures.images import costly_parts  # noqa: E402
 
 NORMAL_CLIENTS, HOSTILE_CLIENTS = 12, 4
 
@@ -100,16 +101,6 @@ def hostile_inputs() -> list[tuple[str, dict]]:
         ("many_20mp_images", {"files": [("file", (f"{i}.png", big)) for i in range(8)]}),
         ("json_nested", {"data": b"[" * 100_000, "headers": {"Content-Type": "application/json"}}),
     ]
-
-
-def costly_request() -> dict:
-    """Inside every per-request budget, yet seconds of a worker's decoding: 64 tiny 1-bit PNGs declaring
-    880x880 pixels each, a few specks on each (requests.post keyword arguments)."""
-    page = Image.new("1", (880, 880), 1)
-    for x, y in np.random.default_rng(0).integers(0, 877, (40, 2)).tolist():
-        page.paste(0, (x, y, x + 3, y + 3))
-    data = png(page)
-    return {"files": [("file", (f"{n}.png", data)) for n in range(64)]}
 
 
 def trickle(url: str, body: bytes, seconds: float) -> bytes:
@@ -263,7 +254,7 @@ def main() -> int:
                         record("form_correction", label.status_code)
 
             def cheap_worker() -> None:
-                costly = costly_request()
+                costly = {"files": costly_parts()}
                 while time.monotonic() < deadline:
                     answer = requests.post(url, timeout=120, **costly)
                     record("costly_64_parts", answer.status_code)

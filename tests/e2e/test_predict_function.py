@@ -7,6 +7,7 @@ import requests
 
 from scripts.servers import function_server, raw_exchange
 from tests.conftest import GOLDEN, golden_images
+from tests.fixtures.images import costly_parts
 
 
 def test_golden_images_a_record_and_a_refused_length_over_real_sockets(tmp_path, predict_env):
@@ -31,22 +32,6 @@ def test_golden_images_a_record_and_a_refused_length_over_real_sockets(tmp_path,
         assert raw.json()["digit"] == 9
 
 
-def costly_request() -> list[tuple[str, tuple[str, bytes]]]:
-    """Inside every per-request budget, and long for a worker: 64 tiny 1-bit PNGs declaring 880x880, specks on each."""
-    import io
-
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    page = Image.new("1", (880, 880), 1)
-    draw = ImageDraw.Draw(page)
-    for x, y in np.random.default_rng(0).integers(0, 877, (40, 2)).tolist():
-        draw.rectangle([x, y, x + 2, y + 2], fill=0)
-    out = io.BytesIO()
-    page.save(out, "PNG")
-    return [("file", (f"{n}.png", out.getvalue())) for n in range(64)]
-
-
 def test_a_costly_request_does_not_hold_up_an_ordinary_upload(tmp_path, predict_env):
     """One worker: the costly request decodes in the costly lane while the event loop answers the ordinary
     upload sent after it, which used to wait for it to end."""
@@ -58,7 +43,7 @@ def test_a_costly_request_does_not_hold_up_an_ordinary_upload(tmp_path, predict_
         answers = {}
 
         def send_costly() -> None:
-            answers["costly"] = requests.post(url, files=costly_request(), timeout=120)
+            answers["costly"] = requests.post(url, files=costly_parts(), timeout=120)
             costly_done.set()
 
         threading.Thread(target=send_costly, daemon=True).start()
