@@ -1,42 +1,57 @@
 # Two commands matter: `make run` (the service on embedded defaults) and `make test`.
 # Installs come from hash-locked files (pyproject.toml's roles, resolved by `make lock`):
-# `make run` takes requirements/run.txt only; the tests add requirements.txt (everything) and the SAM tools.
-# in-process line coverage of ml/ and service/ that `make test` must keep (README says what it measured)
+# `make run` takes requirements/run.txt only; `make stack` adds requirements/stack.txt; the tests add
+# requirements.txt (everything) and the SAM tools.
+# in-process line coverage of ml/ and service/ that `make test` must keep (docs/development.md says what it measured)
 COVERAGE_FLOOR := 79
 PY        := .venv/bin/python
 PIP       := .venv/bin/pip
 RUN_STAMP := .venv/.installed-run
+STACK_STAMP := .venv/.installed-stack
 DEV_STAMP := .venv/.installed-dev
 SPARK_STAMP := .venv/.installed-spark
 LOCK      := .venv/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --no-header -q
 
+# Recipes are not echoed (what runs says what it does); `make V=1 ...` shows every command.
+ifndef V
+.SILENT:
+endif
+
 .PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-spark mutate mutate-ci spark-stats lint lock golden layer bench reset clean cassandra stack ring
 
+# The editable install is setuptools' compat mode: a plain path in a .pth file, where the default import-hook
+# finder cost every python start most of its site time. Its deprecation box asks nothing of a user: filtered.
 $(RUN_STAMP): requirements/run.txt
+	echo "installing what running needs into .venv (hash-locked; the first time downloads TensorFlow and the rest from PyPI)..."
 	python3 -m venv .venv
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --require-hashes --no-deps -r requirements/run.txt
-	# compat: a plain path in a .pth file; the default import-hook finder cost every python start 21 ms (of 29 in site)
-	$(PIP) install --quiet --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements/run.txt
+	PYTHONWARNINGS="ignore:Compat editable installs" \
+	  $(PIP) install --quiet --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 	touch $@
 
-$(DEV_STAMP): $(RUN_STAMP) requirements.txt requirements-tools.txt
-	$(PIP) install --require-hashes --no-deps -r requirements.txt
+$(STACK_STAMP): $(RUN_STAMP) requirements/stack.txt
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements/stack.txt
+	touch $@
+
+$(DEV_STAMP): $(RUN_STAMP) $(STACK_STAMP) requirements.txt requirements-tools.txt
+	echo "installing the test, lint and benchmark tools into .venv and the SAM tools into .venv-tools..."
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements.txt
 	python3 -m venv .venv-tools
-	.venv-tools/bin/pip install --require-hashes --no-deps -r requirements-tools.txt
+	.venv-tools/bin/pip install --quiet --require-hashes --no-deps -r requirements-tools.txt
 	touch $@
 
 # pyspark (large: a JVM's jars) into the same .venv, only for `make spark-stats` and `make test-spark`; the connector's
 # jars come from Maven (infra/spark/pom.xml) on the first Spark run
 $(SPARK_STAMP): $(RUN_STAMP) requirements/spark.txt
-	$(PIP) install --require-hashes --no-deps -r requirements/spark.txt
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements/spark.txt
 	touch $@
 
 install: $(RUN_STAMP) data        ## .venv with what running and training need (hash-locked), then MNIST fetched and verified
 
 install-dev: $(DEV_STAMP) data    ## install, plus the test, lint and benchmark tools and .venv-tools (aws-sam-cli, cfn-lint)
 
-bytecode: $(RUN_STAMP)            ## byte-compile the project: with PYTHONDONTWRITEBYTECODE (or a read-only tree) every start compiled it (~45 ms of a cold start)
+bytecode: $(RUN_STAMP)            ## byte-compile the project: with PYTHONDONTWRITEBYTECODE (or a read-only tree) every start compiled it
 	$(PY) -m compileall -q -j 0 ml service functions scripts
 
 data: $(RUN_STAMP)
@@ -51,11 +66,12 @@ eval: install                     ## accuracy per dev-set category of the promot
 run: install bytecode             ## both functions on embedded defaults (publishes the shipped model if none)
 	scripts/run.sh
 
-cassandra: install-dev            ## one Cassandra 5.0 node on 127.0.0.1:9042, data in var/cassandra (Ctrl-C stops it)
+cassandra: install $(STACK_STAMP) ## one Cassandra 5.0 node on 127.0.0.1:9042, data in var/cassandra (Ctrl-C stops it)
 	$(PY) -m scripts.cassandra_node --schema digits
 
-stack: install-dev bytecode       ## the compose stack without Docker: SeaweedFS S3, Cassandra, both functions
-	$(PY) -m scripts.stack
+# TRAIN=1 trains the first model instead of publishing the shipped one
+stack: install bytecode $(STACK_STAMP) ## the compose stack without Docker: SeaweedFS S3, Cassandra, both functions
+	$(PY) -m scripts.stack $(if $(TRAIN),--train)
 
 ring: install-dev                 ## 3-node Cassandra ring on 127.0.0.1-3 under upload traffic, nodes killed
 	$(PY) -m benchmarks.cassandra_ring
@@ -115,8 +131,9 @@ lint: install-dev                 ## ruff (lint, format check) on everything, my
 
 lock: install-dev                 ## re-resolve the lock files from pyproject.toml (kept versions; delete a line to update it)
 	# every role but spark, which has its own lock (pyspark stays out of install-dev)
-	$(LOCK) --extra serve --extra cassandra --extra train --extra tools --extra dev --constraint requirements.txt -o requirements.txt
-	$(LOCK) --extra serve --extra cassandra --extra train --constraint requirements.txt -o requirements/run.txt
+	$(LOCK) --extra serve --extra cassandra --extra train --extra export --extra stack --extra dev --constraint requirements.txt -o requirements.txt
+	$(LOCK) --extra serve --extra cassandra --extra train --extra export --constraint requirements.txt -o requirements/run.txt
+	$(LOCK) --extra stack --constraint requirements.txt -o requirements/stack.txt
 	$(LOCK) --extra serve --extra cassandra --constraint requirements.txt -o requirements/serve.txt
 	$(LOCK) --extra cassandra --constraint requirements.txt -o requirements/layer.txt
 	$(LOCK) --extra spark --constraint requirements.txt -o requirements/spark.txt

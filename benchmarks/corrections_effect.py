@@ -72,15 +72,13 @@ def main() -> None:
 
     keras_probs = lambda model: lambda x: model.predict(x.astype(np.float32)[..., None] / 255.0, verbose=0)  # noqa: E731
     config = TrainConfig(uci_train_half=False)
-    a = train(config, data, verbose=False)
+    a = train(config, data)
     print(f"model A (MNIST only): MNIST test {a.evaluation.accuracy:.2%}, {a.seconds:.0f} s", flush=True)
     wrong = np.argmax(keras_probs(a.model)(seen_x), axis=1) != seen_y
     corrections = Corrections(seen_x[wrong], seen_y[wrong].astype(np.uint8))
     print(f"A got {int(wrong.sum())} of {len(seen_y)} uploads wrong: they become the corrections", flush=True)
     score("model A", keras_probs(a.model))
-    b = train(
-        TrainConfig(uci_train_half=False, correction_weight=args.weight), data, verbose=False, corrections=corrections
-    )
+    b = train(TrainConfig(uci_train_half=False, correction_weight=args.weight), data, corrections=corrections)
     print(
         f"model B (MNIST + {len(corrections)} corrections x{args.weight}): MNIST test {b.evaluation.accuracy:.2%}, "
         f"{b.seconds:.0f} s; on the corrections themselves {b.corrections['accuracy_after']:.2%}",

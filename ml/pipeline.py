@@ -13,9 +13,11 @@ from ml import preprocess
 from ml.artifacts import CONFUSION_FILE, KERAS_FILE, RELIABILITY_FILE, TFLITE_FILE, Artifact, new_version
 from ml.corrections import Corrections
 from ml.errors import ArtifactError
+from ml.interrupts import deferred
 from ml.mnist import Mnist
 from ml.parameters import Parameter, Parameters
 from ml.predictor import Predictor
+from ml.progress import Report
 from ml.registry import ModelRegistry, PromotionConflict
 from ml.training import TrainConfig, TrainResult, train
 
@@ -164,7 +166,7 @@ def train_and_publish(
     registry: ModelRegistry,
     min_accuracy: float = GATE["min_accuracy"].default,
     force: bool = GATE["force"].default,
-    verbose: bool | None = None,
+    report: Report | None = None,
     corrections: Corrections | None = None,
 ) -> Outcome:
     """The promotion gate looks at the MNIST test set only, with or without corrections: the corrections
@@ -174,7 +176,7 @@ def train_and_publish(
     race, the later one to finish is not promoted (unless forced) and says why."""
     pointer = registry.pointer()
     current_version = pointer.version
-    result = train(config, data, verbose=verbose, corrections=corrections)
+    result = train(config, data, report, corrections)
     if corrections is not None:
         result.corrections = {
             **(result.corrections or {}),
@@ -182,13 +184,15 @@ def train_and_publish(
             "model_before": current_version,
             "note": "accuracy on the corrected images themselves; the new model was trained on them",
         }
+    (report or Report.silent()).line("exporting the model for serving, checking it, publishing it...")
     artifact = build_artifact(result, data)
-    registry.publish(artifact)
-    current = registry.metadata(current_version).get("metrics", {}) if current_version else None
-    promoted, reason = gate(artifact.metadata["metrics"], current, min_accuracy, force)
-    if promoted:
-        try:
-            registry.promote(artifact.version, None if force else pointer)
-        except PromotionConflict as exc:
-            promoted, reason = False, f"{exc}; train again, or promote it with force"
+    with deferred():  # a Ctrl-C from here waits: the version is published (and promoted) whole, or not at all
+        registry.publish(artifact)
+        current = registry.metadata(current_version).get("metrics", {}) if current_version else None
+        promoted, reason = gate(artifact.metadata["metrics"], current, min_accuracy, force)
+        if promoted:
+            try:
+                registry.promote(artifact.version, None if force else pointer)
+            except PromotionConflict as exc:
+                promoted, reason = False, f"{exc}; train again, or promote it with force"
     return Outcome(artifact.version, promoted, reason, artifact.metadata["metrics"])

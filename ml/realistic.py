@@ -18,7 +18,7 @@ import numpy as np
 from ml import devset, negatives
 from ml.errors import MLError
 from ml.labels import NOT_A_DIGIT
-from ml.workers import run_jobs
+from ml.workers import Progress, run_jobs, tick
 
 DIGIT_STYLES = ("canvas_rgba", "scan_dark_on_light", "light_on_dark", "small_photo", "noise_specks", "formats_modes")
 CHUNK = 200  # images per job
@@ -46,6 +46,7 @@ def _preprocessed(uploads: Iterable[tuple[bytes, int]]) -> tuple[np.ndarray, np.
 
     images, kept = [], []
     for data, label in uploads:
+        tick()
         try:
             images.append(preprocess(data))
         except MLError:
@@ -66,9 +67,14 @@ def _negative_jobs(pool: np.ndarray, count: int, seed: int, split: str) -> list:
     ]
 
 
-def _run(jobs: list, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Run rendering jobs (see ``ml.workers``) and join their images and labels."""
-    parts = run_jobs(jobs, workers)
+def planned(digit_count: int, negative_count: int, available: int) -> int:
+    """How many uploads ``rendered_set`` draws in its first round (the second one, if any, it says)."""
+    return min(digit_count, available) + negative_count // len(negatives.KINDS) * len(negatives.KINDS)
+
+
+def _run(jobs: list, workers: int, progress: Progress | None) -> tuple[np.ndarray, np.ndarray]:
+    """Run rendering jobs (see ``ml.workers``) and join their images and labels; ``progress`` hears each upload."""
+    parts = run_jobs(jobs, workers, progress)
     if not parts:
         return np.zeros((0, 28, 28), dtype=np.uint8), np.zeros(0, dtype=np.uint8)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -82,12 +88,15 @@ def rendered_set(
     seed: int,
     split: str = "train",
     workers: int = 2,
+    progress: Progress | None = None,
+    more: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``digit_count`` uploads of digits drawn from ``digits_x`` and ``negative_count`` not-a-digit uploads
     (spread over every kind), preprocessed as served: (n, 28, 28) uint8 and labels (10 = not a digit).
     Uploads preprocessing refuses carry nothing to learn and are left out; the negatives they leave
     missing (most blank pages and half the textures hold no ink) are drawn again once, from another seed,
-    so that the eleventh class is trained on as many as asked for."""
+    so that the eleventh class is trained on as many as asked for. ``progress`` hears every upload drawn;
+    ``more`` how many the second round adds to the ``digit_count + negative_count`` first planned."""
     rng = np.random.default_rng([seed, 7])
     picks = rng.choice(len(digits_x), size=min(digit_count, len(digits_x)), replace=False)
     jobs: list = [
@@ -96,12 +105,15 @@ def rendered_set(
         for chunk in [picks[start : start + CHUNK]]
     ]
     pool = digits_x[rng.choice(len(digits_x), size=min(2000, len(digits_x)), replace=False)]  # several_digits
-    x, y = _run(jobs + _negative_jobs(pool, negative_count, seed, split), workers)
+    x, y = _run(jobs + _negative_jobs(pool, negative_count, seed, split), workers, progress)
     kept = int(np.count_nonzero(y == NOT_A_DIGIT))
     if kept and kept < negative_count:
         # as many again as went missing, scaled by the share kept, from a seed the first round never uses
         again = math.ceil((negative_count - kept) * negative_count / kept)
-        ax, ay = _run(_negative_jobs(pool, again, seed + 10_000, split), workers)
+        second = _negative_jobs(pool, again, seed + 10_000, split)
+        if more is not None:
+            more(sum(job[1][2] for job in second))
+        ax, ay = _run(second, workers, progress)
         take = rng.permutation(len(ay))[: negative_count - kept]  # every kind, not the first ones drawn
         x, y = np.concatenate([x, ax[take]]), np.concatenate([y, ay[take]])
     return x, y

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -16,6 +15,7 @@ from ml.labels import DIGITS, NOT_A_DIGIT
 from ml.metrics import Evaluation, evaluate_predictions
 from ml.mnist import Mnist
 from ml.parameters import Parameter, Parameters
+from ml.progress import Report
 
 # What a caller may choose about a training (HTTP body, CLI flags, TrainConfig's defaults). The bounds keep
 # one request from monopolising the machine.
@@ -182,23 +182,27 @@ class _Pool:
 
 
 def train(
-    config: TrainConfig, data: Mnist, verbose: bool | None = None, corrections: Corrections | None = None
+    config: TrainConfig, data: Mnist, report: Report | None = None, corrections: Corrections | None = None
 ) -> TrainResult:
     """Fit the configured model on the training split (plus rendered uploads, negatives and corrections),
-    calibrate it on the held-out part, and evaluate it on the test split as predict would answer."""
+    calibrate it on the held-out part, and evaluate it on the test split as predict would answer. ``report``
+    shows each step as it goes (nothing when None)."""
     from ml.calibration import answers
 
+    report = report or Report.silent()
     started = time.perf_counter()
-    pool = _pool(config, data)  # rendered before TensorFlow is imported: the renderers then run in forked processes
+    # rendered before TensorFlow is imported: the renderers then run in forked processes
+    pool = _pool(config, data, report)
     from ml.quiet import import_tensorflow
 
+    report.line("loading TensorFlow...")
     import_tensorflow()
     from ml.models import NEIGHBOURS, ensemble
 
     config = replace(config, batch_size=min(config.batch_size, len(pool.fit_x)))
-    verbose = sys.stdout.isatty() if verbose is None else verbose
-    members, history, progress = _fit_members(config, pool, corrections, verbose, started)
+    members, history, progress = _fit_members(config, pool, corrections, report, started)
     model = ensemble(members, NEIGHBOURS[: config.resolved_shifts()])
+    report.line("calibrating on the held-out digits and testing on MNIST's test set...")
     calibration, validation_p, validation_y = _calibrate(model, pool)
     seconds = time.perf_counter() - started
     probabilities = model.predict(_as_input(data.x_test), batch_size=1000, verbose=0)
@@ -223,34 +227,44 @@ def train(
     )
 
 
-def _pool(config: TrainConfig, data: Mnist) -> _Pool:
+def _pool(config: TrainConfig, data: Mnist, report: Report) -> _Pool:
     """MNIST split, and the rendered uploads, negatives and UCI's second hand the configuration adds."""
+    from ml.realistic import planned, rendered_set
+
     fit_x, fit_y, val_x, val_y = _holdout(data, config)
     share = (len(fit_x) + len(val_x)) / len(data.x_train)
     pool = _Pool(fit_x, fit_y, val_x, val_y, round(config.negatives * share) if config.architecture != "mlp" else 0)
-    if pool.negatives:
-        from ml.realistic import rendered_set
-
-        rx, ry = rendered_set(fit_x, fit_y, round(pool.negatives * RENDERED_DIGITS), pool.negatives, config.seed)
-        pool.extra_x.append(rx)
-        pool.extra_y.append(ry)
-        n_val = max(20, round(VALIDATION_RENDERED * share))
-        pool.val_render_x, pool.val_render_y = rendered_set(val_x, val_y, n_val, n_val, config.seed + 1)
-    if config.uci_train_half and not config.subset and config.architecture != "mlp":
+    uci = config.uci_train_half and not config.subset and config.architecture != "mlp"
+    if uci:
         from ml.uci import uci_digits, uci_training_set
 
+        raw_x, raw_y = uci_digits("train")
+    # what is drawn, as (digits drawn from, their labels, digits, negatives, seed): uploads for training and
+    # for the held-out check, and UCI's second hand as uploads too (its coarse digits were the most often refused)
+    fit_draw = round(pool.negatives * RENDERED_DIGITS)
+    n_val = max(20, round(VALIDATION_RENDERED * share))
+    draws = [(fit_x, fit_y, fit_draw, pool.negatives, config.seed), (val_x, val_y, n_val, n_val, config.seed + 1)]
+    if uci:
+        draws.append((raw_x, raw_y, len(raw_x), 0, config.seed + 2))
+    drawn = []
+    if pool.negatives:
+        total = sum(planned(d, n, len(x)) for x, _, d, n, _ in draws)
+        with report.step("drawing uploads and not-a-digit pictures", total, "images") as progress:
+            drawn = [rendered_set(*draw, progress=progress.advance, more=progress.grow) for draw in draws]
+        pool.extra_x.append(drawn[0][0])
+        pool.extra_y.append(drawn[0][1])
+        pool.val_render_x, pool.val_render_y = drawn[1]
+    if uci:
         ux, uy = uci_training_set()
         pool.extra_x += [ux] * UCI_REPEAT
         pool.extra_y += [uy] * UCI_REPEAT
-        if pool.negatives:  # the second hand as uploads too: its coarse digits were the most often refused
-            raw_x, raw_y = uci_digits("train")
-            rx, ry = rendered_set(raw_x, raw_y, len(raw_x), 0, config.seed + 2)
-            pool.extra_x += [rx] * UCI_REPEAT
-            pool.extra_y += [ry] * UCI_REPEAT
+        if pool.negatives:
+            pool.extra_x += [drawn[2][0]] * UCI_REPEAT
+            pool.extra_y += [drawn[2][1]] * UCI_REPEAT
     return pool
 
 
-def _fit_members(config: TrainConfig, pool: _Pool, corrections: Corrections | None, verbose: bool, started: float):
+def _fit_members(config: TrainConfig, pool: _Pool, corrections: Corrections | None, report: Report, started: float):
     """The ensemble's members, each fitted from its own seed: (members, their history, the progress callback)."""
     import keras
     import tensorflow as tf
@@ -265,29 +279,43 @@ def _fit_members(config: TrainConfig, pool: _Pool, corrections: Corrections | No
     if corrections is not None and len(corrections):
         cx, cy = corrections.as_training(config.correction_weight)
         x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
-    epochs = config.resolved_epochs()
+    epochs, count = config.resolved_epochs(), config.resolved_members()
     progress = _held_out_progress(keras, _as_input(pool.val_x), pool.val_y, started)
     members: list = []
     history: dict[str, list[float]] = {}
     images, labels = tf.constant(x), tf.constant(y)  # the whole pool once, not a copy per member
-    for member in range(config.resolved_members()):
-        member_config = replace(config, seed=config.seed + member)  # its own weights, batch order, augmentation
-        keras.utils.set_random_seed(member_config.seed)
-        model = build(config.architecture, steps, epochs, DIGITS + 1 if pool.negatives else DIGITS)
-        progress.member = member
-        with warnings.catch_warnings():  # Keras warns that a tf.data input ignores shuffle=True: ours shuffles itself
-            warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
-            fitted = model.fit(
-                _dataset(images, labels, member_config, epochs, steps),
-                epochs=epochs,
-                steps_per_epoch=steps,
-                verbose=1 if verbose else 2,
-                callbacks=[progress],
-            )
-        members.append(model)
-        for k, vals in fitted.history.items():
-            history.setdefault(k, []).extend(round(float(v), 5) for v in vals)
+    name = f"training {count} model{'s' if count > 1 else ''} x {epochs} epochs"
+    with report.step(name, count * epochs * steps, "batches") as shown:
+        for member in range(count):
+            member_config = replace(config, seed=config.seed + member)  # its own weights, batch order, augmentation
+            keras.utils.set_random_seed(member_config.seed)
+            model = build(config.architecture, steps, epochs, DIGITS + 1 if pool.negatives else DIGITS)
+            progress.member = member
+            with (
+                warnings.catch_warnings()
+            ):  # Keras warns that a tf.data input ignores shuffle=True: ours shuffles itself
+                warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+                fitted = model.fit(
+                    _dataset(images, labels, member_config, epochs, steps),
+                    epochs=epochs,
+                    steps_per_epoch=steps,
+                    verbose=0,
+                    callbacks=[progress, _batches(keras, shown.advance)],
+                )
+            members.append(model)
+            for k, vals in fitted.history.items():
+                history.setdefault(k, []).extend(round(float(v), 5) for v in vals)
     return members, history, progress
+
+
+def _batches(keras, advance):
+    """A callback that moves the training's progress a batch at a time."""
+
+    class Batches(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None) -> None:
+            advance(1)
+
+    return Batches()
 
 
 def _calibrate(model, pool: _Pool):

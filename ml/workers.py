@@ -38,6 +38,9 @@ def tick(count: int = 1) -> None:
 def _listen(queue, parent: int) -> None:
     global _heard
     _die_with(parent)
+    # Ctrl-C reaches the whole process group: the parent alone hears it and stops the pool, so that one line
+    # says it was interrupted instead of a traceback per worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _heard = queue.put
 
 

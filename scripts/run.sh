@@ -17,12 +17,26 @@ export TRAIN_TOKEN
 
 $PY -m scripts.starter_model
 
-# scripts/serve.sh: gunicorn + uvicorn workers (2 for predict, one per core), slow clients cut off
+# scripts/serve.sh: gunicorn + uvicorn workers (2 for predict, one per core), slow clients cut off.
+# Each server runs in its own process group (set -m): Ctrl-C reaches this script alone, which stops both
+# gracefully, instead of every worker hearing SIGINT and each master warning about it.
+set -m
 scripts/serve.sh predict --port "$PREDICT_PORT" &
 PREDICT=$!
 scripts/serve.sh train --port "$TRAIN_PORT" &
 TRAIN=$!
-trap 'kill $PREDICT $TRAIN 2>/dev/null' EXIT INT TERM
+set +m
+stop() {
+  trap '' INT TERM
+  kill -TERM "$PREDICT" "$TRAIN" 2>/dev/null || true
+  wait "$PREDICT" "$TRAIN" 2>/dev/null || true
+  echo "stopped both functions" >&2
+  # under make, 0: make heard the same Ctrl-C and ends with it; 130 would add make's "Error 130" line
+  [ -n "${MAKELEVEL:-}" ] && exit 0
+  exit 130
+}
+trap stop INT TERM
+trap 'kill -TERM $PREDICT $TRAIN 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$PREDICT_PORT/healthz" >/dev/null && break
   sleep 0.2

@@ -4,10 +4,11 @@ SeaweedFS stands in for MinIO (S3 on 127.0.0.1:9000, bucket created, MNIST mirro
 compose file's minio-init does), one Cassandra 5.0 node from Maven Central (127.0.0.1:9042, schema
 applied), and the train and predict functions with exactly the environment variable names of the
 compose file's ``x-app-env`` block (the values that name Docker hosts point at 127.0.0.1 instead).
-If the S3 store holds no model, one is trained into it first (progress shown), or published from a
-local file store with ``--publish-from DIR``. One Ctrl-C stops every process it started.
+If the S3 store holds no model, the one this repository ships is published into it (as ``make run`` does),
+or one is trained with ``--train`` (``make stack TRAIN=1``). Ports come from PREDICT_PORT, TRAIN_PORT,
+S3_PORT, CASSANDRA_PORT and CASSANDRA_STORAGE_PORT. One Ctrl-C stops every process it started.
 
-    .venv/bin/python -m scripts.stack [--publish-from tests/fixtures/modelstore]
+    .venv/bin/python -m scripts.stack [--train | --publish-from DIR]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import requests
 
 from scripts.cassandra_node import CassandraNode, NodeError, apply_schema, classpath
 from scripts.servers import function_server, seaweedfs
-from scripts.starter_model import publish_starter
+from scripts.starter_model import SHIPPED, publish_starter
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "infra" / "docker-compose.yml"
@@ -74,8 +75,9 @@ def seed_bucket(env: dict[str, str]) -> None:
         client.upload_file(str(path), BUCKET, f"datasets/mnist/{path.name}")
 
 
-def ensure_model(store_url: str, publish_from: Path | None) -> str:
-    """The promoted version in the S3 store: trained (or copied from a file store) when there is none."""
+def ensure_model(store_url: str, publish_from: Path, train: bool = False) -> str:
+    """The promoted version in the S3 store: when there is none, published from a file store (the shipped
+    model unless told otherwise) or, with ``train``, trained."""
     from ml.registry import ModelRegistry
     from ml.storage import open_object_store
 
@@ -83,11 +85,11 @@ def ensure_model(store_url: str, publish_from: Path | None) -> str:
     version = registry.latest_version()
     if version:
         return version
-    if publish_from is not None:
+    if not train:
         version = publish_starter(store_url, publish_from.resolve())
-        print(f"published model {version} from {publish_from}", file=sys.stderr)
+        print(f"no model in {store_url} yet: published {version} from {publish_from}", file=sys.stderr)
         return version or ""
-    print(f"no model in {store_url} yet: training the default one (a few minutes on 2 cores)...", file=sys.stderr)
+    print(f"no model in {store_url} yet: training the default one (progress below)...", file=sys.stderr)
     subprocess.run(
         [sys.executable, "-m", "ml", "train"],
         env={**os.environ, "MNIST_DIR": str(ROOT / "data" / "mnist")},
@@ -95,6 +97,19 @@ def ensure_model(store_url: str, publish_from: Path | None) -> str:
         check=True,
     )
     return registry.latest_version() or ""
+
+
+def ready_message(version: str, health: dict, predict: str, train: str, token: str, s3_port: int, state: Path) -> str:
+    log = health["prediction_log"]["url"]
+    return f"""
+stack ready: model {version}
+  prediction log {log} reachable={health["prediction_log"]["reachable"]}   (CASSANDRA_PORT)
+  model store    {health["model_store"]["url"]} on http://127.0.0.1:{s3_port} reachable={health["model_store"]["reachable"]}   (S3_PORT)
+predict: {predict}   curl -F file=@tests/fixtures/golden/3_canvas.png {predict}   (PREDICT_PORT)
+train:   {train}   curl -X POST -H "Authorization: Bearer {token}" {train}   (TRAIN_PORT)
+the newest records, from another terminal:
+  PREDICTION_LOG={log} .venv/bin/python -m service log tail
+logs in {state}; Ctrl-C stops everything."""
 
 
 @contextmanager
@@ -111,9 +126,14 @@ def cassandra(state: Path, port: int, storage_port: int) -> Iterator[CassandraNo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the compose stack without Docker (Ctrl-C stops everything)")
     parser.add_argument("--state", type=Path, default=ROOT / "var" / "stack", help="data of S3, Cassandra, logs")
-    parser.add_argument(
-        "--publish-from", type=Path, help="with no model in S3: publish this file store's model instead of training one"
+    first_model = parser.add_mutually_exclusive_group()
+    first_model.add_argument(
+        "--publish-from",
+        type=Path,
+        default=SHIPPED,
+        help="with no model in S3: publish this file store's model (default: the one this repository ships)",
     )
+    first_model.add_argument("--train", action="store_true", help="with no model in S3: train one (minutes)")
     parser.add_argument("--exit-when-ready", action="store_true", help="stop everything once it answers (tests)")
     args = parser.parse_args(argv)
     predict_port = int(os.environ.get("PREDICT_PORT", "8080"))
@@ -147,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 cassandra(state, cassandra_port, int(os.environ.get("CASSANDRA_STORAGE_PORT", "7000")))
             )
             apply_schema(node, "digits")
-            version = ensure_model(env["MODEL_STORE"], args.publish_from)
+            version = ensure_model(env["MODEL_STORE"], args.publish_from, args.train)
             predict = running.enter_context(
                 function_server("predict", {}, state, predict_port, state / "predict.log", 120)
             )
@@ -158,15 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             health = requests.get(predict + "/healthz", timeout=10).json()
             print(
-                f"""
-stack ready: model {version}
-  prediction log {health["prediction_log"]["url"]} reachable={health["prediction_log"]["reachable"]}
-  model store    {health["model_store"]["url"]} reachable={health["model_store"]["reachable"]}
-predict: {predict}   curl -F file=@tests/fixtures/golden/3_canvas.png {predict}
-train:   {train}   curl -X POST -H "Authorization: Bearer {train_token}" {train}
-logs in {state}; Ctrl-C stops everything.""",
-                file=sys.stderr,
-                flush=True,
+                ready_message(version, health, predict, train, train_token, s3_port, state), file=sys.stderr, flush=True
             )
             if args.exit_when_ready:
                 return 0 if health["status"] == "ok" else 1

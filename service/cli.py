@@ -11,7 +11,9 @@ from pathlib import Path
 
 from ml import commands as ml_commands
 from ml.errors import MLError
+from ml.interrupts import interrupted_status
 from ml.parameters import ParameterError
+from ml.progress import Report
 from service.errors import ServiceError
 from service.predlog import admin
 from service.settings import ConfigError, Settings
@@ -21,7 +23,9 @@ def cmd_train(args, settings: Settings) -> int:
     from service.train.runs import PARAMETERS, TrainRequest, run_training
 
     request = TrainRequest.from_values({name: getattr(args, name) for name in PARAMETERS.names()})
-    outcome = run_training(settings, request, say=print)
+    report = Report.for_terminal()
+    report.line(f"training {request.config.architecture} into {settings.model_store} (Ctrl-C stops it cleanly)")
+    outcome = run_training(settings, request, report)
     ml_commands.print_outcome(outcome, settings.model_store)
     return 0 if outcome.promoted or args.no_fail else 3
 
@@ -112,21 +116,33 @@ def _spark_stats(args, settings: Settings, first, last) -> int:
     return 0
 
 
+HELP = """Handwritten digits from the command line: the model's commands (data, train, eval, predict,
+devset) and those over the prediction log (stats, log). Settings come from the environment, as the functions
+read them (docs/configuration.md)."""
+
+
+def program() -> str:
+    """How the user called it: the installed `digits` command or `python -m service`."""
+    return "digits" if Path(sys.argv[0]).name == "digits" else "python -m service"
+
+
 def parser():
+    from service.predict.status import STATS_QUERY
     from service.train.runs import PARAMETERS
 
-    p = ml_commands.parser("python -m service", __doc__)
+    p = ml_commands.parser(program(), HELP)
     commands = next(a for a in p._actions if a.dest == "command")
     train = commands.choices["train"]
     PARAMETERS.only(["include_corrections", "correction_weight"]).add_flags(train)
     st = commands.add_parser("stats", help="per-day summary of the prediction log, or --export it to Parquet/CSV")
+    days = STATS_QUERY["days"]  # the HTTP /stats default; a longer range is allowed here, for exports
     st.add_argument(
         "--days",
         type=int,
-        default=30,
+        default=days.default,
         choices=range(1, 3661),
         metavar="1-3660",
-        help="the last N UTC days, today included (default 30)",
+        help=f"{days.help} (default {days.default})",
     )
     st.add_argument(
         "--export",
@@ -139,7 +155,7 @@ def parser():
         choices=("builtin", "spark"),
         default="builtin",
         help="builtin: the log's own queries (default); spark: a Spark job over the Cassandra log, which also "
-        "prints each model's accuracy and confusion matrix (needs `make spark-stats`' install)",
+        "prints each model's accuracy and confusion matrix (needs pyspark: make spark-stats installs it)",
     )
     st.add_argument(
         "--master",
@@ -160,3 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, MLError, ParameterError, ServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {args.command} stopped", file=sys.stderr)
+        return interrupted_status()

@@ -113,9 +113,10 @@ class Settings(MLSettings):
     def without_secrets(self) -> dict[str, str]:
         """Settings safe to show (no secrets): for /healthz and start-up logs."""
         parsed = urlparse(self.prediction_log)
+        # every host with its port, as connected to; the user and password before "@" and the query's options
+        # (which may name certificate files) stay out
+        hosts = parsed.netloc.rpartition("@")[2]
         shown_log = (
-            self.prediction_log
-            if parsed.scheme == "sqlite"
-            else f"cassandra://{parsed.hostname}/{parsed.path.strip('/')}"
+            self.prediction_log if parsed.scheme == "sqlite" else f"cassandra://{hosts}/{parsed.path.strip('/')}"
         )
         return {"model_store": self.model_store, "prediction_log": shown_log, "train_data": self.train_data}

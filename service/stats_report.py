@@ -11,12 +11,20 @@ def _pct(value: float | None) -> str:
 
 
 def summary_lines(stats: dict) -> list[str]:
-    """One line a day and a total, from ``service.analytics.summarise``'s answer."""
-    lines = [f"{'day':<12}{'answers':>9}{'mean conf':>11}{'low conf':>10}{'corrected':>11}{'acc. corr.':>12}"]
-    for row in [*stats["days"], {"day": "total", **stats["total"]}]:
+    """A line for each day with uploads and a total, from ``service.analytics.summarise``'s answer. "uploads"
+    counts every record (as an export of the same days holds), "digits" those answered with a digit, which the
+    confidence and correction columns describe."""
+    busy = [day for day in stats["days"] if day["count"] or day["not_a_digit"]]
+    lines = [
+        f"{stats['from']} to {stats['to']} (UTC): {len(busy)} of {len(stats['days'])} days had uploads",
+        f"{'day':<12}{'uploads':>9}{'digits':>9}{'not digit':>11}{'mean conf':>11}{'low conf':>10}"
+        f"{'corrected':>11}{'acc. corr.':>12}",
+    ]
+    for row in [*busy, {"day": "total", **stats["total"]}]:
         lines.append(
-            f"{row['day']:<12}{row['count']:>9}{_pct(row['mean_confidence']):>11}"
-            f"{_pct(row['low_confidence_share']):>10}{row['corrected']:>11}{_pct(row['corrected_accuracy']):>12}"
+            f"{row['day']:<12}{row['count'] + row['not_a_digit']:>9}{row['count']:>9}{row['not_a_digit']:>11}"
+            f"{_pct(row['mean_confidence']):>11}{_pct(row['low_confidence_share']):>10}{row['corrected']:>11}"
+            f"{_pct(row['corrected_accuracy']):>12}"
         )
     return lines
 

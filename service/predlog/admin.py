@@ -1,4 +1,4 @@
-"""``python -m service log {schema apply,migrate,requeue}``: operator commands over the prediction log."""
+"""``python -m service log {tail,schema apply,migrate,requeue}``: operator commands over the prediction log."""
 
 from __future__ import annotations
 
@@ -21,8 +21,14 @@ def replication(text: str) -> dict[str, int]:
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("log", help="operate the prediction log (schema apply, migrate, requeue)")
+    p = commands.add_parser("log", help="read or operate the prediction log (tail, schema apply, migrate, requeue)")
     sub = p.add_subparsers(dest="action", required=True)
+    tail = sub.add_parser(
+        "tail", help="the newest records, one line each, read through the driver (SQLite or Cassandra alike)"
+    )
+    tail.add_argument(
+        "-n", "--lines", type=int, default=10, choices=range(1, 1001), metavar="1-1000", help="(default 10)"
+    )
     schema = sub.add_parser("schema", help="the log's tables")
     schema_sub = schema.add_subparsers(dest="schema_action", required=True)
     apply = schema_sub.add_parser(
@@ -54,6 +60,8 @@ def cmd_log(args, settings: Settings) -> int:
     from service.predlog.cassandra import CassandraPredictionLog
 
     prediction_log = open_prediction_log(settings)
+    if args.action == "tail":
+        return _tail(prediction_log, args.lines)
     if args.action == "requeue":
         return _requeue(prediction_log, settings)
     if not isinstance(prediction_log, CassandraPredictionLog):
@@ -69,6 +77,32 @@ def cmd_log(args, settings: Settings) -> int:
         return 2
     finally:
         prediction_log.close()
+
+
+TAIL_HEADER = (
+    f"{'created (UTC)':<19}  {'answer':<11}  {'confidence':>10}  {'label':>5}  {'model':<24}  {'id':<32}  filename"
+)
+
+
+def _tail(prediction_log, lines: int) -> int:
+    try:
+        prediction_log.ensure_schema()
+        records = prediction_log.recent(lines)
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        prediction_log.close()
+    print(f"{prediction_log.describe()}: the newest {len(records)} records, oldest first")
+    print(TAIL_HEADER)
+    for record in reversed(records):
+        answer = str(record.digit) if record.is_digit else "not a digit"
+        label = "" if record.label is None else str(record.label)
+        print(
+            f"{record.created_at:%Y-%m-%d %H:%M:%S}  {answer:<11}  {record.confidence:>10.4f}  {label:>5}  "
+            f"{record.model_version:<24}  {record.id:<32}  {record.filename!r}"
+        )
+    return 0
 
 
 def _migrate(prediction_log) -> int:

@@ -6,6 +6,7 @@ import json
 import logging
 
 from ml.parameters import ParameterError
+from ml.progress import Report
 from service.errors import HTTPError, TrainingInProgress
 from service.http import openapi
 from service.http.auth import TRAIN
@@ -82,7 +83,7 @@ class Training:
 
     def _train(self, params: TrainRequest, t: RequestTelemetry) -> Response:
         try:
-            result = run_training(self.settings, params, verbose=False).as_dict()
+            result = run_training(self.settings, params, Report(say=logger.info)).as_dict()
         except TrainingInProgress:
             raise  # refused at the door (409 while another runs): not a training run
         except Exception:

@@ -8,13 +8,13 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ml.parameters import Parameter, Parameters
 from ml.pipeline import GATE, Outcome
+from ml.progress import Report
 from ml.training import TRAINING, TrainConfig
 from service.errors import TrainingInProgress
 from service.settings import Settings
@@ -101,11 +101,9 @@ def _in_progress() -> TrainingInProgress:
     return TrainingInProgress("a training run is already in progress; try again when it ends")
 
 
-def run_training(
-    settings: Settings, request: TrainRequest, verbose: bool | None = None, say: Callable[[str], None] = logger.info
-) -> Outcome:
-    """Train, publish, and promote if the gate passes: under the machine's training lock. ``say`` tells
-    what is about to happen (the CLI prints it; the function logs it)."""
+def run_training(settings: Settings, request: TrainRequest, report: Report | None = None) -> Outcome:
+    """Train, publish, and promote if the gate passes: under the machine's training lock. ``report`` shows
+    each step (the CLI's bars or lines; the function's log lines)."""
     from ml import mnist
     from ml.pipeline import train_and_publish
     from ml.registry import ModelRegistry
@@ -117,7 +115,7 @@ def run_training(
             from service.predlog.factory import load_corrections
 
             corrections = load_corrections(settings)
-            say(
+            (report or Report.silent()).line(
                 f"{len(corrections)} corrections from {settings.without_secrets()['prediction_log']} "
                 "join the training data"
             )
@@ -128,7 +126,7 @@ def run_training(
             registry,
             request.min_accuracy,
             request.force,
-            verbose=verbose,
+            report=report,
             corrections=corrections,
         )
     logger.info("trained %s: promoted=%s (%s)", outcome.version, outcome.promoted, outcome.reason)

@@ -55,7 +55,7 @@ def test_history_corrections_stats_and_export_on_a_real_node(cassandra_node, pre
     with function_server("predict", env, tmp_path) as url:
         health = requests.get(url + "/healthz", timeout=10).json()
         assert health["prediction_log"] == {
-            "url": f"cassandra://127.0.0.1/{keyspace}",
+            "url": f"{cassandra_node.url}/{keyspace}",  # the port too: what it connected to
             "reachable": True,
             "spooled": 0,
             "quarantined": 0,

@@ -115,3 +115,50 @@ def test_the_ml_core_cli_runs_without_importing_the_service():
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["digit"] == 5
+
+
+def test_stats_defaults_to_the_http_window_and_its_total_is_what_an_export_holds(tmp_path):
+    from datetime import datetime, timedelta
+
+    import pyarrow.parquet as pq
+
+    from ml.labels import NOT_A_DIGIT
+    from service.predict.status import STATS_QUERY
+    from service.predlog import new_prediction_id
+    from service.predlog.sqlite import SqlitePredictionLog
+    from tests.fixtures.records import record
+
+    log = SqlitePredictionLog(tmp_path / "p.db")
+    log.ensure_schema()
+    now = datetime.now(UTC)
+    for n in range(9):  # today: 5 digits and 4 refusals; two days ago: 9 and 0
+        for days_back in (0, 2):
+            pid = new_prediction_id(at=now - timedelta(days=days_back, seconds=n))
+            refused = days_back == 0 and n % 2 == 1
+            log.write(record(id=pid, digit=NOT_A_DIGIT if refused else 7))
+    log.close()
+    env = {"PREDICTION_LOG": f"sqlite://{tmp_path / 'p.db'}"}
+    summary = run("stats", **env)
+    assert summary.returncode == 0, summary.stderr
+    window, header, *days, total = summary.stdout.splitlines()
+    days_shown = STATS_QUERY["days"].default
+    assert window.endswith(f"2 of {days_shown} days had uploads")  # the days without any are not listed
+    assert header.split()[:4] == ["day", "uploads", "digits", "not"]
+    assert [d.split()[1:4] for d in days] == [["9", "9", "0"], ["9", "5", "4"]]
+    assert total.split()[1:4] == ["18", "14", "4"]
+    done = run("stats", "--export", str(tmp_path / "log.parquet"), **env)
+    assert done.returncode == 0, done.stderr
+    assert pq.ParquetFile(tmp_path / "log.parquet").metadata.num_rows == 18
+
+
+def test_help_names_the_program_as_it_was_called_in_plain_text():
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    as_module = run("--help")
+    assert as_module.stdout.startswith("usage: python -m service ") and "``" not in as_module.stdout
+    script = ROOT / ".venv" / "bin" / "digits"
+    if script.exists():  # the console script `make install` puts in the venv
+        done = subprocess.run([str(script), "stats", "--help"], capture_output=True, text=True, timeout=60)
+        assert done.stdout.startswith("usage: digits stats ") and "`" not in done.stdout

@@ -115,8 +115,8 @@ def test_an_ensemble_with_shifts_averages_every_member_over_every_view(tmp_path)
 
 
 def test_training_is_repeatable(mnist_data):
-    first = train(TrainConfig("cnn", epochs=1, subset=1000, seed=7), mnist_data, verbose=False)
-    second = train(TrainConfig("cnn", epochs=1, subset=1000, seed=7), mnist_data, verbose=False)
+    first = train(TrainConfig("cnn", epochs=1, subset=1000, seed=7), mnist_data)
+    second = train(TrainConfig("cnn", epochs=1, subset=1000, seed=7), mnist_data)
     assert np.allclose(first.test_probabilities, second.test_probabilities, atol=1e-5)
 
 

@@ -43,3 +43,16 @@ def test_defaults_and_the_ml_core_reading_the_same_variables(tmp_path):
     assert settings.read_timeout_seconds == 2.5 and settings.workers == 0 and settings.max_files_per_request == 64
     core = MLSettings.from_env(env)
     assert (core.model_store, core.max_image_pixels, core.train_data) == (settings.model_store, 1000, "local")
+
+
+def test_what_healthz_shows_of_a_cassandra_log_names_every_endpoint_and_no_credentials():
+    settings = Settings.from_env(
+        {
+            "PREDICTION_LOG": "cassandra://reader:s3cret@db1:9142,db2:9043/digits?ssl=1",
+            "CASSANDRA_LOCAL_DC": "dc1",
+            "CASSANDRA_PASSWORD": "other",
+        }
+    )
+    shown = settings.without_secrets()["prediction_log"]
+    assert shown == "cassandra://db1:9142,db2:9043/digits"
+    assert "s3cret" not in str(settings.without_secrets()) and "other" not in str(settings.without_secrets())
