@@ -1,7 +1,7 @@
 # Two commands matter: `make run` (the service on embedded defaults) and `make test`.
 # Installs come from hash-locked files (pyproject.toml's roles, resolved by `make lock`):
 # `make run` takes requirements/run.txt only; the tests add requirements.txt (everything) and the SAM tools.
-# in-process line coverage of ml/ and service/ that `make test` must keep (README says what it measured)
+# in-process line coverage of ml/ and service/ that `make test` must keep (docs/development.md says what it measured)
 COVERAGE_FLOOR := 79
 PY        := .venv/bin/python
 PIP       := .venv/bin/pip
