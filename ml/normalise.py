@@ -27,7 +27,7 @@ BOX = 20
 SIZE = 28
 TARGET_STROKE = 2.6  # median stroke width of MNIST test digits in the 20x20 box, measured
 PEAK_PIXELS = 40
-# Specks are not a digit (README, "How a picture is judged to hold no digit"): the chosen mark must span at least
+# Specks are not a digit (docs/accuracy.md, "Not a digit"): the chosen mark must span at least
 # MIN_ELONGATION of its own stroke widths, and fewer than MAX_RIVALS marks at least RIVAL_SHARE of its size may lie
 # away from it (a page of scattered specks has many such, a digit among specks none)
 MIN_ELONGATION = 2.0

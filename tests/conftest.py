@@ -21,7 +21,7 @@ def mnist_data():
 
     directory = Path(os.environ.get("MNIST_DIR") or ROOT / "data" / "mnist")
     if mnist.missing_or_bad(directory):
-        pytest.fail(f"MNIST is not in {directory}; run `make data` (the README's test command does)")
+        pytest.fail(f"MNIST is not in {directory}; run `make data` (`make test` does)")
     return mnist.load(mnist.DirectorySource(directory))
 
 

@@ -18,7 +18,7 @@ ERROR_SCHEMA = {
     "type": "object",
     "required": ["error", "message"],
     "properties": {
-        "error": {"type": "string", "description": "a stable code (README's error table)"},
+        "error": {"type": "string", "description": "a stable code (docs/api.md lists every code)"},
         "message": {"type": "string", "description": "what went wrong and what to do"},
         "id": {"type": "string", "description": "not_a_digit only: the refused upload's record"},
     },

@@ -1,4 +1,4 @@
-"""README's error tables, one request per code, in-process through each function's Lambda entry; and a
+"""The error tables of docs/api.md, one request per code, in-process through each function's Lambda entry; and a
 check that these cases reach every declared route and name every code the tables list (so a new route or
 code without a case fails here, not in production)."""
 
@@ -255,9 +255,9 @@ def _check(answer, case: Case) -> None:
 
 
 def readme_codes(table_number: int) -> set[str]:
-    """The codes in README's n-th "| status | codes |" table."""
-    readme = (ROOT / "README.md").read_text()
-    tables = readme.split("| status | codes |")[1:]
+    """The codes in docs/api.md's n-th "| status | codes |" table (predict's, then train's)."""
+    api = (ROOT / "docs" / "api.md").read_text()
+    tables = api.split("| status | codes |")[1:]
     table = tables[table_number].split("\n\n")[0]
     return {code for line in table.splitlines()[2:] for code in re.findall(r"`([a-z0-9_]+)`", line.split("|")[2])}
 
@@ -273,7 +273,7 @@ def test_the_cases_reach_every_route_and_name_every_code_of_the_readme():
         assert reached == {r.path for r in routes.routes}
         named = {c.code for c in cases.values() if c.code}
         listed = readme_codes(table)
-        assert listed - named - set(ELSEWHERE) == set(), "README codes without a case here"
-        assert named - listed == set(), "codes answered here that README's table does not list"
+        assert listed - named - set(ELSEWHERE) == set(), "docs/api.md codes without a case here"
+        assert named - listed == set(), "codes answered here that docs/api.md's table does not list"
     for code, where in ELSEWHERE.items():
         assert code in (ROOT / where).read_text(), f"{where} no longer checks {code}"

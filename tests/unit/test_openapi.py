@@ -53,11 +53,11 @@ def test_the_served_document_is_the_generated_one(function, tmp_path, predict_en
 
 
 def test_every_error_code_of_the_readme_is_in_the_predict_document():
-    """README's error table and the document name the same statuses."""
+    """docs/api.md's predict error table and the document name the same statuses."""
     from tests.conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("| status | codes |") :].split("\n\n")[0]
+    api = (ROOT / "docs" / "api.md").read_text()
+    table = api[api.index("| status | codes |") :].split("\n\n")[0]
     statuses = {code for line in table.splitlines()[2:] for code in line.split("|")[1].replace("/", " ").split()}
     document = openapi("predict")
     documented = {code for item in document["paths"].values() for op in item.values() for code in op["responses"]}
