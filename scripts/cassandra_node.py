@@ -65,7 +65,8 @@ def classpath_cache() -> Path:
 
 
 def classpath(quiet: bool = False) -> str:
-    """Cassandra's runtime classpath, resolved by Maven once per pom version and cached under var/."""
+    """Cassandra's runtime classpath, resolved by Maven once per pom version and cached under var/. Maven's
+    own output (a line per download) is shown with V=1 only (``make V=1 stack``); its errors always are."""
     if shutil.which("mvn") is None:
         raise NodeError("Maven (mvn) is not installed: it fetches Cassandra from Maven Central")
     cached = classpath_cache()
@@ -79,16 +80,17 @@ def classpath(quiet: bool = False) -> str:
             return found
         if not quiet:
             print(
-                "fetching Apache Cassandra and its dependencies from Maven Central (first time only, ~110 MB)...",
+                "fetching Apache Cassandra and its dependencies from Maven Central (first time only)...",
                 file=sys.stderr,
                 flush=True,
             )
         partial = cached.with_suffix(".partial")
         command = ["mvn", "-B", "-f", str(POM), "dependency:build-classpath", f"-Dmdep.outputFile={partial}"]
-        if quiet:
+        shown = not quiet and bool(os.environ.get("V"))
+        if not shown:
             command.insert(2, "-q")
         done = subprocess.run(
-            command, stdout=sys.stderr if not quiet else subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            command, stdout=sys.stderr if shown else subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         if done.returncode != 0:
             raise NodeError(f"Maven could not resolve Cassandra ({POM}): {(done.stdout or '')[-2000:]}")

@@ -108,7 +108,7 @@ stack ready: model {version}
 predict: {predict}   curl -F file=@tests/fixtures/golden/3_canvas.png {predict}   (PREDICT_PORT)
 train:   {train}   curl -X POST -H "Authorization: Bearer {token}" {train}   (TRAIN_PORT)
 the newest records, from another terminal:
-  PREDICTION_LOG={log} .venv/bin/python -m service log tail
+  PREDICTION_LOG={log} CASSANDRA_LOCAL_DC={os.environ["CASSANDRA_LOCAL_DC"]} .venv/bin/python -m service log tail
 logs in {state}; Ctrl-C stops everything."""
 
 

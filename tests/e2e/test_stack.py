@@ -14,7 +14,7 @@ import yaml
 
 from scripts.cassandra_node import free_port
 from scripts.stack import COMPOSE, compose_app_env, stack_env
-from tests.conftest import GOLDEN, MODEL_STORE, ROOT
+from tests.conftest import GOLDEN, ROOT
 
 
 def listening(port: int) -> bool:
@@ -49,8 +49,6 @@ def test_make_stack_serves_then_one_ctrl_c_stops_everything(cassandra_node, tmp_
                 "scripts.stack",
                 "--state",
                 str(tmp_path / "state"),
-                "--publish-from",
-                str(MODEL_STORE),
             ],
             cwd=ROOT,
             env=env,
@@ -64,6 +62,9 @@ def test_make_stack_serves_then_one_ctrl_c_stops_everything(cassandra_node, tmp_
             assert proc.poll() is None, log.read_text()
             time.sleep(0.5)
         assert "stack ready" in log.read_text(), log.read_text()
+        # an empty store gets the shipped model, as `make run` does, instead of a training of minutes
+        assert "yet: published" in log.read_text() and "training" not in log.read_text()
+        assert f"127.0.0.1:{ports['S3_PORT']}" in log.read_text()  # every port it took is said
         predict = f"http://127.0.0.1:{ports['PREDICT_PORT']}"
         health = requests.get(predict + "/healthz", timeout=10).json()
         assert health["status"] == "ok"
@@ -71,6 +72,18 @@ def test_make_stack_serves_then_one_ctrl_c_stops_everything(cassandra_node, tmp_
         assert health["model_store"]["url"] == "s3://digits/" and health["model_store"]["reachable"]
         answer = requests.post(predict, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
         assert answer.status_code == 200 and answer.json()["digit"] == 3
+        # the rows, read as the ready message says, without Docker: the upload just answered is the newest
+        tail = next(line for line in log.read_text().splitlines() if "log tail" in line).split()
+        tail_env = dict(word.split("=", 1) for word in tail[:2])
+        rows = subprocess.run(
+            [sys.executable, "-m", "service", "log", "tail", "-n", "1"],
+            env={**os.environ, **tail_env},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert rows.returncode == 0 and answer.json()["id"] in rows.stdout, rows.stdout + rows.stderr
         train = requests.post(f"http://127.0.0.1:{ports['TRAIN_PORT']}/", timeout=10)
         assert train.status_code == 401  # the compose token rule holds: no token, no training
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends to the foreground group

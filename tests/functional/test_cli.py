@@ -162,3 +162,29 @@ def test_help_names_the_program_as_it_was_called_in_plain_text():
     if script.exists():  # the console script `make install` puts in the venv
         done = subprocess.run([str(script), "stats", "--help"], capture_output=True, text=True, timeout=60)
         assert done.stdout.startswith("usage: digits stats ") and "`" not in done.stdout
+
+
+def test_log_tail_prints_the_newest_records_oldest_first_one_line_each(tmp_path):
+    from datetime import datetime, timedelta
+
+    from ml.labels import NOT_A_DIGIT
+    from service.predlog import new_prediction_id
+    from service.predlog.sqlite import SqlitePredictionLog
+    from tests.fixtures.records import record
+
+    log = SqlitePredictionLog(tmp_path / "p.db")
+    log.ensure_schema()
+    now = datetime.now(UTC)
+    ids = [new_prediction_id(at=now - timedelta(seconds=10 - n)) for n in range(4)]
+    for n, pid in enumerate(ids):
+        log.write(record(id=pid, digit=NOT_A_DIGIT if n == 3 else n, filename="a\x1b[31mred.png", label=None))
+    log.set_label(ids[2], 5, now)
+    log.close()
+    done = run("log", "tail", "-n", "3", PREDICTION_LOG=f"sqlite://{tmp_path / 'p.db'}")
+    assert done.returncode == 0, done.stderr
+    title, header, *rows = done.stdout.splitlines()
+    assert "the newest 3 records" in title and header.split()[:2] == ["created", "(UTC)"]
+    assert [row.split()[2] for row in rows] == ["1", "2", "not"]  # oldest first; the refusal said in words
+    assert [pid for pid in ids[1:] if pid in done.stdout] == ids[1:]
+    assert rows[1].split()[4] == "5"  # the correction
+    assert "\x1b" not in done.stdout  # a filename cannot write to the operator's terminal
