@@ -34,6 +34,12 @@ PORTS = {
 LIMIT_S = 1800
 
 
+def _hears_ctrl_c() -> None:
+    """As at a prompt: a shell ignores SIGINT in its background jobs, and a shell script cannot trap a
+    signal ignored when it started, so a benchmark started with ``&`` would send Ctrl-C to no one."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _answered(url: str) -> bool:
     try:
         answer = requests.post(url, files={"file": ("3.png", GOLDEN.read_bytes())}, timeout=10)
@@ -50,7 +56,7 @@ def first_answer(checkout: Path, target: str, env: dict[str, str], log: Path) ->
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             ["make", target], cwd=checkout, env={**env, **ports}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_hears_ctrl_c,
         )  # fmt: skip
     try:
         while not _answered(url):

@@ -27,7 +27,14 @@ def test_make_run_answers_then_one_ctrl_c_stops_it_with_one_line(tmp_path):
     log = tmp_path / "make-run.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            ["make", "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            ["make", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # as typed at a prompt: a test worker may have SIGINT ignored, which a shell script cannot trap
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         deadline = time.monotonic() + 120
