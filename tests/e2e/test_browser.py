@@ -194,18 +194,40 @@ def test_the_stats_page_draws_its_charts(page, site):
     page.wait_for_function("() => document.querySelectorAll('#day-table tbody tr').length === 30")
 
 
-def test_the_form_works_without_javascript(browser, site):
+def test_the_form_works_without_javascript(browser, site, tmp_path):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(site)
     assert page.locator("#draw").is_hidden()  # the canvas needs JavaScript; the form does not
     page.set_input_files("#file", str(GOLDEN / "6_chalk.png"))
-    page.click("button[type=submit]")
-    page.wait_for_selector(".digit")
+    with page.expect_navigation() as answered:
+        page.click("button[type=submit]")
+    assert answered.value.status == 200
     assert page.inner_text(".digit") == "6"
+    assert_styled_like_the_page(page)
     shoot(page, "test_the_form_works_without_javascript")
+    page.click("text=Try another picture")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    page.set_input_files("#file", str(text))
+    with page.expect_navigation() as answered:
+        page.click("button[type=submit]")
+    assert answered.value.status == 415 and answered.value.header_value("content-type").startswith("text/html")
+    assert "image" in page.inner_text(".error")  # the server's reason, as a page
+    assert_styled_like_the_page(page)
+    shoot(page, "test_the_form_works_without_javascript-error")
+    page.click("text=Try another picture")
+    assert page.locator("#file").is_visible()
     context.close()
+
+
+def assert_styled_like_the_page(page) -> None:
+    """The page's own stylesheet is linked and applied (the cards and the header are drawn as on the form)."""
+    assert page.locator("link[rel=stylesheet][href$='assets/app.css']").count() == 1
+    card = page.locator(".card").first
+    assert card.evaluate("el => getComputedStyle(el).borderRadius") != "0px"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(245, 246, 249)"
 
 
 def test_phone_sized_screen_with_touch(browser, site):
@@ -238,6 +260,26 @@ def test_phone_sized_screen_with_touch(browser, site):
     assert newest(site)["filename"] == "drawing.png"
     shoot(page, "test_phone_sized_screen_with_touch")
     context.close()
+
+
+def test_loading_the_pages_asks_for_nothing_missing(page, site):
+    failed: list[str] = []
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    for path in ("", "/stats"):
+        page.goto(site + path)
+        page.wait_for_load_state("networkidle")
+        # headless Chromium fetches no icon: what the page links to, and where a browser looks for an icon
+        # by default, are asked for here
+        linked = page.evaluate("[...document.querySelectorAll('link[href], script[src]')].map((e) => e.href || e.src)")
+        for url in [*linked, f"{site}/favicon.ico"]:
+            if requests.get(url, timeout=10).status_code >= 400:
+                failed.append(url)
+    assert failed == []
+    icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+    assert requests.get(icon, timeout=10).headers["Content-Type"] == "image/svg+xml"
+    default = requests.get(f"{site}/favicon.ico", timeout=10)  # where a browser looks without a link
+    assert default.status_code == 200 and default.headers["Content-Type"] == "image/svg+xml"
+    assert default.content.startswith(b"<svg") and "max-age" in default.headers["Cache-Control"]
 
 
 def test_every_control_has_a_name_and_the_keyboard_reaches_them(page, site):
