@@ -11,8 +11,17 @@ function showError(message) {
   box.hidden = !message;
 }
 
+function showNote(message) {
+  const note = $("upload-note");
+  note.textContent = message;
+  note.hidden = !message;
+}
+
+// Send one picture and show the answer. True when the server answered it (a result or a refusal: the same
+// picture would get the same answer again), false when it did not (offline, or the server failed: worth a retry).
 async function predict(blob, filename) {
   showError("");
+  showNote("");
   const form = new FormData();
   form.append("file", blob, filename);
   $("result").setAttribute("aria-busy", "true");
@@ -20,16 +29,36 @@ async function predict(blob, filename) {
     const result = await fetchJSON("./", { method: "POST", body: form });
     showResult(result);
     loadHistory();
+    return true;
   } catch (e) {
     if (e.body && e.body.error === "not_a_digit") {  // answered, and recorded: shown as a result
       showResult(e.body);
       loadHistory();
-      return;
+      return true;
     }
+    clearResult();  // the answer on screen is the previous picture's, not this one's
     showError(`Could not read ${filename}: ${e.message}`);
+    return e.status !== undefined && e.status < 500;
   } finally {
     $("result").removeAttribute("aria-busy");
   }
+}
+
+// One upload per picture: choosing or dropping a file sends it at once, so "Recognise" (the button the form needs
+// without JavaScript) sends only a file that has not been answered yet, and says so instead of sending it twice.
+let sending = null;
+let answered = null;
+
+async function sendFile(file) {
+  if (file === sending || file === answered) {
+    showNote(file === sending ? `${file.name} is already on its way.` :
+      `${file.name} was already sent: its answer is on the page. Choose or drop another picture.`);
+    return;
+  }
+  sending = file;
+  const done = await predict(file, file.name);
+  if (sending === file) sending = null;
+  if (done) answered = file;
 }
 
 function bars(probabilities, best) {
@@ -55,6 +84,23 @@ function showResult(r) {
     $("result-fix").querySelector(".done").textContent = `Saved: it was ${updated.label}. Thank you.`;
   }));
   $("result").hidden = false;
+  revealAnswer();
+}
+
+function clearResult() {
+  $("result").hidden = true;
+  $("digit").textContent = "";
+  $("confidence").textContent = "";
+  $("bars").replaceChildren();
+  $("result-fix").replaceChildren();
+  $("seen").removeAttribute("src");
+}
+
+// On a phone the answer lands below the form and the canvas, off-screen: bring it up. Where it is already in
+// sight (a wide screen), nothing moves.
+function revealAnswer() {
+  const box = $("result").querySelector(".answer").getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) $("result").scrollIntoView({ block: "nearest" });
 }
 
 function correctionForm(record, onSaved) {
@@ -136,11 +182,11 @@ function setUpDropZone() {
   zone.addEventListener("submit", (event) => {
     event.preventDefault();
     const file = $("file").files[0];
-    if (file) predict(file, file.name); else showError("Choose a picture first.");
+    if (file) sendFile(file); else showError("Choose a picture first.");
   });
   $("file").addEventListener("change", () => {
     const file = $("file").files[0];
-    if (file) predict(file, file.name);
+    if (file) sendFile(file);
   });
   for (const name of ["dragenter", "dragover"]) {
     zone.addEventListener(name, (event) => { event.preventDefault(); zone.classList.add("over"); });
@@ -151,7 +197,7 @@ function setUpDropZone() {
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
     const file = event.dataTransfer.files[0];
-    if (file) predict(file, file.name);
+    if (file) sendFile(file);
   });
 }
 
@@ -160,10 +206,11 @@ function setUpCanvas() {
   const ctx = pad.getContext("2d");
   let drawing = false;
   let drawn = false;
+  let sent = false;  // this drawing has been sent: it changes with the next stroke
   const clear = () => {
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, pad.width, pad.height);
-    drawn = false;
+    drawn = sent = false;
   };
   const point = (event) => {
     const box = pad.getBoundingClientRect();
@@ -177,6 +224,7 @@ function setUpCanvas() {
     event.preventDefault();
     pad.setPointerCapture(event.pointerId);
     drawing = true;
+    sent = false;
     const [x, y] = point(event);
     ctx.beginPath();
     ctx.moveTo(x, y);
@@ -193,10 +241,12 @@ function setUpCanvas() {
   for (const name of ["pointerup", "pointercancel"]) {
     pad.addEventListener(name, () => { drawing = false; });
   }
-  $("clear").addEventListener("click", () => { clear(); showError(""); });
+  $("clear").addEventListener("click", () => { clear(); showError(""); showNote(""); });
   $("send-drawing").addEventListener("click", () => {
     if (!drawn) { showError("Draw a digit first."); return; }
-    pad.toBlob((blob) => predict(blob, "drawing.png"), "image/png");
+    if (sent) { showNote("This drawing was already sent: its answer is on the page. Draw on, or clear for another."); return; }
+    sent = true;
+    pad.toBlob(async (blob) => { if (!(await predict(blob, "drawing.png"))) sent = false; }, "image/png");
   });
   $("draw").hidden = false;
 }

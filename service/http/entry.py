@@ -65,11 +65,13 @@ class Entrypoint:
         blocking: bool = False,
         warm: Callable[[], None] | None = None,
         costly: Callable[[Request], bool] = lambda request: False,
+        pages: Callable[[Request, Response], Response] = lambda request, response: response,
     ):
         """``log``: the prediction log the answers' records go to (opened on first use); ``blocking``: a
         handler that runs for minutes (training) gets a thread, not the event loop; ``warm``: load what
         the first request would (a server calls it after fork); ``costly``: on ASGI, the requests that take
-        the costly lane (a thread, one at a time) instead of the event loop."""
+        the costly lane (a thread, one at a time) instead of the event loop; ``pages``: the last word on every
+        answer, refusals included (where a browser's form gets its errors as a page)."""
         self.function = function
         self.handler = handler
         self.max_body = max_body
@@ -86,6 +88,7 @@ class Entrypoint:
             monitoring.choose_directory()
         self._group = GroupCommit()  # the ASGI entry's writes: one transaction per turn of the loop
         self.costly = costly
+        self.pages = pages
         self._lane = CostlyLane()
 
     def handle(self, request: Request, lambda_runtime: bool = False, refused: HTTPError | None = None) -> Response:
@@ -100,7 +103,7 @@ class Entrypoint:
                     t.stages["log_write"] = time.perf_counter() - started
                 except Exception as exc:  # noqa: BLE001 (the log and the spool refused: 503; anything else, a 500)
                     response = self._unwritten(request, exc)
-            return self._finish(t, response, lambda_runtime)
+            return self._finish(request, t, response, lambda_runtime)
 
     async def handle_grouped(self, request: Request) -> Response:
         """``handle``, with the answer's records committed together with those of the other requests
@@ -117,7 +120,7 @@ class Entrypoint:
                     t.stages["log_write"] = await self._group.commit(self._log(), response.records)
                 except Exception as exc:  # noqa: BLE001 (as in handle)
                     response = self._unwritten(request, exc)
-            return self._finish(t, response, False, grouped=True)
+            return self._finish(request, t, response, False, grouped=True)
 
     def _log(self):
         if self.log is None:
@@ -134,7 +137,10 @@ class Entrypoint:
         request_id = request_id_from(request.header("x-request-id"))
         return RequestTelemetry(self.function, request_id, request.method.upper(), request.path, len(request.body))
 
-    def _finish(self, t: RequestTelemetry, response: Response, lambda_runtime: bool, grouped: bool = False):
+    def _finish(
+        self, request: Request, t: RequestTelemetry, response: Response, lambda_runtime: bool, grouped: bool = False
+    ):
+        response = self.pages(request, response)
         response.headers["X-Request-Id"] = t.request_id
         response.headers.update(SECURITY_HEADERS)
         if response.content_type.startswith("text/html"):
@@ -204,6 +210,7 @@ def http_target(function: Callable, entrypoint: Entrypoint | None = None) -> Cal
 
 def predict_function(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Entrypoint:
     """``settings`` and ``clock`` are injected by tests; the runtimes take the environment and the real time."""
+    from service.http.error_pages import for_pages
     from service.predict.app import PredictApp
     from service.predict.cost import costly
 
@@ -219,6 +226,7 @@ def predict_function(settings: Settings | None = None, clock: Callable[[], datet
         log=lambda: resources.prediction_log,
         warm=resources.warm,
         costly=costly(settings),
+        pages=for_pages,
     )
 
 

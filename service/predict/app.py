@@ -20,6 +20,8 @@ from service.settings import Settings
 TITLE = "digits: predict function"
 DESCRIPTION = (
     "Send a picture of a digit, get the digit back. Errors are JSON {error, message}; docs/api.md lists every code. "
+    "A form a browser posts (a POST whose Accept prefers text/html) gets its error as an HTML page instead, with "
+    "the same status and message. "
     "A method a path does not declare is answered 405 method_not_allowed with an Allow header. Under "
     "scripts/serve.sh any request whose line and headers, or then body, take longer than READ_TIMEOUT_SECONDS "
     "is answered 408 request_timeout, and a request line plus headers over 16 KB 431 headers_too_large. Every "

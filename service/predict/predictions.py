@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ml.errors import NotADigit
 from ml.parameters import Parameter, Parameters
-from service.http import pages
+from service.http.layout import HTML
 from service.http.messages import Request, Response, error_response, json_response
 from service.http.params import wants_html
 from service.http.routes import Answer, Body, Link, route
@@ -13,9 +13,9 @@ from service.http.uploads import extract_uploads
 from service.predict import schemas
 from service.predict.recognise import Recogniser
 from service.predict.resources import Resources
+from service.predict.result_page import result_page
 from service.telemetry import RequestTelemetry
 
-_HTML = "text/html; charset=utf-8"
 UPLOAD_QUERY = Parameters(
     Parameter(
         "filename", str, None, "a raw body's name, kept with its record (multipart parts and JSON name their own)"
@@ -76,10 +76,10 @@ class Predictions:
         if len(uploads) == 1 and recognition.refusals:  # the one picture is not a digit: 422, still recorded
             refusal = recognition.refusals[0]
             if html and isinstance(refusal, NotADigit):
-                return Response(422, pages.result_page([refusal.details]), _HTML, records=records)
+                return Response(422, result_page([refusal.details]), HTML, records=records)
             return error_response(refusal).with_records(records)
         if html:
             answered = [a for a in recognition.answers if "digit" in a]
-            return Response(200, pages.result_page(answered), _HTML, records=records)
+            return Response(200, result_page(answered), HTML, records=records)
         answers = recognition.answers
         return json_response(200, answers[0] if len(uploads) == 1 else answers).with_records(records)

@@ -1,4 +1,4 @@
-"""What a browser loads: the page and its assets."""
+"""What a browser loads: the page, its assets and its icon."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from service.http.messages import Request, Response
 from service.http.pages import asset_response
 from service.http.routes import Answer, route
 from service.telemetry import RequestTelemetry
+
+ICON = "favicon.svg"
+# the icon changes with a redeploy at most, and a browser asks for it on every page: kept for a day
+ICON_CACHE = "public, max-age=86400"
 
 
 class Site:
@@ -32,6 +36,7 @@ class Site:
                     "text/css": {"type": "string"},
                     "text/javascript": {"type": "string"},
                     "text/html": {"type": "string"},
+                    "image/svg+xml": {"type": "string"},
                 },
             ),
             304: Answer("not modified (ETag)"),
@@ -40,3 +45,13 @@ class Site:
     )
     def asset(self, request: Request, t: RequestTelemetry, name: str) -> Response:
         return asset_response(name, request)
+
+    @route(
+        "GET",
+        "/favicon.ico",
+        "favicon",
+        "The page's icon (SVG), where a browser looks for one by default",
+        answers={200: Answer("the icon", {"image/svg+xml": {"type": "string"}}), 304: Answer("not modified (ETag)")},
+    )
+    def favicon(self, request: Request, t: RequestTelemetry) -> Response:
+        return asset_response(ICON, request, ICON_CACHE)

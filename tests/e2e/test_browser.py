@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,10 @@ FLAGS = [
     "--disable-quic",
 ]
 TIMEOUT_MS = 20_000
+IN_VIEW = """(selector) => {
+    const box = document.querySelector(selector).getBoundingClientRect();
+    return box.top >= 0 && box.bottom <= window.innerHeight && box.height > 0;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +89,49 @@ def test_uploading_a_golden_image_shows_the_digit_chart_and_what_the_model_saw(p
     assert newest(site)["filename"] == "7_paper.jpg"
 
 
+def test_a_file_is_sent_once_however_often_recognise_is_pressed(page, site):
+    posts, pending = watch_posts(page)
+    page.goto(site)
+    page.set_input_files("#file", str(GOLDEN / "7_paper.jpg"))  # choosing sends it
+    page.click("#upload button[type=submit]")  # while the chosen file is on its way
+    page.wait_for_function("() => document.getElementById('digit').textContent === '7'")
+    page.click("#upload button[type=submit]")  # once it is answered
+    page.set_input_files("#file", str(GOLDEN / "3_canvas.png"))  # another file: sent, once
+    page.wait_for_function("() => document.getElementById('digit').textContent === '3'")
+    settle(page, pending)
+    assert posts == [f"{site}/"] * 2, "a file was sent more than once"
+    stored = requests.get(f"{site}/predictions", timeout=10).json()["predictions"]
+    assert [r["filename"] for r in stored] == ["3_canvas.png", "7_paper.jpg"]
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#upload-note:not([hidden])")
+    settle(page, pending)
+    assert "already" in page.inner_text("#upload-note") and len(posts) == 2
+
+
+def watch_posts(page) -> tuple[list[str], set]:
+    """The URLs of every POST the page makes, and those still unanswered."""
+    posts: list[str] = []
+    pending: set = set()
+
+    def sent(request) -> None:
+        if request.method == "POST":
+            posts.append(request.url)
+            pending.add(request)
+
+    page.on("request", sent)
+    for finished in ("requestfinished", "requestfailed"):
+        page.on(finished, lambda request: pending.discard(request))
+    return posts, pending
+
+
+def settle(page, pending: set) -> None:
+    """Wait until every request the page made has been answered (or has failed)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while pending and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert not pending, f"requests never answered: {pending}"
+
+
 def test_dropping_a_file_on_the_form_sends_it(page, site):
     import base64
 
@@ -114,10 +162,15 @@ def test_drawing_a_one_with_the_mouse_is_recognised(page, site):
     for step in range(1, 21):
         page.mouse.move(x + step * 0.4, box["y"] + box["height"] * (0.15 + step * 0.035))
     page.mouse.up()
+    posts, pending = watch_posts(page)
     page.click("#send-drawing")
     page.wait_for_function("() => document.getElementById('digit').textContent !== ''")
     assert page.inner_text("#digit") == "1"
     assert newest(site)["filename"] == "drawing.png"
+    page.click("#send-drawing")  # the same drawing again: it has its answer already
+    page.wait_for_selector("#upload-note:not([hidden])")
+    settle(page, pending)
+    assert len(posts) == 1 and len(requests.get(f"{site}/predictions", timeout=10).json()["predictions"]) == 1
 
 
 def test_sending_an_empty_drawing_says_so_and_sends_nothing(page, site):
@@ -134,6 +187,20 @@ def test_a_file_that_is_not_an_image_shows_the_servers_reason(page, site, tmp_pa
     page.set_input_files("#file", str(text))
     page.wait_for_selector("#error:not([hidden])")
     assert "notes.txt" in page.inner_text("#error") and "image" in page.inner_text("#error")
+
+
+def test_an_error_after_an_answer_takes_the_old_answer_away(page, site, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    page.goto(site)
+    page.set_input_files("#file", str(GOLDEN / "7_paper.jpg"))
+    page.wait_for_function("() => document.getElementById('digit').textContent === '7'")
+    page.set_input_files("#file", str(text))
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.is_hidden("#result") and page.inner_text("#digit") == ""  # no answer left standing for it
+    page.set_input_files("#file", str(GOLDEN / "3_canvas.png"))  # and the next answer puts it back
+    page.wait_for_function("() => document.getElementById('digit').textContent === '3'")
+    assert page.is_visible("#result") and page.is_hidden("#error")
 
 
 def test_a_correction_is_saved_and_shown_in_history(page, site):
@@ -194,18 +261,40 @@ def test_the_stats_page_draws_its_charts(page, site):
     page.wait_for_function("() => document.querySelectorAll('#day-table tbody tr').length === 30")
 
 
-def test_the_form_works_without_javascript(browser, site):
+def test_the_form_works_without_javascript(browser, site, tmp_path):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(site)
     assert page.locator("#draw").is_hidden()  # the canvas needs JavaScript; the form does not
     page.set_input_files("#file", str(GOLDEN / "6_chalk.png"))
-    page.click("button[type=submit]")
-    page.wait_for_selector(".digit")
+    with page.expect_navigation() as answered:
+        page.click("button[type=submit]")
+    assert answered.value.status == 200
     assert page.inner_text(".digit") == "6"
+    assert_styled_like_the_page(page)
     shoot(page, "test_the_form_works_without_javascript")
+    page.click("text=Try another picture")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    page.set_input_files("#file", str(text))
+    with page.expect_navigation() as answered:
+        page.click("button[type=submit]")
+    assert answered.value.status == 415 and answered.value.header_value("content-type").startswith("text/html")
+    assert "image" in page.inner_text(".error")  # the server's reason, as a page
+    assert_styled_like_the_page(page)
+    shoot(page, "test_the_form_works_without_javascript-error")
+    page.click("text=Try another picture")
+    assert page.locator("#file").is_visible()
     context.close()
+
+
+def assert_styled_like_the_page(page) -> None:
+    """The page's own stylesheet is linked and applied (the cards and the header are drawn as on the form)."""
+    assert page.locator("link[rel=stylesheet][href$='assets/app.css']").count() == 1
+    card = page.locator(".card").first
+    assert card.evaluate("el => getComputedStyle(el).borderRadius") != "0px"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(245, 246, 249)"
 
 
 def test_phone_sized_screen_with_touch(browser, site):
@@ -217,6 +306,7 @@ def test_phone_sized_screen_with_touch(browser, site):
     page.goto(site)
     page.set_input_files("#file", str(GOLDEN / "2_paper.jpg"))
     page.wait_for_function("() => document.getElementById('digit').textContent === '2'")
+    assert page.evaluate(IN_VIEW, "#digit"), "the answer is off-screen, below the form"
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
     pad = page.locator("#pad").bounding_box()
     assert pad["width"] <= 390 and pad["x"] >= 0
@@ -238,6 +328,26 @@ def test_phone_sized_screen_with_touch(browser, site):
     assert newest(site)["filename"] == "drawing.png"
     shoot(page, "test_phone_sized_screen_with_touch")
     context.close()
+
+
+def test_loading_the_pages_asks_for_nothing_missing(page, site):
+    failed: list[str] = []
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    for path in ("", "/stats"):
+        page.goto(site + path)
+        page.wait_for_load_state("networkidle")
+        # headless Chromium fetches no icon: what the page links to, and where a browser looks for an icon
+        # by default, are asked for here
+        linked = page.evaluate("[...document.querySelectorAll('link[href], script[src]')].map((e) => e.href || e.src)")
+        for url in [*linked, f"{site}/favicon.ico"]:
+            if requests.get(url, timeout=10).status_code >= 400:
+                failed.append(url)
+    assert failed == []
+    icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+    assert requests.get(icon, timeout=10).headers["Content-Type"] == "image/svg+xml"
+    default = requests.get(f"{site}/favicon.ico", timeout=10)  # where a browser looks without a link
+    assert default.status_code == 200 and default.headers["Content-Type"] == "image/svg+xml"
+    assert default.content.startswith(b"<svg") and "max-age" in default.headers["Cache-Control"]
 
 
 def test_every_control_has_a_name_and_the_keyboard_reaches_them(page, site):

@@ -69,6 +69,7 @@ PREDICT = {
     "predict": Case(200, None, "POST", "/", upload(("7.png", SEVEN))),
     "page": Case(200, None, "GET", "/", {"headers": {"Accept": "text/html"}}),
     "asset": Case(200, None, "GET", "/assets/app.js"),
+    "favicon": Case(200, None, "GET", "/favicon.ico"),
     "health": Case(200, None, "GET", "/healthz"),
     "list": Case(200, None, "GET", "/predictions", {"params": {"limit": "5", "low_confidence": "true"}}),
     "record": Case(200, None, "GET", "/predictions/{id}"),
