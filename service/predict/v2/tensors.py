@@ -74,7 +74,8 @@ def read_request(body: bytes, header_length: str) -> InferRequest:
     payload = parse_json(head, _HINT)
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list) or not payload["inputs"]:
         raise refuse("invalid_inference_request", f"the body has no list of inputs; {_HINT}")
-    unknown = sorted(set(payload) - {"id", "parameters", "inputs", "outputs"})
+    # KServe's client also repeats the model's name and version: the path says which it is
+    unknown = sorted(set(payload) - {"id", "parameters", "inputs", "outputs", "model_name", "model_version"})
     if unknown:
         raise refuse("invalid_inference_request", f"unknown field(s) {', '.join(unknown)}; {_HINT}")
     request_id = payload.get("id")
