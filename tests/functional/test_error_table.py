@@ -210,6 +210,7 @@ V2 = {
     "v2_not_ready": Case(503, "model_unavailable", "GET", "/v2/health/ready", env={"MODEL_STORE": "{tmp}/empty-store"}),
     "invalid_inference_request": Case(400, "invalid_inference_request", "POST", INFER, {"json": {"inputs": []}}),
     "invalid_datatype": Case(400, "invalid_datatype", "POST", INFER, infer({**PIXELS, "datatype": "INT64"})),
+    "v2_datatype_not_a_string": Case(400, "invalid_datatype", "POST", INFER, infer({**PIXELS, "datatype": {}})),
     "invalid_shape": Case(400, "invalid_shape", "POST", INFER, infer({**PIXELS, "shape": [1, 27, 29]})),
     "invalid_binary_data": Case(
         400,

@@ -145,7 +145,7 @@ def _tensor(item: object, chunks: _Chunks) -> Tensor:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise refuse("invalid_inference_request", f"each input is an object with a name; {_HINT}")
     name, datatype, shape = item["name"], item.get("datatype"), item.get("shape")
-    if datatype != BYTES and datatype not in NUMERIC:
+    if not isinstance(datatype, str) or (datatype != BYTES and datatype not in NUMERIC):
         raise refuse("invalid_datatype", f"input {name!r}: unknown datatype {datatype!r}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise refuse("invalid_shape", f"input {name!r}: the shape must be a list of whole numbers, not {shape!r}")
