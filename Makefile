@@ -17,7 +17,7 @@ ifndef V
 .SILENT:
 endif
 
-.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-spark mutate mutate-ci spark-stats lint lock golden layer bench reset clean cassandra stack ring
+.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-spark mutate mutate-ci spark-stats lint lock golden layer bench reset clean cassandra stack ring kserve-client
 
 # The editable install is setuptools' compat mode: a plain path in a .pth file, where the default import-hook
 # finder cost every python start most of its site time. Its deprecation box asks nothing of a user: filtered.
@@ -76,10 +76,12 @@ stack: install bytecode $(STACK_STAMP) ## the compose stack without Docker: Seaw
 ring: install-dev                 ## 3-node Cassandra ring on 127.0.0.1-3 under upload traffic, nodes killed
 	$(PY) -m benchmarks.cassandra_ring
 
+KSERVE := var/bench/kserve/bin/python  # KServe's REST client, in its own venv (the rule is below)
+
 test-fast: install-dev            ## the in-process tier for every edit (< 1 min): the HTTP contract, units, logs, spool
 	$(PY) -m pytest -q -m "not (ring or e2e or cassandra or training or deploy)"
 
-test: install-dev                 ## the full run .ci/run makes: every tier but the Cassandra ring, with coverage
+test: install-dev $(KSERVE)       ## the full run .ci/run makes: every tier but the Cassandra ring, with coverage
 	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=10 \
 	  --cov=ml --cov=service --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
@@ -114,6 +116,13 @@ BENTOML := var/bench/bentoml/bin/bentoml
 bench: install-dev bytecode $(BENTOML) ## benchmarks, the seed's way and the peer servers beside ours -> BENCHMARKS.md (needs wrk)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(PY) benchmarks/bench.py --training
+
+$(KSERVE): benchmarks/peers/requirements-kserve.txt  # KServe's REST client (tests/e2e/test_open_inference.py), its own venv
+	rm -rf var/bench/kserve
+	.venv/bin/uv venv -q -p .venv/bin/python var/bench/kserve
+	VIRTUAL_ENV=var/bench/kserve .venv/bin/uv pip install -q -r benchmarks/peers/requirements-kserve.txt
+
+kserve-client: $(KSERVE)          ## KServe's REST client in var/bench/kserve, for the e2e test of the Open Inference Protocol
 
 $(BENTOML): benchmarks/peers/requirements-bentoml.txt  # the BentoML peer, in its own venv
 	rm -rf var/bench/bentoml

@@ -114,6 +114,17 @@ def _open(data: bytes, max_pixels: int, budget: DecodeBudget | None) -> Image.Im
     return image
 
 
+def from_pixels(values: np.ndarray) -> Decoded:
+    """A picture already decoded, as a 2-D array of pixels: what ``decode`` makes of a greyscale image file
+    holding them (8-bit pixels by 255, floats by their real range), so both are read alike."""
+    if values.dtype == np.uint8:
+        luma = values.astype(np.float32) / 255.0
+    else:
+        luma = _unit_range(values.astype(np.float32), "F")
+    height, width = luma.shape
+    return Decoded(luma=luma, alpha=None, original_size=(width, height), format="pixels")
+
+
 def declared_pixels(data: bytes) -> int:
     """The pixels ``data``'s header declares (0 for anything that is not a readable image): what decoding it
     would cost, told without decoding it."""

@@ -35,7 +35,11 @@ def preprocess(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, budget: Decode
 
     Raises InvalidImage, ImageTooLarge or NoDigitFound (all ``ml.errors``).
     """
-    decoded = decode(data, max_pixels=max_pixels, budget=budget, detail_size=FINER_SIZE)
+    return preprocess_decoded(decode(data, max_pixels=max_pixels, budget=budget, detail_size=FINER_SIZE))
+
+
+def preprocess_decoded(decoded: Decoded) -> np.ndarray:
+    """A decoded picture (``decode``'s, or ``ml.decode.from_pixels``') -> 28x28 float32 as ``preprocess``."""
     identity = mnist_form(decoded)
     if identity is not None:
         return identity

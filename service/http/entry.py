@@ -213,6 +213,7 @@ def predict_function(settings: Settings | None = None, clock: Callable[[], datet
     from service.http.error_pages import for_pages
     from service.predict.app import PredictApp
     from service.predict.cost import costly
+    from service.predict.v2.errors import for_protocol
 
     settings = settings or Settings.from_env()
     applog.configure(settings.log_format, settings.log_level)
@@ -226,7 +227,7 @@ def predict_function(settings: Settings | None = None, clock: Callable[[], datet
         log=lambda: resources.prediction_log,
         warm=resources.warm,
         costly=costly(settings),
-        pages=for_pages,
+        pages=lambda request, response: for_protocol(request, for_pages(request, response)),
     )
 
 

@@ -23,7 +23,6 @@ ERROR_SCHEMA = {
         "id": {"type": "string", "description": "not_a_digit only: the refused upload's record"},
     },
 }
-_ERROR = {"$ref": "#/components/schemas/Error"}
 # status -> (usual description, example code, example message)
 ERRORS: dict[int, tuple[str, str, str]] = {
     400: ("Bad request: the named parameter or body is invalid", "invalid_json", "the body is not valid JSON"),
@@ -89,10 +88,11 @@ def operation(r: Route) -> dict[str, Any]:
             content["application/json"]["example"] = r.body.example
         op["requestBody"] = {"required": r.body.required, "content": content}
     responses = {str(status): _answer(answer) for status, answer in r.answers.items()}
+    schema = {"$ref": f"#/components/schemas/{r.error_shape.schema}"}
     for status, (text, code, message) in _refusals(r).items():
         responses[str(status)] = {
             "description": text,
-            "content": {"application/json": {"schema": _ERROR, "example": {"error": code, "message": message}}},
+            "content": {"application/json": {"schema": schema, "example": r.error_shape.body(code, message)}},
             "headers": {"X-Request-Id": _REQUEST_ID_HEADER},
         }
     op["responses"] = responses

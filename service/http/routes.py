@@ -68,6 +68,17 @@ class Body:
 
 
 @dataclass(frozen=True)
+class ErrorShape:
+    """What a route's refusals look like: the API document's schema for them, and the body of one."""
+
+    schema: str  # a component of the document's schemas
+    body: Callable[[str, str], dict]  # (code, message) -> the JSON of the refusal
+
+
+API_ERRORS = ErrorShape("Error", lambda code, message: {"error": code, "message": message})
+
+
+@dataclass(frozen=True)
 class Route:
     method: str
     path: str  # ``/predictions/<prediction_id>``: segments in angle brackets
@@ -82,6 +93,7 @@ class Route:
     page: str | None = None  # an asset a browser navigating here gets instead: it holds no data, its fetches do
     headers: dict[str, str] = field(default_factory=dict)  # on every answer, refusals included
     deprecated: bool = False
+    error_shape: ErrorShape = API_ERRORS
 
     @property
     def pattern(self) -> re.Pattern[str]:

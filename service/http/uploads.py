@@ -23,6 +23,7 @@ from service.http.messages import Request, payload_too_large
 from service.http.params import parse_json
 
 if TYPE_CHECKING:
+    import numpy as np
     from python_multipart.multipart import MultipartCallbacks
 
 FIELD = "file"
@@ -42,7 +43,9 @@ class TooManyParts(Exception):
 class Upload:
     filename: str
     content_type: str
-    data: bytes
+    data: bytes  # the file as sent, or as kept with the record when ``pixels`` came instead
+    # a picture sent as pixels (a 2-D array), read as ``ml.decode.from_pixels`` reads it instead of decoding ``data``
+    pixels: np.ndarray | None = field(default=None, compare=False)
 
 
 def sanitise_filename(raw: str | bytes | None) -> str:
@@ -187,7 +190,7 @@ def _multipart(request: Request, boundary: bytes, max_files: int) -> list[Upload
     return uploads
 
 
-def _b64(value: object, where: str) -> bytes:
+def decode_base64(value: object, where: str) -> bytes:
     if not isinstance(value, str) or not value:
         raise HTTPError(400, "invalid_base64", f"{where} must be a non-empty base64 string")
     if value.startswith("data:") and "," in value:
@@ -215,13 +218,13 @@ def _json(request: Request, max_files: int) -> list[Upload]:
         raise HTTPError(400, "invalid_json", '"filename" must be a string')
     name = sanitise_filename(payload.get("filename"))
     if "image" in payload:
-        return [Upload(name, "application/octet-stream", _b64(payload["image"], '"image"'))]
+        return [Upload(name, "application/octet-stream", decode_base64(payload["image"], '"image"'))]
     images = payload["images"]
     if not isinstance(images, list) or not images:
         raise HTTPError(400, "missing_image", '"images" must be a non-empty list of base64 strings')
     if len(images) > max_files:
         raise HTTPError(413, "too_many_files", f"{len(images)} images in one request; the limit is {max_files}")
-    return [Upload(name, "application/octet-stream", _b64(v, f'"images"[{i}]')) for i, v in enumerate(images)]
+    return [Upload(name, "application/octet-stream", decode_base64(v, f'"images"[{i}]')) for i, v in enumerate(images)]
 
 
 def _is_raw(mimetype: str) -> bool:

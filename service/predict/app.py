@@ -15,6 +15,8 @@ from service.predict.predictions import Predictions
 from service.predict.resources import Resources
 from service.predict.site import Site
 from service.predict.status import Status
+from service.predict.v2 import schemas as v2_schemas
+from service.predict.v2.routes import OpenInference
 from service.settings import Settings
 
 TITLE = "digits: predict function"
@@ -34,11 +36,12 @@ SCHEMAS = {
     "Correction": schemas.CORRECTION,
     "Health": schemas.HEALTH,
     "Stats": schemas.STATS,
+    **v2_schemas.SCHEMAS,
 }
 NOT_FOUND_HINT = "try POST / or GET /predictions"
 
 
-RESOURCES = (Predictions, History, Status, Site, Operations)
+RESOURCES = (Predictions, History, Status, Site, Operations, OpenInference)
 DOCUMENT = openapi.document(TITLE, DESCRIPTION, routes_of(*RESOURCES), SCHEMAS)
 
 
@@ -49,5 +52,12 @@ class PredictApp:
         self.resources = Resources(settings, clock)
         self.status = Status(self.resources)
         operations = Operations(settings, json.dumps(DOCUMENT).encode(), refresh=self.status.refresh_gauges)
-        handlers = handlers_of(Predictions(self.resources), History(self.resources), self.status, Site(), operations)
+        handlers = handlers_of(
+            Predictions(self.resources),
+            History(self.resources),
+            self.status,
+            Site(),
+            operations,
+            OpenInference(self.resources),
+        )
         self.router = Router(handlers, settings, NOT_FOUND_HINT)

@@ -10,10 +10,10 @@ from datetime import datetime
 
 import numpy as np
 
-from ml.decode import DecodeBudget
+from ml.decode import DecodeBudget, from_pixels
 from ml.errors import MLError, NotADigit, RequestTooCostly
 from ml.labels import NOT_A_DIGIT
-from ml.preprocess import preprocess
+from ml.preprocess import preprocess, preprocess_decoded
 from service import memory
 from service.errors import InvalidRecord
 from service.http.uploads import Upload
@@ -76,7 +76,7 @@ class Recogniser:
             started = time.perf_counter()
             try:
                 with t.stage("preprocess"):
-                    ready.append((index, preprocess(upload.data, self.settings.max_image_pixels, budget), started))
+                    ready.append((index, self._prepared(upload, budget), started))
             except RequestTooCostly:
                 raise
             except MLError as exc:
@@ -84,6 +84,13 @@ class Recogniser:
                 # this list, a cycle only the garbage collector would free, long after the request
                 failed.append((index, exc.with_traceback(None)))
         return ready, failed
+
+    def _prepared(self, upload: Upload, budget: DecodeBudget) -> np.ndarray:
+        if upload.pixels is None:
+            return preprocess(upload.data, self.settings.max_image_pixels, budget)
+        height, width = upload.pixels.shape
+        budget.spend(width, height)
+        return preprocess_decoded(from_pixels(upload.pixels))
 
     @staticmethod
     def _answer(record: PredictionRecord, p) -> tuple[dict, MLError | None]:

@@ -153,12 +153,18 @@ def test_schemathesis_finds_nothing_in_the_predict_function(tmp_path, predict_en
     # operation by operation; the chains along the document's links are the stateful test's below
     phases = ("--phases", "examples,coverage,fuzzing")
     with function_server("predict", predict_env, tmp_path) as url:
-        every_check = schemathesis(url, tmp_path, *phases, "--exclude-operation-id", "predict")
-        # POST /: any bytes sent as an image are schema-valid, but only real pictures are accepted (415,
-        # 400 or 422 name the problem); JSON Schema cannot say "a decodable image", so for this one
-        # operation the positive-data check is off and every other check stays on
+        pictures = ("predict", "infer", "inferVersion")
+        every_check = schemathesis(url, tmp_path, *phases, *(f"--exclude-operation-id={o}" for o in pictures))
+        # POST / and /v2 infer: any bytes sent as an image (any tensor) are schema-valid, but only real pictures
+        # are accepted (415, 400 or 422 name the problem); JSON Schema cannot say "a decodable image", so for
+        # these operations the positive-data check is off and every other check stays on
         upload = schemathesis(
-            url, tmp_path, *phases, "--include-operation-id", "predict", "--exclude-checks", "positive_data_acceptance"
+            url,
+            tmp_path,
+            *phases,
+            *(f"--include-operation-id={o}" for o in pictures),
+            "--exclude-checks",
+            "positive_data_acceptance",
         )
     for run in (every_check, upload):
         print(run.stdout[-1500:])

@@ -4,6 +4,7 @@ code without a case fails here, not in production)."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from urllib3 import encode_multipart_formdata
 from service.http.routes import Router, routes_of
 from service.predict.app import RESOURCES as PREDICT_RESOURCES
 from service.train.app import RESOURCES as TRAIN_RESOURCES
-from tests.conftest import GOLDEN, ROOT
+from tests.conftest import GOLDEN, ROOT, SHIPPED_VERSION
 from tests.fixtures.events import http, inprocess_function
 from tests.fixtures.images import encode, many_scan_jpeg
 
@@ -178,6 +179,80 @@ PREDICT = {
     ),
 }
 
+INFER = "/v2/models/digits/infer"
+ONE = [255 if 5 <= i // 28 < 23 and 12 <= i % 28 < 16 else 0 for i in range(784)]  # a stroke in MNIST's form
+PIXELS = {"name": "pixels", "shape": [1, 28, 28], "datatype": "UINT8", "data": ONE}
+
+
+def infer(*inputs: dict, **fields) -> dict:
+    return {"json": {"inputs": list(inputs), **fields}}
+
+
+def seven(shape: list[int] | None = None, datatype: str = "BYTES") -> dict:
+    return {"name": "image", "shape": shape or [1], "datatype": datatype, "data": [base64.b64encode(SEVEN).decode()]}
+
+
+# The Open Inference Protocol's routes: the same codes, in the protocol's shape ({"error", "code"})
+V2 = {
+    "v2_server": Case(200, None, "GET", "/v2"),
+    "v2_live": Case(200, None, "GET", "/v2/health/live"),
+    "v2_ready": Case(200, None, "GET", "/v2/health/ready"),
+    "v2_metadata": Case(200, None, "GET", "/v2/models/digits"),
+    "v2_version_metadata": Case(200, None, "GET", f"/v2/models/digits/versions/{SHIPPED_VERSION}"),
+    "v2_model_ready": Case(200, None, "GET", "/v2/models/digits/ready"),
+    "v2_version_ready": Case(200, None, "GET", f"/v2/models/digits/versions/{SHIPPED_VERSION}/ready"),
+    "v2_infer": Case(200, None, "POST", INFER, infer(seven())),
+    "v2_infer_version": Case(200, None, "POST", f"/v2/models/digits/versions/{SHIPPED_VERSION}/infer", infer(PIXELS)),
+    "unknown_model": Case(404, "unknown_model", "GET", "/v2/models/mnist"),
+    "unknown_version": Case(404, "unknown_version", "GET", "/v2/models/digits/versions/20200101T000000Z-000000/ready"),
+    "v2_not_found": Case(404, "not_found", "GET", "/v2/models"),
+    "v2_method_not_allowed": Case(405, "method_not_allowed", "GET", INFER),
+    "v2_not_ready": Case(503, "model_unavailable", "GET", "/v2/health/ready", env={"MODEL_STORE": "{tmp}/empty-store"}),
+    "invalid_inference_request": Case(400, "invalid_inference_request", "POST", INFER, {"json": {"inputs": []}}),
+    "invalid_datatype": Case(400, "invalid_datatype", "POST", INFER, infer({**PIXELS, "datatype": "INT64"})),
+    "v2_datatype_not_a_string": Case(400, "invalid_datatype", "POST", INFER, infer({**PIXELS, "datatype": {}})),
+    "invalid_shape": Case(400, "invalid_shape", "POST", INFER, infer({**PIXELS, "shape": [1, 27, 29]})),
+    "invalid_binary_data": Case(
+        400,
+        "invalid_binary_data",
+        "POST",
+        INFER,
+        {"data": b'{"inputs": []}', "headers": {"Inference-Header-Content-Length": "999"}},
+    ),
+    "v2_invalid_json": Case(400, "invalid_json", "POST", INFER, {"data": b"{"}),
+    "v2_invalid_base64": Case(
+        400, "invalid_base64", "POST", INFER, infer({"name": "image", "shape": [1], "datatype": "BYTES", "data": ["*"]})
+    ),
+    "v2_too_many_files": Case(
+        413,
+        "too_many_files",
+        "POST",
+        INFER,
+        infer({**PIXELS, "shape": [3, 784], "data": [0] * 2352}),
+        env={"MAX_FILES_PER_REQUEST": "2"},
+    ),
+    "v2_payload_too_large": Case(
+        413, "payload_too_large", "POST", INFER, infer(seven()), env={"MAX_UPLOAD_BYTES": "1024"}
+    ),
+    "v2_unsupported_media_type": Case(
+        415,
+        "unsupported_media_type",
+        "POST",
+        INFER,
+        infer({"name": "image", "shape": [1], "datatype": "BYTES", "data": [base64.b64encode(b"<html>").decode()]}),
+    ),
+    "v2_no_digit_found": Case(422, "no_digit_found", "POST", INFER, infer({**PIXELS, "data": [255] * 784})),
+    "v2_log_unavailable": Case(
+        503,
+        "log_unavailable",
+        "POST",
+        INFER,
+        infer(PIXELS),
+        env={"PREDICTION_LOG": "sqlite://{tmp}/a-folder", "SPOOL_MAX_BYTES": "1024"},
+    ),
+}
+PREDICT.update(V2)
+
 TRAIN_AUTH = {"headers": {"Authorization": f"Bearer {TOKEN}"}}
 TRAIN = {
     # a training answers in minutes (tests/e2e/test_train_function.py); with the lock held these reach the handler
@@ -248,7 +323,14 @@ def _check(answer, case: Case) -> None:
     if case.code is not None:
         assert answer.headers["Content-Type"] == "application/json"
         body = answer.json()
-        assert body["error"] == case.code and body["message"], body
+        if case.path.startswith("/v2"):  # the Open Inference Protocol's shape, the code leading the message
+            assert (
+                body["code"] == case.code
+                and body["error"].startswith(f"{case.code}: ")
+                and body["error"][len(case.code) + 2 :]
+            ), body
+        else:
+            assert body["error"] == case.code and body["message"], body
     if case.status == 405:
         assert answer.headers["Allow"]
     if case.status == 503 and case.code != "train_disabled":
