@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ml.settings import ConfigError, MLSettings, read_settings, setting
+from service.secrets import read_secret
 
 __all__ = ["ConfigError", "Settings"]
 
@@ -66,13 +67,14 @@ class Settings(MLSettings):
 
     max_request_pixels: int = setting(50_000_000, 1, 400_000_000)  # all images of one request together
     prediction_log: str = setting("var/predictions.db", read=_prediction_log)  # sqlite:///path or cassandra://
-    cassandra_username: str | None = setting(None)
-    cassandra_password: str | None = setting(None)
+    # secrets: the value itself, or (on Lambda) the ARN of its secret in *_SECRET_ARN (service.secrets)
+    cassandra_username: str | None = setting(None, read=read_secret)
+    cassandra_password: str | None = setting(None, read=read_secret)
     cassandra_read_consistency: str = setting("LOCAL_QUORUM", choices=READ_CONSISTENCY_LEVELS)
     cassandra_local_dc: str | None = setting(None, read=_stripped)  # LOCAL_* consistency and routing: required
     cassandra_tls_ca: Path | None = setting(None, read=_existing_file)  # a CA bundle: TLS, certificates checked
     cassandra_protocol_version: int = setting(0, 0, 5)  # 0: negotiated with the cluster
-    train_token: str | None = setting(None)
+    train_token: str | None = setting(None, read=read_secret)
     max_upload_bytes: int = setting(4 * 1024 * 1024, 1024, 6 * 1024 * 1024)  # a Lambda request's own limit above
     max_files_per_request: int = setting(64, 1, 1000)
     model_refresh_seconds: int = setting(30, 0, 86400)
@@ -82,8 +84,10 @@ class Settings(MLSettings):
     spool_dir: Path = setting(Path("var/spool"))
     spool_max_bytes: int = setting(64 * 1024 * 1024, 1024, 2**40)
     predictions_read: str = setting("public", choices=("public", "token", "off"))  # who may read /predictions...
-    predictions_token: str | None = setting(None)
-    corrections_token: str | None = setting(None)  # set: only its holder may correct answers (they feed training)
+    predictions_token: str | None = setting(None, read=read_secret)
+    corrections_token: str | None = setting(
+        None, read=read_secret
+    )  # set: only its holder may correct answers (they feed training)
     low_confidence: float = setting(0.9, 0.0, 1.0)  # answers below this are "low confidence" in history and /stats
     log_format: str = setting("json", choices=("json", "text"))  # json: one object per line; text: for people
     log_level: str = setting("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))

@@ -1,0 +1,1 @@
+"""What a deployment runs besides the functions themselves: the pre-traffic gate."""
