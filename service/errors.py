@@ -46,6 +46,13 @@ class ModelUnavailable(ServiceError):
     code = "model_unavailable"
 
 
+class OutOfTime(ServiceError):
+    """The function is about to reach its time limit (on Lambda): nothing is written that the limit could cut
+    short; the client sends it again."""
+
+    code = "out_of_time"
+
+
 class ExportError(ServiceError):
     """An export of the log cannot be written as asked."""
 
@@ -80,6 +87,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (PreconditionFailed, 409),
     (TrainingInProgress, 409),
     (ModelUnavailable, 503),
+    (OutOfTime, 503),
     (StoreUnavailable, 503),
     (LogUnavailable, 503),
     (ArtifactError, 503),

@@ -46,6 +46,11 @@ class RequestTelemetry:
     prediction_ids: list[str] = field(default_factory=list)
     model_version: str | None = None
     training_outcome: str | None = None  # promoted / refused / failed (train function)
+    deadline: float | None = None  # time.monotonic() when the platform ends the request (Lambda's time limit)
+
+    def seconds_left(self) -> float:
+        """Until the platform's time limit; without one, forever."""
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

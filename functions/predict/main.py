@@ -17,4 +17,4 @@ asgi = app.serve_asgi  # scripts/serve.sh predict: gunicorn + uvicorn workers (s
 
 
 def lambda_handler(event, context):
-    return app.serve_lambda(event)
+    return app.serve_lambda(event, context)

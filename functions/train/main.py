@@ -17,4 +17,4 @@ asgi = app.serve_asgi  # scripts/serve.sh train: gunicorn + uvicorn workers (slo
 
 
 def lambda_handler(event, context):
-    return app.serve_lambda(event)
+    return app.serve_lambda(event, context)

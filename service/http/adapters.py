@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from service.errors import HTTPError
 from service.http.messages import Request, Response, payload_too_large
+from service.telemetry import request_id_from
 
 _TEXT_TYPES = ("application/json", "text/")
 
@@ -44,6 +47,20 @@ def to_flask(response: Response):
 def refused_flask(request) -> Request:
     """The request line and headers of a Flask request whose body was refused (for logs and metrics)."""
     return Request(request.method, request.path, {k.lower(): v for k, v in request.headers.items()}, {}, b"")
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the Lambda runtime says of one invocation: its request id (the one in Lambda's own START, END and
+    REPORT lines, and the function URL's ``requestContext.requestId``) and when its time limit falls."""
+
+    request_id: str
+    deadline: float  # time.monotonic()
+
+    @classmethod
+    def of(cls, context: Any) -> Invocation:
+        remaining = context.get_remaining_time_in_millis() / 1000
+        return cls(request_id_from(str(context.aws_request_id)), time.monotonic() + remaining)
 
 
 def from_lambda(event: dict[str, Any], max_body: int) -> Request:

@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from service import applog
-from service.errors import HTTPError, status_of
+from service.errors import HTTPError, OutOfTime, status_of
 from service.http.adapters import (
     ClientGone,
+    Invocation,
     asgi_request,
     from_flask,
     from_lambda,
@@ -33,6 +34,7 @@ from service.http.adapters import (
 from service.http.lane import CostlyLane
 from service.http.messages import Request, Response, error_response
 from service.http.observer import Observer
+from service.predlog.cql_connect import WORST_WRITE_S
 from service.predlog.group import GroupCommit
 from service.settings import Settings
 from service.telemetry import RequestTelemetry, request_id_from
@@ -48,6 +50,10 @@ PAGE_POLICY = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 TRAIN_MAX_BODY = 64 * 1024  # training parameters are a small JSON object
+_OUT_OF_TIME = (
+    "the function has less than {:g} s left before its time limit, too little to record the answer: nothing was "
+    "recorded; send it again"
+)
 
 Handler = Callable[[Request, RequestTelemetry], Response]
 
@@ -91,11 +97,20 @@ class Entrypoint:
         self.pages = pages
         self._lane = CostlyLane()
 
-    def handle(self, request: Request, lambda_runtime: bool = False, refused: HTTPError | None = None) -> Response:
-        """The handler's answer (or the adapter's refusal) with its records written, then finished."""
-        t = self._begin(request)
+    def handle(
+        self,
+        request: Request,
+        lambda_runtime: bool = False,
+        refused: HTTPError | None = None,
+        invocation: Invocation | None = None,
+    ) -> Response:
+        """The handler's answer (or the adapter's refusal) with its records written, then finished. On Lambda,
+        ``invocation`` gives the request its id and the time left before the function's limit."""
+        t = self._begin(request, invocation)
         with applog.request_context(t.request_id):
             response = error_response(refused) if refused is not None else self.handler(request, t)
+            if response.records and t.seconds_left() < WORST_WRITE_S:  # Lambda would cut the write short
+                response = error_response(OutOfTime(_OUT_OF_TIME.format(WORST_WRITE_S)))
             if response.records:
                 started = time.perf_counter()
                 try:
@@ -133,9 +148,11 @@ class Entrypoint:
             logger.exception("the prediction log's write failed on %s %s", request.method, request.path)
         return error_response(exc)
 
-    def _begin(self, request: Request) -> RequestTelemetry:
-        request_id = request_id_from(request.header("x-request-id"))
-        return RequestTelemetry(self.function, request_id, request.method.upper(), request.path, len(request.body))
+    def _begin(self, request: Request, invocation: Invocation | None = None) -> RequestTelemetry:
+        request_id = invocation.request_id if invocation else request_id_from(request.header("x-request-id"))
+        t = RequestTelemetry(self.function, request_id, request.method.upper(), request.path, len(request.body))
+        t.deadline = invocation.deadline if invocation else None
+        return t
 
     def _finish(
         self, request: Request, t: RequestTelemetry, response: Response, lambda_runtime: bool, grouped: bool = False
@@ -178,12 +195,14 @@ class Entrypoint:
             response = await self.handle_grouped(request)
         await send_asgi(send, response)
 
-    def serve_lambda(self, event: dict) -> dict:
+    def serve_lambda(self, event: dict, context: Any = None) -> dict:
+        """A function-URL event; ``context`` is the Lambda runtime's (its request id, its time left)."""
+        invocation = Invocation.of(context) if context is not None else None
         try:
             request = from_lambda(event, self.max_body)
         except HTTPError as exc:
-            return to_lambda(self.handle(refused_lambda(event), lambda_runtime=True, refused=exc))
-        return to_lambda(self.handle(request, lambda_runtime=True))
+            return to_lambda(self.handle(refused_lambda(event), True, exc, invocation))
+        return to_lambda(self.handle(request, True, invocation=invocation))
 
 
 def http_target(function: Callable, entrypoint: Entrypoint | None = None) -> Callable:

@@ -11,6 +11,9 @@ from service.errors import LogUnavailable
 # timeouts), so a coordinator's timeout reaches the retry policy instead of the client abandoning it first. A
 # write that still fails is spooled: a dead node costs an upload at most WRITE_TIMEOUT_S.
 WRITE_TIMEOUT_S = 2.5
+# The longest a request's records may take to be written before the answer: a write, its one retry
+# (service/predlog/retry.py), then the spool. On Lambda a request with less time left writes nothing.
+WORST_WRITE_S = 2 * WRITE_TIMEOUT_S + 1.0
 READ_TIMEOUT_S = 6.0
 CONNECT_TIMEOUT_S = 2.0
 # Reads go to a second replica when the first has not answered by then (every statement is idempotent).

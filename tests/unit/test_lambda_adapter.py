@@ -118,3 +118,38 @@ print(json.dumps([answer["statusCode"], scrape["statusCode"], "prometheus_client
     assert json.loads(lines[-1]) == [200, 404, False]
     emf = [json.loads(line) for line in lines if line.startswith('{"_aws"')]
     assert emf[0]["Function"] == "predict" and emf[0]["Digits"] == [4], emf
+
+
+class Context:
+    """The two members of the Lambda runtime's context object (awslambdaric's LambdaContext) a handler reads."""
+
+    def __init__(self, request_id: str, remaining_ms: int) -> None:
+        self.aws_request_id, self.remaining_ms = request_id, remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_on_lambda_the_invocations_request_id_is_the_requests_everywhere(monkeypatch, tmp_path):
+    handler = load_handler(monkeypatch, tmp_path)
+    lambda_id = "3f1c2b9e-8d4a-4c1e-9a7b-5e6f7a8b9c0d"
+    body, content_type = encode_multipart_formdata({"file": ("4.png", (GOLDEN / "4_canvas.png").read_bytes())})
+    headers = {"content-type": content_type, "x-request-id": "the-clients-own"}
+    result = handler(url_event("POST", "/", body, headers), Context(lambda_id, 10_000))
+    assert result["statusCode"] == 200 and result["headers"]["x-request-id"] == lambda_id
+    record = handler(url_event("GET", f"/predictions/{json.loads(result['body'])['id']}"), None)
+    assert json.loads(record["body"])["request_id"] == lambda_id
+
+
+def test_with_too_little_time_left_nothing_is_recorded_and_the_answer_says_so(monkeypatch, tmp_path):
+    from service.predlog.cql_connect import WORST_WRITE_S
+
+    handler = load_handler(monkeypatch, tmp_path)
+    body, content_type = encode_multipart_formdata({"file": ("4.png", (GOLDEN / "4_canvas.png").read_bytes())})
+    late = handler(url_event("POST", "/", body, {"content-type": content_type}), Context("a", int(WORST_WRITE_S * 500)))
+    assert late["statusCode"] == 503 and json.loads(late["body"])["error"] == "out_of_time"
+    assert "retry-after" in late["headers"]
+    listed = handler(url_event("GET", "/predictions"), None)
+    assert json.loads(listed["body"])["predictions"] == []  # nothing written that a time limit could cut short
+    in_time = handler(url_event("POST", "/", body, {"content-type": content_type}), Context("b", 15_000))
+    assert in_time["statusCode"] == 200
