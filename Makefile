@@ -17,7 +17,7 @@ ifndef V
 .SILENT:
 endif
 
-.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-spark mutate mutate-ci spark-stats lint lock golden layer bench reset clean cassandra stack ring kserve-client
+.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-lambda test-spark mutate mutate-ci spark-stats lint lock golden layer bench reset clean cassandra stack ring lambda kserve-client
 
 # The editable install is setuptools' compat mode: a plain path in a .pth file, where the default import-hook
 # finder cost every python start most of its site time. Its deprecation box asks nothing of a user: filtered.
@@ -73,6 +73,9 @@ cassandra: install $(STACK_STAMP) ## one Cassandra 5.0 node on 127.0.0.1:9042, d
 stack: install bytecode $(STACK_STAMP) ## the compose stack without Docker: SeaweedFS S3, Cassandra, both functions
 	$(PY) -m scripts.stack $(if $(TRAIN),--train)
 
+lambda: install $(STACK_STAMP)    ## both functions under AWS's Lambda runtime (RIE, awslambdaric, Python 3.12) behind local function URLs
+	$(PY) -m scripts.lambda_local
+
 ring: install-dev                 ## 3-node Cassandra ring on 127.0.0.1-3 under upload traffic, nodes killed
 	$(PY) -m benchmarks.cassandra_ring
 
@@ -87,6 +90,9 @@ test: install-dev $(KSERVE)       ## the full run .ci/run makes: every tier but 
 
 test-ring: install-dev            ## the 3-node Cassandra ring test (~2 min; .ci/run runs it after make test)
 	$(PY) -m pytest -q -m ring
+
+test-lambda: install-dev          ## both functions under AWS's Lambda runtime, through local function URLs (.ci/run runs it)
+	$(PY) -m pytest -q -m aws_lambda
 
 test-spark: install-dev $(SPARK_STAMP) ## the Spark analytics test on a real Cassandra node (~1 min; .ci/run runs it after test-ring)
 	$(PY) -m pytest -q -m spark

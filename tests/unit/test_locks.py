@@ -59,11 +59,19 @@ def _code(*folders: str) -> list[Path]:
     [
         (["ml", "service", "functions"], ["requirements/run.txt"]),
         (
-            ["scripts/stack.py", "scripts/cassandra_node.py", "scripts/servers.py", "scripts/starter_model.py"],
+            [
+                "scripts/stack.py",
+                "scripts/cassandra_node.py",
+                "scripts/servers.py",
+                "scripts/starter_model.py",
+                "scripts/lambda_local.py",
+                "scripts/function_url.py",
+                "layers/build.py",
+            ],
             ["requirements/run.txt", "requirements/stack.txt"],
         ),
     ],
-    ids=["make-run", "make-stack"],
+    ids=["make-run", "make-stack-and-lambda"],
 )
 def test_every_import_of_what_a_make_target_runs_is_in_its_locks(code, locks):
     paths = [p for entry in code for p in ([ROOT / entry] if entry.endswith(".py") else _code(entry))]

@@ -1,0 +1,140 @@
+"""Both functions as Lambda runs them (`make lambda`): AWS's Runtime Interface Emulator and runtime interface
+client on Python 3.12, predict on the built layer alone, behind local function URLs; the HTTP contract that
+matters through those URLs, and the recorded events invoked on the emulator directly. `make test-lambda`;
+under CI=true a missing Go or Python 3.12 fails the run."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from scripts.cassandra_node import free_port
+from tests.conftest import GOLDEN, MODEL_STORE, ROOT
+
+pytestmark = pytest.mark.aws_lambda
+EVENTS = ROOT / "tests" / "events"
+TOKENS = {"TRAIN_TOKEN": "lambda-train", "PREDICTIONS_TOKEN": "lambda-reader", "CORRECTIONS_TOKEN": "lambda-fixer"}
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _needs(tool: str, found: bool) -> None:
+    if not found:
+        message = f"{tool} is missing: `make lambda` needs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def lambda_urls(tmp_path_factory):
+    """`make lambda`'s two function URLs on a copy of the shipped model, and its state folder."""
+    from layers.build import runtime_interpreter
+
+    _needs("Go", shutil.which("go") is not None)
+    _needs("Python 3.12", runtime_interpreter("3.12") is not None)
+    tmp = tmp_path_factory.mktemp("lambda")
+    shutil.copytree(MODEL_STORE, tmp / "store")
+    ports = {"PREDICT_PORT": str(free_port()), "TRAIN_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        **ports,
+        **TOKENS,
+        "MODEL_STORE": f"file://{tmp / 'store'}",
+        "PREDICTION_LOG": f"sqlite://{tmp / 'p.db'}",
+    }
+    log = tmp / "lambda.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scripts.lambda_local", "--state", str(tmp / "state")],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 600  # the first run builds RIE and installs both runtimes
+        while "Ctrl-C stops both" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        yield {name: f"http://127.0.0.1:{ports[f'{name.upper()}_PORT']}" for name in ("predict", "train")}, tmp
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _upload(url: str, name: str) -> requests.Response:
+    return requests.post(url, files={"file": (name, (GOLDEN / name).read_bytes())}, timeout=60)
+
+
+def test_uploads_of_each_kind_are_answered_with_lambdas_request_id(lambda_urls):
+    urls, tmp = lambda_urls
+    predict = urls["predict"]
+    multipart = _upload(predict, "3_canvas.png")
+    raw = requests.post(predict, data=(GOLDEN / "9_paper.jpg").read_bytes(), headers={"Content-Type": "image/jpeg"})
+    as_json = requests.post(predict, json={"image": base64.b64encode((GOLDEN / "7_canvas.png").read_bytes()).decode()})
+    assert [r.status_code for r in (multipart, raw, as_json)] == [200, 200, 200], as_json.text
+    assert [r.json()["digit"] for r in (multipart, raw, as_json)] == [3, 9, 7]
+    request_id = multipart.headers["X-Request-Id"]
+    assert UUID.match(request_id)  # Lambda's own, not one the service drew
+    runtime_log = (tmp / "state" / "predict.log").read_text()
+    assert f"START RequestId: {request_id}" in runtime_log and f"request_id={request_id}" in runtime_log
+    reader = {"Authorization": f"Bearer {TOKENS['PREDICTIONS_TOKEN']}"}
+    record = requests.get(f"{predict}/predictions/{multipart.json()['id']}", headers=reader, timeout=30).json()
+    assert record["request_id"] == request_id
+
+
+def test_errors_history_corrections_and_health_through_the_function_url(lambda_urls):
+    predict = lambda_urls[0]["predict"]
+    text = requests.post(predict, files={"file": ("notes.txt", b"not an image")}, timeout=30)
+    assert text.status_code == 415 and text.json()["error"] == "unsupported_media_type"
+    # over the template's MAX_UPLOAD_BYTES (4 MiB), within Lambda's payload once base64-encoded
+    too_big_for_the_function = requests.post(predict, data=b"\x89PNG" + bytes(4 * 2**20 + 2**18), timeout=60)
+    assert too_big_for_the_function.json()["error"] == "payload_too_large"
+    too_big_for_lambda = requests.post(predict, data=bytes(7 * 2**20), timeout=60)
+    assert too_big_for_lambda.status_code == 413 and "Request must be smaller" in too_big_for_lambda.text
+    assert requests.get(f"{predict}/predictions", timeout=30).status_code == 401  # PREDICTIONS_READ=token
+    answered = _upload(predict, "4_canvas.png").json()
+    listed = requests.get(
+        f"{predict}/predictions?limit=3", headers={"Authorization": f"Bearer {TOKENS['PREDICTIONS_TOKEN']}"}
+    )
+    assert listed.status_code == 200 and answered["id"] in [p["id"] for p in listed.json()["predictions"]]
+    fixer = {"Authorization": f"Bearer {TOKENS['CORRECTIONS_TOKEN']}"}
+    label = requests.post(f"{predict}/predictions/{answered['id']}/label", json={"label": 4}, headers=fixer)
+    assert label.status_code == 200 and label.json()["label"] == 4
+    health = requests.get(f"{predict}/healthz", timeout=30)
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    page = requests.get(predict, headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+
+
+def test_the_recorded_events_invoked_on_the_emulator_directly(lambda_urls):
+    """What AWS sends, as AWS sends it: each recorded event through RIE's invoke API, no front in between."""
+    from scripts.function_url import INVOKE_PATH
+
+    rie = (lambda_urls[1] / "state" / "predict.rie").read_text()  # the emulator's own address
+    for name, status in (("healthz", 200), ("predict_multipart", 200), ("predict_raw_jpeg", 200)):
+        event = json.loads((EVENTS / f"{name}.json").read_text())
+        result = requests.post(rie + INVOKE_PATH, json=event, timeout=60).json()
+        assert result["statusCode"] == status, (name, result)
+
+
+@pytest.mark.training
+def test_train_trains_the_smallest_training_through_its_function_url(lambda_urls):
+    train = lambda_urls[0]["train"]
+    assert requests.post(train, json={}, timeout=30).status_code == 401
+    smallest = {"architecture": "mlp", "epochs": 1, "subset": 1000, "min_accuracy": 0.0}
+    done = requests.post(
+        train, json=smallest, headers={"Authorization": f"Bearer {TOKENS['TRAIN_TOKEN']}"}, timeout=900
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["version"] and UUID.match(done.headers["X-Request-Id"])
