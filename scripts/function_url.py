@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -108,14 +109,25 @@ def _message(status: int, text: str) -> tuple[int, list[tuple[str, str]], bytes]
     return status, [("Content-Type", "application/json")], json.dumps({"Message": text}).encode()
 
 
+class Environment(Protocol):
+    """An execution environment of the function: the emulator's URL, and a fresh one when it has died."""
+
+    url: str
+
+    def alive(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+
 class FunctionUrl(ThreadingHTTPServer):
-    """An HTTP server on ``port`` whose every request invokes the function behind ``rie`` (its base URL)."""
+    """An HTTP server on ``port`` whose every request invokes the function in ``environment``; one that died
+    (killed, crashed) is replaced by a fresh one at the next request, as Lambda starts a new one."""
 
     daemon_threads = True
 
-    def __init__(self, port: int, rie: str, timeout_s: float) -> None:
+    def __init__(self, port: int, environment: Environment, timeout_s: float) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
-        self.rie, self.timeout_s = rie, timeout_s
+        self.environment, self.timeout_s = environment, timeout_s
         self.one_at_a_time = threading.Lock()
 
     def invoke(self, event: dict) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -124,17 +136,29 @@ class FunctionUrl(ThreadingHTTPServer):
             return _message(413, f"Request must be smaller than {PAYLOAD_LIMIT} bytes for the InvokeFunction operation")
         with self.one_at_a_time:
             try:
-                done = requests.post(
-                    self.rie + INVOKE_PATH,
-                    data=payload,
-                    headers={"X-Amzn-RequestId": event["requestContext"]["requestId"]},
-                    timeout=self.timeout_s + 5,
-                )
+                done = self._post(payload, event["requestContext"]["requestId"])
+            except requests.ConnectionError:  # nothing was delivered: the environment died, and a new one takes it
+                time.sleep(0.2)  # a killed emulator may still look alive for a moment
+                try:
+                    done = self._post(payload, event["requestContext"]["requestId"], fresh=True)
+                except requests.RequestException:
+                    return _message(502, "Internal Server Error")
             except requests.RequestException:
                 return _message(502, "Internal Server Error")
         if done.status_code != 200 or done.content.startswith(b"Task timed out"):
             return _message(502, "Internal Server Error")
         return http_answer(done.content)
+
+
+    def _post(self, payload: bytes, request_id: str, fresh: bool = False) -> requests.Response:
+        if fresh or not self.environment.alive():
+            self.environment.start()
+        return requests.post(
+            self.environment.url + INVOKE_PATH,
+            data=payload,
+            headers={"X-Amzn-RequestId": request_id},
+            timeout=self.timeout_s + 5,
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -141,6 +142,8 @@ def local_environment(function: str, data: Path) -> dict[str, str]:
         MNIST_DIR=str(ROOT / "data" / "mnist"),
         TRAIN_DATA="local",
         SPOOL_DIR=str(data / "spool"),
+        # the template's S3 prefix, made local: a spool that outlives an execution environment
+        SPOOL_STORE=f"file://{data / 'spool-store'}",
         TRAIN_LOCK_FILE=str(data / "train.lock"),
         TRAIN_TOKEN=_token(data, "train-token"),
         PREDICTIONS_TOKEN=_token(data, "predictions-token"),
@@ -165,8 +168,18 @@ class Runtime:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
+        # the emulator is told to die with the thread that starts it (dies_with_parent): always this one, which
+        # lives as long as the runtime, never a request's thread that ends with its request
+        self._launcher = ThreadPoolExecutor(1, thread_name_prefix=f"{function}-launcher")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
+        self._launcher.submit(self._start).result()
+
+    def _start(self) -> None:
+        self.kill()  # what is left of an environment that stopped answering: its port is the new one's
         task_root = ROOT / "functions" / self.function
         # predict sees the layer alone (Lambda's /opt/python); train the repository, as its image holds it
         code = LAYER if self.function == "predict" else ROOT
@@ -196,6 +209,7 @@ class Runtime:
             start_new_session=True,
         )  # fmt: skip
         out.close()
+        (self.log.parent / f"{self.function}.pid").write_text(str(self.proc.pid))  # its process group
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # RIE listens once it has started; the function starts on first use
             if self.proc.poll() is not None:
@@ -220,6 +234,7 @@ class Runtime:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._launcher.shutdown()
 
 
 @contextmanager
@@ -230,7 +245,7 @@ def function_url(function: str, port: int, data: Path) -> Iterator[tuple[str, Ru
     runtime.start()
     (data / f"{function}.rie").write_text(runtime.url)  # the emulator itself, for invoking it without the front
     timeout = float(runtime.env["AWS_LAMBDA_FUNCTION_TIMEOUT"])
-    front = FunctionUrl(port, runtime.url, timeout)
+    front = FunctionUrl(port, runtime, timeout)
     thread = threading.Thread(target=front.serve_forever, name=f"{function}-url", daemon=True)
     thread.start()
     try:

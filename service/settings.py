@@ -83,6 +83,9 @@ class Settings(MLSettings):
     train_lock_file: Path = setting(Path("var/train.lock"))
     spool_dir: Path = setting(Path("var/spool"))
     spool_max_bytes: int = setting(64 * 1024 * 1024, 1024, 2**40)
+    # s3://bucket/prefix/: the spool in an object store, durable beyond one process's disk (Lambda's /tmp);
+    # empty: files in SPOOL_DIR
+    spool_store: str | None = setting(None, read=_stripped)
     predictions_read: str = setting("public", choices=("public", "token", "off"))  # who may read /predictions...
     predictions_token: str | None = setting(None, read=read_secret)
     corrections_token: str | None = setting(

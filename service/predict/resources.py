@@ -11,6 +11,7 @@ from ml.registry import ModelRegistry
 from ml.storage import open_object_store
 from service.model_cache import ModelCache
 from service.predlog import open_prediction_log
+from service.predlog.object_spool import ObjectSpool
 from service.predlog.spool import SpooledPredictionLog
 from service.settings import Settings
 
@@ -45,8 +46,10 @@ class Resources:
     def prediction_log(self) -> SpooledPredictionLog:
         """The configured log behind a durable local spool (nothing accepted is lost)."""
         if self._prediction_log is None:
+            settings = self.settings
+            spool = ObjectSpool(open_object_store(settings.spool_store)) if settings.spool_store else None
             prediction_log = SpooledPredictionLog(
-                open_prediction_log(self.settings), self.settings.spool_dir, self.settings.spool_max_bytes
+                open_prediction_log(settings), settings.spool_dir, settings.spool_max_bytes, spool=spool
             )
             prediction_log.ensure_schema()
             self._prediction_log = prediction_log

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from service.errors import LogUnavailable, SpoolFull
 from service.predlog.base import Correction, PredictionLog, PredictionRecord, StatsRow
+from service.predlog.object_spool import ObjectSpool
 from service.predlog.spool_files import (
     QUARANTINE,
     DamagedRecord,
@@ -110,9 +111,11 @@ class SpooledPredictionLog:
         retry_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         background: bool = True,
+        spool: ObjectSpool | None = None,
     ):
+        """``spool``: where refused records wait, when not in files under ``directory`` (service.predlog.object_spool)."""
         self.inner = inner
-        self.files = SpoolFiles(directory, max_bytes)
+        self.files: SpoolFiles | ObjectSpool = spool if spool is not None else SpoolFiles(directory, max_bytes)
         self.replayer = _Replayer(self.replay, retry_seconds, background)
         self._pid: int | None = None  # this process's own replayer and its lock: _fork_check sets them
         self._fork_check()
@@ -138,7 +141,10 @@ class SpooledPredictionLog:
                 if not self._schema_ready:
                     self.inner.ensure_schema()
                     self._schema_ready = True
-                _replay_files(self.inner, self.files)
+                if isinstance(self.files, SpoolFiles):
+                    _replay_files(self.inner, self.files)
+                else:  # each record its own object: the object spool replays them itself
+                    self.files.replay_into(self.inner)
             except LogUnavailable as exc:
                 self._trip(exc)
                 return False

@@ -138,3 +138,36 @@ def test_train_trains_the_smallest_training_through_its_function_url(lambda_urls
     )
     assert done.status_code == 200, done.text
     assert done.json()["version"] and UUID.match(done.headers["X-Request-Id"])
+
+
+def _kill_environment(state) -> None:
+    """What Lambda may do to an execution environment at any moment: gone at once, /tmp with it."""
+    os.killpg(int((state / "predict.pid").read_text()), signal.SIGKILL)
+
+
+def test_records_spooled_in_an_environment_that_dies_reach_the_log_from_the_next(lambda_urls):
+    from service.predlog.sqlite import SqlitePredictionLog
+
+    urls, tmp = lambda_urls
+    database = tmp / "p.db"
+    _kill_environment(tmp / "state")
+    database.rename(tmp / "p.db.aside")
+    database.mkdir()  # SQLite cannot open a folder: the log is down for the next environment
+    try:
+        answered = [_upload(urls["predict"], name).json() for name in ("2_canvas.png", "5_canvas.png", "8_canvas.png")]
+        assert all("digit" in a for a in answered), answered  # 200s: spooled where Lambda keeps it
+        assert len(list((tmp / "state" / "spool-store" / "pending").iterdir())) == 3
+        _kill_environment(tmp / "state")  # the environment that spooled them is gone
+    finally:
+        database.rmdir()
+        (tmp / "p.db.aside").rename(database)
+    assert requests.get(f"{urls['predict']}/healthz", timeout=60).status_code == 200  # a fresh environment
+    log = SqlitePredictionLog(database)
+    try:
+        deadline = time.monotonic() + 60
+        while any(log.get(a["id"]) is None for a in answered):
+            assert time.monotonic() < deadline, "the spooled records did not reach the log"
+            time.sleep(0.5)
+    finally:
+        log.close()
+    assert not list((tmp / "state" / "spool-store" / "pending").iterdir())

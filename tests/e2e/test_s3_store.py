@@ -270,3 +270,30 @@ def test_object_store_outage(tmp_path, monkeypatch):
                 assert recovered.status_code == 200 and recovered.json()["digit"] == 4, recovered.text
     finally:
         warm.__exit__(None, None, None)
+
+
+def test_a_spool_in_the_object_store_outlives_its_process_and_any_other_replays_it(s3_if_needed, any_store, tmp_path):
+    """On Lambda the spool's files would die with the execution environment: with SPOOL_STORE, what one
+    environment spooled while the log was down is replayed by the next one, and a damaged object is set aside."""
+    from service.predlog.object_spool import PENDING, ObjectSpool
+    from service.predlog.spool import SpooledPredictionLog
+    from service.predlog.sqlite import SqlitePredictionLog
+    from tests.fixtures.records import record
+
+    down = tmp_path / "down.db"
+    down.mkdir()  # SQLite cannot open a folder: the log refuses every write
+    first = SpooledPredictionLog(
+        SqlitePredictionLog(down), tmp_path / "unused", 1024, background=False, spool=ObjectSpool(any_store)
+    )
+    records = [record() for _ in range(3)]
+    first.write_many(records)  # accepted: whole in the object store
+    assert first.pending() == 3 and any_store.list(PENDING) == sorted(PENDING + r.id for r in records)
+    assert first.get(records[0].id) == records[0]  # readable while it waits
+    any_store.put(PENDING + "torn", b'0badc0de {"id": "x"')
+    # the environment dies here (nothing of it is used again); another one starts with the log back
+    log = SqlitePredictionLog(tmp_path / "up.db")
+    second = SpooledPredictionLog(log, tmp_path / "unused-too", 1024, background=False, spool=ObjectSpool(any_store))
+    second.ensure_schema()
+    assert second.flush() is True
+    assert [log.get(r.id) for r in records] == records
+    assert second.pending() == 0 and second.quarantined() == 1 and any_store.list(PENDING) == []
