@@ -141,10 +141,7 @@ class SpooledPredictionLog:
                 if not self._schema_ready:
                     self.inner.ensure_schema()
                     self._schema_ready = True
-                if isinstance(self.files, SpoolFiles):
-                    _replay_files(self.inner, self.files)
-                else:  # each record its own object: the object spool replays them itself
-                    self.files.replay_into(self.inner)
+                _replay(self.inner, self.files)
             except LogUnavailable as exc:
                 self._trip(exc)
                 return False
@@ -254,6 +251,15 @@ class SpooledPredictionLog:
     def close(self) -> None:
         self.replayer.stop.set()
         self.inner.close()
+
+
+def _replay(inner: PredictionLog, files: SpoolFiles | ObjectSpool) -> None:
+    """The spool's records into ``inner``: file by file under their locks, or, each record its own object, by
+    the object spool itself."""
+    if isinstance(files, ObjectSpool):
+        files.replay_into(inner)
+    else:
+        _replay_files(inner, files)
 
 
 def _replay_files(inner: PredictionLog, files: SpoolFiles) -> None:
