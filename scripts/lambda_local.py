@@ -159,6 +159,25 @@ def local_environment(function: str, data: Path) -> dict[str, str]:
     return {name: value for name, value in env.items() if not name.endswith("_SECRET_ARN")}
 
 
+def kill_environment(emulator: int) -> None:
+    """SIGKILL to the emulator's process group and to the runtime it started, which the emulator puts in a
+    group of its own: what Lambda does to an execution environment it recycles."""
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and int(fields[1]) == emulator:  # fields[1]: the parent's pid
+            try:
+                os.killpg(int(fields[2]), signal.SIGKILL)  # fields[2]: its process group
+            except ProcessLookupError:
+                pass
+    try:
+        os.killpg(emulator, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 class Runtime:
     """One function's execution environment: RIE and the runtime interface client it starts, on a free port,
     its output (START/END/REPORT lines and the function's own log) in ``log``."""
@@ -224,7 +243,7 @@ class Runtime:
     def kill(self) -> None:
         """As Lambda recycles an environment: at once, whatever it is doing."""
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            kill_environment(self.proc.pid)
             self.proc.wait()
 
     def stop(self) -> None:

@@ -81,6 +81,11 @@ class Settings(MLSettings):
     # larger originals go to the object store: partitions stay bounded (docs/scaling.md)
     inline_image_bytes: int = setting(4096, 0, 1024 * 1024)
     train_lock_file: Path = setting(Path("var/train.lock"))
+    # where the train function runs: one epoch of one member over all of MNIST, and the rest of a training, in
+    # seconds (benchmarks/training_time.py measures both); set, a training that cannot end before the
+    # function's time limit (Lambda's) is refused at once instead of being killed. 0: no bound
+    train_seconds_per_epoch: float = setting(0.0, 0.0, 86400.0)
+    train_seconds_fixed: float = setting(0.0, 0.0, 86400.0)
     spool_dir: Path = setting(Path("var/spool"))
     spool_max_bytes: int = setting(64 * 1024 * 1024, 1024, 2**40)
     # s3://bucket/prefix/: the spool in an object store, durable beyond one process's disk (Lambda's /tmp);

@@ -60,6 +60,12 @@ def parse_params(body: bytes) -> TrainRequest:
         raise HTTPError(400, "invalid_params", str(exc)) from None
 
 
+_TOO_LONG = (
+    "this training needs about {:.0f} s here (TRAIN_SECONDS_PER_EPOCH per epoch and member, TRAIN_SECONDS_FIXED "
+    "besides) and the function has {:.0f} s before its time limit: ask for fewer epochs or members, or a subset"
+)
+
+
 class Training:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -82,6 +88,10 @@ class Training:
         return self._train(parse_params(b""), t)
 
     def _train(self, params: TrainRequest, t: RequestTelemetry) -> Response:
+        settings = self.settings
+        needed = params.seconds_needed(settings.train_seconds_per_epoch, settings.train_seconds_fixed)
+        if needed > t.seconds_left():
+            raise HTTPError(422, "training_too_long", _TOO_LONG.format(needed, t.seconds_left()))
         try:
             result = run_training(self.settings, params, Report(say=logger.info)).as_dict()
         except TrainingInProgress:

@@ -21,6 +21,7 @@ from service.settings import Settings
 
 logger = logging.getLogger("digits.train")
 
+FULL_MNIST = 60_000  # MNIST's training images, which an epoch without a subset goes through
 # Everything a caller may choose: the training's and the gate's (declared in ml/), and the service's own.
 PARAMETERS = (
     TRAINING
@@ -39,6 +40,12 @@ class TrainRequest:
     min_accuracy: float
     force: bool
     include_corrections: bool
+
+    def seconds_needed(self, per_epoch: float, fixed: float) -> float:
+        """About how long this training takes where one epoch of one member over all of MNIST takes
+        ``per_epoch`` seconds and the rest (drawing, calibrating, exporting, publishing) ``fixed``."""
+        share = (self.config.subset or FULL_MNIST) / FULL_MNIST
+        return fixed + per_epoch * self.config.resolved_epochs() * self.config.resolved_members() * share
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> TrainRequest:

@@ -140,9 +140,11 @@ def test_train_trains_the_smallest_training_through_its_function_url(lambda_urls
     assert done.json()["version"] and UUID.match(done.headers["X-Request-Id"])
 
 
-def _kill_environment(state) -> None:
+def _kill_environment(state, function: str = "predict") -> None:
     """What Lambda may do to an execution environment at any moment: gone at once, /tmp with it."""
-    os.killpg(int((state / "predict.pid").read_text()), signal.SIGKILL)
+    from scripts.lambda_local import kill_environment
+
+    kill_environment(int((state / f"{function}.pid").read_text()))
 
 
 def test_records_spooled_in_an_environment_that_dies_reach_the_log_from_the_next(lambda_urls):

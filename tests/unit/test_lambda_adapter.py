@@ -153,3 +153,41 @@ def test_with_too_little_time_left_nothing_is_recorded_and_the_answer_says_so(mo
     assert json.loads(listed["body"])["predictions"] == []  # nothing written that a time limit could cut short
     in_time = handler(url_event("POST", "/", body, {"content-type": content_type}), Context("b", 15_000))
     assert in_time["statusCode"] == 200
+
+
+def test_on_lambda_a_training_that_cannot_end_in_the_time_left_is_refused_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    from service.http.entry import train_function
+    from service.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "TRAIN_TOKEN": "t0ken-with-enough-entropy",
+            "TRAIN_LOCK_FILE": str(tmp_path / "train.lock"),
+            "MODEL_STORE": f"file://{tmp_path / 'store'}",
+            "TRAIN_SECONDS_PER_EPOCH": "30",
+            "TRAIN_SECONDS_FIXED": "60",
+        }
+    )
+    app = train_function(settings)
+    auth = {"authorization": "Bearer t0ken-with-enough-entropy", "content-type": "application/json"}
+
+    def train(params: dict, seconds_left: int) -> dict:
+        event = url_event("POST", "/", json.dumps(params).encode(), auth)
+        return app.serve_lambda(event, Context("r", seconds_left * 1000))
+
+    default = train({}, 600)  # 10 epochs x 2 members x 30 s + 60 s: 660 s
+    assert default["statusCode"] == 422 and json.loads(default["body"])["error"] == "training_too_long"
+    assert "about 660 s" in json.loads(default["body"])["message"]
+    # one that fits goes on to the training itself: here it meets the lock another process holds
+    hold = "import fcntl, sys, time; f = open(sys.argv[1], 'w'); fcntl.lockf(f, fcntl.LOCK_EX); print(1, flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path / "train.lock")], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline()
+        small = train({"epochs": 2, "members": 1, "subset": 6000}, 900)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert small["statusCode"] == 409, small["body"]
