@@ -163,7 +163,7 @@ function historyItem(r) {
     `<span class="badge${low ? " low" : ""}">${pct(r.confidence)}${low ? " · low" : ""}</span>` +
     (r.label !== null ? `<span class="badge fixed">corrected to ${r.label}</span>` : "") +
     `<time datetime="${escapeHtml(r.created_at)}">${escapeHtml(when.toLocaleString())}</time></div>` +
-    `<div class="small"><a href="predictions/${encodeURIComponent(r.id)}/image">${escapeHtml(r.filename)}</a> · model ${escapeHtml(r.model_version)}</div>`;
+    `<div class="small"><a href="predictions/${encodeURIComponent(r.id)}/image">${escapeHtml(r.filename)}</a> <span class="model"> · model ${escapeHtml(r.model_version)}</span></div>`;
   li.append(img, meta, correction(r, () => {}));
   return li;
 }

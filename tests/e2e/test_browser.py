@@ -402,7 +402,7 @@ def test_the_stats_are_readable_on_a_phone(browser, site):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=2)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{site}/stats?days=30")
+    page.goto(f"{site}/stats")
     page.wait_for_selector("#by-digit svg rect")
     shoot(page, "phone-stats")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
