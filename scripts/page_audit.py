@@ -3,12 +3,15 @@
 Both come from npm at the versions pinned in scripts/page-audit/package-lock.json, installed with their
 install scripts disabled into a folder under var/ named after the lockfile's hash (a changed pin is a fresh
 install, an unchanged one costs nothing). Lighthouse drives Debian's Chromium, not a browser it downloads.
+The manifest's overrides pin two packages a dependency asks for as "latest", which would otherwise move
+under the lockfile (and make ``npm ci`` refuse it).
 
     python -m scripts.page_audit URL [URL ...]   # Lighthouse, desktop and mobile; reports in test-artifacts/
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -35,12 +38,22 @@ def tools_dir() -> Path:
     lock = (MANIFEST / "package-lock.json").read_bytes()
     home = ROOT / "var" / "page-audit" / hashlib.sha256(lock).hexdigest()[:12]
     modules = home / "node_modules"
-    if (modules / "lighthouse" / "cli" / "index.js").exists() and (modules / "axe-core" / "axe.min.js").exists():
+    done = home / ".installed"  # written after a whole install: an interrupted one is done again
+    if done.exists():
         return modules
     npm = shutil.which("npm")
     if npm is None:
         raise ToolMissing("npm is not installed: apt-get install npm (.ci/run does)")
     home.mkdir(parents=True, exist_ok=True)
+    with open(home.with_suffix(".lock"), "w") as lock_file:  # test workers in parallel install it once
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        if not done.exists():
+            _install(npm, home)
+            done.touch()
+    return modules
+
+
+def _install(npm: str, home: Path) -> None:
     for name in ("package.json", "package-lock.json"):
         shutil.copyfile(MANIFEST / name, home / name)
     # npm ci installs exactly the lockfile; no package's install script runs (none is needed: the browser
@@ -54,7 +67,6 @@ def tools_dir() -> Path:
     )
     if done.returncode != 0:
         raise RuntimeError(f"npm ci in {home} failed: {done.stderr.strip()[-2000:]}")
-    return modules
 
 
 def chromium() -> str:
