@@ -362,10 +362,17 @@ def test_every_control_has_a_name_and_the_keyboard_reaches_them(page, site):
 
 
 def tab_through(page, presses: int) -> list[str]:
+    """What each Tab reaches; each shows the focus ring (a thick outline, in the ring's own colour)."""
     reached = []
     for _ in range(presses):
         page.keyboard.press("Tab")
         reached.append(page.evaluate("document.activeElement.id || document.activeElement.textContent"))
+        if page.evaluate("document.activeElement === document.body"):
+            continue  # the first press can land on the document itself
+        ring = page.evaluate(
+            "(s => [s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor])(getComputedStyle(document.activeElement))"
+        )
+        assert ring[0] != "none" and ring[1] >= 2 and ring[2] == "rgb(29, 35, 48)", (reached[-1], ring)
     return reached
 
 
