@@ -43,11 +43,11 @@ def gzipped(body: bytes, level: int = STATIC_LEVEL) -> bytes | None:
     return packed if len(packed) < len(body) else None
 
 
-def add_vary(headers: dict[str, str]) -> None:
-    """Say that the answer depends on Accept-Encoding (a shared cache keeps one copy per encoding)."""
+def add_vary(headers: dict[str, str], name: str = VARY) -> None:
+    """Say that the answer depends on the request header ``name`` (a cache keeps one copy per value)."""
     named = [v.strip() for v in headers.get("Vary", "").split(",") if v.strip()]
-    if VARY.lower() not in (v.lower() for v in named):
-        headers["Vary"] = ", ".join([*named, VARY])
+    if name.lower() not in (v.lower() for v in named):
+        headers["Vary"] = ", ".join([*named, name])
 
 
 def compressible(request: Request, response: Response) -> bool:

@@ -317,6 +317,9 @@ def test_page_assets_are_served_with_etags(predict_url):
         assert http.get(f"{predict_url}/assets/{missing}", timeout=10).status_code == 404
     page = http.get(f"{predict_url}/stats", headers={"Accept": "text/html"}, timeout=10)
     assert page.headers["Content-Type"].startswith("text/html") and "assets/stats.js" in page.text
+    data = http.get(f"{predict_url}/stats", timeout=10)
+    for answer in (page, data):  # one URL, two answers: a cache must tell them apart by Accept
+        assert "Accept" in [v.strip() for v in answer.headers["Vary"].split(",")]
 
 
 def _raw(url: str, encoding: str, **headers: str):
