@@ -67,7 +67,7 @@ function bars(probabilities, best) {
     if (d === best) li.className = "best";
     li.innerHTML = `<span>${d}</span><span class="track"><span class="fill" style="width:${(p * 100).toFixed(2)}%"></span></span>` +
       `<span class="pct">${pct(p)}</span>`;
-    li.setAttribute("aria-label", `${d}: ${pct(p)}`);
+    li.setAttribute("aria-label", `${d}: ${pct(p)}${d === best ? ", the answer" : ""}`);
     return li;
   });
 }
@@ -80,15 +80,17 @@ function showResult(r) {
     `model ${r.model_version} · ${r.latency_ms.toFixed(1)} ms`;
   $("bars").replaceChildren(...bars(r.probabilities, r.digit));
   showImage($("seen"), `predictions/${r.id}/normalised.png`);
-  $("result-fix").replaceChildren(correctionForm(r, (updated) => {
+  $("result-fix").replaceChildren(correction(r, (updated) => {
     $("result-fix").querySelector(".done").textContent = `Saved: it was ${updated.label}. Thank you.`;
   }));
+  $("result-empty").hidden = true;
   $("result").hidden = false;
   revealAnswer();
 }
 
 function clearResult() {
   $("result").hidden = true;
+  $("result-empty").hidden = false;
   $("digit").textContent = "";
   $("confidence").textContent = "";
   $("bars").replaceChildren();
@@ -100,17 +102,31 @@ function clearResult() {
 // sight (a wide screen), nothing moves.
 function revealAnswer() {
   const box = $("result").querySelector(".answer").getBoundingClientRect();
-  if (box.top < 0 || box.bottom > window.innerHeight) $("result").scrollIntoView({ block: "nearest" });
+  if (box.top < 0 || box.bottom > window.innerHeight) $("result-card").scrollIntoView({ block: "nearest" });
 }
 
-function correctionForm(record, onSaved) {
-  const form = document.createElement("form");
-  form.className = "fix";
+// What a record is called where there are many: its answer, its file and when it came.
+function recordName(r) {
+  const answer = r.is_digit === false ? "not a digit" : r.digit;
+  const when = new Date(r.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return `the answer ${answer} for ${r.filename} at ${when}`;
+}
+
+// "Wrong?": a small disclosure per record, named after it, rather than a form on every row; it opens on
+// a select and a save button whose names say which record they correct.
+function correction(record, onSaved) {
+  const box = document.createElement("details");
+  box.className = "wrong";
   const id = `fix-${record.id}-${Math.random().toString(36).slice(2, 7)}`;
+  const name = escapeHtml(recordName(record));
   const options = `<option value=""${record.label === null ? " selected" : ""}>choose…</option>` + [...Array(10).keys()]
     .map((d) => `<option value="${d}"${d === record.label ? " selected" : ""}>${d}</option>`).join("");
-  form.innerHTML = `<label for="${id}">That's wrong, it was:</label> <select id="${id}" name="label">${options}</select>` +
-    ` <button type="submit">Save correction</button> <span class="done" role="status"></span>`;
+  box.innerHTML = `<summary>Wrong?<span class="vh"> Correct ${name}</span></summary>` +
+    `<form class="fix"><label for="${id}">It was<span class="vh"> (correcting ${name})</span></label>` +
+    ` <select id="${id}" name="label">${options}</select>` +
+    ` <button type="submit" class="secondary">Save correction<span class="vh"> of ${name}</span></button>` +
+    ` <span class="done" role="status"></span></form>`;
+  const form = box.querySelector("form");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (form.elements.label.value === "") {
@@ -128,7 +144,7 @@ function correctionForm(record, onSaved) {
       form.querySelector(".done").textContent = `Not saved: ${e.message}`;
     }
   });
-  return form;
+  return box;
 }
 
 function historyItem(r) {
@@ -143,13 +159,12 @@ function historyItem(r) {
   showImage(img, `predictions/${r.id}/normalised.png`);
   const meta = document.createElement("div");
   const answer = r.is_digit === false ? "not a digit" : r.digit;
-  meta.innerHTML = `<div class="meta"><span class="hdigit${r.is_digit === false ? " refused" : ""}" aria-label="answer">${answer}</span>` +
+  meta.innerHTML = `<div class="meta"><span class="vh">Answer:</span><span class="hdigit${r.is_digit === false ? " refused" : ""}">${answer}</span>` +
     `<span class="badge${low ? " low" : ""}">${pct(r.confidence)}${low ? " · low" : ""}</span>` +
     (r.label !== null ? `<span class="badge fixed">corrected to ${r.label}</span>` : "") +
     `<time datetime="${escapeHtml(r.created_at)}">${escapeHtml(when.toLocaleString())}</time></div>` +
-    `<div class="small"><a href="predictions/${encodeURIComponent(r.id)}/image">${escapeHtml(r.filename)}</a> · model ${escapeHtml(r.model_version)}</div>`;
-  meta.append(correctionForm(r, () => {}));
-  li.append(img, meta);
+    `<div class="small"><a href="predictions/${encodeURIComponent(r.id)}/image">${escapeHtml(r.filename)}</a> <span class="model"> · model ${escapeHtml(r.model_version)}</span></div>`;
+  li.append(img, meta, correction(r, () => {}));
   return li;
 }
 
@@ -207,10 +222,17 @@ function setUpCanvas() {
   let drawing = false;
   let drawn = false;
   let sent = false;  // this drawing has been sent: it changes with the next stroke
+  // the buttons work only on a drawing, and the pad's name says what it holds
+  const state = () => {
+    $("clear").disabled = $("send-drawing").disabled = !drawn;
+    pad.setAttribute("aria-label", !drawn ? "Drawing pad: empty" :
+      `Drawing pad: your drawing, ${sent ? "sent: its answer is on the page" : "not sent yet"}`);
+  };
   const clear = () => {
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, pad.width, pad.height);
     drawn = sent = false;
+    state();
   };
   const point = (event) => {
     const box = pad.getBoundingClientRect();
@@ -231,6 +253,7 @@ function setUpCanvas() {
     ctx.lineTo(x, y);
     ctx.stroke();
     drawn = true;
+    state();
   });
   pad.addEventListener("pointermove", (event) => {
     if (!drawing) return;
@@ -241,14 +264,17 @@ function setUpCanvas() {
   for (const name of ["pointerup", "pointercancel"]) {
     pad.addEventListener(name, () => { drawing = false; });
   }
-  $("clear").addEventListener("click", () => { clear(); showError(""); showNote(""); });
+  $("clear").addEventListener("click", () => { clear(); showError(""); showNote(""); pad.focus(); });
   $("send-drawing").addEventListener("click", () => {
     if (!drawn) { showError("Draw a digit first."); return; }
     if (sent) { showNote("This drawing was already sent: its answer is on the page. Draw on, or clear for another."); return; }
     sent = true;
-    pad.toBlob(async (blob) => { if (!(await predict(blob, "drawing.png"))) sent = false; }, "image/png");
+    state();
+    pad.toBlob(async (blob) => {
+      if (!(await predict(blob, "drawing.png"))) sent = false;
+      state();
+    }, "image/png");
   });
-  $("draw").hidden = false;
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -87,9 +87,10 @@ def from_lambda(event: dict[str, Any], max_body: int) -> Request:
 
 
 def to_lambda(response: Response) -> dict[str, Any]:
-    """Text answers as text; anything else, or "text" whose bytes are not UTF-8, base64-encoded."""
+    """Text answers as text; anything else (a gzipped page included), or "text" whose bytes are not UTF-8,
+    base64-encoded."""
     headers = {"content-type": response.content_type, **{k.lower(): v for k, v in response.headers.items()}}
-    if response.content_type.startswith(_TEXT_TYPES):
+    if response.content_type.startswith(_TEXT_TYPES) and "content-encoding" not in headers:
         try:
             return {
                 "statusCode": response.status,

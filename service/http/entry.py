@@ -31,6 +31,7 @@ from service.http.adapters import (
     to_flask,
     to_lambda,
 )
+from service.http.compression import compress_answer
 from service.http.lane import CostlyLane
 from service.http.messages import Request, Response, error_response
 from service.http.observer import Observer
@@ -157,7 +158,7 @@ class Entrypoint:
     def _finish(
         self, request: Request, t: RequestTelemetry, response: Response, lambda_runtime: bool, grouped: bool = False
     ):
-        response = self.pages(request, response)
+        response = compress_answer(request, self.pages(request, response))
         response.headers["X-Request-Id"] = t.request_id
         response.headers.update(SECURITY_HEADERS)
         if response.content_type.startswith("text/html"):

@@ -16,6 +16,7 @@ from typing import Any
 
 from ml.parameters import Parameters
 from service.errors import HTTPError, status_of
+from service.http.compression import add_vary
 from service.http.messages import Request, Response, error_response
 from service.http.pages import asset_response
 from service.http.params import query_values, wants_html
@@ -170,6 +171,8 @@ class Router:
             response = error_response(exc)
         if declared_route is not None:
             response.headers.update(declared_route.headers)
+            if declared_route.page is not None:
+                add_vary(response.headers, "Accept")  # a page for browsers, JSON for the rest, at one URL
         return response
 
     def _call(self, declared_route: Route, handler: Handler, segments: dict, request: Request, t) -> Response:

@@ -5,7 +5,6 @@ test-artifacts/screenshots/ (CI uploads them)."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -15,36 +14,12 @@ import requests
 from scripts.servers import function_server
 from tests.conftest import GOLDEN, ROOT, SHIPPED_VERSION
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "screenshots"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 TIMEOUT_MS = 20_000
 IN_VIEW = """(selector) => {
     const box = document.querySelector(selector).getBoundingClientRect();
     return box.top >= 0 && box.bottom <= window.innerHeight && box.height > 0;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM):
-        message = f"no Chromium at {CHROMIUM}: apt-get install chromium chromium-driver (.ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI installs it: its absence there is a failure, not a skip
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -153,8 +128,7 @@ def test_dropping_a_file_on_the_form_sends_it(page, site):
     assert "over" not in (page.get_attribute("#upload", "class") or "")
 
 
-def test_drawing_a_one_with_the_mouse_is_recognised(page, site):
-    page.goto(site)
+def draw_a_one(page) -> None:
     box = page.locator("#pad").bounding_box()
     x = box["x"] + box["width"] * 0.5
     page.mouse.move(x, box["y"] + box["height"] * 0.15)
@@ -162,6 +136,11 @@ def test_drawing_a_one_with_the_mouse_is_recognised(page, site):
     for step in range(1, 21):
         page.mouse.move(x + step * 0.4, box["y"] + box["height"] * (0.15 + step * 0.035))
     page.mouse.up()
+
+
+def test_drawing_a_one_with_the_mouse_is_recognised(page, site):
+    page.goto(site)
+    draw_a_one(page)
     posts, pending = watch_posts(page)
     page.click("#send-drawing")
     page.wait_for_function("() => document.getElementById('digit').textContent !== ''")
@@ -173,11 +152,22 @@ def test_drawing_a_one_with_the_mouse_is_recognised(page, site):
     assert len(posts) == 1 and len(requests.get(f"{site}/predictions", timeout=10).json()["predictions"]) == 1
 
 
-def test_sending_an_empty_drawing_says_so_and_sends_nothing(page, site):
+def test_the_drawing_buttons_work_only_on_a_drawing_and_the_pad_says_what_it_holds(page, site):
     page.goto(site)
-    page.click("#send-drawing")
-    assert page.inner_text("#error") == "Draw a digit first."
-    assert requests.get(f"{site}/predictions", timeout=10).json()["predictions"] == []
+    posts, pending = watch_posts(page)
+    assert page.is_disabled("#send-drawing") and page.is_disabled("#clear")
+    assert page.get_attribute("#pad", "aria-label") == "Drawing pad: empty"
+    assert "keyboard" in page.locator("#pad").evaluate(
+        "el => el.ariaDescribedByElements.map(e => e.textContent).join()"
+    )
+    draw_a_one(page)
+    assert page.is_enabled("#send-drawing") and page.is_enabled("#clear")
+    assert "not sent" in page.get_attribute("#pad", "aria-label")
+    page.click("#clear")
+    assert page.is_disabled("#send-drawing") and page.get_attribute("#pad", "aria-label") == "Drawing pad: empty"
+    assert page.evaluate("document.activeElement.id") == "pad"  # the focus stays on the pad, not lost to the body
+    settle(page, pending)
+    assert posts == [] and requests.get(f"{site}/predictions", timeout=10).json()["predictions"] == []
 
 
 def test_a_file_that_is_not_an_image_shows_the_servers_reason(page, site, tmp_path):
@@ -208,8 +198,11 @@ def test_a_correction_is_saved_and_shown_in_history(page, site):
     page.set_input_files("#file", str(GOLDEN / "3_canvas.png"))
     page.wait_for_function("() => document.getElementById('digit').textContent === '3'")
     item = page.locator("#history-list li").first
-    item.locator("select").select_option("8")
-    item.get_by_role("button", name="Save correction").click()
+    assert item.locator("select").is_hidden()  # behind "Wrong?": the answers outweigh the corrections
+    item.locator("summary").click()
+    # each control names the record it corrects: a screen reader tells one row's from another's
+    item.get_by_role("combobox", name="3_canvas.png").select_option("8")
+    item.get_by_role("button", name="Save correction of the answer 3 for 3_canvas.png").click()
     page.wait_for_selector("#history-list li .badge.fixed")
     assert page.locator("#history-list li").first.locator(".badge.fixed").inner_text() == "corrected to 8"
     stored = newest(site)
@@ -254,9 +247,12 @@ def test_the_stats_page_draws_its_charts(page, site):
     page.goto(f"{site}/stats")
     page.wait_for_selector("#per-day svg rect")
     assert page.locator("#kpis .kpi").first.inner_text() == "3"
-    assert page.locator("#per-day svg rect").count() == 2  # today: a bar for the 1s, one for the 4
-    assert page.locator("#quality svg circle").count() >= 2
+    assert page.locator("#per-day svg rect.bar").count() == 1  # today's three answers
+    assert page.locator("#by-digit svg rect.bar").count() == 2  # a bar for the 1s, one for the 4
+    assert "2 (67%)" in page.inner_text("#by-digit")  # each bar labelled directly
+    assert page.locator("#quality svg circle").count() >= 1
     assert SHIPPED_VERSION in page.inner_text("#models")
+    assert page.locator("#digit-table tbody tr").first.inner_text().split("\t")[1:] == "0 2 0 0 1 0 0 0 0 0".split()
     page.select_option("#days", "30")
     page.wait_for_function("() => document.querySelectorAll('#day-table tbody tr').length === 30")
 
@@ -357,11 +353,77 @@ def test_every_control_has_a_name_and_the_keyboard_reaches_them(page, site):
                       && !el.getAttribute('aria-labelledby') && !el.textContent.trim())
         .map(el => el.outerHTML)""")
     assert unnamed == []
+    reached = tab_through(page, 12)
+    assert {"file", "low-only", "refresh"} <= set(reached), reached
+    assert not {"clear", "send-drawing"} & set(reached), "buttons with nothing to act on are tab stops"
+    draw_a_one(page)
+    page.focus("#file")
+    assert {"send-drawing", "clear"} <= set(tab_through(page, 4))
+
+
+def tab_through(page, presses: int) -> list[str]:
+    """What each Tab reaches; each shows the focus ring (a thick outline, in the ring's own colour)."""
     reached = []
-    for _ in range(12):
+    for _ in range(presses):
         page.keyboard.press("Tab")
         reached.append(page.evaluate("document.activeElement.id || document.activeElement.textContent"))
-    assert {"file", "clear", "send-drawing", "low-only", "refresh"} <= set(reached), reached
+        if page.evaluate("document.activeElement === document.body"):
+            continue  # the first press can land on the document itself
+        ring = page.evaluate(
+            "(s => [s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor])(getComputedStyle(document.activeElement))"
+        )
+        assert ring[0] != "none" and ring[1] >= 2 and ring[2] == "rgb(29, 35, 48)", (reached[-1], ring)
+    return reached
+
+
+def test_the_answer_and_its_probabilities_are_above_the_fold_on_a_desktop(browser, site):
+    """A 1280x900 screen: the answer beside the form, nothing scrolled, nothing below the fold. The page and
+    the stats at this width and at a phone's are the README's pictures."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(site)
+    for name in ("4_chalk.png", "9_paper.jpg", "3_canvas.png", "7_paper.jpg"):
+        page.set_input_files("#file", str(GOLDEN / name))
+        page.wait_for_function(f"() => document.querySelector('#history-list li a')?.textContent === '{name}'")
+    page.locator("#history-list li summary").first.click()
+    assert page.evaluate("window.scrollY") == 0
+    for selector in ("#digit", "#bars li:last-child", "#confidence"):
+        assert page.evaluate(IN_VIEW, selector), f"{selector} is below the fold"
+    page.evaluate("window.scrollTo(0, 0)")
+    shoot(page, "desktop-page")
+    page.goto(f"{site}/stats")
+    page.wait_for_selector("#by-digit svg rect")
+    scrolled = page.evaluate(
+        "[...document.querySelectorAll('.scroll')].filter(r => r.scrollWidth > r.clientWidth).length"
+    )
+    assert scrolled == 0, "a table is wider than its card on a desktop"
+    shoot(page, "desktop-stats")
+    context.close()
+
+
+def test_the_stats_are_readable_on_a_phone(browser, site):
+    for name in ("1_canvas.png", "4_paper.jpg", "7_paper.jpg"):
+        with open(GOLDEN / name, "rb") as f:
+            requests.post(site, files={"file": (name, f, "image/png")}, timeout=30).raise_for_status()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=2)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{site}/stats")
+    page.wait_for_selector("#by-digit svg rect")
+    shoot(page, "phone-stats")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+    # chart text as tall on screen as the page's small print, not shrunk with the chart
+    heights = page.evaluate("[...document.querySelectorAll('.plot text')].map(t => t.getBoundingClientRect().height)")
+    assert heights and min(heights) >= 11, heights
+    tops = page.evaluate(
+        "[...document.querySelectorAll('#kpis > div')].map(d => Math.round(d.getBoundingClientRect().top))"
+    )
+    assert len(set(tops)) == 2 and tops.count(tops[0]) == 3, "the six key figures are not two rows of three"
+    for region in page.locator(".scroll").all():  # each table: fits, or scrolls as a named region the keyboard reaches
+        assert region.get_attribute("tabindex") == "0" and region.get_attribute("role") == "region"
+        assert page.locator(f"#{region.get_attribute('aria-labelledby')}").inner_text()
+    context.close()
 
 
 def test_a_private_history_asks_for_the_reader_token(page, predict_env, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import gzip
 import io
 import json
 import re
@@ -316,6 +317,44 @@ def test_page_assets_are_served_with_etags(predict_url):
         assert http.get(f"{predict_url}/assets/{missing}", timeout=10).status_code == 404
     page = http.get(f"{predict_url}/stats", headers={"Accept": "text/html"}, timeout=10)
     assert page.headers["Content-Type"].startswith("text/html") and "assets/stats.js" in page.text
+    data = http.get(f"{predict_url}/stats", timeout=10)
+    for answer in (page, data):  # one URL, two answers: a cache must tell them apart by Accept
+        assert "Accept" in [v.strip() for v in answer.headers["Vary"].split(",")]
+
+
+def _raw(url: str, encoding: str, **headers: str):
+    """A GET whose body is left as it came (requests would decode gzip itself)."""
+    return http.get(url, headers={"Accept-Encoding": encoding, **headers}, timeout=10, stream=True)
+
+
+@pytest.mark.parametrize("path", ["/", "/assets/app.js", "/assets/app.css", "/assets/stats.js", "/stats"])
+def test_pages_and_their_assets_are_gzipped_for_a_client_that_asks(predict_url, path):
+    plain = _raw(predict_url + path, "identity", Accept="text/html")
+    packed = _raw(predict_url + path, "gzip, deflate, br", Accept="text/html")
+    assert "Content-Encoding" not in plain.headers and packed.headers["Content-Encoding"] == "gzip"
+    for answer in (plain, packed):
+        assert "accept-encoding" in answer.headers["Vary"].lower()  # a shared cache keeps the two apart
+    body = packed.raw.read()
+    assert (
+        len(body) < len(plain.raw.read())
+        and gzip.decompress(body) == http.get(predict_url + path, headers={"Accept": "text/html"}, timeout=10).content
+    )
+    assert packed.headers["ETag"] != plain.headers["ETag"]  # two representations, two validators
+    again = _raw(predict_url + path, "gzip", Accept="text/html", **{"If-None-Match": packed.headers["ETag"]})
+    assert again.status_code == 304
+    refused = _raw(predict_url + path, "gzip;q=0, identity", Accept="text/html")
+    assert "Content-Encoding" not in refused.headers
+
+
+def test_a_predictions_json_answer_is_never_compressed_and_reads_are(predict_url):
+    with open(GOLDEN / "3_canvas.png", "rb") as f:
+        answer = http.post(predict_url, files={"file": ("3.png", f)}, headers={"Accept-Encoding": "gzip"}, timeout=30)
+    assert answer.status_code == 200 and "Content-Encoding" not in answer.headers
+    for _ in range(6):
+        http.post(predict_url, files={"file": ("3.png", (GOLDEN / "3_canvas.png").read_bytes())}, timeout=30)
+    listed = _raw(f"{predict_url}/predictions", "gzip")
+    assert listed.headers["Content-Encoding"] == "gzip"
+    assert len(json.loads(gzip.decompress(listed.raw.read()))["predictions"]) == 7
 
 
 def test_stored_originals_are_served_as_what_their_bytes_are(predict_url):

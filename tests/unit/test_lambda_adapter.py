@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 
 from urllib3 import encode_multipart_formdata
@@ -45,6 +46,9 @@ def test_the_page_its_assets_a_correction_and_stats_through_a_function_url(monke
         url_event("GET", "/assets/app.js", headers={"if-none-match": script["headers"]["etag"]}), None
     )
     assert revalidated["statusCode"] == 304
+    packed = handler(url_event("GET", "/assets/app.js", headers={"accept-encoding": "gzip"}), None)
+    assert packed["headers"]["content-encoding"] == "gzip" and packed["isBase64Encoded"]  # bytes, not text
+    assert gzip.decompress(base64.b64decode(packed["body"])).decode() == script["body"]
     answer = json.loads(
         handler(url_event("POST", "/", (GOLDEN / "0_chalk.png").read_bytes(), {"content-type": "image/png"}), None)[
             "body"
