@@ -149,7 +149,6 @@ class FunctionUrl(ThreadingHTTPServer):
             return _message(502, "Internal Server Error")
         return http_answer(done.content)
 
-
     def _post(self, payload: bytes, request_id: str, fresh: bool = False) -> requests.Response:
         if fresh or not self.environment.alive():
             self.environment.start()
