@@ -173,3 +173,24 @@ def test_records_spooled_in_an_environment_that_dies_reach_the_log_from_the_next
     finally:
         log.close()
     assert not list((tmp / "state" / "spool-store" / "pending").iterdir())
+
+
+def test_an_environment_restored_from_a_snapshot_draws_its_own_prediction_ids():
+    """SnapStart: what the runtime calls after a restore gives this process another clock sequence and node,
+    so that environments restored from one snapshot never mint the same id."""
+    from scripts.lambda_local import LAYER, STATE
+
+    script = (
+        "import snapshot_restore_py as s; from service.predlog.base import new_prediction_id as new\n"
+        "before = new()[19:]\n"
+        "[hook(*args, **kwargs) for hook, args, kwargs in s.get_after_restore()]\n"  # what a restore runs
+        "print(before, new()[19:])"
+    )
+    python = STATE / "predict" / "bin" / "python"
+    _needs("the predict runtime (make lambda installs it)", python.exists())
+    # this checkout's code (the layer is built from it) first, the layer's dependencies, the runtime's Python
+    env = {"PYTHONPATH": f"{ROOT}:{LAYER}"}
+    done = subprocess.run([str(python), "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    before, after = done.stdout.split()
+    assert before != after
