@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import time
 import uuid
@@ -105,6 +106,19 @@ def http_answer(result: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
     return int(answer["statusCode"]), headers, raw
 
 
+def _refused(exc: requests.ConnectionError) -> bool:
+    """The emulator refused the connection: the request never reached a function."""
+    from urllib3.exceptions import NewConnectionError
+
+    return isinstance(getattr(exc.args[0] if exc.args else None, "reason", None), NewConnectionError)
+
+
+def _failed(why: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What a function URL answers when the invocation itself failed; why, on this front's own output."""
+    print(f"function URL: 502, {why}", file=sys.stderr, flush=True)
+    return _message(502, "Internal Server Error")
+
+
 def _message(status: int, text: str) -> tuple[int, list[tuple[str, str]], bytes]:
     return status, [("Content-Type", "application/json")], json.dumps({"Message": text}).encode()
 
@@ -137,16 +151,19 @@ class FunctionUrl(ThreadingHTTPServer):
         with self.one_at_a_time:
             try:
                 done = self._post(payload, event["requestContext"]["requestId"])
-            except requests.ConnectionError:  # nothing was delivered: the environment died, and a new one takes it
+            except requests.ConnectionError as exc:
+                if not _refused(exc):  # delivered, and the environment ended while it ran: as Lambda answers that
+                    return _failed(f"the execution environment ended during the invocation: {exc}")
+                # nothing was delivered: the environment had died, and a new one takes the request
                 time.sleep(0.2)  # a killed emulator may still look alive for a moment
                 try:
                     done = self._post(payload, event["requestContext"]["requestId"], fresh=True)
-                except requests.RequestException:
-                    return _message(502, "Internal Server Error")
-            except requests.RequestException:
-                return _message(502, "Internal Server Error")
+                except requests.RequestException as again:
+                    return _failed(f"a fresh execution environment did not answer either: {again}")
+            except requests.RequestException as exc:
+                return _failed(f"the invocation failed: {exc}")
         if done.status_code != 200 or done.content.startswith(b"Task timed out"):
-            return _message(502, "Internal Server Error")
+            return _failed(f"the emulator answered {done.status_code}: {done.content[:200]!r}")
         return http_answer(done.content)
 
     def _post(self, payload: bytes, request_id: str, fresh: bool = False) -> requests.Response:

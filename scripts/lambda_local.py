@@ -159,23 +159,32 @@ def local_environment(function: str, data: Path) -> dict[str, str]:
     return {name: value for name, value in env.items() if not name.endswith("_SECRET_ARN")}
 
 
+def _stat(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat after the command's name: [state, parent, process group, ...]; [] once gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
 def kill_environment(emulator: int) -> None:
     """SIGKILL to the emulator's process group and to the runtime it started, which the emulator puts in a
-    group of its own: what Lambda does to an execution environment it recycles."""
-    for entry in Path("/proc").iterdir():
+    group of its own: what Lambda does to an execution environment it recycles. Returns once they are dead,
+    so that no request reaches one that is dying."""
+    groups = {emulator}
+    groups |= {
+        int(fields[2])
+        for pid in os.listdir("/proc")
+        if pid.isdigit() and (fields := _stat(pid))[1:2] == [str(emulator)]
+    }
+    for group in groups:
         try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except (OSError, ValueError):
-            continue
-        if entry.name.isdigit() and int(fields[1]) == emulator:  # fields[1]: the parent's pid
-            try:
-                os.killpg(int(fields[2]), signal.SIGKILL)  # fields[2]: its process group
-            except ProcessLookupError:
-                pass
-    try:
-        os.killpg(emulator, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    while any(_stat(group)[:1] not in ([], ["Z"]) for group in groups) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class Runtime:

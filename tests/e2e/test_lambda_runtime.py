@@ -142,9 +142,20 @@ def test_train_trains_the_smallest_training_through_its_function_url(lambda_urls
 
 def _kill_environment(state, function: str = "predict") -> None:
     """What Lambda may do to an execution environment at any moment: gone at once, /tmp with it."""
+    import socket
+    from urllib.parse import urlsplit
+
     from scripts.lambda_local import kill_environment
 
     kill_environment(int((state / f"{function}.pid").read_text()))
+    address = urlsplit((state / f"{function}.rie").read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # between requests: the next one must not meet it dying
+        try:
+            socket.create_connection((address.hostname, address.port), timeout=1).close()
+            time.sleep(0.05)
+        except OSError:
+            return
 
 
 def test_records_spooled_in_an_environment_that_dies_reach_the_log_from_the_next(lambda_urls):
@@ -194,3 +205,30 @@ def test_an_environment_restored_from_a_snapshot_draws_its_own_prediction_ids():
     assert done.returncode == 0, done.stderr
     before, after = done.stdout.split()
     assert before != after
+
+
+@pytest.mark.training
+def test_a_training_killed_with_its_environment_leaves_latest_and_history_as_they_were(lambda_urls):
+    """Lambda ends a training at the function's time limit by ending its environment: nothing half-made may
+    become the served model or enter the history a rollback reads."""
+    import threading
+
+    urls, tmp = lambda_urls
+    models = tmp / "store" / "models"
+    before = {name: (models / name).read_bytes() for name in ("LATEST", "HISTORY")}
+    versions = {p.name for p in models.iterdir() if p.is_dir()}
+    long = {"architecture": "cnn", "epochs": 50, "members": 1, "negatives": 0, "min_accuracy": 0.0}
+    answers: list[requests.Response] = []
+    auth = {"Authorization": f"Bearer {TOKENS['TRAIN_TOKEN']}"}
+    caller = threading.Thread(target=lambda: answers.append(requests.post(urls["train"], json=long, headers=auth)))
+    caller.start()
+    log = tmp / "state" / "train.log"
+    deadline = time.monotonic() + 300
+    while "training 1 model x 50 epochs" not in log.read_text():
+        assert time.monotonic() < deadline and caller.is_alive(), log.read_text()[-2000:]
+        time.sleep(0.5)
+    _kill_environment(tmp / "state", "train")
+    caller.join(60)
+    assert answers and answers[0].status_code == 502  # what a function URL answers for a function that ended
+    assert {name: (models / name).read_bytes() for name in before} == before
+    assert {p.name for p in models.iterdir() if p.is_dir() and (p / "metadata.json").exists()} == versions

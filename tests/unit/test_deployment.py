@@ -161,7 +161,11 @@ def test_template_keeps_secrets_out():
         "PredictFunction": {"PredictionsTokenSecretArn", "CorrectionsTokenSecretArn", "CassandraSecretArn"},
         "TrainFunction": {"TrainTokenSecretArn", "CassandraSecretArn"},
     }.items():
-        named = {v["Ref"] for v in environments(template)[function].values() if isinstance(v, dict) and "Ref" in v}
+        named = {
+            v["Ref"]
+            for v in environments(template)[function].values()
+            if isinstance(v, dict) and v.get("Ref", "").endswith("SecretArn")
+        }
         statements = resources[function]["Properties"]["Policies"][0]["Statement"]
         readable = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
         assert [{r["Ref"] for r in s["Resource"]} for s in readable] == [arns], function
@@ -211,7 +215,12 @@ def test_functions_deploy_through_gated_aliases_with_logs_that_expire():
         assert shift.startswith(kind)
         group = properties["LoggingConfig"]["LogGroup"]["Ref"]
         assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-        assert "SnapStart" not in properties  # prediction ids are drawn at import: a snapshot would share them
+    # SnapStart is offered for predict alone (its ids are drawn again after a restore), off by default
+    assert resources["PredictFunction"]["Properties"]["SnapStart"] == {"ApplyOn": {"Ref": "PredictSnapStart"}}
+    assert (
+        parameters["PredictSnapStart"]["Default"] == "None"
+        and "SnapStart" not in resources["TrainFunction"]["Properties"]
+    )
     alarms = resources["PredictFunction"]["Properties"]["DeploymentPreference"]["Alarms"]
     metrics = [resources[a["Ref"]]["Properties"] for a in alarms]
     names = {m.get("MetricName") for m in metrics} | {

@@ -62,7 +62,10 @@ MODEL_METADATA = {
 INFER_REQUEST = {
     "type": "object",
     "required": ["inputs"],
+    "additionalProperties": False,  # an unknown field is refused (400), not ignored
     "properties": {
+        "model_name": {"type": "string"},  # KServe's client repeats what the path says
+        "model_version": {"type": "string"},
         "id": {"type": "string"},
         "parameters": _PARAMETERS,
         "inputs": {
