@@ -59,7 +59,7 @@ MODEL_METADATA = {
         "outputs": {"type": "array", "items": _TENSOR_META},
     },
 }
-INFER_REQUEST = {
+INFER_REQUEST: dict = {
     "type": "object",
     "required": ["inputs"],
     "additionalProperties": False,  # an unknown field is refused (400), not ignored
