@@ -51,6 +51,7 @@ def lambda_urls(tmp_path_factory):
         **TOKENS,
         "MODEL_STORE": f"file://{tmp / 'store'}",
         "PREDICTION_LOG": f"sqlite://{tmp / 'p.db'}",
+        "MODEL_REFRESH_SECONDS": "0",  # a model promoted by a test is served at the next request
     }
     log = tmp / "lambda.log"
     with open(log, "wb") as out:
@@ -232,3 +233,34 @@ def test_a_training_killed_with_its_environment_leaves_latest_and_history_as_the
     assert answers and answers[0].status_code == 502  # what a function URL answers for a function that ended
     assert {name: (models / name).read_bytes() for name in before} == before
     assert {p.name for p in models.iterdir() if p.is_dir() and (p / "metadata.json").exists()} == versions
+
+
+def test_the_pre_traffic_gate_passes_a_good_version_and_refuses_a_broken_one(lambda_urls):
+    """The deployment's gate (service/deploy/pretraffic.py) sending its events to the predict function under
+    the Lambda runtime, as the hook sends them to a new version: the shipped model passes; a version whose
+    promoted model answers wrong is refused, every golden image named."""
+    from ml.registry import ModelRegistry
+    from ml.storage.filestore import FileObjectStore
+    from scripts.function_url import INVOKE_PATH
+    from service.deploy.pretraffic import check_predict, gate, golden
+    from tests.functional.test_pretraffic import HOOK, promote_a_version_answering_wrong
+
+    urls, tmp = lambda_urls
+    rie = (tmp / "state" / "predict.rie").read_text()
+
+    def send(event: dict) -> dict:
+        return requests.post(rie + INVOKE_PATH, json=event, timeout=60).json()
+
+    def run_gate() -> tuple[list[str], list[str]]:
+        reports: list[str] = []
+        return gate(lambda: check_predict(send, golden(HOOK / "golden")), reports.append), reports
+
+    assert run_gate() == ([], ["Succeeded"])
+    registry = ModelRegistry(FileObjectStore(tmp / "store"))
+    good = registry.latest_version()
+    broken = promote_a_version_answering_wrong(tmp / "store")
+    try:
+        problems, reports = run_gate()
+        assert reports == ["Failed"] and len(problems) == 10 and all(p.endswith(f"by {broken}") for p in problems)
+    finally:
+        registry.promote(good)
