@@ -84,7 +84,7 @@ def test_train_with_the_corrections_in_the_log(tmp_path):
         PREDICTION_LOG=f"sqlite://{tmp_path / 'p.db'}",
     )
     assert done.returncode == 0, done.stderr
-    assert "2 corrections from sqlite://" in done.stdout
+    assert "2 corrections from sqlite://" in done.stderr  # said as it goes, with the progress; results on stdout
     assert "corrections: 2 used x3; accuracy on them before" in done.stdout
     refused = run("train", "--include-corrections", "--correction-weight", "0")
     assert refused.returncode == 2 and "correction-weight" in refused.stderr

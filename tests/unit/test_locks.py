@@ -18,6 +18,8 @@ from tests.conftest import ROOT
 FIRST_PARTY = {"ml", "service", "functions", "scripts", "benchmarks", "tests", "layers"}
 # imported only by what installs its own lock: the Spark engine (`make spark-stats`, requirements/spark.txt)
 OWN_LOCK = {"pyspark", "py4j"}
+# provided by the platform where the code runs there: Lambda's Python runtime (requirements/lambda.txt locally)
+PLATFORM = {"snapshot_restore_py"}
 
 
 def _locked(*files: str) -> set[str]:
@@ -43,7 +45,7 @@ def _imports(paths: list[Path]) -> set[str]:
 def _missing(code: list[Path], lock: set[str]) -> dict[str, list[str]]:
     owners = packages_distributions()
     missing = {}
-    for module in sorted(_imports(code) - OWN_LOCK):
+    for module in sorted(_imports(code) - OWN_LOCK - PLATFORM):
         dists = [re.sub(r"[-_.]+", "-", d).lower() for d in owners.get(module, [module])]
         if not set(dists) & lock:
             missing[module] = dists
