@@ -152,6 +152,8 @@ lock: install-dev                 ## re-resolve the lock files from pyproject.to
 	$(LOCK) --extra serve --extra cassandra --constraint requirements.txt -o requirements/serve.txt
 	$(LOCK) --extra cassandra --constraint requirements.txt -o requirements/layer.txt
 	$(LOCK) --extra spark --constraint requirements.txt -o requirements/spark.txt
+	.venv/bin/uv pip compile requirements/lambda.in --python-version 3.12 --python-platform x86_64-manylinux_2_28 \
+	  --generate-hashes --no-header -q --constraint requirements.txt -o requirements/lambda.txt
 	.venv/bin/uv pip compile requirements/sam.in --universal --python-version 3.11 --generate-hashes --no-header -q \
 	  --constraint requirements-tools.txt -o requirements-tools.txt
 

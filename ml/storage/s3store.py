@@ -10,7 +10,9 @@ from ml.storage.base import NotFound, PreconditionFailed, StoreUnavailable
 
 
 class S3ObjectStore:
-    def __init__(self, bucket: str, prefix: str = "", connect_timeout: float = 2.0, read_timeout: float = 10.0):
+    # A few seconds each, two attempts: the worst case stays well inside the predict function's own time limit
+    # on Lambda. A read timeout bounds the wait for the next bytes, not for a whole (large) object.
+    def __init__(self, bucket: str, prefix: str = "", connect_timeout: float = 1.0, read_timeout: float = 3.0):
         import boto3
         from botocore.config import Config
 
