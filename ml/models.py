@@ -114,23 +114,87 @@ class ViewMean(layers.Layer):
         return {**super().get_config(), "views": self.views}
 
 
-def ensemble(members: list[keras.Model], shifts: tuple[tuple[int, int], ...] = ()) -> keras.Model:
+@keras.saving.register_keras_serializable(package="ml")
+class Unfamiliar(layers.Layer):
+    """(features (n, D), logits (n, 11)) -> logits (n, 11) whose eleventh adds the odds of ``ml.openset``'s
+    score: how far the features lie from every digit's. Its weights are fitted, never trained."""
+
+    def __init__(self, dims: int, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = int(dims)
+        self.centres = self.add_weight(shape=(10, self.dims), initializer="zeros", trainable=False, name="centres")
+        self.whiten = self.add_weight(shape=(self.dims, self.dims), initializer="zeros", trainable=False, name="whiten")
+        self.offset = self.add_weight(shape=(), initializer="zeros", trainable=False, name="offset")
+        self.scale = self.add_weight(shape=(), initializer="zeros", trainable=False, name="scale")
+
+    def set_fitted(self, fitted) -> None:
+        """Take an ``ml.openset.Unfamiliarity``'s values (centres whitened once here, not per picture)."""
+        self.centres.assign((fitted.means @ fitted.whiten).astype("float32"))
+        self.whiten.assign(fitted.whiten.astype("float32"))
+        self.offset.assign(float(fitted.offset))
+        self.scale.assign(float(fitted.scale))
+
+    def call(self, features, logits):
+        ops = keras.ops
+        z = ops.matmul(features, self.whiten)
+        # the differences themselves, not |z|^2 - 2 z.c + |c|^2: that cancels to noise in float32 near a centre
+        squared = ops.sum(ops.square(z[:, None, :] - self.centres[None, :, :]), axis=2)
+        log_odds = ops.clip(self.scale * (ops.min(squared, axis=1) - self.offset), -60.0, 60.0)
+        digits = logits[:, :10]
+        far = ops.logsumexp(digits, axis=1) + log_odds
+        return ops.concatenate([digits, ops.logaddexp(logits[:, 10], far)[:, None]], axis=1)
+
+    def compute_output_shape(self, features_shape, logits_shape):
+        return logits_shape
+
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims}
+
+
+def _averaged(members: list[keras.Model], views, shifts, outputs: tuple[str, ...]):
+    """Each member's ``outputs`` ("logits"; "features": what the logits layer reads) for every view, the
+    views averaged: a list per output, a member each. One sub-model per member, whatever it outputs:
+    model.keras must meet each member's layers once."""
+    out: list[list] = [[] for _ in outputs]
+    for i, m in enumerate(members):
+        tensors = [m.get_layer("logits").output if o == "logits" else m.get_layer("logits").input for o in outputs]
+        parts = keras.Model(m.inputs, tensors if len(tensors) > 1 else tensors[0], name=f"member_{i}")(views)
+        for found, part in zip(out, parts if len(tensors) > 1 else [parts], strict=True):
+            found.append(ViewMean(1 + len(shifts))(part) if shifts else part)
+    return out
+
+
+def _joined(parts: list):
+    return layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
+
+
+def ensemble_features(members: list[keras.Model], shifts: tuple[tuple[int, int], ...] = ()) -> keras.Model:
+    """(n, 28, 28, 1) -> (n, members * width): the members' last hidden features, each averaged over the
+    picture and its ``shifts`` as ``ensemble`` averages their logits; what ``ml.openset`` is fitted on."""
+    inputs = keras.Input((28, 28, 1))
+    views = ShiftedViews(((0, 0), *shifts))(inputs) if shifts else inputs
+    (features,) = _averaged(members, views, shifts, ("features",))
+    return keras.Model(inputs, _joined(features), name="features")
+
+
+def ensemble(members: list[keras.Model], shifts: tuple[tuple[int, int], ...] = (), unfamiliar=None) -> keras.Model:
     """One model that averages its members' logits over the picture and its ``shifts``: the softmax of
     the mean logit is the normalised geometric mean of the probabilities. Members trained from different
     seeds disagree on different digits, and so does one member on a digit moved by a pixel. Two members cost
     twice the training time; each view costs another inference of every member
-    (benchmarks/test_time_shifts.py); predict still runs
-    one TFLite file."""
-    if len(members) == 1 and not shifts:
+    (benchmarks/test_time_shifts.py); predict still runs one TFLite file. ``unfamiliar`` (an
+    ``ml.openset.Unfamiliarity``, for eleven-class members) adds its score to the eleventh class."""
+    if len(members) == 1 and not shifts and unfamiliar is None:
         return members[0]
     inputs = keras.Input((28, 28, 1))
     views = ShiftedViews(((0, 0), *shifts))(inputs) if shifts else inputs
-    logits = [
-        keras.Model(m.inputs, m.get_layer("logits").output, name=f"member_{i}")(views) for i, m in enumerate(members)
-    ]
+    wanted = ("logits",) if unfamiliar is None else ("logits", "features")
+    logits, *features = _averaged(members, views, shifts, wanted)
     mean = layers.Average()(logits) if len(logits) > 1 else logits[0]
-    if shifts:
-        mean = ViewMean(1 + len(shifts))(mean)
+    if unfamiliar is not None:
+        layer = Unfamiliar(int(unfamiliar.means.shape[1]), name="unfamiliar")
+        mean = layer(_joined(features[0]), mean)
+        layer.set_fitted(unfamiliar)
     outputs = layers.Activation("softmax", name="probabilities")(mean)
     return keras.Model(inputs, outputs, name="ensemble")
 

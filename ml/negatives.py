@@ -16,11 +16,26 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from ml import devset
+from ml import devset, shapes, typefaces
 from ml.devset import Sample
 from ml.labels import NOT_A_DIGIT
 
-KINDS = ("letters", "words", "typed", "scribbles", "doodles", "several_digits", "textures", "blank_paper")
+KINDS = (
+    "letters",
+    "words",
+    "typed",
+    "scribbles",
+    "doodles",
+    "several_digits",
+    "textures",
+    "blank_paper",
+    "typefaces",
+    "shapes",
+    "symbols",
+    "punctuation",
+    "specks",
+    "shadows",
+)
 # Letters a hand may write like a digit (O o D for 0, I l i j J T for 1 and 7, Z z for 2, S s for 5,
 # B for 8, b G for 6, g q a y for 9, h for 4, C c U u e for 0 or 6) are left out of the single letters:
 # a person sending one of those has sent a digit as far as anyone can tell.
@@ -310,6 +325,59 @@ def _blank_paper(rng, split, mnist):
     return _photo_bytes(paper, rng)
 
 
+def _specks(rng, split, mnist):
+    """A page with specks on it and nothing else: pepper and short fibres in training, dust clusters and
+    crumbs in the dev set."""
+    h, w = _frame(rng, split)
+    paper = np.full((h, w), rng.uniform(180, 240), np.float32)
+    img = Image.fromarray(paper.astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    ink = int(rng.uniform(20, 110))
+    for _ in range(int(rng.integers(15, 250))):
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        if split == "train" and rng.random() < 0.7:  # pepper
+            r = rng.uniform(0.5, 2.5)
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=ink)
+        elif split == "train":  # a short fibre
+            dx, dy = rng.normal(0, 6, 2)
+            draw.line((x, y, x + dx, y + dy, x + dx + rng.normal(0, 3), y + dy + rng.normal(0, 3)), fill=ink, width=1)
+        else:  # a crumb or a cluster of dust
+            for _ in range(int(rng.integers(1, 6))):
+                cx, cy, r = x + rng.normal(0, 3), y + rng.normal(0, 3), rng.uniform(0.7, 3.5)
+                draw.polygon(
+                    [(cx + r * np.cos(a), cy + r * np.sin(a) * rng.uniform(0.5, 1)) for a in range(0, 6)], fill=ink
+                )
+    return _photo_bytes(np.asarray(img, dtype=np.float32), rng)
+
+
+def _shadows(rng, split, mnist):
+    """Blank paper in a photo with the hard-edged shadow of a hand or a phone across it."""
+    h, w = _frame(rng, split)
+    paper = np.full((h, w), rng.uniform(190, 240), np.float32)
+    mask = Image.new("L", (w, h))
+    corners = [(rng.uniform(-0.2, 1.2) * w, rng.uniform(-0.2, 1.2) * h) for _ in range(int(rng.integers(3, 7)))]
+    ImageDraw.Draw(mask).polygon(corners, fill=255)
+    soft = np.asarray(mask.filter(ImageFilter.GaussianBlur(rng.uniform(1, 12))), dtype=np.float32) / 255
+    return _photo_bytes(paper - rng.uniform(30, 90) * soft, rng)
+
+
+def _typefaces(rng, split, mnist):
+    text = str(rng.choice(list(SAFE_LETTERS))) if rng.random() < 0.6 else _word(rng)
+    return typefaces.drawn((text,), rng, split)
+
+
+def _symbols(rng, split, mnist):
+    return typefaces.drawn(typefaces.SYMBOLS, rng, split)
+
+
+def _punctuation(rng, split, mnist):
+    return typefaces.drawn(typefaces.PUNCTUATION, rng, split)
+
+
+def _shapes(rng, split, mnist):
+    return shapes.figure(rng, split)
+
+
 _DRAWN = {
     "letters": _letters,
     "words": _words,
@@ -317,8 +385,12 @@ _DRAWN = {
     "scribbles": _scribbles,
     "doodles": _doodles,
     "several_digits": _several_digits,
+    "typefaces": _typefaces,
+    "shapes": _shapes,
+    "symbols": _symbols,
+    "punctuation": _punctuation,
 }
-_PHOTOGRAPHED = {"textures": _textures, "blank_paper": _blank_paper}
+_PHOTOGRAPHED = {"textures": _textures, "blank_paper": _blank_paper, "specks": _specks, "shadows": _shadows}
 
 
 def render(kind: str, rng: np.random.Generator, split: str, mnist: np.ndarray) -> tuple[str, bytes]:

@@ -56,7 +56,7 @@ TRAINING = Parameters(
     Parameter(
         "negatives",
         int,
-        4000,
+        5600,
         "not-a-digit uploads drawn to train the eleventh class, for all of MNIST (a subset gets its share); "
         "0: a ten-class model that answers every picture with a digit",
         0,
@@ -201,7 +201,9 @@ def train(
 
     config = replace(config, batch_size=min(config.batch_size, len(pool.fit_x)))
     members, history, progress = _fit_members(config, pool, corrections, report, started)
-    model = ensemble(members, NEIGHBOURS[: config.resolved_shifts()])
+    shifts = NEIGHBOURS[: config.resolved_shifts()]
+    unfamiliar = _fit_unfamiliar(members, shifts, pool, report) if pool.negatives else None
+    model = ensemble(members, shifts, unfamiliar)
     report.line("calibrating on the held-out digits and testing on MNIST's test set...")
     calibration, validation_p, validation_y = _calibrate(model, pool)
     seconds = time.perf_counter() - started
@@ -276,6 +278,8 @@ def _fit_members(config: TrainConfig, pool: _Pool, corrections: Corrections | No
     steps = max(1, len(pool.fit_x) // config.batch_size)
     x = _as_input(np.concatenate([pool.fit_x, *pool.extra_x]))
     y = np.concatenate([pool.fit_y.astype(np.int32), *[e.astype(np.int32) for e in pool.extra_y]])
+    if corrections is not None and not pool.negatives:  # "not a digit" is no class of a ten-class model
+        corrections = corrections.digits_only()
     if corrections is not None and len(corrections):
         cx, cy = corrections.as_training(config.correction_weight)
         x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
@@ -306,6 +310,28 @@ def _fit_members(config: TrainConfig, pool: _Pool, corrections: Corrections | No
             for k, vals in fitted.history.items():
                 history.setdefault(k, []).extend(round(float(v), 5) for v in vals)
     return members, history, progress
+
+
+UNFAMILIAR_FIT = 20_000  # MNIST digits the open-set score's Gaussians are fitted on (with every rendered digit)
+
+
+def _fit_unfamiliar(members, shifts, pool: _Pool, report: Report):
+    """``ml.openset``'s score fitted on the members' features of training digits (MNIST's and rendered
+    uploads'), its offset set on the held-out ones."""
+    from ml import openset
+    from ml.models import ensemble_features
+
+    report.line("fitting the open-set score on the digits' features...")
+    rendered = [(x[y < DIGITS], y[y < DIGITS]) for x, y in zip(pool.extra_x[:1], pool.extra_y[:1], strict=True)]
+    fit_x = np.concatenate([pool.fit_x[:UNFAMILIAR_FIT], *[x for x, _ in rendered]])
+    fit_y = np.concatenate([pool.fit_y[:UNFAMILIAR_FIT], *[y for _, y in rendered]]).astype(int)
+    held_x = np.concatenate([pool.val_x, pool.val_render_x[pool.val_render_y < DIGITS]])
+    features = ensemble_features(members, shifts)
+    return openset.fit(
+        features.predict(_as_input(fit_x), batch_size=1000, verbose=0),
+        fit_y,
+        features.predict(_as_input(held_x), batch_size=1000, verbose=0),
+    )
 
 
 def _batches(keras, advance):

@@ -81,7 +81,7 @@ function showResult(r) {
   $("bars").replaceChildren(...bars(r.probabilities, r.digit));
   showImage($("seen"), `predictions/${r.id}/normalised.png`);
   $("result-fix").replaceChildren(correction(r, (updated) => {
-    $("result-fix").querySelector(".done").textContent = `Saved: it was ${updated.label}. Thank you.`;
+    $("result-fix").querySelector(".done").textContent = `Saved: it was ${labelText(updated.label)}. Thank you.`;
   }));
   $("result-empty").hidden = true;
   $("result").hidden = false;
@@ -112,6 +112,11 @@ function recordName(r) {
   return `the answer ${answer} for ${r.filename} at ${when}`;
 }
 
+// A correction's label as people say it: a digit, or "not a digit".
+function labelText(label) {
+  return label === "not_a_digit" ? "not a digit" : String(label);
+}
+
 // "Wrong?": a small disclosure per record, named after it, rather than a form on every row; it opens on
 // a select and a save button whose names say which record they correct.
 function correction(record, onSaved) {
@@ -119,8 +124,9 @@ function correction(record, onSaved) {
   box.className = "wrong";
   const id = `fix-${record.id}-${Math.random().toString(36).slice(2, 7)}`;
   const name = escapeHtml(recordName(record));
-  const options = `<option value=""${record.label === null ? " selected" : ""}>choose…</option>` + [...Array(10).keys()]
-    .map((d) => `<option value="${d}"${d === record.label ? " selected" : ""}>${d}</option>`).join("");
+  const choices = [...[...Array(10).keys()].map((d) => [d, String(d)]), ["not_a_digit", "not a digit"]];
+  const options = `<option value=""${record.label === null ? " selected" : ""}>choose…</option>` + choices
+    .map(([v, text]) => `<option value="${v}"${v === record.label ? " selected" : ""}>${text}</option>`).join("");
   box.innerHTML = `<summary>Wrong?<span class="vh"> Correct ${name}</span></summary>` +
     `<form class="fix"><label for="${id}">It was<span class="vh"> (correcting ${name})</span></label>` +
     ` <select id="${id}" name="label">${options}</select>` +
@@ -130,10 +136,11 @@ function correction(record, onSaved) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (form.elements.label.value === "") {
-      form.querySelector(".done").textContent = "Choose the right digit first.";
+      form.querySelector(".done").textContent = "Choose the right digit (or not a digit) first.";
       return;
     }
-    const label = Number(form.elements.label.value);
+    const chosen = form.elements.label.value;
+    const label = chosen === "not_a_digit" ? chosen : Number(chosen);
     try {
       const updated = await fetchJSON(`predictions/${record.id}/label`, {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ label }),
@@ -161,7 +168,7 @@ function historyItem(r) {
   const answer = r.is_digit === false ? "not a digit" : r.digit;
   meta.innerHTML = `<div class="meta"><span class="vh">Answer:</span><span class="hdigit${r.is_digit === false ? " refused" : ""}">${answer}</span>` +
     `<span class="badge${low ? " low" : ""}">${pct(r.confidence)}${low ? " · low" : ""}</span>` +
-    (r.label !== null ? `<span class="badge fixed">corrected to ${r.label}</span>` : "") +
+    (r.label !== null ? `<span class="badge fixed">corrected to ${labelText(r.label)}</span>` : "") +
     `<time datetime="${escapeHtml(r.created_at)}">${escapeHtml(when.toLocaleString())}</time></div>` +
     `<div class="small"><a href="predictions/${encodeURIComponent(r.id)}/image">${escapeHtml(r.filename)}</a> <span class="model"> · model ${escapeHtml(r.model_version)}</span></div>`;
   li.append(img, meta, correction(r, () => {}));

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ml.labels import NOT_A_DIGIT
 from ml.parameters import Parameter, ParameterError, Parameters
 from service.errors import HTTPError
 from service.http.messages import Request
@@ -73,19 +74,33 @@ def require_json(request: Request, hint: str) -> None:
 
 
 LABEL = Parameter("label", int, None, "the digit the picture really shows", 0, 9)
+NOT_A_DIGIT_LABEL = "not_a_digit"  # the label saying the picture was no digit at all (stored as NOT_A_DIGIT)
+LABEL_HINT = f'send {{"label": 0-9}} or {{"label": "{NOT_A_DIGIT_LABEL}"}}'
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
 
 def parse_label(body: bytes) -> int:
-    """The body of a correction: exactly {"label": 0-9}."""
-    payload = parse_json(body, 'send a JSON body such as {"label": 7}')
+    """The body of a correction: exactly {"label": 0-9} or {"label": "not_a_digit"} (NOT_A_DIGIT). Refusals
+    name JSON's words for what came (null, an array), never Python's."""
+    payload = parse_json(body, LABEL_HINT)
     if not isinstance(payload, dict):
         raise HTTPError(
-            400, "invalid_label", f'send a JSON object such as {{"label": 7}}, not {type(payload).__name__}'
+            400, "invalid_label", f"{LABEL_HINT}: a JSON object, not {_JSON_TYPES.get(type(payload), 'a number')}"
         )
     unknown = sorted(set(payload) - {"label"})
     if unknown:
-        raise HTTPError(400, "invalid_label", f'unknown field(s) {", ".join(unknown)}; send only {{"label": 0-9}}')
+        raise HTTPError(400, "invalid_label", f"unknown field(s) {', '.join(unknown)}; {LABEL_HINT} only")
+    if "label" not in payload:
+        raise HTTPError(400, "invalid_label", f"the label is missing; {LABEL_HINT}")
+    value = payload["label"]
+    if value == NOT_A_DIGIT_LABEL:
+        return NOT_A_DIGIT
     try:  # 7.0 is the integer 7, as JSON Schema says (schemathesis found it): Parameter.validate takes it
-        return LABEL.validate(payload.get("label"))
-    except ParameterError as exc:
-        raise HTTPError(400, "invalid_label", f'{exc}; e.g. {{"label": 7}}') from None
+        return LABEL.validate(value)
+    except ParameterError:
+        shown = json.dumps(value, ensure_ascii=False)
+        raise HTTPError(
+            400,
+            "invalid_label",
+            f'label must be a whole number from 0 to 9 or "{NOT_A_DIGIT_LABEL}", not {shown[:40]}; {LABEL_HINT}',
+        ) from None

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from service.http.params import NOT_A_DIGIT_LABEL
 from service.http.uploads import FIELD, JSON_TYPES, MULTIPART, RAW_TYPES
+
+# A correction's label: the digit the picture really shows, or "not_a_digit" when it shows none
+LABEL_VALUE = {
+    "oneOf": [{"type": "integer", "minimum": 0, "maximum": 9}, {"type": "string", "enum": [NOT_A_DIGIT_LABEL]}],
+    "description": f'the digit the picture really shows, or "{NOT_A_DIGIT_LABEL}" when it shows none',
+}
 
 PREDICTION = {
     "type": "object",
@@ -36,7 +43,10 @@ PREDICTION = {
         "created_at": {"type": "string", "format": "date-time"},
         "latency_ms": {"type": "number"},
         "image_bytes": {"type": "integer"},
-        "label": {"type": ["integer", "null"], "minimum": 0, "maximum": 9},
+        "label": {
+            "anyOf": [LABEL_VALUE, {"type": "null"}],
+            "description": "what a person said the picture shows, when one corrected or confirmed the answer",
+        },
         "labelled_at": {"type": ["string", "null"]},
         "request_id": {"type": ["string", "null"]},
     },
@@ -168,7 +178,7 @@ CORRECTION: dict = {
     "description": "what a correction needs to know: its target and what was stored, nothing of the upload",
     "properties": {
         "id": {"type": "string"},
-        "label": {"type": "integer", "minimum": 0, "maximum": 9},
+        "label": LABEL_VALUE,
         "labelled_at": {"type": "string", "format": "date-time"},
     },
 }
@@ -177,5 +187,5 @@ LABEL_BODY = {
     "type": "object",
     "required": ["label"],
     "additionalProperties": False,
-    "properties": {"label": {"type": "integer", "minimum": 0, "maximum": 9}},
+    "properties": {"label": LABEL_VALUE},
 }

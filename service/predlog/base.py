@@ -105,7 +105,7 @@ class PredictionRecord:
     image_key: str | None = None  # object-store key, when the original is too large to inline
     image_size: int = 0
     extra: dict = field(default_factory=dict)
-    label: int | None = None  # the right digit, when a person corrected (or confirmed) the answer
+    label: int | None = None  # the right digit (NOT_A_DIGIT: none), when a person corrected or confirmed the answer
     labelled_at: datetime | None = None
     request_id: str | None = None  # X-Request-Id of the upload: follows a request from the page to this record
 
@@ -132,7 +132,7 @@ class PredictionRecord:
             "created_at": _iso(self.created_at),
             "latency_ms": round(self.latency_ms, 3),
             "image_bytes": self.image_size,
-            "label": self.label,
+            "label": "not_a_digit" if self.label == NOT_A_DIGIT else self.label,
             "labelled_at": _iso(self.labelled_at) if self.labelled_at else None,
             "request_id": self.request_id,
         }

@@ -37,12 +37,26 @@ CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_at DESC);
 -- per-day stats and the export's keyset pages (day, created_at, id) are range scans of this index
 CREATE INDEX IF NOT EXISTS predictions_by_day_time ON predictions (day, created_at, id);
 -- Corrections live in their own table, so a database from before they existed
--- needs no migration: this CREATE is all it takes.
+-- needs no migration: this CREATE is all it takes. A label is a digit, or 10: not a digit at all.
 CREATE TABLE IF NOT EXISTS labels (
     id TEXT PRIMARY KEY REFERENCES predictions (id),
-    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
+    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 10),
     labelled_at TEXT NOT NULL
 );
+"""
+
+# SQLite alters no CHECK: the table is copied into one that takes label 10, in one transaction
+_WIDER_LABELS = """
+BEGIN;
+CREATE TABLE labels_wider (
+    id TEXT PRIMARY KEY REFERENCES predictions (id),
+    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 10),
+    labelled_at TEXT NOT NULL
+);
+INSERT INTO labels_wider (id, label, labelled_at) SELECT id, label, labelled_at FROM labels;
+DROP TABLE labels;
+ALTER TABLE labels_wider RENAME TO labels;
+COMMIT;
 """
 
 # one row, rewritten by the health check: "reachable" means a write succeeds, not that a read does
@@ -244,6 +258,9 @@ class SqlitePredictionLog:
         columns = {row[1] for row in self.db.run("PRAGMA table_info(predictions)")}
         if "request_id" not in columns:  # a log from before request ids: one added column, nothing rewritten
             self.db.run("ALTER TABLE predictions ADD COLUMN request_id TEXT")
+        (labels,) = self.db.run("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'labels'")[0]
+        if "BETWEEN 0 AND 9)" in labels:  # a log from before "not a digit" labels: its CHECK refuses them
+            self.db.run(_WIDER_LABELS, script=True)
 
     def write(self, record: PredictionRecord) -> None:
         self.db.run(_INSERT, _row(record))

@@ -207,6 +207,14 @@ def test_a_correction_is_saved_and_shown_in_history(page, site):
     assert page.locator("#history-list li").first.locator(".badge.fixed").inner_text() == "corrected to 8"
     stored = newest(site)
     assert (stored["digit"], stored["label"]) == (3, 8)
+    item = page.locator("#history-list li").first  # and a picture that was no digit at all says so
+    item.locator("summary").click()
+    item.get_by_role("combobox", name="3_canvas.png").select_option(label="not a digit")
+    item.get_by_role("button", name="Save correction of the answer 3 for 3_canvas.png").click()
+    page.wait_for_function(
+        "() => document.querySelector('#history-list li .badge.fixed').textContent === 'corrected to not a digit'"
+    )
+    assert newest(site)["label"] == "not_a_digit"
 
 
 def test_a_picture_that_is_not_a_digit_is_shown_as_not_a_digit(page, site):

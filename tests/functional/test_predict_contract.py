@@ -255,6 +255,8 @@ def _predict(url: str, name: str = "4_canvas.png") -> dict:
         (b'{"label": 3.5}', "invalid_label"),
         (b"[3]", "invalid_label"),
         (b'{"label": 3, "note": "x"}', "invalid_label"),
+        (b'{"label": null}', "invalid_label"),
+        (b'{"label": "not a digit"}', "invalid_label"),
         (b"[" * 100_000, "invalid_json"),
         (b'{"label": ' + b"{" * 50_000, "invalid_json"),
     ],
@@ -266,6 +268,18 @@ def test_bad_corrections_are_400_and_change_nothing(predict_url, body, code):
     )
     assert (answer.status_code, answer.json()["error"]) == (400, code)
     assert http.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] is None
+
+
+def test_not_a_digit_is_a_correction_too(predict_url):
+    """A person says the picture was no digit: stored, answered and listed as "not_a_digit", counted in the
+    stats as a corrected answer the model got wrong (it had read a 4)."""
+    pid = _predict(predict_url)["id"]
+    answer = http.post(f"{predict_url}/predictions/{pid}/label", json={"label": "not_a_digit"}, timeout=10)
+    assert answer.status_code == 200 and answer.json()["label"] == "not_a_digit"
+    assert http.get(f"{predict_url}/predictions/{pid}", timeout=10).json()["label"] == "not_a_digit"
+    assert http.get(f"{predict_url}/predictions", timeout=10).json()["predictions"][0]["label"] == "not_a_digit"
+    total = http.get(f"{predict_url}/stats?days=1", timeout=10).json()["total"]
+    assert (total["corrected"], total["corrected_accuracy"]) == (1, 0.0)
 
 
 def test_a_correction_is_stored_replaced_and_reported(predict_url):

@@ -119,6 +119,41 @@ def test_a_label_is_stored_and_read_back_everywhere(prediction_log):
     ]
 
 
+def test_not_a_digit_is_a_label_every_backend_keeps(prediction_log):
+    from ml.labels import NOT_A_DIGIT
+
+    answered = record(digit=7)
+    prediction_log.write(answered)
+    prediction_log.set_label(answered.id, NOT_A_DIGIT, datetime(2026, 12, 7, 12, 0, tzinfo=UTC))
+    assert prediction_log.get(answered.id).label == NOT_A_DIGIT
+    assert [(c.label, c.digit) for c in prediction_log.corrections()] == [(NOT_A_DIGIT, 7)]
+
+
+def test_a_sqlite_log_from_before_not_a_digit_labels_takes_them_and_keeps_its_labels(tmp_path):
+    """Its labels table was made with CHECK (label BETWEEN 0 AND 9): opening it rebuilds the table."""
+    from ml.labels import NOT_A_DIGIT
+    from service.predlog import sqlite as backend_module
+
+    old_schema = backend_module.SCHEMA.replace("BETWEEN 0 AND 10", "BETWEEN 0 AND 9")
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        db.executescript(old_schema)
+    first, second = record(digit=3), record(digit=5)
+    log = SqlitePredictionLog(tmp_path / "log.db")
+    for r in (first, second):
+        log.write(r)
+    with sqlite3.connect(tmp_path / "log.db") as db:  # a label written by the old code, straight into its table
+        db.execute(
+            "INSERT INTO labels (id, label, labelled_at) VALUES (?, 8, '2026-12-01T00:00:00+00:00')", (first.id,)
+        )
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("INSERT INTO labels (id, label, labelled_at) VALUES (?, 10, 'x')", (second.id,))
+    log = SqlitePredictionLog(tmp_path / "log.db")
+    log.ensure_schema()  # as the service does when it opens the log: the table is widened, its rows kept
+    log.ensure_schema()  # and only once
+    log.set_label(second.id, NOT_A_DIGIT, datetime(2026, 12, 7, tzinfo=UTC))
+    assert (log.get(first.id).label, log.get(second.id).label) == (8, NOT_A_DIGIT)
+
+
 def test_labelling_an_unknown_id_is_none(prediction_log):
     assert prediction_log.set_label(new_prediction_id(), 4, datetime.now(UTC)) is None
     assert list(prediction_log.corrections()) == []

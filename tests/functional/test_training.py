@@ -144,10 +144,107 @@ def test_corrections_join_training_and_are_reported(mnist_data, tmp_path):
     assert registry.metadata(outcome.version)["metrics"]["corrections"] == report
 
 
+def test_a_picture_corrected_as_not_a_digit_is_refused_by_the_next_model(mnist_data):
+    """Figures the shipped model reads as digits, corrected to "not a digit": a training with those
+    corrections answers not-a-digit for most of them; the same training without them does not."""
+    from ml import negatives
+    from ml.corrections import Corrections
+    from ml.evaluation import prepare
+    from ml.labels import NOT_A_DIGIT
+    from ml.predictor import Predictor
+    from tests.conftest import MODEL_STORE
+
+    shipped = ModelRegistry(FileObjectStore(MODEL_STORE))
+    predictor = Predictor(shipped.load(shipped.latest_version(), files=(TFLITE_FILE,)))
+    drawn = [p.image for p in prepare(negatives.generate(mnist_data.x_test, 150, 11, "eval", ("shapes", "symbols")))]
+    images = np.stack([image for image in drawn if image is not None])
+    read_as_digits = images[np.argmax(predictor.probabilities(images), axis=1) != NOT_A_DIGIT][:60]
+    assert len(read_as_digits) >= 30
+    pairs = [(np.round(image * 255).astype(np.uint8).tobytes(), NOT_A_DIGIT) for image in read_as_digits]
+    corrections = Corrections.from_pairs(pairs)
+    config = TrainConfig("cnn", epochs=2, subset=3000, correction_weight=10, members=1, negatives=200)
+    without = train(config, mnist_data)
+    with_them = train(config, mnist_data, corrections=corrections)
+    refused_without = corrections.accuracy(without.model.predict(read_as_digits[..., None], verbose=0))
+    assert with_them.corrections["accuracy_after"] > 0.8 > refused_without + 0.2
+
+
 def test_malformed_corrections_are_refused():
     from ml.corrections import Corrections
     from ml.errors import DataIntegrityError
 
     with pytest.raises(DataIntegrityError, match="783 image bytes"):
         Corrections.from_pairs([(bytes(783), 3)])
+    with pytest.raises(DataIntegrityError, match="label 11"):
+        Corrections.from_pairs([(bytes(784), 11)])
+    ten_classes = Corrections.from_pairs([(bytes(784), 3), (bytes(784), 10)]).digits_only()
+    assert ten_classes.labels.tolist() == [3]
     assert len(Corrections.from_pairs([])) == 0
+
+
+def test_the_open_set_score_adds_its_odds_to_the_eleventh_class_in_keras_tflite_and_numpy():
+    """The score of ml.openset inside the model: the eleventh logit of an ensemble with ``unfamiliar`` is
+    log(exp(l10) + exp(lse(digits) + log_odds)) of the distance to the nearest digit, the same in Keras,
+    after a save and load, in the TFLite file, and in numpy; a picture far from every digit is refused."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ml import openset
+    from ml.export import keras_from_bytes, keras_to_bytes, to_tflite
+    from ml.models import NEIGHBOURS, cnn, ensemble, ensemble_features
+
+    members = [cnn(classes=11) for _ in range(2)]
+    rng = np.random.default_rng(3)
+    digits = rng.random((200, 28, 28, 1)).astype(np.float32) * 0.2
+    features = ensemble_features(members, NEIGHBOURS[:2])
+    fitted = openset.fit(
+        features.predict(digits, verbose=0), rng.integers(0, 10, 200), features.predict(digits[:50], verbose=0)
+    )
+    assert fitted.means.shape == (10, 256) and fitted.scale > 0
+    images = np.concatenate([digits[:3], np.ones((2, 28, 28, 1), np.float32)])  # the last two unlike any
+    plain = ensemble(members, NEIGHBOURS[:2])
+    logits = np.log(plain.predict(images, verbose=0))
+    expected = openset.combined_logits(logits, fitted.log_odds(features.predict(images, verbose=0)))
+    expected = np.exp(expected - expected.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    model = ensemble(members, NEIGHBOURS[:2], fitted)
+    assert np.allclose(model.predict(images, verbose=0), expected, atol=1e-4)
+    assert np.allclose(keras_from_bytes(keras_to_bytes(model)).predict(images, verbose=0), expected, atol=1e-4)
+    interpreter = Interpreter(model_content=to_tflite(model))
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(images.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
+    interpreter.invoke()
+    assert np.allclose(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), expected, atol=1e-4)
+    assert (expected[3:, 10] > 0.99).all() and (expected[3:, 10] > plain.predict(images[3:], verbose=0)[:, 10]).all()
+
+
+def test_leaving_a_family_out_answers_as_the_served_model_with_its_own_heads():
+    """ml.holdout takes a model apart (view-averaged features, heads, open-set score) and answers in numpy:
+    with the model's own heads it refuses exactly what the model refuses; heads refitted by logistic
+    regression on features learn a family that stands apart."""
+    from ml import openset
+    from ml.calibration import Calibration, answers
+    from ml.holdout import Heads
+    from ml.labels import NOT_A_DIGIT
+    from ml.models import NEIGHBOURS, cnn, ensemble, ensemble_features
+
+    members = [cnn(classes=11) for _ in range(2)]
+    rng = np.random.default_rng(5)
+    digits = (rng.random((300, 28, 28)) * 0.3).astype(np.float32)
+    features = ensemble_features(members, NEIGHBOURS[:2])
+    fitted = openset.fit(
+        features.predict(digits[:200, ..., None], verbose=0),
+        np.arange(200) % 10,
+        features.predict(digits[200:, ..., None], verbose=0),
+    )
+    model = ensemble(members, NEIGHBOURS[:2], fitted)
+    bright = np.ones((40, 28, 28), np.float32) * rng.uniform(0.7, 1.0, (40, 1, 1)).astype(np.float32)
+    images = np.concatenate([digits[:100], bright])
+    calibration = Calibration(1.3, 0.5)
+    heads = Heads(model, calibration)
+    f = heads.features(images)
+    served = answers(model.predict(images[..., None], verbose=0), calibration).refused
+    assert np.array_equal(heads.refused(heads.own(), f, heads.log_odds(f)), served) and served[100:].all()
+    labels = np.concatenate([np.arange(100) % 10, np.full(40, NOT_A_DIGIT)])
+    refused = heads.refused(heads.fit(f, labels), f, np.full(len(f), -np.inf))
+    assert refused[100:].mean() > 0.8 and refused[:100].mean() < 0.2

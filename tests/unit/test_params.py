@@ -105,27 +105,41 @@ def test_a_query_parameter_out_of_range_is_a_400_named_after_it():
     assert refused.message == "limit must be a whole number from 1 to 100, not 500"
 
 
-@pytest.mark.parametrize("body, label", [(b'{"label": 7}', 7), (b'{"label": 0}', 0), (b'{"label": 9.0}', 9)])
-def test_a_label_is_a_digit(body, label):
+@pytest.mark.parametrize(
+    "body, label",
+    [(b'{"label": 7}', 7), (b'{"label": 0}', 0), (b'{"label": 9.0}', 9), (b'{"label": "not_a_digit"}', 10)],
+)
+def test_a_label_is_a_digit_or_not_a_digit(body, label):
     assert parse_label(body) == label
+
+
+HINT_LABEL = 'send {"label": 0-9} or {"label": "not_a_digit"}'
 
 
 @pytest.mark.parametrize(
     "body, message",
     [
-        (b"[7]", 'send a JSON object such as {"label": 7}, not list'),
-        (b'"7"', 'send a JSON object such as {"label": 7}, not str'),
-        (b'{"label": 7, "note": "x", "by": 1}', 'unknown field(s) by, note; send only {"label": 0-9}'),
-        (b'{"label": 10}', 'label must be a whole number from 0 to 9, not 10; e.g. {"label": 7}'),
-        (b'{"label": "7"}', "label must be a whole number from 0 to 9, not '7'; e.g. {\"label\": 7}"),
-        (b"{}", 'label must be a whole number from 0 to 9, not None; e.g. {"label": 7}'),
+        (b"[7]", f"{HINT_LABEL}: a JSON object, not an array"),
+        (b'"7"', f"{HINT_LABEL}: a JSON object, not a string"),
+        (b"7", f"{HINT_LABEL}: a JSON object, not a number"),
+        (b"null", f"{HINT_LABEL}: a JSON object, not null"),
+        (b'{"label": 7, "note": "x", "by": 1}', f"unknown field(s) by, note; {HINT_LABEL} only"),
+        (b'{"label": 10}', f'label must be a whole number from 0 to 9 or "not_a_digit", not 10; {HINT_LABEL}'),
+        (b'{"label": "7"}', f'label must be a whole number from 0 to 9 or "not_a_digit", not "7"; {HINT_LABEL}'),
+        (b'{"label": null}', f'label must be a whole number from 0 to 9 or "not_a_digit", not null; {HINT_LABEL}'),
+        (b'{"label": true}', f'label must be a whole number from 0 to 9 or "not_a_digit", not true; {HINT_LABEL}'),
+        (
+            b'{"label": "Not_A_Digit"}',
+            f'label must be a whole number from 0 to 9 or "not_a_digit", not "Not_A_Digit"; {HINT_LABEL}',
+        ),
+        (b"{}", f"the label is missing; {HINT_LABEL}"),
     ],
 )
-def test_a_wrong_label_body_is_a_400_saying_what_to_send(body, message):
+def test_a_wrong_label_body_is_a_400_saying_what_to_send_in_json_words(body, message):
     refused = _refusal(parse_label, body)
     assert (refused.status, refused.code, refused.message) == (400, "invalid_label", message)
 
 
 def test_a_label_body_that_is_not_json_says_what_to_send():
     refused = _refusal(parse_label, b"seven")
-    assert (refused.status, refused.code) == (400, "invalid_json") and refused.message.endswith(f"; {HINT}")
+    assert (refused.status, refused.code) == (400, "invalid_json") and refused.message.endswith(f"; {HINT_LABEL}")
