@@ -22,7 +22,7 @@ RECORD = {
     "is_digit": True,
     "confidence": 0.99,
     "probabilities": [0.001] * 10,
-    "model_version": "20261201T131756Z-330bae",
+    "model_version": "20261207T134255Z-caaae0",
     "label": None,
     "latency_ms": 3.1,
 }

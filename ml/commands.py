@@ -239,12 +239,12 @@ def _eval_holdout(args, settings: MLSettings, predictor, data, prepared) -> None
     import numpy as np
     from tqdm import tqdm
 
-    from ml import holdout
+    from ml import holdout, negatives
     from ml.artifacts import KERAS_FILE
     from ml.realistic import rendered_set
 
     pool = data.x_train[: holdout.HEAD_DIGITS]
-    families = len(holdout.negatives.KINDS)
+    families = len(negatives.KINDS)
     with tqdm(
         total=families * (holdout.TRAIN_PER_FAMILY + args.negatives_holdout) + 3000,
         desc="families",

@@ -36,14 +36,6 @@ def _cross(arm: float) -> np.ndarray:
     )
 
 
-def _irregular(rng: np.random.Generator) -> np.ndarray:
-    """A polygon of 3-5 corners at random angles and radii: no two alike, none a named figure."""
-    count = int(rng.integers(3, 6))
-    angles = np.sort(rng.uniform(0, 2 * np.pi, count))
-    radius = rng.uniform(0.55, 1.0, count)
-    return np.stack([50 + 45 * radius * np.cos(angles), 50 + 45 * radius * np.sin(angles)], axis=1)
-
-
 def _random_star(rng: np.random.Generator) -> np.ndarray:
     return _polygon(int(rng.integers(4, 9)), turn=rng.uniform(0, np.pi), inner=rng.uniform(0.25, 0.5))
 
@@ -57,7 +49,7 @@ FIGURES = {
         "star6": lambda: _polygon(6, inner=0.5),
         "arrow_block": lambda: np.array([(5, 35), (60, 35), (60, 10), (95, 50), (60, 90), (60, 65), (5, 65)], float),
     },
-    "random": {"irregular": _irregular, "random_star": _random_star},  # training only, half its figures
+    "random": {"random_star": _random_star},  # training only, half its figures
     "eval": {
         "rectangle": lambda: np.array([(5, 25), (95, 25), (95, 75), (5, 75)], float),
         "diamond": lambda: _polygon(4),

@@ -41,10 +41,12 @@ FACES = {
         "cmti10",
     ),
 }
-# Symbols a face draws that no one would take for a digit (no 0-like rings, no 1-like bars, no S or 8 shapes)
-SYMBOLS = "@&#%*+=~<>^→←↑↓⇒⇐↔✓✔✗✘★☆♥♦♣♠☺☹☼♪♫€£¥¤¢©®™†‡¶µΔΩΣΠΨΦΛΞ∑∏√∞≈≠≤≥∫∂∇∀∃∈∩∪⊂⊃"
-# Punctuation that stands alone or in short runs; marks a hand writes like a 1 (! | / \ ( ) [ ] ' ,) are left out
-PUNCTUATION = ("?", "¿", ";", ":", '"', "“", "”", "«", "»", "…", "·", "-", "–", "—", "_", "??", "?!", ":;", "...", '""')
+# Symbols a face draws that no one would take for a digit: no 0-like rings (Φ Ω ♪), no 1-like bars (∫ † ‡),
+# no C, S, U, L or 2 shapes (¢ € £ µ ∂ ⊂ ⊃)
+SYMBOLS = "@&#%*+=~<>^→←↑↓⇒⇐↔✓✔✗✘★☆♥♦♣♠☺☹☼¥¤©®™¶ΔΣΠΨΛΞ∑∏√∞≈≠≤≥∇∀∃∈∩∪"
+# Punctuation that stands alone or in short runs; marks a hand writes like a 1 (! | / \ ( ) [ ] ' ,) are left
+# out, and so is a lone question mark: preprocessing drops its dot as a speck, and what is left is a 2's hook
+PUNCTUATION = (";", ":", '"', "“", "”", "«", "»", "…", "·", "-", "–", "—", "_", "??", "?!", ":;", "...", '""')
 MARKS_HEIGHT = 64  # the tallest glyph of a mark, in pixels, before a style scales the drawing
 
 

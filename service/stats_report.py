@@ -40,8 +40,8 @@ def accuracy_lines(accuracy: list) -> list[str]:
 
 
 def confusion_lines(confusion: list) -> list[str]:
-    """One matrix per model version: a row per label a person gave, a column per answer ("no" = refused as
-    not a digit), from ``service.spark_stats.Confusion`` cells."""
+    """One matrix per model version: a row per label a person gave, a column per answer ("no" = not a digit:
+    the answer refused, or the label given), from ``service.spark_stats.Confusion`` cells."""
     answers = [*range(NOT_A_DIGIT), NOT_A_DIGIT]
     head = "".join(f"{'no' if d == NOT_A_DIGIT else d:>5}" for d in answers)
     lines: list[str] = []
@@ -49,5 +49,5 @@ def confusion_lines(confusion: list) -> list[str]:
         counts = {(c.label, c.digit): c.count for c in confusion if c.model_version == version}
         lines += [f"{version}: label (rows) vs answer (columns)", f"{'':>7}{head}"]
         for label in sorted({label for label, _ in counts}):
-            lines.append(f"{label:>7}" + "".join(f"{counts.get((label, d), 0) or '.':>5}" for d in answers))
+            lines.append(f"{'no' if label == NOT_A_DIGIT else label:>7}" + "".join(f"{counts.get((label, d), 0) or '.':>5}" for d in answers))
     return lines

@@ -245,13 +245,15 @@ def test_accuracy_and_confusion_as_printed():
         Confusion("v1", 3, 3, 4),
         Confusion("v1", 3, 8, 1),
         Confusion("v1", 7, NOT_A_DIGIT, 1),
+        Confusion("v1", NOT_A_DIGIT, 0, 2),  # a person said: not a digit at all
         Confusion("v2", 1, 1, 2),
     ]
     accuracy = accuracy_of(cells)
-    assert [(a.model_version, a.labelled, a.right) for a in accuracy] == [("v1", 6, 4), ("v2", 2, 2)]
-    assert accuracy_lines(accuracy)[1].split() == ["v1", "6", "4", "66.7%"]
+    assert [(a.model_version, a.labelled, a.right) for a in accuracy] == [("v1", 8, 4), ("v2", 2, 2)]
+    assert accuracy_lines(accuracy)[1].split() == ["v1", "8", "4", "50.0%"]
     lines = confusion_lines(cells)
     assert lines[1].split() == [*map(str, range(10)), "no"]
     assert lines[2].split() == ["3", ".", ".", ".", "4", ".", ".", ".", ".", "1", ".", "."]
     assert lines[3].split() == ["7", *["."] * 10, "1"]
-    assert lines[4].startswith("v2:")
+    assert lines[4].split() == ["no", "2", *["."] * 10]
+    assert lines[5].startswith("v2:")
