@@ -109,6 +109,10 @@ class Heads:
 
     def refused(self, heads, features: np.ndarray, log_odds: np.ndarray) -> np.ndarray:
         """Whether each picture is refused by ``heads`` and the score, at the model's temperature and threshold."""
+        return self.not_a_digit(heads, features, log_odds) >= self.calibration.refuse_at
+
+    def not_a_digit(self, heads, features: np.ndarray, log_odds: np.ndarray) -> np.ndarray:
+        """The calibrated probability that each picture is not a digit, by ``heads`` and the score."""
         from ml.openset import combined_logits
 
         width = features.shape[1] // self.members
@@ -116,7 +120,7 @@ class Heads:
         combined = combined_logits(logits, log_odds)
         probabilities = np.exp(combined - combined.max(axis=1, keepdims=True))  # scaled takes probabilities
         probabilities /= probabilities.sum(axis=1, keepdims=True)
-        return scaled(probabilities, self.calibration.temperature)[:, NOT_A_DIGIT] >= self.calibration.refuse_at
+        return scaled(probabilities, self.calibration.temperature)[:, NOT_A_DIGIT]
 
 
 def _images(prepared: list[Prepared]) -> tuple[np.ndarray, int]:

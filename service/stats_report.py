@@ -49,5 +49,8 @@ def confusion_lines(confusion: list) -> list[str]:
         counts = {(c.label, c.digit): c.count for c in confusion if c.model_version == version}
         lines += [f"{version}: label (rows) vs answer (columns)", f"{'':>7}{head}"]
         for label in sorted({label for label, _ in counts}):
-            lines.append(f"{'no' if label == NOT_A_DIGIT else label:>7}" + "".join(f"{counts.get((label, d), 0) or '.':>5}" for d in answers))
+            lines.append(
+                f"{'no' if label == NOT_A_DIGIT else label:>7}"
+                + "".join(f"{counts.get((label, d), 0) or '.':>5}" for d in answers)
+            )
     return lines

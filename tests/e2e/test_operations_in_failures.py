@@ -67,13 +67,22 @@ def test_a_replaced_worker_leaves_one_model_version_serving(tmp_path, predict_en
             os.kill(pid, signal.SIGKILL)
         wait_for_new_workers(url, workers, 2)
         assert requests.get(url + "/healthz", timeout=30).json()["model_version"] == new
-        text = requests.get(url + "/metrics", timeout=30).text
-        serving = {
-            line.split('"')[1]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("digits_model_serving{")
-        }
+        serving = _serving(url)
+        deadline = time.monotonic() + 30
+        while not serving and time.monotonic() < deadline:  # a worker that /healthz did not reach loads lazily
+            time.sleep(0.2)
+            serving = _serving(url)
         assert {version for version, value in serving.items() if value == 1} == {new}, serving
+
+
+def _serving(url: str) -> dict[str, float]:
+    """The digits_model_serving gauge, per version, as one scrape shows it."""
+    text = requests.get(url + "/metrics", timeout=30).text
+    return {
+        line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("digits_model_serving{")
+    }
 
 
 def _requests_counted(url: str) -> float:

@@ -92,7 +92,6 @@ def test_shifted_views_move_the_picture_one_pixel_each_way():
 def test_an_ensemble_with_shifts_averages_every_member_over_every_view(tmp_path):
     """Test-time augmentation in the graph: the mean logit of each member on each moved picture, the same
     from Keras, after a save and load of model.keras, and from the TFLite file predict runs."""
-    from ml.export import keras_from_bytes, keras_to_bytes, to_tflite
     from ml.models import NEIGHBOURS, cnn, ensemble
 
     members = [cnn(classes=11) for _ in range(2)]
@@ -101,17 +100,23 @@ def test_an_ensemble_with_shifts_averages_every_member_over_every_view(tmp_path)
     each = np.stack([m.predict(v, verbose=0) for m in members for v in views])
     expected = np.exp(np.log(each).mean(axis=0))
     expected /= expected.sum(axis=1, keepdims=True)
-    model = ensemble(members, NEIGHBOURS[:4])
-    assert np.allclose(model.predict(images, verbose=0), expected, atol=1e-5)
-    assert np.allclose(keras_from_bytes(keras_to_bytes(model)).predict(images, verbose=0), expected, atol=1e-5)
+    _answers_everywhere(ensemble(members, NEIGHBOURS[:4]), images, expected, 1e-5)
+
+
+def _answers_everywhere(model, images: np.ndarray, expected: np.ndarray, tolerance: float) -> None:
+    """``model`` answers ``expected`` in Keras, after a save and load of model.keras, and from its TFLite file."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from ml.export import keras_from_bytes, keras_to_bytes, to_tflite
+
+    assert np.allclose(model.predict(images, verbose=0), expected, atol=tolerance)
+    assert np.allclose(keras_from_bytes(keras_to_bytes(model)).predict(images, verbose=0), expected, atol=tolerance)
     interpreter = Interpreter(model_content=to_tflite(model))
     interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(images.shape))
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
     interpreter.invoke()
-    assert np.allclose(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), expected, atol=1e-5)
+    assert np.allclose(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), expected, atol=tolerance)
 
 
 def test_training_is_repeatable(mnist_data):
@@ -156,17 +161,19 @@ def test_a_picture_corrected_as_not_a_digit_is_refused_by_the_next_model(mnist_d
 
     shipped = ModelRegistry(FileObjectStore(MODEL_STORE))
     predictor = Predictor(shipped.load(shipped.latest_version(), files=(TFLITE_FILE,)))
-    drawn = [p.image for p in prepare(negatives.generate(mnist_data.x_test, 150, 11, "eval", ("shapes", "symbols")))]
+    kinds = ("shapes", "symbols", "punctuation", "letters")
+    drawn = [p.image for p in prepare(negatives.generate(mnist_data.x_test, 150, 11, "eval", kinds))]
     images = np.stack([image for image in drawn if image is not None])
     read_as_digits = images[np.argmax(predictor.probabilities(images), axis=1) != NOT_A_DIGIT][:60]
-    assert len(read_as_digits) >= 30
+    assert len(read_as_digits) >= 20
     pairs = [(np.round(image * 255).astype(np.uint8).tobytes(), NOT_A_DIGIT) for image in read_as_digits]
     corrections = Corrections.from_pairs(pairs)
-    config = TrainConfig("cnn", epochs=2, subset=3000, correction_weight=10, members=1, negatives=200)
+    config = TrainConfig("cnn", epochs=2, subset=2000, correction_weight=30, members=1, negatives=150)
     without = train(config, mnist_data)
     with_them = train(config, mnist_data, corrections=corrections)
     refused_without = corrections.accuracy(without.model.predict(read_as_digits[..., None], verbose=0))
-    assert with_them.corrections["accuracy_after"] > 0.8 > refused_without + 0.2
+    after = with_them.corrections["accuracy_after"]
+    assert after > 0.8 and refused_without < 0.5, (after, refused_without)
 
 
 def test_malformed_corrections_are_refused():
@@ -186,10 +193,7 @@ def test_the_open_set_score_adds_its_odds_to_the_eleventh_class_in_keras_tflite_
     """The score of ml.openset inside the model: the eleventh logit of an ensemble with ``unfamiliar`` is
     log(exp(l10) + exp(lse(digits) + log_odds)) of the distance to the nearest digit, the same in Keras,
     after a save and load, in the TFLite file, and in numpy; a picture far from every digit is refused."""
-    from ai_edge_litert.interpreter import Interpreter
-
     from ml import openset
-    from ml.export import keras_from_bytes, keras_to_bytes, to_tflite
     from ml.models import NEIGHBOURS, cnn, ensemble, ensemble_features
 
     members = [cnn(classes=11) for _ in range(2)]
@@ -206,15 +210,7 @@ def test_the_open_set_score_adds_its_odds_to_the_eleventh_class_in_keras_tflite_
     expected = openset.combined_logits(logits, fitted.log_odds(features.predict(images, verbose=0)))
     expected = np.exp(expected - expected.max(axis=1, keepdims=True))
     expected /= expected.sum(axis=1, keepdims=True)
-    model = ensemble(members, NEIGHBOURS[:2], fitted)
-    assert np.allclose(model.predict(images, verbose=0), expected, atol=1e-4)
-    assert np.allclose(keras_from_bytes(keras_to_bytes(model)).predict(images, verbose=0), expected, atol=1e-4)
-    interpreter = Interpreter(model_content=to_tflite(model))
-    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(images.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
-    interpreter.invoke()
-    assert np.allclose(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), expected, atol=1e-4)
+    _answers_everywhere(ensemble(members, NEIGHBOURS[:2], fitted), images, expected, 1e-4)
     assert (expected[3:, 10] > 0.99).all() and (expected[3:, 10] > plain.predict(images[3:], verbose=0)[:, 10]).all()
 
 
@@ -222,12 +218,15 @@ def test_leaving_a_family_out_answers_as_the_served_model_with_its_own_heads():
     """ml.holdout takes a model apart (view-averaged features, heads, open-set score) and answers in numpy:
     with the model's own heads it refuses exactly what the model refuses; heads refitted by logistic
     regression on features learn a family that stands apart."""
+    import keras
+
     from ml import openset
     from ml.calibration import Calibration, answers
     from ml.holdout import Heads
     from ml.labels import NOT_A_DIGIT
     from ml.models import NEIGHBOURS, cnn, ensemble, ensemble_features
 
+    keras.utils.set_random_seed(5)
     members = [cnn(classes=11) for _ in range(2)]
     rng = np.random.default_rng(5)
     digits = (rng.random((300, 28, 28)) * 0.3).astype(np.float32)
@@ -246,5 +245,5 @@ def test_leaving_a_family_out_answers_as_the_served_model_with_its_own_heads():
     served = answers(model.predict(images[..., None], verbose=0), calibration).refused
     assert np.array_equal(heads.refused(heads.own(), f, heads.log_odds(f)), served) and served[100:].all()
     labels = np.concatenate([np.arange(100) % 10, np.full(40, NOT_A_DIGIT)])
-    refused = heads.refused(heads.fit(f, labels), f, np.full(len(f), -np.inf))
-    assert refused[100:].mean() > 0.8 and refused[:100].mean() < 0.2
+    p = heads.not_a_digit(heads.fit(f, labels), f, np.full(len(f), -np.inf))
+    assert p[100:].min() > p[:100].max()  # the refitted heads put every bright picture above every digit
