@@ -8,6 +8,8 @@ set measures figures the model never saw. Pure functions of their arguments and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -40,7 +42,7 @@ def _random_star(rng: np.random.Generator) -> np.ndarray:
     return _polygon(int(rng.integers(4, 9)), turn=rng.uniform(0, np.pi), inner=rng.uniform(0.25, 0.5))
 
 
-FIGURES = {
+FIGURES: dict[str, dict[str, Callable[[], np.ndarray]]] = {
     "train": {
         "square": lambda: np.array([(8, 8), (92, 8), (92, 92), (8, 92)], float),
         "triangle": lambda: _polygon(3),
@@ -49,7 +51,6 @@ FIGURES = {
         "star6": lambda: _polygon(6, inner=0.5),
         "arrow_block": lambda: np.array([(5, 35), (60, 35), (60, 10), (95, 50), (60, 90), (60, 65), (5, 65)], float),
     },
-    "random": {"random_star": _random_star},  # training only, half its figures
     "eval": {
         "rectangle": lambda: np.array([(5, 25), (95, 25), (95, 75), (5, 75)], float),
         "diamond": lambda: _polygon(4),
@@ -60,13 +61,14 @@ FIGURES = {
         "parallelogram": lambda: np.array([(30, 20), (95, 20), (70, 80), (5, 80)], float),
     },
 }
+RANDOM = {"random_star": _random_star}  # training only: half its figures, each drawn afresh
 
 
 def figure(rng: np.random.Generator, split: str, height: int = 64) -> np.ndarray:
     """One figure of ``split``'s, white on black about ``height`` px tall: outlined with a pen from thin to
     heavy, or filled, a little turned and stretched as a hand draws it."""
     if split == "train" and rng.random() < 0.5:
-        corners = FIGURES["random"][str(rng.choice(sorted(FIGURES["random"])))](rng)
+        corners = RANDOM[str(rng.choice(sorted(RANDOM)))](rng)
     else:
         corners = FIGURES[split][str(rng.choice(sorted(FIGURES[split])))]()
     angle = rng.uniform(-0.25, 0.25)

@@ -66,7 +66,7 @@ def typed(text: str, face: str, rng: np.random.Generator, height: int = MARKS_HE
     """``text`` in ``face``, white on black, its ink about ``height`` px tall, turned a little as a photo
     would be; None when the face has no ink for it (a glyph it lacks)."""
     font = _face(face, int(height * 1.3))
-    left, top, right, bottom = font.getbbox(text)
+    left, top, right, bottom = (int(v) for v in font.getbbox(text))
     if right <= left or bottom <= top:
         return None
     margin = height // 4
