@@ -66,7 +66,8 @@ class Heads:
         shifts = next((layer.shifts[1:] for layer in model.layers if isinstance(layer, ShiftedViews)), ())
         self.members = len(members)
         self._features = ensemble_features(members, shifts)
-        self._score = next((layer for layer in model.layers if layer.name == "unfamiliar"), None)
+        layer = next((layer for layer in model.layers if layer.name == "unfamiliar"), None)
+        self._score = layer.fitted() if layer is not None else None
         self.calibration = calibration
 
     def features(self, images: np.ndarray) -> np.ndarray:
@@ -80,11 +81,7 @@ class Heads:
         """The open-set score's log-odds, as the model's layer adds them (-inf for a model without one)."""
         if self._score is None:
             return np.full(len(features), -np.inf)
-        whiten, centres = np.asarray(self._score.whiten), np.asarray(self._score.centres)
-        z = features @ whiten
-        distance = ((z[:, None, :] - centres[None]) ** 2).sum(axis=2).min(axis=1)
-        offset, scale = float(self._score.offset.numpy()), float(self._score.scale.numpy())
-        return np.clip(scale * (distance - offset), -60.0, 60.0)
+        return self._score.log_odds(features)
 
     def own(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """The heads the model was trained with (every family seen): what ``refused`` then answers is what

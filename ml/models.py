@@ -128,8 +128,8 @@ class Unfamiliar(layers.Layer):
         self.scale = self.add_weight(shape=(), initializer="zeros", trainable=False, name="scale")
 
     def set_fitted(self, fitted) -> None:
-        """Take an ``ml.openset.Unfamiliarity``'s values (centres whitened once here, not per picture)."""
-        self.centres.assign((fitted.means @ fitted.whiten).astype("float32"))
+        """Take an ``ml.openset.Unfamiliarity``'s values."""
+        self.centres.assign(fitted.centres.astype("float32"))
         self.whiten.assign(fitted.whiten.astype("float32"))
         self.offset.assign(float(fitted.offset))
         self.scale.assign(float(fitted.scale))
@@ -146,6 +146,15 @@ class Unfamiliar(layers.Layer):
 
     def compute_output_shape(self, features_shape, logits_shape):
         return logits_shape
+
+    def fitted(self):
+        """The ``ml.openset.Unfamiliarity`` this layer holds."""
+        from ml.openset import Unfamiliarity
+
+        centres, whiten, offset, scale = (
+            keras.ops.convert_to_numpy(v) for v in (self.centres, self.whiten, self.offset, self.scale)
+        )
+        return Unfamiliarity(centres, whiten, float(offset), float(scale))
 
     def get_config(self):
         return {**super().get_config(), "dims": self.dims}
@@ -192,7 +201,7 @@ def ensemble(members: list[keras.Model], shifts: tuple[tuple[int, int], ...] = (
     logits, *features = _averaged(members, views, shifts, wanted)
     mean = layers.Average()(logits) if len(logits) > 1 else logits[0]
     if unfamiliar is not None:
-        layer = Unfamiliar(int(unfamiliar.means.shape[1]), name="unfamiliar")
+        layer = Unfamiliar(int(unfamiliar.centres.shape[1]), name="unfamiliar")
         mean = layer(_joined(features[0]), mean)
         layer.set_fitted(unfamiliar)
     outputs = layers.Activation("softmax", name="probabilities")(mean)

@@ -25,7 +25,7 @@ TYPICAL_ODDS = 1e-4  # the score's odds for a digit at the held-out digits' medi
 
 @dataclass(frozen=True)
 class Unfamiliarity:
-    means: np.ndarray  # (10, features): each digit's mean feature vector
+    centres: np.ndarray  # (10, features): each digit's mean feature vector, whitened
     whiten: np.ndarray  # (features, features): W with W W^T = the shared covariance's inverse
     offset: float
     scale: float
@@ -33,8 +33,7 @@ class Unfamiliarity:
     def distances(self, features: np.ndarray) -> np.ndarray:
         """(n, features) -> (n,) squared Mahalanobis distance to the nearest digit's mean."""
         z = np.asarray(features, np.float64) @ self.whiten
-        centres = self.means @ self.whiten
-        return ((z[:, None, :] - centres[None]) ** 2).sum(axis=2).min(axis=1)
+        return ((z[:, None, :] - self.centres[None]) ** 2).sum(axis=2).min(axis=1)
 
     def log_odds(self, features: np.ndarray) -> np.ndarray:
         """The score's log-odds of "not a digit", as the model adds them (clipped as it clips them)."""
@@ -50,11 +49,11 @@ def fit(features: np.ndarray, labels: np.ndarray, held_out: np.ndarray, quantile
     covariance = centred.T @ centred / len(centred)
     covariance += SHRINK * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
     whiten = np.linalg.cholesky(np.linalg.inv(covariance))
-    shape = Unfamiliarity(means, whiten, 0.0, 1.0)
+    shape = Unfamiliarity(means @ whiten, whiten, 0.0, 1.0)
     held = shape.distances(held_out)
     offset, median = float(np.quantile(held, quantile)), float(np.median(held))
     scale = -math.log(TYPICAL_ODDS) / max(offset - median, 1e-6)
-    return Unfamiliarity(means, whiten, offset, scale)
+    return Unfamiliarity(shape.centres, whiten, offset, scale)
 
 
 def combined_logits(logits: np.ndarray, log_odds: np.ndarray) -> np.ndarray:

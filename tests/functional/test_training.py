@@ -203,7 +203,7 @@ def test_the_open_set_score_adds_its_odds_to_the_eleventh_class_in_keras_tflite_
     fitted = openset.fit(
         features.predict(digits, verbose=0), rng.integers(0, 10, 200), features.predict(digits[:50], verbose=0)
     )
-    assert fitted.means.shape == (10, 256) and fitted.scale > 0
+    assert fitted.centres.shape == (10, 256) and fitted.scale > 0
     images = np.concatenate([digits[:3], np.ones((2, 28, 28, 1), np.float32)])  # the last two unlike any
     plain = ensemble(members, NEIGHBOURS[:2])
     logits = np.log(plain.predict(images, verbose=0))
