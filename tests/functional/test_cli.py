@@ -40,9 +40,11 @@ def test_bad_configuration_is_refused_at_start(tmp_path):
 @pytest.mark.training  # renders and scores the dev set on MNIST
 def test_eval_reports_every_category(mnist_data, tmp_path):
     sheet = tmp_path / "misses.png"
-    done = run("eval", "--per-category", "3", "--misses", str(sheet), MODEL_STORE=f"file://{MODEL_STORE}")
+    done = run(
+        "eval", "--per-category", "3", "--negatives", "3", "--misses", str(sheet), MODEL_STORE=f"file://{MODEL_STORE}"
+    )
     assert done.returncode == 0, done.stderr
-    for category in ("mnist_png", "phone_photo", "uci_digits", "overall"):
+    for category in ("mnist_png", "phone_photo", "uci_digits", "overall", "typefaces", "shapes", "shadows"):
         assert category in done.stdout
     assert f"wrong answers, as the model saw them: {sheet}" in done.stdout
     assert sheet.read_bytes().startswith(b"\x89PNG")
