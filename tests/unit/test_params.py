@@ -133,6 +133,15 @@ HINT_LABEL = 'send {"label": 0-9} or {"label": "not_a_digit"}'
             f'label must be a whole number from 0 to 9 or "not_a_digit", not "Not_A_Digit"; {HINT_LABEL}',
         ),
         (b"{}", f"the label is missing; {HINT_LABEL}"),
+        # what came is shown as JSON, as written (not escaped), and cut short: a label can be a long string
+        (
+            '{"label": "七"}'.encode(),
+            f'label must be a whole number from 0 to 9 or "not_a_digit", not "七"; {HINT_LABEL}',
+        ),
+        (
+            b'{"label": "' + b"x" * 60 + b'"}',
+            f'label must be a whole number from 0 to 9 or "not_a_digit", not "{"x" * 39}; {HINT_LABEL}',
+        ),
     ],
 )
 def test_a_wrong_label_body_is_a_400_saying_what_to_send_in_json_words(body, message):
