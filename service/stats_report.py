@@ -43,14 +43,16 @@ def confusion_lines(confusion: list) -> list[str]:
     """One matrix per model version: a row per label a person gave, a column per answer ("no" = not a digit:
     the answer refused, or the label given), from ``service.spark_stats.Confusion`` cells."""
     answers = [*range(NOT_A_DIGIT), NOT_A_DIGIT]
-    head = "".join(f"{'no' if d == NOT_A_DIGIT else d:>5}" for d in answers)
+    head = "".join(f"{_named(d):>5}" for d in answers)
     lines: list[str] = []
     for version in sorted({c.model_version for c in confusion}):
         counts = {(c.label, c.digit): c.count for c in confusion if c.model_version == version}
         lines += [f"{version}: label (rows) vs answer (columns)", f"{'':>7}{head}"]
         for label in sorted({label for label, _ in counts}):
-            lines.append(
-                f"{'no' if label == NOT_A_DIGIT else label:>7}"
-                + "".join(f"{counts.get((label, d), 0) or '.':>5}" for d in answers)
-            )
+            lines.append(f"{_named(label):>7}" + "".join(f"{counts.get((label, d), 0) or '.':>5}" for d in answers))
     return lines
+
+
+def _named(digit: int) -> str:
+    """A digit as the matrix names it: "no" for not a digit."""
+    return "no" if digit == NOT_A_DIGIT else str(digit)

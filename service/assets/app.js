@@ -124,9 +124,9 @@ function correction(record, onSaved) {
   box.className = "wrong";
   const id = `fix-${record.id}-${Math.random().toString(36).slice(2, 7)}`;
   const name = escapeHtml(recordName(record));
-  const choices = [...[...Array(10).keys()].map((d) => [d, String(d)]), ["not_a_digit", "not a digit"]];
-  const options = `<option value=""${record.label === null ? " selected" : ""}>choose…</option>` + choices
-    .map(([v, text]) => `<option value="${v}"${v === record.label ? " selected" : ""}>${text}</option>`).join("");
+  const options = `<option value=""${record.label === null ? " selected" : ""}>choose…</option>` +
+    [...Array(10).keys(), "not_a_digit"]
+      .map((v) => `<option value="${v}"${v === record.label ? " selected" : ""}>${labelText(v)}</option>`).join("");
   box.innerHTML = `<summary>Wrong?<span class="vh"> Correct ${name}</span></summary>` +
     `<form class="fix"><label for="${id}">It was<span class="vh"> (correcting ${name})</span></label>` +
     ` <select id="${id}" name="label">${options}</select>` +

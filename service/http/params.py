@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ml.labels import NOT_A_DIGIT
+from ml.labels import NOT_A_DIGIT, NOT_A_DIGIT_LABEL
 from ml.parameters import Parameter, ParameterError, Parameters
 from service.errors import HTTPError
 from service.http.messages import Request
@@ -74,7 +74,6 @@ def require_json(request: Request, hint: str) -> None:
 
 
 LABEL = Parameter("label", int, None, "the digit the picture really shows", 0, 9)
-NOT_A_DIGIT_LABEL = "not_a_digit"  # the label saying the picture was no digit at all (stored as NOT_A_DIGIT)
 LABEL_HINT = f'send {{"label": 0-9}} or {{"label": "{NOT_A_DIGIT_LABEL}"}}'
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.http.params import NOT_A_DIGIT_LABEL
+from ml.labels import NOT_A_DIGIT_LABEL
 from service.http.uploads import FIELD, JSON_TYPES, MULTIPART, RAW_TYPES
 
 # A correction's label: the digit the picture really shows, or "not_a_digit" when it shows none

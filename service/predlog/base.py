@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-from ml.labels import NOT_A_DIGIT
+from ml.labels import NOT_A_DIGIT, NOT_A_DIGIT_LABEL
 
 _GREGORIAN = datetime(1582, 10, 15, tzinfo=UTC)
 
@@ -132,7 +132,7 @@ class PredictionRecord:
             "created_at": _iso(self.created_at),
             "latency_ms": round(self.latency_ms, 3),
             "image_bytes": self.image_size,
-            "label": "not_a_digit" if self.label == NOT_A_DIGIT else self.label,
+            "label": NOT_A_DIGIT_LABEL if self.label == NOT_A_DIGIT else self.label,
             "labelled_at": _iso(self.labelled_at) if self.labelled_at else None,
             "request_id": self.request_id,
         }

@@ -15,7 +15,14 @@ from service.predlog.base import Correction, PredictionRecord, StatsRow
 
 EXPORT_CHUNK = 1000
 
-SCHEMA = """
+# a label is a digit, or 10: not a digit at all
+_LABELS = """(
+    id TEXT PRIMARY KEY REFERENCES predictions (id),
+    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 10),
+    labelled_at TEXT NOT NULL
+)"""
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions (
     id TEXT PRIMARY KEY,
     day TEXT NOT NULL,
@@ -37,22 +44,14 @@ CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_at DESC);
 -- per-day stats and the export's keyset pages (day, created_at, id) are range scans of this index
 CREATE INDEX IF NOT EXISTS predictions_by_day_time ON predictions (day, created_at, id);
 -- Corrections live in their own table, so a database from before they existed
--- needs no migration: this CREATE is all it takes. A label is a digit, or 10: not a digit at all.
-CREATE TABLE IF NOT EXISTS labels (
-    id TEXT PRIMARY KEY REFERENCES predictions (id),
-    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 10),
-    labelled_at TEXT NOT NULL
-);
+-- needs no migration: this CREATE is all it takes.
+CREATE TABLE IF NOT EXISTS labels {_LABELS};
 """
 
 # SQLite alters no CHECK: the table is copied into one that takes label 10, in one transaction
-_WIDER_LABELS = """
+_WIDER_LABELS = f"""
 BEGIN;
-CREATE TABLE labels_wider (
-    id TEXT PRIMARY KEY REFERENCES predictions (id),
-    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 10),
-    labelled_at TEXT NOT NULL
-);
+CREATE TABLE labels_wider {_LABELS};
 INSERT INTO labels_wider (id, label, labelled_at) SELECT id, label, labelled_at FROM labels;
 DROP TABLE labels;
 ALTER TABLE labels_wider RENAME TO labels;
