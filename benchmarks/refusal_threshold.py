@@ -19,36 +19,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ml import holdout
-    from ml.artifacts import KERAS_FILE
-    from ml.calibration import scaled
     from ml.commands import _registry, mnist_data
-    from ml.openset import combined_logits
     from ml.settings import MLSettings
 
     settings = MLSettings.from_env()
     data = mnist_data(settings)
     families = holdout.drawn_families(data.x_test, args.per_family, args.seed, "eval")  # before TensorFlow
-    from ml.calibration import Calibration
-    from ml.export import keras_from_bytes
     from ml.quiet import import_tensorflow
 
     import_tensorflow()
     registry = _registry(settings)
     version = registry.latest_version()
-    artifact = registry.load(version, files=(KERAS_FILE,))
-    heads = holdout.Heads(keras_from_bytes(artifact.files[KERAS_FILE]), Calibration.from_metadata(artifact.metadata))
+    heads = holdout.Heads.load(registry, version)
 
-    def not_a_digit(images: np.ndarray) -> np.ndarray:
+    def served(images: np.ndarray) -> np.ndarray:
         f = heads.features(images)
-        width = f.shape[1] // heads.members
-        logits = np.mean([f[:, m * width : (m + 1) * width] @ w + b for m, (w, b) in enumerate(heads.own())], axis=0)
-        combined = combined_logits(logits, heads.log_odds(f))
-        p = np.exp(combined - combined.max(axis=1, keepdims=True))
-        return scaled(p / p.sum(axis=1, keepdims=True), heads.calibration.temperature)
+        return heads.probabilities(heads.own(), f, heads.log_odds(f))
 
-    mnist = not_a_digit(data.x_test)
+    mnist = served(data.x_test)
     kept = {name: holdout._images(prepared) for name, prepared in families.items()}
-    scores = {name: not_a_digit(images)[:, -1] for name, (images, _) in kept.items()}
+    scores = {name: served(images)[:, -1] for name, (images, _) in kept.items()}
     print(f"model {version}: MNIST test read right, and each family refused, by refuse_at")
     print(f"{'refuse_at':>9}{'MNIST':>9}{'worst family':>22}{'mean':>8}")
     for threshold in args.thresholds:

@@ -240,13 +240,12 @@ def _eval_holdout(args, settings: MLSettings, predictor, data, prepared) -> None
     from tqdm import tqdm
 
     from ml import holdout, negatives
-    from ml.artifacts import KERAS_FILE
     from ml.realistic import rendered_set
 
     pool = data.x_train[: holdout.HEAD_DIGITS]
     families = len(negatives.KINDS)
     with tqdm(
-        total=families * (holdout.TRAIN_PER_FAMILY + args.negatives_holdout) + 3000,
+        total=families * (holdout.TRAIN_PER_FAMILY + args.negatives_holdout) + holdout.HEAD_RENDERED,
         desc="families",
         unit="img",
         file=sys.stderr,
@@ -258,14 +257,12 @@ def _eval_holdout(args, settings: MLSettings, predictor, data, prepared) -> None
             data.x_test, args.negatives_holdout, args.seed, "eval", args.workers, progress.update
         )
         rendered = rendered_set(
-            data.x_train, data.y_train, 3000, 0, args.seed + 2, "train", args.workers, progress.update
+            data.x_train, data.y_train, holdout.HEAD_RENDERED, 0, args.seed + 2, "train", args.workers, progress.update
         )
-    from ml.export import keras_from_bytes
     from ml.quiet import import_tensorflow
 
     import_tensorflow()
-    model = keras_from_bytes(_registry(settings).load(predictor.version, files=(KERAS_FILE,)).files[KERAS_FILE])
-    heads = holdout.Heads(model, predictor.calibration)
+    heads = holdout.Heads.load(_registry(settings), predictor.version)
     dev_digits = np.stack([p.image for p in prepared if p.image is not None])
     with tqdm(total=families, desc="folds", unit="family", file=sys.stderr) as progress:
         folds = holdout.leave_one_out(

@@ -23,6 +23,7 @@ from ml.labels import DIGITS, NOT_A_DIGIT
 from ml.workers import Progress, run_jobs
 
 HEAD_DIGITS = 12_000  # MNIST training digits the refitted heads see, beside the rendered ones
+HEAD_RENDERED = 3_000  # rendered uploads of training digits the refitted heads see
 TRAIN_PER_FAMILY = 400  # each family's training negatives, as a full training draws them
 NEGATIVE_WEIGHT = 0.09  # the negatives' share of the heads' fit, as in a full training's pool
 
@@ -70,6 +71,15 @@ class Heads:
         self._score = layer.fitted() if layer is not None else None
         self.calibration = calibration
 
+    @classmethod
+    def load(cls, registry, version: str) -> Heads:
+        """The published ``version``'s model.keras, with the calibration its metadata records."""
+        from ml.artifacts import KERAS_FILE
+        from ml.export import keras_from_bytes
+
+        artifact = registry.load(version, files=(KERAS_FILE,))
+        return cls(keras_from_bytes(artifact.files[KERAS_FILE]), Calibration.from_metadata(artifact.metadata))
+
     def features(self, images: np.ndarray) -> np.ndarray:
         """uint8 or [0, 1] float (n, 28, 28) -> (n, members * width)."""
         x = images.astype(np.float32) / (255.0 if images.dtype == np.uint8 else 1.0)
@@ -110,6 +120,10 @@ class Heads:
 
     def not_a_digit(self, heads, features: np.ndarray, log_odds: np.ndarray) -> np.ndarray:
         """The calibrated probability that each picture is not a digit, by ``heads`` and the score."""
+        return self.probabilities(heads, features, log_odds)[:, NOT_A_DIGIT]
+
+    def probabilities(self, heads, features: np.ndarray, log_odds: np.ndarray) -> np.ndarray:
+        """(n, 11) calibrated probabilities by ``heads`` and the score, as predict's model gives them."""
         from ml.openset import combined_logits
 
         width = features.shape[1] // self.members
@@ -117,7 +131,7 @@ class Heads:
         combined = combined_logits(logits, log_odds)
         probabilities = np.exp(combined - combined.max(axis=1, keepdims=True))  # scaled takes probabilities
         probabilities /= probabilities.sum(axis=1, keepdims=True)
-        return scaled(probabilities, self.calibration.temperature)[:, NOT_A_DIGIT]
+        return scaled(probabilities, self.calibration.temperature)
 
 
 def _images(prepared: list[Prepared]) -> tuple[np.ndarray, int]:

@@ -13,14 +13,13 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-SIZE = 100  # figures are laid out in a SIZE x SIZE box, then drawn at the pen's scale
-
 
 def _polygon(corners: int, turn: float = -np.pi / 2, inner: float | None = None) -> np.ndarray:
-    """A regular polygon's corners in the box, or a star's when ``inner`` (its inner radius share) is given."""
+    """A regular polygon's corners in the square box every figure is laid out in (``figure`` scales it), or a
+    star's when ``inner`` (its inner radius share) is given."""
     count = corners * (2 if inner else 1)
     angles = turn + np.arange(count) * 2 * np.pi / count
-    radius = np.where(np.arange(count) % 2, inner or 1.0, 1.0) if inner else np.ones(count)
+    radius = np.where(np.arange(count) % 2, inner, 1.0) if inner else np.ones(count)
     return np.stack([50 + 45 * radius * np.cos(angles), 50 + 45 * radius * np.sin(angles)], axis=1)
 
 

@@ -322,9 +322,10 @@ def _fit_unfamiliar(members, shifts, pool: _Pool, report: Report):
     from ml.models import ensemble_features
 
     report.line("fitting the open-set score on the digits' features...")
-    rendered = [(x[y < DIGITS], y[y < DIGITS]) for x, y in zip(pool.extra_x[:1], pool.extra_y[:1], strict=True)]
-    fit_x = np.concatenate([pool.fit_x[:UNFAMILIAR_FIT], *[x for x, _ in rendered]])
-    fit_y = np.concatenate([pool.fit_y[:UNFAMILIAR_FIT], *[y for _, y in rendered]]).astype(int)
+    rendered_x, rendered_y = pool.extra_x[0], pool.extra_y[0]  # the rendered uploads, digits and negatives
+    digits = rendered_y < DIGITS
+    fit_x = np.concatenate([pool.fit_x[:UNFAMILIAR_FIT], rendered_x[digits]])
+    fit_y = np.concatenate([pool.fit_y[:UNFAMILIAR_FIT], rendered_y[digits]]).astype(int)
     held_x = np.concatenate([pool.val_x, pool.val_render_x[pool.val_render_y < DIGITS]])
     features = ensemble_features(members, shifts)
     return openset.fit(
