@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 
 import pytest
 
@@ -194,3 +195,95 @@ def test_while_groups_fill_a_group_waits_one_more_turn_and_alone_it_does_not(tmp
     asyncio.run(one_then_another_a_turn_later())
     assert sizes[-2:] == [1, 1]  # three lone groups in a row: idle again
     assert len(ids_in_store(tmp_path / "log.db")) == sum(sizes)
+
+
+def test_two_lone_groups_after_a_busy_one_still_wait_and_a_group_of_two_is_busy(tmp_path):
+    """Idle means three lone groups in a row since the last group of two or more, counted from that group."""
+    inner = SizedLog(tmp_path / "log.db")
+    inner.ensure_schema()
+    commits = GroupCommit()
+
+    async def one_then_another_a_turn_later() -> None:
+        first = asyncio.ensure_future(commits.commit(inner, [record()]))
+        await asyncio.sleep(0)
+        await asyncio.gather(first, commits.commit(inner, [record()]))
+
+    async def alone(times: int) -> None:
+        for _ in range(times):
+            await commits.commit(inner, [record()])
+
+    async def two_in_one_turn() -> None:
+        await asyncio.gather(*(commits.commit(inner, [record()]) for _ in range(2)))
+
+    asyncio.run(alone(3))  # idle
+    asyncio.run(two_in_one_turn())  # a group of two is busy
+    asyncio.run(alone(2))  # two lone groups after it: not yet idle
+    asyncio.run(one_then_another_a_turn_later())
+    assert inner.sizes[-4:] == [2, 1, 1, 2]
+
+
+class SlowLog(SqlitePredictionLog):
+    """The real SQLite log, each write taking at least ``DELAY`` longer, and refusing any group holding a
+    record named bug.png the way a bug's bad value would be refused."""
+
+    DELAY = 0.02
+
+    def write_many(self, records):
+        time.sleep(self.DELAY)
+        if len(records) > 1 and any(r.filename == "bug.png" for r in records):
+            raise ValueError("a wrong value, as a bug would write")
+        super().write_many(records)
+
+
+async def _within(*commits):
+    return await asyncio.wait_for(asyncio.gather(*commits, return_exceptions=True), 10)
+
+
+def test_each_request_is_told_the_seconds_its_own_transaction_took(tmp_path):
+    log = SlowLog(tmp_path / "log.db")
+    log.ensure_schema()
+    commits = GroupCommit()
+    grouped = asyncio.run(_within(*(commits.commit(log, [record()]) for _ in range(3))))
+    assert len(set(grouped)) == 1 and SlowLog.DELAY <= grouped[0] < 1  # one transaction, its time
+    again = asyncio.run(_within(*(commits.commit(log, [record(filename=n)]) for n in ("a.png", "bug.png"))))
+    assert all(isinstance(seconds, float) and SlowLog.DELAY <= seconds < 1 for seconds in again)
+    assert len(ids_in_store(tmp_path / "log.db")) == 5  # the failed group's records, written one request each
+
+
+def test_a_lone_request_the_log_refuses_gets_the_logs_own_exception(tmp_path):
+    refusal = ValueError("refused")
+
+    class Refusing(SqlitePredictionLog):
+        def write_many(self, records):
+            raise refusal
+
+    (answer,) = asyncio.run(_within(GroupCommit().commit(Refusing(tmp_path / "log.db"), [record()])))
+    assert answer is refusal
+
+
+def test_requests_for_two_logs_in_one_turn_are_each_written_to_their_own(tmp_path):
+    logs = [SqlitePredictionLog(tmp_path / name) for name in ("a.db", "b.db")]
+    for log in logs:
+        log.ensure_schema()
+    commits = GroupCommit()
+    records = [record(), record(), record()]
+    asyncio.run(_within(*(commits.commit(log, [r]) for log, r in zip(logs + logs[:1], records, strict=True))))
+    assert sorted(ids_in_store(tmp_path / "a.db")) == sorted([records[0].id, records[2].id])
+    assert ids_in_store(tmp_path / "b.db") == [records[1].id]
+
+
+def test_a_request_cancelled_while_its_group_is_written_leaves_the_others_answered(tmp_path):
+    log = SqlitePredictionLog(tmp_path / "log.db")
+    log.ensure_schema()
+    commits = GroupCommit()
+    records = [record(), record()]
+
+    async def first_cancelled():
+        first, second = (asyncio.ensure_future(commits.commit(log, [r])) for r in records)
+        await asyncio.sleep(0)  # both queued; the group is written after this turn
+        first.cancel()  # as the server shutting down cancels a request
+        return await asyncio.wait_for(second, 10), first
+
+    seconds, first = asyncio.run(first_cancelled())
+    assert isinstance(seconds, float) and first.cancelled()
+    assert sorted(ids_in_store(tmp_path / "log.db")) == sorted(r.id for r in records)  # written all the same
