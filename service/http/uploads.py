@@ -174,11 +174,7 @@ def _multipart(request: Request, boundary: bytes, max_files: int) -> list[Upload
         raise HTTPError(400, "invalid_multipart", f"the multipart body cannot be parsed: {exc}") from exc
     files = [part for part in parts if part.filename is not None and part.name == FIELD]
     if not files:
-        others = sorted({part.name for part in parts})
-        hint = f" (found: {', '.join(others[:5])})" if others else ""
-        raise HTTPError(
-            400, "missing_file", f"no multipart field named '{FIELD}'{hint}; send curl -F {FIELD}=@digit.png"
-        )
+        raise HTTPError(400, "missing_file", _missing_file(parts))
     if len(files) > max_files:
         raise HTTPError(413, "too_many_files", f"{len(files)} files in one request; the limit is {max_files}")
     uploads = []
@@ -188,6 +184,15 @@ def _multipart(request: Request, boundary: bytes, max_files: int) -> list[Upload
             raise HTTPError(400, "empty_file", f"the file {sanitise_filename(part.filename)!r} is empty (0 bytes)")
         uploads.append(Upload(sanitise_filename(part.filename), part.content_type or "application/octet-stream", data))
     return uploads
+
+
+def _missing_file(parts: list[_Part]) -> str:
+    fix = f"send curl -F {FIELD}=@digit.png"
+    if any(part.name == FIELD for part in parts):  # curl -F file=<digit.png sends the bytes as a text field
+        return f"the multipart field '{FIELD}' holds text, not a file (it has no filename); {fix}"
+    others = sorted({part.name for part in parts})
+    hint = f" (found: {', '.join(others[:5])})" if others else ""
+    return f"no multipart field named '{FIELD}'{hint}; {fix}"
 
 
 def decode_base64(value: object, where: str) -> bytes:
