@@ -173,14 +173,12 @@ def _bands(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return Image.fromarray(_unit_range(np.asarray(image, dtype=np.float32), mode), "F"), None
-    if mode == "P" or mode == "PA":
-        image = image.convert("RGBA")
-        mode = "RGBA"
-    if mode in ("RGBA", "LA", "RGBa", "La"):
+    if mode in ("P", "PA", "RGBa", "La"):  # a palette, or alpha premultiplied (TIFF): made straight RGBA or LA
+        image = image.convert("LA" if mode == "La" else "RGBA")
+        mode = image.mode
+    if mode in ("RGBA", "LA"):
         alpha = image.getchannel("A")
-        # RGBA and LA convert to L directly (the same values as through RGB, one pass instead of two)
-        direct = mode in ("RGBA", "LA")
-        luma = image.convert("L") if direct else image.convert("RGB" if mode.startswith("RGB") else "L").convert("L")
+        luma = image.convert("L")  # directly: the same values as through RGB, in one pass instead of two
         lowest = alpha.getextrema()[0]  # one band: (min, max)
         return luma, (alpha if isinstance(lowest, (int, float)) and lowest < 250 else None)
     if mode == "L":

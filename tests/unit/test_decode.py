@@ -263,17 +263,22 @@ def test_a_large_paletted_image_with_alpha_is_reduced_by_its_colours_not_its_pal
     assert np.asarray(shrunk.convert("L")).tolist() == [[128, 128, 128, 128]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ml.decode._bands reads alpha with getchannel('A') and converts 'La' to 'L', neither of which Pillow "
-    "does for a band named 'a': a grey TIFF with associated (premultiplied) alpha is refused as corrupt",
-)
 def test_a_grey_tiff_with_premultiplied_alpha_decodes():
     straight = Image.merge("LA", (Image.new("L", (6, 4), 100), Image.new("L", (6, 4), 128)))
     data = with_tiff_tag(encode(straight, "TIFF"), 338, 1, layout="<H")  # ExtraSamples: associated alpha
     assert Image.open(io.BytesIO(data)).mode == "La"
     decoded = decode(data)
     assert decoded.alpha is not None and decoded.alpha.shape == (4, 6)
+    np.testing.assert_allclose(decoded.alpha, 128 / 255, atol=1e-6)
+    np.testing.assert_allclose(decoded.luma, 100 / 128, atol=2 / 255)  # the stored grey was premultiplied
+
+
+def test_colour_with_premultiplied_alpha_is_read_straight():
+    """Pillow opens RGBa TIFFs as RGBA; an RGBa picture made by other code reaches _bands as it is."""
+    straight = Image.merge("RGBA", [Image.new("L", (3, 2), v) for v in (100, 100, 100, 128)])
+    luma, alpha = _bands(straight.convert("RGBa"))
+    assert luma.mode == "L" and np.asarray(alpha).tolist() == [[128] * 3] * 2
+    assert np.abs(np.asarray(luma, dtype=int) - 100).max() <= 1
 
 
 # -- from_pixels and declared_pixels
