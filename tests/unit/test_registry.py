@@ -188,3 +188,20 @@ def test_versions_are_those_with_metadata_oldest_first(tmp_path):
     store.put(f"models/{V2}/{TFLITE_FILE}", b"half-published")
     store.put("models/elsewhere.json", b"{}")
     assert registry.versions() == [V1, V3]
+
+
+def test_a_metadata_file_that_lists_no_files_loads_alone_and_fails_verification(tmp_path):
+    store = FileObjectStore(tmp_path)
+    store.put(f"models/{V1}/{METADATA_FILE}", json.dumps({"version": V1, "format": 1}).encode())
+    loaded = ModelRegistry(store).load(V1)
+    assert list(loaded.files) == [METADATA_FILE]
+    with pytest.raises(ArtifactError):
+        loaded.verify()
+
+
+def test_rollback_without_a_current_version_goes_to_the_last_promoted(tmp_path):
+    store = FileObjectStore(tmp_path)
+    registry = published(store, V1, V2)
+    store.delete(LATEST)  # an operator removed the pointer
+    assert registry.rollback() == ("", V2)
+    assert registry.latest_version() == V2 and registry.history() == [V1, V2]
