@@ -237,7 +237,7 @@ def decode(
         image.seek(0)
         image.load()
         image = _early_shrink(image, read_size)
-        if hasattr(image, "tag_v2") or not _ORIENTATION_SOURCES.isdisjoint(image.info):
+        if not _ORIENTATION_SOURCES.isdisjoint(image.info):  # (Pillow turns a TIFF upright as it loads it)
             image = ImageOps.exif_transpose(image) or image
         luma, alpha = _bands(image)
     except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
