@@ -103,7 +103,7 @@ MODULES ?=
 mutate: install-dev               ## mutation testing (mutmut) of the modules that guard data or the contract -> test-artifacts/mutation.md, docs/testing.md
 	$(PY) -m scripts.mutate --docs $(MODULES)
 
-mutate-ci: install-dev            ## the same for the spool and params only, failing below their targets (.ci/run runs it after make test)
+mutate-ci: install-dev            ## the same for the spool's modules and params only, failing below their targets (.ci/run runs it after make test)
 	$(PY) -m scripts.mutate --ci
 
 DAYS   ?= 30
