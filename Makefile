@@ -17,7 +17,7 @@ ifndef V
 .SILENT:
 endif
 
-.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-lambda test-spark mutate mutate-ci spark-stats lint lock golden layer bench reset clean cassandra stack ring lambda kserve-client
+.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-lambda test-spark mutate mutate-ci spark-stats lint lock golden layer bench profile reset clean cassandra stack ring lambda kserve-client
 
 # The editable install is setuptools' compat mode: a plain path in a .pth file, where the default import-hook
 # finder cost every python start most of its site time. Its deprecation box asks nothing of a user: filtered.
@@ -122,6 +122,10 @@ BENTOML := var/bench/bentoml/bin/bentoml
 bench: install-dev bytecode $(BENTOML) ## benchmarks, the seed's way and the peer servers beside ours -> BENCHMARKS.md (needs wrk)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(PY) benchmarks/bench.py --training
+
+profile: install-dev bytecode     ## flame graphs of the predict function under wrk load, per picture (py-spy) -> docs/profile/
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(PY) -m benchmarks.profile $(if $(TAG),--tag $(TAG))
 
 $(KSERVE): benchmarks/peers/requirements-kserve.txt  # KServe's REST client (tests/e2e/test_open_inference.py), its own venv
 	rm -rf var/bench/kserve

@@ -200,12 +200,15 @@ def servers(tmp: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:
     """label -> (command without --host/--port, environment, path to POST to). The same model and the same
     ml.preprocess behind each; ours also logs every prediction, counts it and writes an access line."""
     python = str(Path(sys.executable))
+    store = tmp / "modelstore"  # a copy: ours keeps originals over the inline size in its store, not in the fixtures
+    if not store.exists():
+        shutil.copytree(MODEL_STORE, store)
     found = {
         OURS: (
             SERVE,
             {
                 "WORKERS": "2",
-                "MODEL_STORE": f"file://{MODEL_STORE}",
+                "MODEL_STORE": f"file://{store}",
                 "PREDICTION_LOG": f"sqlite://{tmp / 'http.db'}",
                 "READ_TIMEOUT_SECONDS": "60",  # the slow uploads below stay connected for the whole run
             },
@@ -239,12 +242,21 @@ def servers(tmp: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:
     return found
 
 
-def _serve(command: list[str], env: dict[str, str], path: str, warm_with: bytes) -> tuple[subprocess.Popen, str]:
+def serve_warm(
+    command: list[str], env: dict[str, str], path: str, warm_with: bytes, raw_type: str | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start a server and warm it with ``warm_with``: as the multipart field ``file``, or as the raw body of
+    type ``raw_type``."""
     proc, url = _launch(command, env, path)
+    post = lambda: (  # noqa: E731
+        requests.post(url, data=warm_with, headers={"Content-Type": raw_type}, timeout=10)
+        if raw_type
+        else requests.post(url, files={"file": ("d.png", warm_with)}, timeout=10)
+    )
     deadline = time.monotonic() + 90
     while True:  # up when a prediction is answered; then warm: each worker loads its model by now
         try:
-            if requests.post(url, files={"file": ("d.png", warm_with)}, timeout=10).status_code == 200:
+            if post().status_code == 200:
                 break
         except requests.ConnectionError:
             pass
@@ -253,7 +265,7 @@ def _serve(command: list[str], env: dict[str, str], path: str, warm_with: bytes)
             raise RuntimeError(f"{command} did not start")
         time.sleep(0.1)
     for _ in range(50):
-        requests.post(url, files={"file": ("d.png", warm_with)}, timeout=10)
+        post()
     return proc, url
 
 
@@ -277,7 +289,7 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
     runs: dict[tuple[str, str], list[load.Load]] = {}
     for rep in range(reps):  # interleaved: every server once per repetition, so drift hits all alike
         for label, (command, env, path) in peers.items():
-            proc, url = _serve(command, env, path, pictures["28x28 PNG"])
+            proc, url = serve_warm(command, env, path, pictures["28x28 PNG"])
             try:
                 for name, picture, clients, seconds in LOADS:
                     result = load.run_wrk(url, scripts[picture], clients, 3 if quick else seconds, proc.pid)
@@ -329,7 +341,7 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
     )
     say(f"- canvas at 16 clients >= 300 req/s: {canvas:,.0f} req/s: {mark(canvas >= 300)}")
     command, env, path = peers[OURS]
-    proc, url = _serve(command, env, path, pictures["28x28 PNG"])
+    proc, url = serve_warm(command, env, path, pictures["28x28 PNG"])
     try:
         slow = trickle(url, 4, pictures["28x28 PNG"])
         result = load.run_wrk(url, scripts["28x28 PNG"], 16, 3 if quick else 10, proc.pid)
