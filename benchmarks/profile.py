@@ -4,9 +4,10 @@
 
 For each picture (MNIST's 28x28 PNG, the page's 280x280 canvas PNG, a 4000x3000 phone JPEG), the predict function
 is started as `scripts/serve.sh` runs it (gunicorn, two uvicorn workers, the SQLite log), warmed, and loaded by
-wrk with 16 clients (4 for the photo) sending the picture as the raw body, while py-spy samples both workers from outside (no code
-changes: `py-spy record --subprocesses` on the gunicorn master). Each flame graph is written to
-``<out>/<picture>[-<tag>].svg``; the width of a frame is its share of the workers' samples.
+wrk with 16 clients (4 for the photo) sending the picture as the raw body, while py-spy samples both workers
+from outside (no code changes: `py-spy record --subprocesses` on the gunicorn master). Each flame graph is
+written to ``<out>/<picture>[-<tag>].svg``, and the share of the workers' samples each cost of FRAMES took is
+printed (the width of a frame in the graph is the same share of all samples).
 """
 
 from __future__ import annotations
@@ -100,9 +101,10 @@ def profile(name: str, data: bytes, clients: int, out: Path, seconds: int, tmp: 
         _, err = spy.communicate(timeout=seconds + 60)
         if spy.returncode != 0:
             raise RuntimeError(f"py-spy failed: {err.strip()}")
-        print(
-            f"{name}, {clients} clients: {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.non_2xx} non-2xx -> {svg}"
-        )
+        print(f"{name}, {clients} clients: {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms -> {svg}")
+        print(f"  {result.non_2xx} answers not 2xx; py-spy's share of the workers' samples, per cost:")
+        for label, share in shares(svg).items():
+            print(f"  {share:6.1%}  {label}")
     finally:
         stop(proc)
         script.unlink()
