@@ -10,7 +10,7 @@ import io
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 
-from benchmarks.peers.work import answer, load_predictor
+from benchmarks.peers.work import answer, load_predictor, read_body
 
 PREDICTOR = load_predictor()
 
@@ -18,13 +18,7 @@ PREDICTOR = load_predictor()
 async def app(scope, receive, send) -> None:
     if scope["type"] != "http":
         return
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    body = b"".join(chunks)
+    body = await read_body(receive)
     headers = dict(scope["headers"])
     mimetype, options = parse_options_header(headers.get(b"content-type", b"").decode("latin-1"))
     _, _, files = FormDataParser().parse(io.BytesIO(body), mimetype, len(body), options)

@@ -13,7 +13,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from benchmarks.peers.work import load_predictor
+from benchmarks.peers.work import load_predictor, read_body
 
 PREDICTOR = load_predictor()
 HEADERS = [(b"content-type", b"application/json")]
@@ -22,13 +22,7 @@ HEADERS = [(b"content-type", b"application/json")]
 async def app(scope, receive, send) -> None:
     if scope["type"] != "http":
         return
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    image = Image.open(io.BytesIO(b"".join(chunks))).convert("L")
+    image = Image.open(io.BytesIO(await read_body(receive))).convert("L")
     pixels = np.asarray(image if image.size == (28, 28) else image.resize((28, 28)), dtype=np.float32) / 255.0
     prediction = PREDICTOR.predict(pixels[None])[0]
     payload = json.dumps({"digit": prediction.digit, "confidence": round(prediction.confidence, 6)}).encode()

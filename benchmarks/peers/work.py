@@ -23,3 +23,13 @@ def load_predictor() -> Predictor:
 def answer(predictor: Predictor, image: bytes) -> bytes:
     prediction = predictor.predict(preprocess(image)[None])[0]
     return json.dumps({"digit": prediction.digit, "confidence": round(prediction.confidence, 6)}).encode()
+
+
+async def read_body(receive) -> bytes:
+    """The whole body of an ASGI request."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
