@@ -196,10 +196,15 @@ BENTOML = ROOT / "var" / "bench" / "bentoml" / "bin" / "bentoml"
 OURS = "ours: scripts/serve.sh (gunicorn + 2 uvicorn workers)"
 
 
+def gunicorn_peer(app: str) -> list[str]:
+    """A peer ASGI ``app`` under gunicorn with two stock uvicorn workers, as ours runs (command without --bind)."""
+    worker = ["-w", "2", "-k", "uvicorn_worker.UvicornWorker", "--log-level", "warning"]
+    return [str(Path(sys.executable)), "-m", "gunicorn", *worker, app]
+
+
 def servers(tmp: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:
     """label -> (command without --host/--port, environment, path to POST to). The same model and the same
     ml.preprocess behind each; ours also logs every prediction, counts it and writes an access line."""
-    python = str(Path(sys.executable))
     store = tmp / "modelstore"  # a copy: ours keeps originals over the inline size in its store, not in the fixtures
     if not store.exists():
         shutil.copytree(MODEL_STORE, store)
@@ -217,18 +222,7 @@ def servers(tmp: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:
         # under gunicorn's uvicorn worker, as ours: `uvicorn --workers 2` hands its children a socket that
         # asyncio never sets TCP_NODELAY on, and every answer then waited 44 ms for a delayed ACK (measured)
         "bare ASGI: stock uvicorn workers (gunicorn, 2), no log/metrics": (
-            [
-                python,
-                "-m",
-                "gunicorn",
-                "-w",
-                "2",
-                "-k",
-                "uvicorn_worker.UvicornWorker",
-                "--log-level",
-                "warning",
-                "benchmarks.peers.bare_asgi:app",
-            ],
+            gunicorn_peer("benchmarks.peers.bare_asgi:app"),
             {},
             "/",
         ),

@@ -23,14 +23,14 @@ from ml import mnist
 from scripts.servers import stop
 
 BARE = "bare: Pillow, LiteRT, JSON (gunicorn, 2 uvicorn workers)"
+LOG = "share.db"  # ours' prediction log, in the run's folder
 
 
 def servers(tmp: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:
     command, env, path = bench.servers(tmp)[bench.OURS]
-    bare = [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "uvicorn_worker.UvicornWorker"]
     return {
-        bench.OURS: (command, {**env, "PREDICTION_LOG": f"sqlite://{tmp / 'share.db'}"}, path),
-        BARE: ([*bare, "--log-level", "warning", "benchmarks.peers.bare_raw:app"], {}, "/"),
+        bench.OURS: (command, {**env, "PREDICTION_LOG": f"sqlite://{tmp / LOG}"}, path),
+        BARE: (bench.gunicorn_peer("benchmarks.peers.bare_raw:app"), {}, "/"),
     }
 
 
@@ -50,7 +50,7 @@ def measure(picture: bytes, reps: int, seconds: int, tmp: Path) -> tuple[dict[st
         for rep in range(reps):
             for label, (command, env, path) in servers(tmp).items():
                 proc, url = bench.serve_warm(command, env, path, picture, raw_type="image/png")
-                before = rows(tmp / "share.db")
+                before = rows(tmp / LOG)
                 try:
                     for clients in (16, 1):
                         result = load.run_wrk(url, script, clients, seconds, proc.pid)
@@ -58,7 +58,7 @@ def measure(picture: bytes, reps: int, seconds: int, tmp: Path) -> tuple[dict[st
                         print(f"  rep {rep + 1} {label} @{clients}: {result}", flush=True)
                 finally:
                     stop(proc)
-                logged += rows(tmp / "share.db") - before if label == bench.OURS else 0
+                logged += rows(tmp / LOG) - before if label == bench.OURS else 0
     finally:
         script.unlink()
     return runs, logged
