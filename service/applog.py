@@ -7,13 +7,14 @@ access line of a request is ``digits.access`` with the fields of ``RequestTeleme
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+
+import orjson
 
 TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
@@ -35,6 +36,11 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
+def _encoded(line: dict) -> str:
+    """One log line as JSON; a value JSON has no type for (a path, an exception) as its text."""
+    return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -49,7 +55,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, separators=(",", ":"))
+        return _encoded(line)
 
 
 class TextFormatter(logging.Formatter):
@@ -100,7 +106,7 @@ def access(fields: dict) -> None:
         "message": message,
         **fields,
     }
-    text = json.dumps(line, default=str, separators=(",", ":")) + handler.terminator
+    text = _encoded(line) + handler.terminator
     handler.acquire()
     try:
         handler.stream.write(text)

@@ -12,9 +12,18 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from ml.decode import DecodeBudget, _bands, _draft_request, _early_shrink, declared_pixels, decode, from_pixels
+from ml.decode import (
+    FORMATS,
+    DecodeBudget,
+    _bands,
+    _draft_request,
+    _early_shrink,
+    declared_pixels,
+    decode,
+    from_pixels,
+)
 from ml.errors import (
     ImageTooCostly,
     ImageTooLarge,
@@ -323,8 +332,26 @@ def test_declared_pixels_is_the_header_s_width_times_height():
     assert declared_pixels(png_header(2 * warned, 10_000)) == 0
 
 
-@pytest.mark.parametrize("data", [b"", b"junk, not an image", encode(grey(4, 4), "PPM")], ids=["empty", "junk", "PPM"])
+def flipped(data: bytes, at: int) -> bytes:
+    """``data`` with one bit of byte ``at`` flipped."""
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"junk, not an image",
+        encode(grey(4, 4), "PPM"),
+        encode(grey(4, 4), "PNG")[:30],
+        flipped(encode(grey(4, 4), "PNG"), 28),
+        encode(grey(4, 4), "PNG").replace(b"IHDR", b"IHDX"),
+    ],
+    ids=["empty", "junk", "PPM", "PNG cut short in its header", "PNG header's checksum wrong", "PNG without IHDR"],
+)
 def test_declared_pixels_is_zero_for_what_is_not_an_accepted_image(data):
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(io.BytesIO(data), formats=FORMATS)  # Pillow cannot open it either
     assert declared_pixels(data) == 0
 
 
