@@ -8,7 +8,12 @@ options of ``infra/cassandra/jvm17.options``. A node is ready when its CQL port 
 Used by `make cassandra` (one node on 127.0.0.1:9042 with data under var/cassandra), `make stack`,
 the test fixture (free ports, a temporary directory) and benchmarks/cassandra_ring.py (3 nodes).
 
+``serve`` runs the tests' node (``tests_node``) for many pytest sessions at once, as mutation testing's are:
+once it answers, FILE describes it, and a test run with CASSANDRA_TEST_NODE=FILE uses it instead of starting
+a node of its own. SIGTERM or Ctrl-C stops it and removes FILE.
+
     .venv/bin/python -m scripts.cassandra_node [--dir var/cassandra] [--address 127.0.0.1] [--port 9042]
+    .venv/bin/python -m scripts.cassandra_node serve --describe FILE [--dir DIR]
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +42,9 @@ POM = CONF / "pom.xml"
 CLASSPATH_CACHE = ROOT / "var" / "cassandra-classpath"
 DEFAULT_HEAP = os.environ.get("CASSANDRA_HEAP", "512M")
 SUPERUSER = ("cassandra", "cassandra")  # PasswordAuthenticator's default superuser on a fresh node
+NODE_FILE_VAR = "CASSANDRA_TEST_NODE"  # the file `serve --describe` wrote: test sessions use that node
+_PATHS = ("directory", "tls", "tls_ca")
+_DESCRIBED = ("address", "native_port", "storage_port", "password_auth", "commitlog_sync", "cluster_name", *_PATHS)
 
 
 class NodeError(RuntimeError):
@@ -200,6 +210,17 @@ class CassandraNode:
     def url(self) -> str:
         return f"cassandra://{self.address}:{self.native_port}"
 
+    def describe(self) -> dict:
+        """What another process needs to use this node without starting it (``attach`` reads it back)."""
+        data = {name: getattr(self, name) for name in _DESCRIBED}
+        return data | {name: str(data[name]) if data[name] else None for name in _PATHS} | {"url": self.url}
+
+    @classmethod
+    def attach(cls, description: dict) -> CassandraNode:
+        """The node ``describe`` described, run by another process: no process here, so ``stop`` leaves it be."""
+        data = {name: description[name] for name in _DESCRIBED}
+        return cls(**data | {name: Path(data[name]) if data[name] else None for name in _PATHS})
+
     def write_config(self) -> Path:
         conf = self.directory / "conf"
         conf.mkdir(parents=True, exist_ok=True)
@@ -328,7 +349,74 @@ class CassandraNode:
         return 0.0
 
 
+def tests_node(directory: Path) -> CassandraNode:
+    """The tests' node, set up as production runs one: clients must speak TLS (a CA made here, ``tls_ca``),
+    PasswordAuthenticator on, the commit log synced periodically; free ports. Not started yet."""
+    node_pem, ca = make_tls(directory / "tls")
+    return CassandraNode(
+        directory / "node",
+        native_port=free_port(),
+        storage_port=free_port(),
+        password_auth=True,
+        tls=node_pem,
+        tls_ca=ca,
+        commitlog_sync="periodic",
+    )
+
+
+def serve(argv: list[str]) -> int:
+    """The tests' node for many pytest sessions: FILE describes it once it answers, until it is stopped."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.cassandra_node serve",
+        description=f"The tests' Cassandra node, shared by test runs with {NODE_FILE_VAR}=FILE (Ctrl-C stops it)",
+    )
+    parser.add_argument("--describe", type=Path, required=True, metavar="FILE", help="written once the node answers")
+    parser.add_argument("--dir", type=Path, help="its TLS files, data and logs (default: a temporary directory)")
+    args = parser.parse_args(argv)
+    describe = args.describe.resolve()
+    directory = (args.dir or Path(tempfile.mkdtemp(prefix="cassandra-tests-"))).resolve()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    node = None
+    try:
+        java_17()
+        cp = classpath()
+        node = tests_node(directory)
+        node.start(cp)
+        waited = node.wait_ready()
+        partial = describe.with_name(describe.name + ".partial")
+        partial.write_text(json.dumps(node.describe() | {"pid": os.getpid()}, indent=2) + "\n")
+        partial.replace(describe)  # whole or absent: whoever waits for the file never reads half of it
+        print(
+            f"Cassandra (the tests' node) is ready after {waited:.1f} s: {node.url}, log {node.log_file}\n"
+            f"  {NODE_FILE_VAR}={describe}  (Ctrl-C stops it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        assert node.process is not None
+        node.process.wait()
+        print(f"error: Cassandra exited with {node.process.returncode}; see {node.log_file}", file=sys.stderr)
+        return 1
+    except NodeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopping Cassandra (drain and flush)...", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        # a second Ctrl-C must not cut the drain short and leave the JVM behind
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        describe.unlink(missing_ok=True)
+        if node is not None:
+            node.stop()
+        if args.dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        return serve(argv[1:])
     parser = argparse.ArgumentParser(description="One Apache Cassandra 5.0 node in the foreground (Ctrl-C stops it)")
     parser.add_argument("--dir", type=Path, default=ROOT / "var" / "cassandra", help="data, config and logs")
     parser.add_argument("--address", default="127.0.0.1")

@@ -11,12 +11,16 @@ matched by the change they make, so an entry goes stale when the code moves) sti
 goes to test-artifacts/mutation.md (with every survivor's diff) and, with --docs, to docs/testing.md; the run
 fails when a module scores below its target.
 
+The modules run only when named need a Cassandra node: one is started for the whole run (`scripts.cassandra_node
+serve`), and every test session, mutmut's and the re-runs', uses it through CASSANDRA_TEST_NODE.
+
     .venv/bin/python -m scripts.mutate [--ci] [--docs] [--max-children 2] [MODULE ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -26,9 +30,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -52,7 +57,7 @@ class Module:
     target: float
     ci: bool
     markers: str
-    only_when_named: bool  # needs what a plain `make mutate` does not start (a Cassandra node)
+    only_when_named: bool  # slow: needs a Cassandra node, started for the run only when such a module is named
 
     @property
     def prefix(self) -> str:
@@ -273,6 +278,43 @@ def measure(module: Module, equivalents: list[Equivalent], max_children: int) ->
     return result
 
 
+@contextlib.contextmanager
+def shared_cassandra(needed: bool) -> Iterator[None]:
+    """One Cassandra node for every test session of the run, which would otherwise each start their own: named
+    to them in CASSANDRA_TEST_NODE (mutmut and the re-runs inherit this process's environment), stopped at the
+    end, on Ctrl-C and on errors too."""
+    from scripts.cassandra_node import NODE_FILE_VAR
+
+    if not needed:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="mutate-cassandra-", ignore_cleanup_errors=True) as tmp:
+        describe, log = Path(tmp) / "node.json", Path(tmp) / "serve.log"
+        print("starting the Cassandra node the tests share...", flush=True)
+        with open(log, "wb") as out:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "scripts.cassandra_node", "serve", "--describe", str(describe), "--dir", tmp],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C reaches it through the finally below, once, not twice
+            )
+        try:
+            while not describe.exists():
+                if server.poll() is not None:
+                    raise SystemExit(f"the Cassandra node did not start:\n{log.read_text(errors='replace')[-3000:]}")
+                time.sleep(1)
+            os.environ[NODE_FILE_VAR] = str(describe)
+            yield
+        finally:
+            os.environ.pop(NODE_FILE_VAR, None)
+            server.terminate()  # it drains the node, then exits
+            try:
+                server.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                stop(server)
+
+
 # -- reports -----------------------------------------------------------------------------------------------------
 HEADER = (
     "| module | mutants | killed | equivalent (listed) | survived (not listed) | score | target | minutes | measured |\n"
@@ -377,19 +419,20 @@ def main(argv: list[str] | None = None) -> int:
     when = datetime.date.today().isoformat()
     results, broken = [], []
     try:
-        for module in chosen:
-            print(f"== {module.name}: {module.path} against {' '.join(module.tests)}", flush=True)
-            try:
-                results.append(measure(module, equivalents, args.max_children))
-            except SystemExit as exc:  # this module could not be measured: say so, and go on with the others
-                print(f"== {module.name}: NOT MEASURED: {exc}", flush=True)
-                broken.append(f"{module.path}: not measured: {exc}")
-                continue
-            r = results[-1]
-            print(f"== {module.name}: {r.score:.1f} % (target {r.module.target:.0f} %), {r.seconds / 60:.1f} min")
-            write_reports(
-                results, broken, command, when, args.docs
-            )  # after each module: a stop keeps what was measured
+        with shared_cassandra(any(m.only_when_named for m in chosen)):
+            for module in chosen:
+                print(f"== {module.name}: {module.path} against {' '.join(module.tests)}", flush=True)
+                try:
+                    results.append(measure(module, equivalents, args.max_children))
+                except SystemExit as exc:  # this module could not be measured: say so, and go on with the others
+                    print(f"== {module.name}: NOT MEASURED: {exc}", flush=True)
+                    broken.append(f"{module.path}: not measured: {exc}")
+                    continue
+                r = results[-1]
+                print(f"== {module.name}: {r.score:.1f} % (target {r.module.target:.0f} %), {r.seconds / 60:.1f} min")
+                write_reports(
+                    results, broken, command, when, args.docs
+                )  # after each module: a stop keeps what was measured
     except KeyboardInterrupt:
         print("stopped; the modules measured before are in test-artifacts/mutation.md", file=sys.stderr)
         return 130

@@ -66,9 +66,18 @@ def cassandra_node(tmp_path_factory):
 
     Started from Maven Central's jars by scripts/cassandra_node.py, stopped at the end even when tests
     fail. Without Java 17 or Maven the Cassandra tests skip saying why, except under CI=true, where
-    they fail: CI must never pass without having talked to a real node."""
-    from scripts.cassandra_node import CassandraNode, NodeError, classpath, free_port, java_17, make_tls
+    they fail: CI must never pass without having talked to a real node.
 
+    With CASSANDRA_TEST_NODE naming the file that ``python -m scripts.cassandra_node serve --describe FILE``
+    wrote, the run uses that node instead, which many runs share (mutation testing's sessions): it is neither
+    started nor stopped here, and the keyspaces this run made are dropped at its end."""
+    from scripts.cassandra_node import NODE_FILE_VAR, NodeError, classpath, java_17, tests_node
+
+    if os.environ.get(NODE_FILE_VAR):
+        from tests.fixtures.cassandra import attached_node
+
+        yield from attached_node(os.environ[NODE_FILE_VAR])
+        return
     try:
         java_17()
         cp = classpath(quiet=True)
@@ -76,17 +85,7 @@ def cassandra_node(tmp_path_factory):
         if os.environ.get("CI") == "true":
             pytest.fail(f"a real Cassandra node is required under CI=true: {exc}")
         pytest.skip(f"no Cassandra node can run here: {exc}")
-    directory = tmp_path_factory.mktemp("cassandra")
-    node_pem, ca = make_tls(directory / "tls")
-    node = CassandraNode(
-        directory / "node",
-        native_port=free_port(),
-        storage_port=free_port(),
-        password_auth=True,
-        tls=node_pem,
-        tls_ca=ca,
-        commitlog_sync="periodic",
-    )
+    node = tests_node(tmp_path_factory.mktemp("cassandra"))
     node.start(cp)
     try:
         node.wait_ready()

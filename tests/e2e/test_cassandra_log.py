@@ -8,7 +8,6 @@ start again, so the shared node is never disturbed.
 from __future__ import annotations
 
 import csv
-import itertools
 import os
 import shutil
 import subprocess
@@ -23,11 +22,10 @@ import requests
 from scripts.cassandra_node import CassandraNode, classpath, free_port, ids_of_day
 from scripts.servers import function_server
 from tests.conftest import GOLDEN, ROOT
-from tests.fixtures.cassandra import LOCAL, apply_schema, env_for, open_log, session_for
+from tests.fixtures.cassandra import LOCAL, apply_schema, env_for, keyspace_name, open_log, session_for
 
 THREE = (GOLDEN / "3_canvas.png").read_bytes()
 SEVEN = (GOLDEN / "7_paper.jpg").read_bytes()
-_keyspaces = itertools.count()
 
 
 def cassandra_env(node: CassandraNode, predict_env: dict, tmp_path, keyspace: str, **extra) -> dict:
@@ -50,7 +48,7 @@ def upload(url: str, data: bytes = THREE) -> requests.Response:
 
 
 def test_history_corrections_stats_and_export_on_a_real_node(cassandra_node, predict_env, tmp_path):
-    keyspace = f"e2e_{next(_keyspaces)}"
+    keyspace = keyspace_name("e2e")
     env = cassandra_env(cassandra_node, predict_env, tmp_path, keyspace)
     with function_server("predict", env, tmp_path) as url:
         health = requests.get(url + "/healthz", timeout=10).json()
@@ -95,7 +93,7 @@ def test_uploads_sent_together_are_all_in_the_table_when_answered(cassandra_node
     flight at once, service.predlog.group); every answered id must be in the table."""
     from concurrent.futures import ThreadPoolExecutor
 
-    keyspace = f"e2e_{next(_keyspaces)}"
+    keyspace = keyspace_name("e2e")
     with function_server("predict", cassandra_env(cassandra_node, predict_env, tmp_path, keyspace), tmp_path) as url:
         with ThreadPoolExecutor(12) as pool:
             answers = list(pool.map(lambda _: upload(url, SEVEN), range(36)))
@@ -105,7 +103,7 @@ def test_uploads_sent_together_are_all_in_the_table_when_answered(cassandra_node
 
 
 def test_a_wrong_password_is_named_at_start_and_in_healthz_and_nothing_is_lost(cassandra_node, predict_env, tmp_path):
-    keyspace = f"e2e_{next(_keyspaces)}"
+    keyspace = keyspace_name("e2e")
     env = cassandra_env(cassandra_node, predict_env, tmp_path, keyspace, CASSANDRA_PASSWORD="not-the-password")
     started = time.monotonic()
     with function_server("predict", env, tmp_path) as url:
@@ -190,7 +188,7 @@ def test_spool_replays_after_the_node_is_stopped_or_killed_and_returns(outage_no
 def test_a_forked_worker_opens_its_own_session(cassandra_node):
     """gunicorn forks after the app may have connected: a driver connection must not cross a fork."""
 
-    log = open_log(cassandra_node, "forked", "ONE")
+    log = open_log(cassandra_node, keyspace_name("forked"), "ONE")
     log.apply_schema(LOCAL)
     parent_session = log.cql.session()
     child = os.fork()

@@ -9,21 +9,21 @@ import pytest
 
 from scripts.cassandra_node import make_tls
 from service.errors import LogUnavailable
-from tests.fixtures.cassandra import apply_schema, open_log
+from tests.fixtures.cassandra import apply_schema, keyspace_name, open_log
 from tests.fixtures.records import record
 
 pytestmark = pytest.mark.cassandra
-KEYSPACE = "tls_digits"
 
 
 @pytest.fixture(scope="module")
-def node(cassandra_node):
-    apply_schema(cassandra_node, KEYSPACE)
-    return cassandra_node
+def keyspace(cassandra_node):
+    name = keyspace_name("tls")
+    apply_schema(cassandra_node, name)
+    return name
 
 
-def test_writes_and_reads_over_tls_with_protocol_v4(node):
-    log = open_log(node, KEYSPACE, protocol_version=4)
+def test_writes_and_reads_over_tls_with_protocol_v4(cassandra_node, keyspace):
+    log = open_log(cassandra_node, keyspace, protocol_version=4)
     try:
         log.ensure_schema()
         written = record()
@@ -34,8 +34,8 @@ def test_writes_and_reads_over_tls_with_protocol_v4(node):
         log.close()
 
 
-def test_a_client_without_tls_is_told_to_set_the_ca(node):
-    log = open_log(node, KEYSPACE, tls_ca=None)
+def test_a_client_without_tls_is_told_to_set_the_ca(cassandra_node, keyspace):
+    log = open_log(cassandra_node, keyspace, tls_ca=None)
     try:
         with pytest.raises(LogUnavailable, match="CASSANDRA_TLS_CA"):
             log.write(record())
@@ -43,9 +43,9 @@ def test_a_client_without_tls_is_told_to_set_the_ca(node):
         log.close()
 
 
-def test_a_certificate_from_another_authority_is_refused(node, tmp_path):
+def test_a_certificate_from_another_authority_is_refused(cassandra_node, keyspace, tmp_path):
     _, stranger = make_tls(tmp_path / "other")
-    log = open_log(node, KEYSPACE, tls_ca=str(stranger))
+    log = open_log(cassandra_node, keyspace, tls_ca=str(stranger))
     try:
         with pytest.raises(LogUnavailable, match="cannot reach"):
             log.write(record())
@@ -53,8 +53,8 @@ def test_a_certificate_from_another_authority_is_refused(node, tmp_path):
         log.close()
 
 
-def test_a_data_centre_the_cluster_lacks_is_named_in_the_error(node):
-    log = open_log(node, KEYSPACE, local_dc="eu-west-1")
+def test_a_data_centre_the_cluster_lacks_is_named_in_the_error(cassandra_node, keyspace):
+    log = open_log(cassandra_node, keyspace, local_dc="eu-west-1")
     try:
         with pytest.raises(LogUnavailable, match="CASSANDRA_LOCAL_DC='eu-west-1'.*datacenter1"):
             log.write(record())

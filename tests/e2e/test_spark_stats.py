@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import os
 import random
 import subprocess
@@ -28,14 +27,13 @@ from service.predlog.base import created_at_of, new_prediction_id
 from service.predlog.cassandra import CassandraPredictionLog
 from service.stats_report import summary_lines
 from tests.conftest import ROOT
-from tests.fixtures.cassandra import env_for, open_log
+from tests.fixtures.cassandra import env_for, keyspace_name, open_log
 from tests.fixtures.records import record
 
 DAYS = 5  # the records sit on the 3 days before today and today: a run crossing midnight still sees them all
 VERSIONS = ("20261201T000000Z-aaaaaa", "20261205T000000Z-bbbbbb", "20261207T000000Z-cccccc")
 LOW = 0.9
 LOCAL_DC = {"datacenter1": 1}  # the keyspace, made as `log schema apply --replication datacenter1:1` makes it
-_keyspaces = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +112,7 @@ def run_stats(env: dict, *args: str) -> subprocess.CompletedProcess:
 def test_spark_stats_equal_the_builtin_ones_with_accuracy_and_confusion(spark_ready, cassandra_node, tmp_path):
     import pyarrow.parquet as pq
 
-    keyspace = f"spark_{next(_keyspaces)}"
+    keyspace = keyspace_name("spark")
     log = open_log(cassandra_node, keyspace)
     try:
         labelled = fill(log)
@@ -172,7 +170,7 @@ def test_the_plan_reads_partitions_not_the_table(spark_ready, cassandra_node, mo
     from service.settings import Settings
     from service.spark_runtime import start_session
 
-    keyspace = f"spark_{next(_keyspaces)}"
+    keyspace = keyspace_name("spark")
     log = open_log(cassandra_node, keyspace)
     try:
         log.apply_schema(LOCAL_DC)

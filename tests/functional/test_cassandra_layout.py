@@ -3,7 +3,6 @@ read until migrated, then copied record by record."""
 
 from __future__ import annotations
 
-import itertools
 import random
 import subprocess
 import sys
@@ -17,17 +16,16 @@ from service.predlog import new_prediction_id
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import schema_statements
 from service.predlog.legacy import SCHEMA_V1
-from tests.fixtures.cassandra import LOCAL, env_for, open_log
+from tests.fixtures.cassandra import LOCAL, env_for, keyspace_name, open_log
 from tests.fixtures.records import record
 
 pytestmark = pytest.mark.cassandra
-_keyspaces = itertools.count()
 NOW = datetime.now(UTC)
 
 
 @pytest.fixture
 def fresh_keyspace(cassandra_node):
-    name = f"layout_{next(_keyspaces)}"
+    name = keyspace_name("layout")
     logs = []
 
     def another_log():

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import sqlite3
 import stat
@@ -22,10 +21,8 @@ from service.predlog import new_prediction_id
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import CassandraPredictionLog, schema_statements
 from service.predlog.sqlite import SqlitePredictionLog
-from tests.fixtures.cassandra import LOCAL, open_log
+from tests.fixtures.cassandra import LOCAL, keyspace_name, open_log
 from tests.fixtures.records import record
-
-_keyspaces = itertools.count()
 
 
 @contextmanager
@@ -34,7 +31,7 @@ def backend(name: str, request, tmp_path):
         yield SqlitePredictionLog(tmp_path / "log.db")
         return
     node = request.getfixturevalue("cassandra_node")
-    log = open_log(node, f"contract_{next(_keyspaces)}", "ONE")
+    log = open_log(node, keyspace_name("contract"), "ONE")
     try:
         yield log
     finally:
