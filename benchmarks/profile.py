@@ -42,7 +42,7 @@ FRAMES = {
     "the cost check before decoding": "costly.<locals>.judge",
     "metrics": "Observer.observe",
     "the access line": "access",
-    "the answer's JSON": "JSONEncoder.encode",
+    "the answer's JSON": "json_response",
     "sending the answer": "send_asgi",
 }
 _FRAME = re.compile(r'<title>([^<]*) \([\d,]+ samples?, [\d.]+%\)</title><rect [^>]*fg:w="(\d+)"')
