@@ -15,6 +15,7 @@ from service.analytics import summarise
 from service.predlog import new_prediction_id
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import schema_statements
+from service.predlog.layout import WHOLE_DAY
 from service.predlog.legacy import SCHEMA_V1
 from tests.fixtures.cassandra import LOCAL, env_for, keyspace_name, open_log
 from tests.fixtures.records import record
@@ -90,6 +91,25 @@ def test_rollups_equal_a_full_recount_and_a_late_write_clears_its_slot(fresh_key
     assert rows_of(log.stats(first, last, 0.6)) == after
     summary = summarise(log.stats(first, last, 0.6), first, last, 0.6)
     assert summary["total"]["count"] + summary["total"]["not_a_digit"] == len(records) + 5
+    log.close()
+
+
+def test_an_ended_day_is_read_from_its_kept_rollup_alone(fresh_keyspace, cassandra_node):
+    """Once a reader has counted a day that has ended, the next reads that day from its one whole-day row: the
+    day's slots are not visited again (here they are gone, and the figures stay)."""
+    log = open_log(cassandra_node, fresh_keyspace[0], "ONE", stamp_margin=timedelta(0))
+    log.apply_schema(LOCAL)
+    records = spread_records(days=3, per_day=30, seed=3)
+    log.write_many(records)
+    first, last = min(r.created_at.date() for r in records), NOW.date()
+    counted = rows_of(log.stats(first, last, 0.6))  # keeps each ended day's rollup
+    ks = log.keyspace
+    (day_row,) = log.cql.execute(f"SELECT rollup FROM {ks}.slots WHERE day = ? AND slot = ?", (first, WHOLE_DAY)).all()
+    assert day_row.rollup
+    log.cql.execute(f"DELETE FROM {ks}.slots WHERE day = ? AND slot >= 0", (first,))
+    assert rows_of(log.stats(first, last, 0.6)) == counted
+    recount = rows_of(log.recount(first, last, 0.6))  # which does visit the slots: the first day is gone
+    assert recount != counted and all(row[0] != first.isoformat() for row in recount)
     log.close()
 
 
