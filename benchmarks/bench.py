@@ -316,6 +316,15 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
                 f"CPU {', '.join(f'{r.cpu_ms_per_request:.2f}' for r in each)} ms/req"
                 + (f"; NON-2xx {sum(r.non_2xx for r in each)}" if any(r.non_2xx for r in each) else "")
             )
+    say("")
+    say("Ours as a share of each peer's throughput, from the medians above:")
+    rate = lambda label, name: med([r.rps for r in runs[(label, name)]])  # noqa: E731
+    for label in peers:
+        if label != OURS:
+            shares = [
+                f"{name} {rate(OURS, name) / rate(label, name):.2f}x" for name, _, clients, _ in LOADS if clients > 1
+            ]
+            say(f"- {label}: {'; '.join(shares)}")
     ours = [runs[(OURS, name)] for name, *_ in LOADS]
     rps, p99, cpu = (
         med([r.rps for r in ours[0]]),
@@ -347,6 +356,19 @@ def http(pictures: dict[str, bytes], seed_median: float, tmp: Path, quick: bool)
         )
     finally:
         stop(proc)
+    say("")
+
+
+def raw_share(picture: bytes, quick: bool) -> None:
+    """Ours beside the least a prediction over HTTP costs (benchmarks/share.py: the raw body, no bookkeeping)."""
+    from benchmarks import share  # here: share builds on this module
+
+    say("## 3b. Ours as a share of a bare raw-body server (benchmarks/peers/bare_raw.py), interleaved")
+    say("")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        runs, logged = share.measure(picture, 1 if quick else 3, 2 if quick else 5, Path(tmp_name))
+    for line in share.report(runs, logged):
+        say(line)
     say("")
 
 
@@ -513,6 +535,7 @@ def main() -> int:
         )
         batch(pictures, predictor, weights)
         http(pictures, seed_median, tmp, args.quick)
+        raw_share(pictures["28x28 PNG"], args.quick)
         cold_start(pictures, tmp, 3 if args.quick else 5)
         if args.training:
             training()

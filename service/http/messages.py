@@ -52,7 +52,7 @@ def payload_too_large(limit: int) -> HTTPError:
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
     """``payload`` as compact UTF-8 JSON (orjson: the standard encoder was a visible share of a small upload's
     cost). Keys that are not strings are written as strings, as the standard encoder does; a NaN or infinity,
-    which JSON cannot hold, is written as null rather than as the standard encoder's invalid ``NaN``."""
+    which JSON cannot hold, is written as null (the standard encoder, set as it was, raised: a 500)."""
     body = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
     return Response(status, body, "application/json", dict(headers or {}))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.errors import HTTPError
-from service.http.messages import Request
+from service.http.messages import Request, json_response
 from service.http.params import media_ranges, quality_of, wants_html
 from service.http.routes import Route, Router
 from service.http.uploads import extract_uploads
@@ -120,3 +120,9 @@ def test_odd_content_types_are_refused_not_crashed_on(content_type, status, code
     with pytest.raises(HTTPError) as refused:
         extract_uploads(Request("POST", "/", {"content-type": content_type}, {}, b"--b\r\n"), 10**6, 4)
     assert (refused.value.status, refused.value.code) == (status, code)
+
+
+def test_a_json_answer_is_compact_utf8_with_string_keys_and_null_for_what_json_cannot_hold():
+    response = json_response(200, {"digit": 7, 3: "three", "name": "día", "nan": float("nan"), "inf": float("inf")})
+    assert response.content_type == "application/json"
+    assert response.body == '{"digit":7,"3":"three","name":"día","nan":null,"inf":null}'.encode()
