@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from service.predlog import layout, rollup
@@ -24,8 +25,10 @@ def _rollup_of(row) -> str | None:
 
 
 class Statistics:
-    def __init__(self, tables: Tables):
+    def __init__(self, tables: Tables, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        """``clock``: when a slot or a day has ended for good (tests set it to either side of that moment)."""
         self.tables = tables
+        self.clock = clock
 
     def stats(self, first: date, last: date, low_below: float) -> list[StatsRow]:
         """Per day: the day's rollup once the day has ended, else the rollups of its slots (those without one
@@ -51,7 +54,7 @@ class Statistics:
         slots = {day: [(s.slot, rollup.decode(s.rollup, low_below)) for s in cql.paged(rows)]
                  for day, rows in zip(open_days, slot_rows, strict=True)}  # fmt: skip
         counted = self._count([(d, s) for d in open_days for s, kept in slots[d] if kept is None], low_below)
-        ended = datetime.now(UTC) - ROLLUP_GRACE
+        ended = self.clock() - ROLLUP_GRACE
         for day in open_days:
             day_groups: dict[rollup.Group, rollup.Counts] = {}
             for slot, kept in slots[day]:
@@ -90,7 +93,7 @@ class Statistics:
             started = t.stamp()
             keys = [(d, s, shard) for d, s in chunk for shard in range(layout.SHARDS)]
             results = iter(cql.execute_all(select, keys, fetch_size=PAGE_SIZE, profile=COUNTS))
-            ended = datetime.now(UTC) - ROLLUP_GRACE
+            ended = self.clock() - ROLLUP_GRACE
             kept = []
             for day, slot in chunk:
                 shards = [cql.paged(next(results)) for _ in range(layout.SHARDS)]

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service.analytics import summarise
-from service.predlog import new_prediction_id
+from service.predlog import layout, new_prediction_id
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import schema_statements
+from service.predlog.cassandra_stats import ROLLUP_GRACE, Statistics
 from service.predlog.layout import WHOLE_DAY
 from service.predlog.legacy import SCHEMA_V1
 from tests.fixtures.cassandra import LOCAL, env_for, keyspace_name, open_log
@@ -113,6 +114,30 @@ def test_kept_rollups_stand_for_the_rows_they_counted(fresh_keyspace, cassandra_
     log.cql.execute(f"DELETE FROM {ks}.slots WHERE day = ? AND slot >= 0", (first,))
     assert rows_of(log.stats(first, last, 0.6)) == counted  # the first day's rollup, kept again just now
     assert rows_of(log.recount(first, last, 0.6)) == []  # which does visit the rows: they are gone
+    log.close()
+
+
+def test_a_slot_and_its_day_are_kept_once_past_their_end_and_the_grace_not_before(fresh_keyspace, cassandra_node):
+    """A rollup is kept only when a write that took its id inside the slot has surely finished: the reader's
+    clock one microsecond short of the slot's end plus the grace keeps neither the day's last slot nor the day."""
+    log = open_log(cassandra_node, fresh_keyspace[0], "ONE", stamp_margin=timedelta(0))
+    log.apply_schema(LOCAL)
+    day = (NOW - timedelta(days=3)).date()
+    end = layout.slot_end(day, layout.SLOTS_PER_DAY - 1)  # the next midnight
+    ids = [new_prediction_id(end - before) for before in (timedelta(minutes=2), timedelta(hours=5))]
+    log.write_many([record(id=pid, created_at=created_at_of(pid)) for pid in ids])
+
+    def kept(now: datetime) -> tuple[bool, bool]:
+        """Whether the day's rollup and its last slot's are kept after a reader whose clock says ``now``."""
+        assert Statistics(log.tables, clock=lambda: now).stats(day, day, 0.6)[0].count == 2
+        rows = {
+            r.slot: r.rollup
+            for r in log.cql.execute(f"SELECT slot, rollup FROM {log.keyspace}.slots WHERE day = ?", (day,))
+        }
+        return bool(rows.get(WHOLE_DAY)), bool(rows.get(layout.SLOTS_PER_DAY - 1))
+
+    assert kept(end + ROLLUP_GRACE - timedelta(microseconds=1)) == (False, False)
+    assert kept(end + ROLLUP_GRACE) == (True, True)
     log.close()
 
 
@@ -268,8 +293,6 @@ def test_an_ordinary_insert_writes_no_tombstone(fresh_keyspace):
     """Absent values (no original inline, no request id) are left unset and the probabilities are one frozen
     cell: reading the row back meets no tombstone (the node's own trace counts them)."""
     import uuid
-
-    from service.predlog import layout
 
     _, open_log = fresh_keyspace
     log = open_log()
