@@ -17,7 +17,7 @@ ifndef V
 .SILENT:
 endif
 
-.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-lambda test-spark mutate mutate-ci spark-stats lint lock golden layer bench profile reset clean cassandra stack ring lambda kserve-client
+.PHONY: install install-dev bytecode data train eval run test test-fast test-ring test-deploy test-lambda test-spark mutate mutate-ci spark-stats lint lock golden layer bench profile reset clean cassandra stack ring lambda kserve-client
 
 # The editable install is setuptools' compat mode: a plain path in a .pth file, where the default import-hook
 # finder cost every python start most of its site time. Its deprecation box asks nothing of a user: filtered.
@@ -84,12 +84,15 @@ KSERVE := var/bench/kserve/bin/python  # KServe's REST client, in its own venv (
 test-fast: install-dev            ## the in-process tier for every edit (< 1 min): the HTTP contract, units, logs, spool
 	$(PY) -m pytest -q -m "not (ring or e2e or cassandra or training or deploy)"
 
-test: install-dev $(KSERVE)       ## the full run .ci/run makes: every tier but the Cassandra ring, with coverage
+test: install-dev $(KSERVE)       ## the full run .ci/run makes: every tier but the ring, Spark, Lambda and deploy ones, with coverage
 	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=10 \
 	  --cov=ml --cov=service --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 test-ring: install-dev            ## the 3-node Cassandra ring test (~2 min; .ci/run runs it after make test)
 	$(PY) -m pytest -q -m ring
+
+test-deploy: install-dev          ## the deploy tier: the Lambda layer built and run alone, SAM, cfn-lint, hadolint, actionlint (.ci/run runs it)
+	$(PY) -m pytest -q -m deploy
 
 test-lambda: install-dev          ## both functions under AWS's Lambda runtime, through local function URLs (.ci/run runs it)
 	$(PY) -m pytest -q -m aws_lambda

@@ -144,12 +144,13 @@ def declared_pixels(data: bytes) -> int:
 
 
 _PNG_HEAD = struct.Struct(">8sI4sII5BI")  # signature; IHDR's length, type, width, height, five bytes; its CRC
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # PNG's own eight bytes (the specification's, not a private name of Pillow's)
 
 
 def _png_pixels(data: bytes) -> int | None:
     """What Pillow's PNG header would tell (its IHDR chunk, always first; 0 for one Pillow refuses to open: a bad
     checksum, or past its decompression-bomb refusal), or None for anything that is not a PNG's start."""
-    if len(data) < _PNG_HEAD.size or not data.startswith(PngImagePlugin._MAGIC):
+    if len(data) < _PNG_HEAD.size or not data.startswith(_PNG_SIGNATURE):
         return None
     _, length, kind, width, height, *_, crc = _PNG_HEAD.unpack_from(data)
     if length != 13 or kind != b"IHDR" or zlib.crc32(data[12:29]) != crc:
