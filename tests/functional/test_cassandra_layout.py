@@ -7,13 +7,14 @@ import random
 import re
 import subprocess
 import sys
+import time
 from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from service.analytics import summarise
-from service.predlog import layout, new_prediction_id
+from service.predlog import cassandra_tables, layout, new_prediction_id
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import schema_statements
 from service.predlog.cassandra_stats import ROLLUP_GRACE, Statistics
@@ -164,6 +165,69 @@ def test_a_lookup_by_id_is_one_partition_and_recent_spans_slots(fresh_keyspace):
     assert all(log.get(r.id).normalised == r.normalised for r in records)
     exported = [r.id for r in log.export(min(r.created_at.date() for r in records), NOW.date())]
     assert exported == [r.id for r in sorted(records, key=lambda r: r.created_at)]
+
+
+def _in_one_shard(at: datetime, count: int) -> list[str]:
+    """``count`` ids from ``at`` on, oldest first, a few microseconds apart (one slot) and all in one shard."""
+    ids = [new_prediction_id(at)]
+    later = at
+    while len(ids) < count:
+        later += timedelta(microseconds=1)
+        pid = new_prediction_id(later)
+        if layout.shard_of(pid) == layout.shard_of(ids[0]):
+            ids.append(pid)
+    return ids
+
+
+def test_a_doubtful_answer_under_newer_sure_ones_of_its_shard_is_found(fresh_keyspace):
+    """Looking for answers under a confidence, a shard is read past its newest rows: here every row newer than
+    the one sought is in the same partition and sure of itself."""
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.apply_schema(LOCAL)
+    hour_ago = NOW - timedelta(hours=1)
+    doubtful, *sure = _in_one_shard(layout.slot_start(hour_ago.date(), layout.slot_of(hour_ago)), 4)
+    log.write_many([record(id=doubtful, confidence=0.2), *(record(id=pid, confidence=0.99) for pid in sure)])
+    assert [r.id for r in log.recent(1, max_confidence=0.5)] == [doubtful]
+    assert [r.id for r in log.recent(1)] == [sure[-1]]
+
+
+def test_a_search_for_doubtful_answers_reads_max_scanned_rows_and_no_more(fresh_keyspace, monkeypatch):
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.apply_schema(LOCAL)
+    hour_ago = NOW - timedelta(hours=1)
+    doubtful, *sure = _in_one_shard(layout.slot_start(hour_ago.date(), layout.slot_of(hour_ago)), 5)
+    log.write_many([record(id=doubtful, confidence=0.2), *(record(id=pid, confidence=0.99) for pid in sure)])
+    monkeypatch.setattr(cassandra_tables, "MAX_SCANNED", 5)
+    assert [r.id for r in log.recent(10, max_confidence=0.5)] == [doubtful]  # the fifth row read
+    monkeypatch.setattr(cassandra_tables, "MAX_SCANNED", 4)
+    assert log.recent(10, max_confidence=0.5) == []
+
+
+@pytest.fixture(params=["Etc/GMT-14", "Etc/GMT+12"])  # UTC+14, UTC-12: at any hour one is on another date than UTC
+def server_time_zone(request, monkeypatch):
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_recent_walks_the_last_days_by_utc_whatever_the_servers_time_zone(fresh_keyspace, server_time_zone):
+    """The days are the records' (UTC): today's newest and one from the oldest day walked are both found."""
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.apply_schema(LOCAL)
+    today = datetime.now(UTC).date()
+    noon = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+    oldest = record(id=new_prediction_id(noon - timedelta(days=cassandra_tables.MAX_DAYS_BACK - 1)))
+    newest = record()
+    log.write_many([oldest, newest])
+    found = [r.id for r in log.recent(10)]
+    if datetime.now(UTC).date() != today:
+        pytest.xfail("midnight UTC passed while the test ran: the days walked moved by one")
+    assert found == [newest.id, oldest.id]
 
 
 def _fill_first_schema(log, records, labels) -> None:
