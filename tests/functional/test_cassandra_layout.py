@@ -187,8 +187,16 @@ def test_a_doubtful_answer_under_newer_sure_ones_of_its_shard_is_found(fresh_key
     log.apply_schema(LOCAL)
     hour_ago = NOW - timedelta(hours=1)
     doubtful, *sure = _in_one_shard(layout.slot_start(hour_ago.date(), layout.slot_of(hour_ago)), 4)
-    log.write_many([record(id=doubtful, confidence=0.2), *(record(id=pid, confidence=0.99) for pid in sure)])
+    at_the_bound, *surer = sure
+    log.write_many(
+        [
+            record(id=doubtful, confidence=0.2),
+            record(id=at_the_bound, confidence=0.5),  # "under 0.5" leaves it out
+            *(record(id=pid, confidence=0.99) for pid in surer),
+        ]
+    )
     assert [r.id for r in log.recent(1, max_confidence=0.5)] == [doubtful]
+    assert [r.id for r in log.recent(5, max_confidence=0.5)] == [doubtful]
     assert [r.id for r in log.recent(1)] == [sure[-1]]
 
 
