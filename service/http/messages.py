@@ -22,6 +22,8 @@ class Request:
     headers: dict[str, str]  # keys lower-case
     query: dict[str, str]
     body: bytes
+    # what is derived from the body, by its own key: parsed once however many ask (service.http.uploads)
+    derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)

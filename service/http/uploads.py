@@ -238,7 +238,18 @@ def _is_raw(mimetype: str) -> bool:
 
 
 def extract_uploads(request: Request, max_bytes: int, max_files: int, filename: str | None = None) -> list[Upload]:
-    """The pictures of a request; ``filename`` names a raw body's (multipart parts and JSON carry their own)."""
+    """The pictures of a request; ``filename`` names a raw body's (multipart parts and JSON carry their own).
+
+    Parsed once per request: the costly lane's judge reads them before the handler does, and parsing a large
+    multipart body again cost as much as the first time. A refusal is not kept: it is raised again."""
+    key = (extract_uploads, max_bytes, max_files, filename)
+    found = request.derived.get(key)
+    if found is None:
+        found = request.derived[key] = tuple(_extract(request, max_bytes, max_files, filename))
+    return list(found)
+
+
+def _extract(request: Request, max_bytes: int, max_files: int, filename: str | None) -> list[Upload]:
     if len(request.body) > max_bytes:
         raise payload_too_large(max_bytes)
     try:

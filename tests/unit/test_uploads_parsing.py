@@ -444,3 +444,19 @@ def test_a_file_field_sent_as_text_is_named_as_text_not_as_missing():
         "missing_file",
         "the multipart field 'file' holds text, not a file (it has no filename); send curl -F file=@digit.png",
     )
+
+
+def test_a_request_is_parsed_once_for_the_same_limits_and_name(monkeypatch):
+    """The costly lane's judge and the handler read the same request's uploads: the second read is the first's."""
+    parsed = []
+    real = uploads._parsed_parts
+    monkeypatch.setattr(uploads, "_parsed_parts", lambda *args: parsed.append(1) or real(*args))
+    body = _part([b'Content-Disposition: form-data; name="file"; filename="a.png"'], PNG) * 2 + b"--" + B + b"--\r\n"
+    request = _request(body, f"multipart/form-data; boundary={B.decode()}")
+    first = extract_uploads(request, 10**6, 4)
+    assert extract_uploads(request, 10**6, 4) == first and len(first) == 2 and parsed == [1]
+    with pytest.raises(HTTPError):  # other limits: read again, and refused by their own measure
+        extract_uploads(request, 10**6, 1)
+    assert parsed == [1, 1]
+    again = _request(body, f"multipart/form-data; boundary={B.decode()}")
+    assert extract_uploads(again, 10**6, 4) == first and parsed == [1, 1, 1]  # another request: its own parse
