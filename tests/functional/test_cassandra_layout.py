@@ -154,6 +154,16 @@ def test_a_rollup_counted_just_after_a_late_write_is_not_kept(fresh_keyspace):
     assert kept and not any(r.rollup for r in kept)
 
 
+def test_a_rollups_write_time_is_the_stamp_margin_before_now():
+    """A kept rollup is written with a timestamp that far in the past: a late row's write clears the rollup of its
+    slot, and must win over it even from a host whose clock runs up to the margin behind (all of it, not half)."""
+    tables = cassandra_tables.Tables(cql=None, keyspace="any", stamp_margin=timedelta(seconds=30))
+    before = time.time_ns() // 1000
+    stamp = tables.stamp()
+    after = time.time_ns() // 1000
+    assert before - 30_000_000 <= stamp <= after - 30_000_000
+
+
 def test_a_lookup_by_id_is_one_partition_and_recent_spans_slots(fresh_keyspace):
     _, open_log = fresh_keyspace
     log = open_log()
