@@ -47,6 +47,7 @@ EQUIVALENT_BEGIN, EQUIVALENT_END = "<!-- mutation-equivalent:begin -->", "<!-- m
 FAST_TIER = "not (ring or spark or e2e or cassandra or training or deploy)"
 # a mutant re-run against the whole list fails it within this; beyond it, it hangs (a loop that never ends): killed
 RERUN_TIMEOUT_S = 300
+NO_MUTANT = "none"  # a name no mutant has: every mutated function runs its original
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,6 +226,8 @@ def measure(module: Module, equivalents: list[Equivalent], max_children: int) ->
     started = time.monotonic()
     shutil.rmtree(MUTANTS, ignore_errors=True)  # a copy left by another module's run is never reused as mutated
     MUTANTS.mkdir()  # on PYTHONPATH from the start: Python gives up for good on a path entry that does not exist
+    if (ROOT / ".venv").exists():  # what scripts/serve.sh runs, from the copy, for the tests that start a server
+        (MUTANTS / ".venv").symlink_to(ROOT / ".venv")
     child = subprocess.Popen(
         [sys.executable, "-m", "scripts.mutate", "--mutmut", module.name, "--max-children", str(max_children)],
         cwd=ROOT,
@@ -250,6 +253,11 @@ def measure(module: Module, equivalents: list[Equivalent], max_children: int) ->
     print(f"{module.name}: {len(again)} mutants outlived the tests mutmut mapped; each runs against the whole list")
     if again and rerun(module, "fail") != "killed":  # every mutated function raises: the list must notice
         raise SystemExit(f"the tests of {module.name} do not run the mutated copy; no score can be trusted")
+    if again and rerun(module, NO_MUTANT) != "survived":  # and pass on the copy as it is, or every re-run "kills"
+        raise SystemExit(
+            f"the tests of {module.name} fail on the copy with no mutant active (run them from {MUTANTS} to see "
+            "why); no score can be trusted"
+        )
     listed = {e.mutant: e for e in equivalents if e.mutant.startswith(module.prefix)}
     pool = ThreadPoolExecutor(max_children)
     try:
