@@ -21,7 +21,19 @@ LEGACY_CHECK_SECONDS = 60  # how often the log looks again for the first schema'
 MAX_DAYS_BACK = 31
 MAX_SCANNED = 100_000  # rows one "recent" request may read looking for low-confidence answers
 CORRECTIONS_BUCKET = "all"
-SLOTS = "SELECT slot FROM {ks}.slots WHERE day = ? AND slot >= 0 ORDER BY slot "
+# the statements, {ks} standing for the keyspace
+SLOTS = "SELECT slot FROM {ks}.slots WHERE day = ? AND slot >= 0 ORDER BY slot ASC"
+NEWEST_SLOTS = "SELECT slot FROM {ks}.slots WHERE day = ? AND slot >= 0 ORDER BY slot DESC"
+SLOT_ROWS = "SELECT {fields} FROM {ks}.predictions WHERE day = ? AND slot = ? AND shard = ?"
+# no originals: an export never writes them, and they are most of a row's bytes
+EXPORT_ROWS = SLOT_ROWS.replace("{fields}", LIST_FIELDS) + " ORDER BY id ASC"
+ROW = SLOT_ROWS.replace("{fields}", FIELDS) + " AND id = ?"
+LABELS = "SELECT id, label, labelled_at FROM {ks}.labels WHERE day = ?"
+LABEL = LABELS + " AND id = ?"
+WRITE_LABEL = "INSERT INTO {ks}.labels (day, id, label, labelled_at, digit, model_version) VALUES (?,?,?,?,?,?)"
+WRITE_CORRECTION = (
+    "INSERT INTO {ks}.corrections (bucket, id, label, digit, model_version, normalised) VALUES (?,?,?,?,?,?)"
+)
 
 
 class Tables:
@@ -44,9 +56,9 @@ class Tables:
             self._legacy_checked_at = time.monotonic()
         return self._legacy
 
-    def slots(self, day: date, newest_first: bool = True, profile: str | None = None) -> list[int]:
-        order = "DESC" if newest_first else "ASC"
-        rows = self.cql.execute(self.q(SLOTS + order), (day,), PAGE_SIZE, profile)
+    def slots(self, day: date, profile: str | None = None) -> list[int]:
+        """The day's slots that hold rows, oldest first."""
+        rows = self.cql.execute(self.q(SLOTS), (day,), PAGE_SIZE, profile)
         return [r.slot for r in self.cql.paged(rows)]
 
     def slot_rows(
@@ -54,7 +66,7 @@ class Tables:
     ) -> Iterator:
         """Every row of a slot (or the newest ``limit`` of each shard), newest first: its partitions asked
         at once, merged as their pages arrive (a busy slot is never held whole)."""
-        cql = f"SELECT {fields} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ?"
+        cql = SLOT_ROWS.replace("{fields}", fields)
         keys = [(day, slot, shard) for shard in range(layout.SHARDS)]
         if limit is not None:
             results = self.cql.execute_all(self.q(cql + " LIMIT ?"), [(*k, limit) for k in keys], profile=profile)
@@ -64,17 +76,13 @@ class Tables:
 
     def labels(self, day: date) -> dict:
         """The day's corrections, id -> (label, labelled_at): one single-partition read."""
-        rows = self.cql.execute(
-            self.q("SELECT id, label, labelled_at FROM {ks}.labels WHERE day = ?"), (day,), fetch_size=PAGE_SIZE
-        )
+        rows = self.cql.execute(self.q(LABELS), (day,), fetch_size=PAGE_SIZE)
         return {r.id: (r.label, r.labelled_at) for r in self.cql.paged(rows)}
 
     def day_rows(self, day: date) -> Iterator:
         """Every row of a day, oldest first: slot by slot, each slot's partitions merged as they page."""
-        cql = self.q(  # no originals: an export never writes them, and they are most of a row's bytes
-            f"SELECT {LIST_FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ? ORDER BY id ASC"
-        )
-        for slot in self.slots(day, newest_first=False):
+        cql = self.q(EXPORT_ROWS)
+        for slot in self.slots(day):
             results = self.cql.execute_all(
                 cql, [(day, slot, shard) for shard in range(layout.SHARDS)], fetch_size=EXPORT_PAGE_SIZE
             )
@@ -94,15 +102,10 @@ class Tables:
         pid = uuid.UUID(prediction_id)
         at = created_at_of(prediction_id)
         day = at.date()
-        row = self.cql.execute(
-            self.q(f"SELECT {FIELDS} FROM {{ks}}.predictions WHERE day = ? AND slot = ? AND shard = ? AND id = ?"),
-            (day, layout.slot_of(at), layout.shard_of(pid), pid),
-        ).one()
+        row = self.cql.execute(self.q(ROW), (day, layout.slot_of(at), layout.shard_of(pid), pid)).one()
         if row is None:
             return None
-        label = self.cql.execute(
-            self.q("SELECT id, label, labelled_at FROM {ks}.labels WHERE day = ? AND id = ?"), (day, pid)
-        ).one()
+        label = self.cql.execute(self.q(LABEL), (day, pid)).one()
         return record_of(row, label_of(label))
 
     def recent(self, limit: int, max_confidence: float | None = None) -> list[PredictionRecord]:
@@ -112,7 +115,7 @@ class Tables:
         found: list[PredictionRecord] = []
         today = datetime.now(UTC).date()
         days = [today - timedelta(days=back) for back in range(MAX_DAYS_BACK)]
-        slot_lists = self.cql.execute_all(self.q(SLOTS + "DESC"), [(d,) for d in days], fetch_size=PAGE_SIZE)
+        slot_lists = self.cql.execute_all(self.q(NEWEST_SLOTS), [(d,) for d in days], fetch_size=PAGE_SIZE)
         scanned = 0
         for day, slots in zip(days, slot_lists, strict=True):
             labels = None
@@ -134,13 +137,9 @@ class Tables:
         """A person's correction: beside the day's rows (for the day's figures) and in the corrections list."""
         pid = uuid.UUID(record.id)
         self.cql.execute(
-            self.q("INSERT INTO {ks}.labels (day, id, label, labelled_at, digit, model_version) VALUES (?,?,?,?,?,?)"),
-            (created_at_of(record.id).date(), pid, label, at, record.digit, record.model_version),
+            self.q(WRITE_LABEL), (created_at_of(record.id).date(), pid, label, at, record.digit, record.model_version)
         )
         self.cql.execute(
-            self.q(
-                "INSERT INTO {ks}.corrections (bucket, id, label, digit, model_version, normalised) "
-                "VALUES (?,?,?,?,?,?)"
-            ),
+            self.q(WRITE_CORRECTION),
             (CORRECTIONS_BUCKET, pid, label, record.digit, record.model_version, record.normalised),
         )
