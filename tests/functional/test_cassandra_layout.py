@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 
@@ -248,6 +249,36 @@ def test_recent_walks_the_last_days_by_utc_whatever_the_servers_time_zone(fresh_
     assert found == [newest.id, oldest.id]
 
 
+def _around_a_wrap_of_the_low_time() -> tuple[datetime, datetime]:
+    """Two moments in one slot, a few microseconds either side of the last time the low 32 bits of a timeuuid's
+    time (its first bytes) went back to 0, at least a minute ago."""
+    gregorian = created_at_of("00000000-0000-1000-8000-000000000000")  # a timeuuid's time 0
+    wrap = ((datetime.now(UTC) - timedelta(minutes=1) - gregorian) // timedelta(microseconds=1) * 10) >> 32 << 32
+    while True:
+        before = gregorian + timedelta(microseconds=wrap // 10 - 1)
+        after = gregorian + timedelta(microseconds=wrap // 10 + 2)
+        if layout.slot_of(before) == layout.slot_of(after):
+            return before, after
+        wrap -= 1 << 32
+
+
+def test_an_export_merges_a_slots_shards_by_time_not_by_the_ids_bytes(fresh_keyspace):
+    """Rows of one slot in two shards, written either side of a wrap of the timeuuid's low time: ordered by their
+    bytes, the later would come first."""
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.apply_schema(LOCAL)
+    before, after = _around_a_wrap_of_the_low_time()
+    first = new_prediction_id(before)
+    second = new_prediction_id(after)
+    while layout.shard_of(second) == layout.shard_of(first):
+        second = new_prediction_id(after)
+    assert uuid.UUID(second) < uuid.UUID(first)  # by bytes
+    log.write_many([record(id=second), record(id=first)])
+    exported = [r.id for r in log.export(before.date(), after.date())]
+    assert exported == [first, second]
+
+
 def _fill_first_schema(log, records, labels) -> None:
     session = log.cql.session()
     for statement in schema_statements(log.keyspace, SCHEMA_V1):
@@ -257,8 +288,6 @@ def _fill_first_schema(log, records, labels) -> None:
         "probabilities, model_version, latency_ms, normalised, image, image_key, image_size, request_id) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     )
-    import uuid
-
     for r in records:
         session.execute(
             insert,
@@ -372,8 +401,6 @@ def test_a_table_not_there_yet_is_unavailability_not_a_bug(fresh_keyspace):
 def test_an_ordinary_insert_writes_no_tombstone(fresh_keyspace):
     """Absent values (no original inline, no request id) are left unset and the probabilities are one frozen
     cell: reading the row back meets no tombstone (the node's own trace counts them)."""
-    import uuid
-
     _, open_log = fresh_keyspace
     log = open_log()
     log.apply_schema(LOCAL)
