@@ -262,7 +262,7 @@ def _around_a_wrap_of_the_low_time() -> tuple[datetime, datetime]:
         wrap -= 1 << 32
 
 
-def test_an_export_merges_a_slots_shards_by_time_not_by_the_ids_bytes(fresh_keyspace):
+def test_reads_merge_a_slots_shards_by_time_not_by_the_ids_bytes(fresh_keyspace):
     """Rows of one slot in two shards, written either side of a wrap of the timeuuid's low time: ordered by their
     bytes, the later would come first."""
     _, open_log = fresh_keyspace
@@ -277,6 +277,7 @@ def test_an_export_merges_a_slots_shards_by_time_not_by_the_ids_bytes(fresh_keys
     log.write_many([record(id=second), record(id=first)])
     exported = [r.id for r in log.export(before.date(), after.date())]
     assert exported == [first, second]
+    assert [r.id for r in log.recent(2)] == [second, first]  # newest first: by time too
 
 
 def _fill_first_schema(log, records, labels) -> None:
