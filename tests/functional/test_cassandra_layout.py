@@ -19,6 +19,7 @@ from service.predlog import cassandra_tables, layout, new_prediction_id
 from service.predlog.base import created_at_of
 from service.predlog.cassandra import schema_statements
 from service.predlog.cassandra_stats import ROLLUP_GRACE, Statistics
+from service.predlog.cql_connect import COUNTS
 from service.predlog.layout import WHOLE_DAY
 from service.predlog.legacy import SCHEMA_V1
 from tests.fixtures.cassandra import LOCAL, env_for, keyspace_name, open_log
@@ -278,6 +279,52 @@ def test_reads_merge_a_slots_shards_by_time_not_by_the_ids_bytes(fresh_keyspace)
     exported = [r.id for r in log.export(before.date(), after.date())]
     assert exported == [first, second]
     assert [r.id for r in log.recent(2)] == [second, first]  # newest first: by time too
+
+
+def _statements_asked(log, monkeypatch) -> list[tuple[str, object]]:
+    """Every statement the log's session is asked to run from now on, with its execution profile. A spy: each
+    still runs as it would."""
+    import inspect
+
+    session = log.cql.session()
+    real = session.execute_async
+    asked: list[tuple[str, object]] = []
+
+    def spy(*args, **kwargs):
+        called = inspect.signature(real).bind(*args, **kwargs).arguments
+        query = called["query"]
+        asked.append((getattr(query, "prepared_statement", query).query_string, called.get("execution_profile")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(session, "execute_async", spy)
+    return asked
+
+
+def test_what_a_migration_and_the_first_schemas_counts_check_by_is_read_at_the_counts_profile(
+    fresh_keyspace, monkeypatch
+):
+    """The ids of a day in the new tables decide what a migration copies and what the first schema's counts leave
+    out: they are read at LOCAL_QUORUM (the counts' profile) whatever reads are set to (ONE in these tests)."""
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.apply_schema(LOCAL)
+    records = spread_records(days=1, per_day=6, seed=5)
+    log.write_many(records)
+    asked = _statements_asked(log, monkeypatch)
+    day = records[0].created_at.date()
+    assert log.ids_of_day(day) == {uuid.UUID(r.id) for r in records if r.created_at.date() == day}
+    assert len(asked) > 1 and {profile for _, profile in asked} == {COUNTS}
+
+
+def test_a_page_of_recent_answers_asks_each_partition_for_that_many_rows_only(fresh_keyspace, monkeypatch):
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.apply_schema(LOCAL)
+    log.write_many(spread_records(days=1, per_day=20, seed=6))
+    asked = _statements_asked(log, monkeypatch)
+    assert len(log.recent(3)) == 3
+    reads = [query for query, _ in asked if ".predictions " in query]
+    assert reads and all(query.endswith(" LIMIT ?") for query in reads)
 
 
 def _fill_first_schema(log, records, labels) -> None:
