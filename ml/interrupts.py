@@ -5,25 +5,33 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
 @contextmanager
-def deferred() -> Iterator[None]:
+def deferred() -> Iterator[Callable[[], None]]:
     """A Ctrl-C (SIGINT) arriving inside the block is held until it ends, then raised as KeyboardInterrupt: what
-    the block writes (a model published and promoted) is there whole or not at all."""
+    the block writes (a model published and promoted) is there whole or not at all.
+
+    The block gets a check to call where stopping is safe: it raises the held Ctrl-C there. Training checks after
+    every batch: raised wherever the interpreter happened to be, inside TensorFlow's C++ tracing a function, a
+    KeyboardInterrupt came out as another error, with a traceback instead of one line."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        yield
+        yield lambda: None
         return
     heard: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, _frame: heard.append(signum))
+
+    def check() -> None:
+        if heard and previous is not signal.SIG_IGN:
+            raise KeyboardInterrupt
+
     try:
-        yield
+        yield check
     finally:
         signal.signal(signal.SIGINT, previous)
-    if heard and previous is not signal.SIG_IGN:
-        raise KeyboardInterrupt
+    check()
 
 
 def interrupted_status() -> int:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ml.architectures import ARCHITECTURES, DEFAULT_EPOCHS
 from ml.corrections import Corrections
+from ml.interrupts import deferred
 from ml.labels import DIGITS, NOT_A_DIGIT
 from ml.metrics import Evaluation, evaluate_predictions
 from ml.mnist import Mnist
@@ -289,7 +290,12 @@ def _fit_members(config: TrainConfig, pool: _Pool, corrections: Corrections | No
     history: dict[str, list[float]] = {}
     images, labels = tf.constant(x), tf.constant(y)  # the whole pool once, not a copy per member
     name = f"training {count} model{'s' if count > 1 else ''} x {epochs} epochs"
-    with report.step(name, count * epochs * steps, "batches") as shown:
+    with deferred() as stop_if_asked, report.step(name, count * epochs * steps, "batches") as shown:
+
+        def advance(batches: int) -> None:
+            stop_if_asked()  # a Ctrl-C stops the training here, between two batches
+            shown.advance(batches)
+
         for member in range(count):
             member_config = replace(config, seed=config.seed + member)  # its own weights, batch order, augmentation
             keras.utils.set_random_seed(member_config.seed)
@@ -304,7 +310,7 @@ def _fit_members(config: TrainConfig, pool: _Pool, corrections: Corrections | No
                     epochs=epochs,
                     steps_per_epoch=steps,
                     verbose=0,
-                    callbacks=[progress, _batches(keras, shown.advance)],
+                    callbacks=[progress, _batches(keras, advance)],
                 )
             members.append(model)
             for k, vals in fitted.history.items():

@@ -55,6 +55,20 @@ def test_ctrl_c_inside_a_deferred_block_waits_for_its_end():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
 
 
+def test_a_held_ctrl_c_is_raised_where_the_block_checks_for_it_and_not_before():
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred() as stop_if_asked:
+            stop_if_asked()  # nothing heard yet: goes on
+            steps.append("first batch")
+            os.kill(os.getpid(), signal.SIGINT)  # delivered here, inside (as in TensorFlow's tracing): only held
+            steps.append("rest of the batch")
+            stop_if_asked()
+            steps.append("second batch")
+    assert steps == ["first batch", "rest of the batch"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_the_status_after_ctrl_c_is_130_except_under_make(monkeypatch):
     monkeypatch.delenv("MAKELEVEL", raising=False)
     assert interrupted_status() == 130
