@@ -3,6 +3,7 @@ read until migrated, then copied record by record."""
 
 from __future__ import annotations
 
+import inspect
 import random
 import re
 import subprocess
@@ -42,6 +43,14 @@ def fresh_keyspace(cassandra_node):
     yield name, another_log
     for log in logs:
         log.close()
+
+
+@pytest.fixture
+def log(fresh_keyspace):
+    """A log (reads at ONE) on a fresh keyspace, its schema applied."""
+    log = fresh_keyspace[1]()
+    log.apply_schema(LOCAL)
+    return log
 
 
 def spread_records(days: int, per_day: int, seed: int = 0) -> list:
@@ -180,8 +189,11 @@ def test_a_lookup_by_id_is_one_partition_and_recent_spans_slots(fresh_keyspace):
     assert exported == [r.id for r in sorted(records, key=lambda r: r.created_at)]
 
 
-def _in_one_shard(at: datetime, count: int) -> list[str]:
-    """``count`` ids from ``at`` on, oldest first, a few microseconds apart (one slot) and all in one shard."""
+def _in_one_shard(count: int) -> list[str]:
+    """``count`` ids from the start of the slot an hour ago on, oldest first, a few microseconds apart (one slot)
+    and all in one shard."""
+    hour_ago = NOW - timedelta(hours=1)
+    at = layout.slot_start(hour_ago.date(), layout.slot_of(hour_ago))
     ids = [new_prediction_id(at)]
     later = at
     while len(ids) < count:
@@ -192,14 +204,10 @@ def _in_one_shard(at: datetime, count: int) -> list[str]:
     return ids
 
 
-def test_a_doubtful_answer_under_newer_sure_ones_of_its_shard_is_found(fresh_keyspace):
+def test_a_doubtful_answer_under_newer_sure_ones_of_its_shard_is_found(log):
     """Looking for answers under a confidence, a shard is read past its newest rows: here every row newer than
     the one sought is in the same partition and sure of itself."""
-    _, open_log = fresh_keyspace
-    log = open_log()
-    log.apply_schema(LOCAL)
-    hour_ago = NOW - timedelta(hours=1)
-    doubtful, *sure = _in_one_shard(layout.slot_start(hour_ago.date(), layout.slot_of(hour_ago)), 4)
+    doubtful, *sure = _in_one_shard(4)
     at_the_bound, *surer = sure
     log.write_many(
         [
@@ -213,12 +221,8 @@ def test_a_doubtful_answer_under_newer_sure_ones_of_its_shard_is_found(fresh_key
     assert [r.id for r in log.recent(1)] == [sure[-1]]
 
 
-def test_a_search_for_doubtful_answers_reads_max_scanned_rows_and_no_more(fresh_keyspace, monkeypatch):
-    _, open_log = fresh_keyspace
-    log = open_log()
-    log.apply_schema(LOCAL)
-    hour_ago = NOW - timedelta(hours=1)
-    doubtful, *sure = _in_one_shard(layout.slot_start(hour_ago.date(), layout.slot_of(hour_ago)), 5)
+def test_a_search_for_doubtful_answers_reads_max_scanned_rows_and_no_more(log, monkeypatch):
+    doubtful, *sure = _in_one_shard(5)
     log.write_many([record(id=doubtful, confidence=0.2), *(record(id=pid, confidence=0.99) for pid in sure)])
     monkeypatch.setattr(cassandra_tables, "MAX_SCANNED", 5)
     assert [r.id for r in log.recent(10, max_confidence=0.5)] == [doubtful]  # the fifth row read
@@ -235,11 +239,8 @@ def server_time_zone(request, monkeypatch):
     time.tzset()
 
 
-def test_recent_walks_the_last_days_by_utc_whatever_the_servers_time_zone(fresh_keyspace, server_time_zone):
+def test_recent_walks_the_last_days_by_utc_whatever_the_servers_time_zone(log, server_time_zone):
     """The days are the records' (UTC): today's newest and one from the oldest day walked are both found."""
-    _, open_log = fresh_keyspace
-    log = open_log()
-    log.apply_schema(LOCAL)
     today = datetime.now(UTC).date()
     noon = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
     oldest = record(id=new_prediction_id(noon - timedelta(days=cassandra_tables.MAX_DAYS_BACK - 1)))
@@ -264,12 +265,9 @@ def _around_a_wrap_of_the_low_time() -> tuple[datetime, datetime]:
         wrap -= 1 << 32
 
 
-def test_reads_merge_a_slots_shards_by_time_not_by_the_ids_bytes(fresh_keyspace):
+def test_reads_merge_a_slots_shards_by_time_not_by_the_ids_bytes(log):
     """Rows of one slot in two shards, written either side of a wrap of the timeuuid's low time: ordered by their
     bytes, the later would come first."""
-    _, open_log = fresh_keyspace
-    log = open_log()
-    log.apply_schema(LOCAL)
     before, after = _around_a_wrap_of_the_low_time()
     first = new_prediction_id(before)
     second = new_prediction_id(after)
@@ -285,8 +283,6 @@ def test_reads_merge_a_slots_shards_by_time_not_by_the_ids_bytes(fresh_keyspace)
 def _statements_asked(log, monkeypatch) -> list[tuple[str, object]]:
     """Every statement the log's session is asked to run from now on, with its execution profile. A spy: each
     still runs as it would."""
-    import inspect
-
     session = log.cql.session()
     real = session.execute_async
     asked: list[tuple[str, object]] = []
@@ -301,14 +297,9 @@ def _statements_asked(log, monkeypatch) -> list[tuple[str, object]]:
     return asked
 
 
-def test_what_a_migration_and_the_first_schemas_counts_check_by_is_read_at_the_counts_profile(
-    fresh_keyspace, monkeypatch
-):
+def test_what_a_migration_and_the_first_schemas_counts_check_by_is_read_at_the_counts_profile(log, monkeypatch):
     """The ids of a day in the new tables decide what a migration copies and what the first schema's counts leave
     out: they are read at LOCAL_QUORUM (the counts' profile) whatever reads are set to (ONE in these tests)."""
-    _, open_log = fresh_keyspace
-    log = open_log()
-    log.apply_schema(LOCAL)
     records = spread_records(days=1, per_day=6, seed=5)
     log.write_many(records)
     asked = _statements_asked(log, monkeypatch)
@@ -317,10 +308,7 @@ def test_what_a_migration_and_the_first_schemas_counts_check_by_is_read_at_the_c
     assert len(asked) > 1 and {profile for _, profile in asked} == {COUNTS}
 
 
-def test_a_page_of_recent_answers_asks_each_partition_for_that_many_rows_only(fresh_keyspace, monkeypatch):
-    _, open_log = fresh_keyspace
-    log = open_log()
-    log.apply_schema(LOCAL)
+def test_a_page_of_recent_answers_asks_each_partition_for_that_many_rows_only(log, monkeypatch):
     log.write_many(spread_records(days=1, per_day=20, seed=6))
     asked = _statements_asked(log, monkeypatch)
     assert len(log.recent(3)) == 3
