@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ml.settings import ConfigError, MLSettings, read_settings, setting
+from service import cassandra_url
 from service.secrets import read_secret
 
 __all__ = ["ConfigError", "Settings"]
@@ -36,11 +37,10 @@ def _log_url(value: str) -> str:
             raise ConfigError(f"PREDICTION_LOG={value!r}: sqlite needs a path, e.g. sqlite:///abs/predictions.db")
         return "sqlite://" + (path if path.startswith("/") else str(Path(path).resolve()))
     if parsed.scheme == "cassandra":
-        if not parsed.hostname:
-            raise ConfigError(f"PREDICTION_LOG={value!r}: cassandra needs hosts, e.g. cassandra://h1,h2:9042/digits")
-        keyspace = parsed.path.strip("/")
-        if keyspace and not keyspace.replace("_", "").isalnum():
-            raise ConfigError(f"PREDICTION_LOG={value!r}: keyspace {keyspace!r} must be letters, digits and _")
+        try:
+            cassandra_url.parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"PREDICTION_LOG={exc}") from None
         return value
     if parsed.scheme == "":
         return "sqlite://" + str(Path(value).resolve())

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from service import cassandra_url
 from service.errors import ServiceError
 from service.settings import Settings
 
@@ -100,15 +101,16 @@ def connector_jars(quiet: bool = False) -> list[Path]:
 def cassandra_conf(settings: Settings) -> tuple[str, dict[str, str]]:
     """The keyspace, and the connector's settings, from PREDICTION_LOG=cassandra://h1,h2:port/keyspace and
     the CASSANDRA_* settings."""
-    parsed = urlparse(settings.prediction_log)
-    if parsed.scheme != "cassandra":
+    scheme = urlparse(settings.prediction_log).scheme
+    if scheme != "cassandra":
         raise SparkUnavailable(
-            f"the Spark engine reads the Cassandra log; PREDICTION_LOG is {parsed.scheme}: (use the built-in stats)"
+            f"the Spark engine reads the Cassandra log; PREDICTION_LOG is {scheme}: (use the built-in stats)"
         )
-    hosts = [h for h in parsed.netloc.rsplit("@", 1)[-1].split(":")[0].split(",") if h]
+    parsed = cassandra_url.parse(settings.prediction_log)
+    hosts = parsed.hosts
     conf = {
-        "spark.cassandra.connection.host": ",".join(hosts),
-        "spark.cassandra.connection.port": str(parsed.port or 9042),
+        "spark.cassandra.connection.host": parsed.where,  # each host with its port
+        "spark.cassandra.connection.port": str(parsed.port),
         "spark.cassandra.connection.localDC": settings.cassandra_local_dc or "datacenter1",
         # the service's consistency for reads as for writes: a LOCAL_QUORUM log is read at LOCAL_QUORUM
         "spark.cassandra.input.consistency.level": settings.cassandra_read_consistency,
@@ -122,7 +124,7 @@ def cassandra_conf(settings: Settings) -> tuple[str, dict[str, str]]:
         conf["spark.cassandra.connection.ssl.trustStore.path"] = str(truststore(settings.cassandra_tls_ca))
         conf["spark.cassandra.connection.ssl.trustStore.password"] = TRUSTSTORE_PASSWORD
         conf["spark.cassandra.connection.ssl.trustStore.type"] = "PKCS12"
-    return parsed.path.strip("/") or "digits", conf
+    return parsed.keyspace, conf
 
 
 def truststore(ca: Path) -> Path:

@@ -11,8 +11,8 @@ import heapq
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlparse
 
+from service import cassandra_url
 from service.errors import LogUnavailable
 from service.predlog import layout
 from service.predlog.base import Correction, PredictionRecord, StatsRow, created_at_of, days_between
@@ -70,12 +70,10 @@ class CassandraPredictionLog:
         protocol_version: int | None = None,
         stamp_margin: timedelta = STAMP_MARGIN,
     ):
-        parsed = urlparse(url)
-        self.hosts = [h for h in (parsed.netloc.rsplit("@", 1)[-1].split(":")[0]).split(",") if h]
-        self.port = parsed.port or 9042
+        parsed = cassandra_url.parse(url)
         login = (username, password or "") if username else None
-        cql = Cql(self.hosts, self.port, login, consistency, local_dc, tls_ca, protocol_version)
-        self.tables = Tables(cql, parsed.path.strip("/") or "digits", stamp_margin)
+        cql = Cql(parsed, login, consistency, local_dc, tls_ca, protocol_version)
+        self.tables = Tables(cql, parsed.keyspace, stamp_margin)
         self.statistics = Statistics(self.tables)
 
     @property
@@ -199,7 +197,7 @@ class CassandraPredictionLog:
             return False
 
     def describe(self) -> str:
-        return f"cassandra://{','.join(self.hosts)}:{self.port}/{self.keyspace}"
+        return f"cassandra://{self.cql.where}/{self.keyspace}"
 
     def close(self) -> None:
         self.cql.close()

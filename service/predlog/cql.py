@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 
+from service.cassandra_url import CassandraUrl
 from service.errors import LogUnavailable
 from service.predlog.cql_connect import (
     READS,
@@ -97,20 +98,19 @@ class Cql:
 
     def __init__(
         self,
-        hosts: list[str],
-        port: int,
+        url: CassandraUrl,
         login: tuple[str, str] | None,
         consistency: str,
         local_dc: str,
         tls_ca: str | None = None,
         protocol_version: int | None = None,
     ):
-        self.hosts, self.port, self.login = hosts, port, login
+        self.url, self.login = url, login
         self.consistency, self.local_dc = consistency, local_dc
         # Amazon Keyspaces speaks TLS only; its certificates chain to a public root the system trusts
-        self.tls = tls_ca is not None or any(h.endswith(".amazonaws.com") for h in hosts)
+        self.tls = tls_ca is not None or any(h.endswith(".amazonaws.com") for h in url.hosts)
         self.tls_ca, self.protocol_version = tls_ca, protocol_version
-        self.where = f"{','.join(hosts)}:{port}"
+        self.where = url.where
         self.last_error: str | None = None
         self._session = None
         self._cluster = None

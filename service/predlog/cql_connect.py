@@ -58,11 +58,11 @@ def new_cluster(cql):
     from cassandra.cluster import Cluster
     from cassandra.policies import ExponentialReconnectionPolicy
 
-    context, server_name = tls_context(cql.hosts, cql.tls_ca) if cql.tls else (None, None)
+    context, server_name = tls_context(cql.url.hosts, cql.tls_ca) if cql.tls else (None, None)
     extra: dict = {} if cql.protocol_version is None else {"protocol_version": cql.protocol_version}
     return Cluster(
-        cql.hosts,
-        port=cql.port,
+        list(cql.url.contact_points),
+        port=cql.url.port,  # of the nodes the contact points name
         ssl_context=context,
         ssl_options=server_name,
         **extra,

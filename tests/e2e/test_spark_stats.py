@@ -207,7 +207,7 @@ def test_the_session_is_configured_from_the_service_settings(tmp_path):
 
     settings = Settings.from_env(
         {
-            "PREDICTION_LOG": "cassandra://db1,db2:9142/digits_eu",
+            "PREDICTION_LOG": "cassandra://db1:9043,db2:9142/digits_eu",
             "CASSANDRA_USERNAME": "reader",
             "CASSANDRA_PASSWORD": "s3cret",
             "CASSANDRA_LOCAL_DC": "eu-west",
@@ -218,7 +218,7 @@ def test_the_session_is_configured_from_the_service_settings(tmp_path):
     conf = session_conf(settings, "spark://spark-master:7077", jars)
     assert cassandra_conf(settings)[0] == "digits_eu"
     assert {k: v for k, v in conf.items() if k.startswith("spark.cassandra.")} == {
-        "spark.cassandra.connection.host": "db1,db2",
+        "spark.cassandra.connection.host": "db1:9043,db2:9142",
         "spark.cassandra.connection.port": "9142",
         "spark.cassandra.connection.localDC": "eu-west",
         "spark.cassandra.input.consistency.level": "LOCAL_QUORUM",

@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from scripts.cassandra_node import SUPERUSER, free_port
 from service.analytics import summarise
 from service.predlog import cassandra_tables, layout, new_prediction_id
 from service.predlog.base import created_at_of
-from service.predlog.cassandra import schema_statements
+from service.predlog.cassandra import CassandraPredictionLog, schema_statements
 from service.predlog.cassandra_stats import ROLLUP_GRACE, Statistics
 from service.predlog.cql_connect import COUNTS
 from service.predlog.layout import WHOLE_DAY
@@ -470,3 +471,29 @@ def test_large_originals_written_together_are_not_refused_and_export_in_pages(fr
     assert [r.id for r in exported] == [r.id for r in big]
     assert all(r.image is None and r.image_size == 300_000 for r in exported)  # an export never carries them
     assert all(log.get(b.id).image == b.image for b in big)
+
+
+def test_a_url_giving_each_host_its_own_port_reaches_the_node_behind_a_closed_one(cassandra_node, log):
+    """The driver is handed every host with its port: the first refuses, the second is the node."""
+    closed = free_port(cassandra_node.address)
+    url = f"cassandra://{cassandra_node.address}:{closed},{cassandra_node.address}:{cassandra_node.native_port}"
+    login = SUPERUSER if cassandra_node.password_auth else (None, None)
+    tls_ca = str(cassandra_node.tls_ca) if cassandra_node.tls_ca else None
+    other = CassandraPredictionLog(f"{url}/{log.keyspace}", *login, "ONE", tls_ca=tls_ca)
+    try:
+        pid = new_prediction_id()
+        other.write(record(id=pid))
+        assert log.get(pid) is not None
+    finally:
+        other.close()
+
+
+def test_ping_says_whether_todays_slots_answer_and_keeps_why_not(cassandra_node, log):
+    log.cql.last_error = "an earlier failure"
+    assert log.ping() is True and log.last_error is None  # a node that answers again clears it
+    nowhere = CassandraPredictionLog(f"cassandra://127.0.0.1:{free_port()}/{log.keyspace}", None, None, "ONE")
+    try:
+        assert nowhere.ping() is False
+        assert nowhere.last_error is not None and "127.0.0.1" in nowhere.last_error
+    finally:
+        nowhere.close()

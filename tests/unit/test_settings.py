@@ -17,7 +17,7 @@ from service.settings import ConfigError, Settings
         ({"LOW_CONFIDENCE": "nan"}, "LOW_CONFIDENCE must be a number from 0 to 1"),
         ({"READ_TIMEOUT_SECONDS": "0.1"}, "READ_TIMEOUT_SECONDS must be a number from 0.5 to 300"),
         ({"MODEL_STORE": "ftp://example/models"}, "MODEL_STORE='ftp://example/models'"),
-        ({"PREDICTION_LOG": "cassandra:///digits"}, "cassandra needs hosts"),
+        ({"PREDICTION_LOG": "cassandra:///digits"}, "names no host"),
         ({"TRAIN_DATA": "cloud"}, "TRAIN_DATA='cloud': must be one of local, store"),
         ({"PREDICTIONS_READ": "token"}, "PREDICTIONS_READ=token needs PREDICTIONS_TOKEN"),
         ({"PREDICTION_LOG": "cassandra://db1/digits"}, "CASSANDRA_LOCAL_DC is required with a Cassandra log"),
