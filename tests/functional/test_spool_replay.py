@@ -812,3 +812,26 @@ def test_a_record_the_replay_set_aside_is_stored_by_requeue_once_the_log_takes_i
     fixed = SqlitePredictionLog(tmp_path / "log.db", timeout=0.05)  # the fault fixed: the log takes it now
     assert requeue(tmp_path / "spool", fixed) == (1, 0)
     assert refused.id in stored(tmp_path) and (tmp_path / "spool" / QUARANTINE).read_bytes() == b""
+
+
+def test_with_an_object_spool_refused_records_wait_there_and_the_next_process_replays_them(tmp_path):
+    """SPOOL_STORE on the embedded store (the S3 run: tests/e2e/test_s3_store.py): nothing goes to the spool's
+    folder, and a later process, its log back, writes them and empties the store."""
+    from ml.storage.filestore import FileObjectStore
+    from service.predlog.object_spool import PENDING, ObjectSpool
+
+    store = FileObjectStore(tmp_path / "store")
+    down = tmp_path / "down.db"
+    down.mkdir()  # SQLite cannot open a folder: the log refuses every write
+    first = SpooledPredictionLog(
+        SqlitePredictionLog(down), tmp_path / "unused", 1024, background=False, spool=ObjectSpool(store)
+    )
+    records = [record() for _ in range(3)]
+    first.write_many(records)
+    assert store.list(PENDING) == sorted(PENDING + r.id for r in records)
+    assert not (tmp_path / "unused").exists() or not any((tmp_path / "unused").iterdir())
+    log = SqlitePredictionLog(tmp_path / "up.db")
+    second = SpooledPredictionLog(log, tmp_path / "unused-too", 1024, background=False, spool=ObjectSpool(store))
+    second.ensure_schema()
+    assert second.flush() is True
+    assert [log.get(r.id) for r in records] == records and store.list(PENDING) == []
