@@ -85,7 +85,7 @@ class Prometheus:
             ["function", "route"],
             buckets=_LATENCY_BUCKETS,
         )
-        self.stage_seconds = Histogram(  # stages: preprocess, inference, log_write
+        self.stage_seconds = Histogram(  # stages: preprocess, inference, original_write, log_write
             "digits_stage_duration_seconds",
             "Time per stage of a prediction request",
             ["stage"],

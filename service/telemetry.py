@@ -41,7 +41,9 @@ class RequestTelemetry:
     bytes_out: int = 0
     started: float = field(default_factory=time.perf_counter)
     seconds: float = 0.0
-    stages: dict[str, float] = field(default_factory=dict)  # preprocess / inference / log_write: seconds, summed
+    stages: dict[str, float] = field(
+        default_factory=dict
+    )  # preprocess / inference / original_write / log_write: seconds, summed
     predictions: list[tuple[int, float]] = field(default_factory=list)  # (digit, confidence)
     prediction_ids: list[str] = field(default_factory=list)
     model_version: str | None = None

@@ -6,6 +6,7 @@ asks for compression accepts it."""
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 
 from service.http.messages import Request, Response
 
@@ -70,4 +71,4 @@ def compress_answer(request: Request, response: Response) -> Response:
     if packed is None:
         return response
     response.headers["Content-Encoding"] = "gzip"
-    return Response(response.status, packed, response.content_type, response.headers, response.records)
+    return replace(response, body=packed)

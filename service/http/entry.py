@@ -1,17 +1,16 @@
 """Each function's entry point, built from the environment once per process, for the three runtimes.
 
 What one request goes through, in order, all in ``Entrypoint.handle`` (or ``handle_grouped`` on ASGI):
-its telemetry is opened, the app's router answers it, the prediction records the answer carries are
-written (at once on Flask and Lambda; with the other requests of the event loop's turn on ASGI, through
-``GroupCommit``), and only then is the answer given its headers, logged and counted. An answer whose
-records cannot be written is replaced by the log's error: nothing is answered 200 that is not durable.
+its telemetry is opened, the app's router answers it, the originals and prediction records the answer
+carries are written (``service.http.writes``), and only then is the answer given its headers, logged and
+counted. An answer whose writes fail is replaced by the store's or the log's error: nothing is answered
+200 that is not durable.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -35,8 +34,8 @@ from service.http.compression import compress_answer
 from service.http.lane import CostlyLane
 from service.http.messages import Request, Response, error_response
 from service.http.observer import Observer
+from service.http.writes import Writes
 from service.predlog.cql_connect import WORST_WRITE_S
-from service.predlog.group import GroupCommit
 from service.settings import Settings
 from service.telemetry import RequestTelemetry, request_id_from
 
@@ -69,12 +68,14 @@ class Entrypoint:
         max_body: int,
         settings: Settings,
         log: Callable[[], Any] | None = None,
+        store: Callable[[], Any] | None = None,
         blocking: bool = False,
         warm: Callable[[], None] | None = None,
         costly: Callable[[Request], bool] = lambda request: False,
         pages: Callable[[Request, Response], Response] = lambda request, response: response,
     ):
-        """``log``: the prediction log the answers' records go to (opened on first use); ``blocking``: a
+        """``log``: the prediction log the answers' records go to (opened on first use); ``store``: the object
+        store their originals go to, first (service.predict.recognise.Original); ``blocking``: a
         handler that runs for minutes (training) gets a thread, not the event loop; ``warm``: load what
         the first request would (a server calls it after fork); ``costly``: on ASGI, the requests that take
         the costly lane (a thread, one at a time) instead of the event loop; ``pages``: the last word on every
@@ -83,7 +84,7 @@ class Entrypoint:
         self.handler = handler
         self.max_body = max_body
         self.settings = settings
-        self.log = log
+        self.writes = Writes(function, log, store)
         self.blocking = blocking
         self.warm = warm or (lambda: None)
         self.observer = Observer(settings)
@@ -93,7 +94,6 @@ class Entrypoint:
             from service import monitoring
 
             monitoring.choose_directory()
-        self._group = GroupCommit()  # the ASGI entry's writes: one transaction per turn of the loop
         self.costly = costly
         self.pages = pages
         self._lane = CostlyLane()
@@ -113,10 +113,8 @@ class Entrypoint:
             if response.records and t.seconds_left() < WORST_WRITE_S:  # Lambda would cut the write short
                 response = error_response(OutOfTime(_OUT_OF_TIME.format(WORST_WRITE_S)))
             if response.records:
-                started = time.perf_counter()
                 try:
-                    self._log().write_many(response.records)
-                    t.stages["log_write"] = time.perf_counter() - started
+                    self.writes.now(response, t)
                 except Exception as exc:  # noqa: BLE001 (the log and the spool refused: 503; anything else, a 500)
                     response = self._unwritten(request, exc)
             return self._finish(request, t, response, lambda_runtime)
@@ -133,15 +131,10 @@ class Entrypoint:
                 response = error_response(exc)
             if response.records:
                 try:
-                    t.stages["log_write"] = await self._group.commit(self._log(), response.records)
+                    await self.writes.grouped(response, t)
                 except Exception as exc:  # noqa: BLE001 (as in handle)
                     response = self._unwritten(request, exc)
             return self._finish(request, t, response, False, grouped=True)
-
-    def _log(self):
-        if self.log is None:
-            raise RuntimeError(f"the {self.function} function has no prediction log to write records to")
-        return self.log()
 
     def _unwritten(self, request: Request, exc: Exception) -> Response:
         """The answer to a request whose records could not be written: the log's own error."""
@@ -245,6 +238,7 @@ def predict_function(settings: Settings | None = None, clock: Callable[[], datet
         settings.max_upload_bytes,
         settings,
         log=lambda: resources.prediction_log,
+        store=lambda: resources.store,
         warm=resources.warm,
         costly=costly(settings),
         pages=lambda request, response: for_protocol(request, for_pages(request, response)),

@@ -5,6 +5,7 @@ error's message and a way back; every other client keeps the JSON error the API 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from html import escape
 
 from service.http import layout
@@ -27,7 +28,7 @@ def for_pages(request: Request, response: Response) -> Response:
     except (ValueError, KeyError, TypeError):
         return response  # not the API's error shape: left as it is
     body = error_page(response.status, code, message, layout.base_of(request))
-    return Response(response.status, body, layout.HTML, response.headers, response.records)
+    return replace(response, body=body, content_type=layout.HTML)
 
 
 def error_page(status: int, code: str, message: str, base: str = "") -> bytes:

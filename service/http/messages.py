@@ -35,12 +35,14 @@ class Response:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
-    # the prediction records this answer reports: the entry point writes them before the answer leaves,
-    # and answers with the log's error instead when they cannot be written
+    # the prediction records this answer reports, and the originals they name (service.predict.recognise):
+    # the entry point stores the originals, then writes the records, before the answer leaves, and answers
+    # with the store's or the log's error instead when they cannot be written
     records: list[Any] = field(default_factory=list)
+    originals: list[Any] = field(default_factory=list)
 
-    def with_records(self, records: list[Any]) -> Response:
-        self.records = records
+    def with_records(self, records: list[Any], originals: list[Any] | None = None) -> Response:
+        self.records, self.originals = records, list(originals or [])
         return self
 
 

@@ -71,15 +71,15 @@ class Predictions:
         settings = self.resources.settings
         uploads = extract_uploads(request, settings.max_upload_bytes, settings.max_files_per_request, filename)
         html = wants_html(request)
-        recognition = self.recognise(uploads, self.resources.models.get(), self.resources.store, t)
-        records = recognition.records
+        recognition = self.recognise(uploads, self.resources.models.get(), t)
+        writes = recognition.records, recognition.originals
         if len(uploads) == 1 and recognition.refusals:  # the one picture is not a digit: 422, still recorded
             refusal = recognition.refusals[0]
             if html and isinstance(refusal, NotADigit):
-                return Response(422, result_page([refusal.details]), HTML, records=records)
-            return error_response(refusal).with_records(records)
+                return Response(422, result_page([refusal.details]), HTML).with_records(*writes)
+            return error_response(refusal).with_records(*writes)
         if html:
             answered = [a for a in recognition.answers if "digit" in a]
-            return Response(200, result_page(answered), HTML, records=records)
+            return Response(200, result_page(answered), HTML).with_records(*writes)
         answers = recognition.answers
-        return json_response(200, answers[0] if len(uploads) == 1 else answers).with_records(records)
+        return json_response(200, answers[0] if len(uploads) == 1 else answers).with_records(*writes)

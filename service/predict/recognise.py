@@ -1,5 +1,5 @@
-"""The recognition core: pictures in, one answer per picture and the records to log out. It writes no
-record itself: the caller sees them in ``Recognition.records`` and writes them before answering."""
+"""The recognition core: pictures in, one answer per picture, the records to log and the originals to store
+out. It writes nothing itself: the caller sees them in ``Recognition`` and writes them before answering."""
 
 from __future__ import annotations
 
@@ -29,10 +29,20 @@ _NOT_A_DIGIT_MESSAGE = (
 )
 
 
+@dataclass(frozen=True)
+class Original:
+    """An upload over INLINE_IMAGE_BYTES, for the object store under the key its record holds."""
+
+    key: str
+    data: bytes
+    content_type: str
+
+
 @dataclass
 class Recognition:
     answers: list[dict] = field(default_factory=list)  # one per upload, in order: a prediction or an error
     records: list[PredictionRecord] = field(default_factory=list)  # to log: answered digits and refusals
+    originals: list[Original] = field(default_factory=list)  # to store before the records that name them
     refusals: list[MLError] = field(default_factory=list)  # one per answer that is an error, in order
 
 
@@ -41,8 +51,8 @@ class Recogniser:
     settings: Settings
     clock: Callable[[], datetime] | None = None
 
-    def __call__(self, uploads: list[Upload], predictor, store, t: RequestTelemetry) -> Recognition:
-        """``store`` keeps each original over INLINE_IMAGE_BYTES (its key goes in the record). Raises a request-wide refusal (RequestTooCostly: nothing half-answered); a single upload's own
+    def __call__(self, uploads: list[Upload], predictor, t: RequestTelemetry) -> Recognition:
+        """Raises a request-wide refusal (RequestTooCostly: nothing half-answered); a single upload's own
         MLError too, since nothing was recorded for it."""
         budget = DecodeBudget(self.settings.max_request_pixels, DECODE_SECONDS)
         try:
@@ -59,8 +69,11 @@ class Recogniser:
             with t.stage("inference"):
                 predictions = predictor.predict(np.stack([array for _, array, _ in ready]))
             for (index, array, started), p in zip(ready, predictions, strict=True):
-                record = self._record(uploads[index], array, p, predictor.version, started, store, t.request_id)
+                upload = uploads[index]
+                record = self._record(upload, array, p, predictor.version, started, t.request_id)
                 recognition.records.append(record)
+                if record.image_key is not None:
+                    recognition.originals.append(Original(record.image_key, upload.data, upload.content_type))
                 answers[index] = self._answer(record, p)
         for index in sorted(answers):
             answer, refusal = answers[index]
@@ -100,7 +113,7 @@ class Recogniser:
         refusal = NotADigit(_NOT_A_DIGIT_MESSAGE.format(p.not_a_digit), answer)
         return {"error": refusal.code, "message": str(refusal), **answer}, refusal
 
-    def _record(self, upload: Upload, array: np.ndarray, p, version: str, started: float, store, request_id: str):
+    def _record(self, upload: Upload, array: np.ndarray, p, version: str, started: float, request_id: str):
         pid = new_prediction_id(self.clock() if self.clock else None)
         created_at = created_at_of(pid)
         inline = len(upload.data) <= self.settings.inline_image_bytes
@@ -124,6 +137,4 @@ class Recogniser:
         problems = record.problems()
         if problems:
             raise InvalidRecord(f"the model's answer cannot be recorded: {'; '.join(problems)}")
-        if key is not None:
-            store.put(key, upload.data, upload.content_type)
         return record

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 
 import pytest
 
+from ml.storage.filestore import FileObjectStore
 from service.http.entry import predict_function
 from service.predlog.group import GroupCommit
 from service.predlog.spool import SpooledPredictionLog
@@ -83,7 +85,7 @@ def env(predict_env):
 def _entry(env: dict[str, str]):
     entry = predict_function(Settings.from_env(env))
     entry.warm()  # model loaded, log and spool opened, as a worker does after the fork
-    return entry, entry.log()  # the prediction log its answers are written to
+    return entry, entry.writes.log()  # the prediction log its answers are written to
 
 
 def _traced(log) -> list[str]:
@@ -287,3 +289,44 @@ def test_a_request_cancelled_while_its_group_is_written_leaves_the_others_answer
     seconds, first = asyncio.run(first_cancelled())
     assert isinstance(seconds, float) and first.cancelled()
     assert sorted(ids_in_store(tmp_path / "log.db")) == sorted(r.id for r in records)  # written all the same
+
+
+class WatchedStore(FileObjectStore):
+    """The real file store, noting for each original it is handed the thread it ran on and whether the log
+    already held the record naming it (to see the order of the writes and where they run)."""
+
+    def __init__(self, root, log_path):
+        super().__init__(root)
+        self.log_path, self.puts = log_path, []
+
+    def put(self, key, data, content_type="application/octet-stream"):
+        pid = key.rsplit("/", 1)[-1]
+        with sqlite3.connect(self.log_path) as conn:
+            logged = conn.execute("SELECT 1 FROM predictions WHERE id = ?", (pid,)).fetchone() is not None
+        self.puts.append((threading.current_thread(), logged))
+        super().put(key, data, content_type)
+
+
+def test_large_originals_are_stored_off_the_loop_before_their_records_are_written(env, tmp_path, model_store):
+    entry, log = _entry({**env, "INLINE_IMAGE_BYTES": "0"})
+    store = WatchedStore(model_store, tmp_path / "predictions.db")
+    entry.writes.store = lambda: store
+    answers = _at_once(entry, [f"{n}.png" for n in range(3)])
+    assert [status for status, _ in answers] == [200] * 3
+    assert len(store.puts) == 3 and all(thread is not threading.main_thread() for thread, _ in store.puts)
+    assert not any(logged for _, logged in store.puts)  # no record named an original not yet stored
+    for _, body in answers:
+        kept = log.get(body["id"])
+        assert kept.image is None and store.get(kept.image_key) == SEVEN
+
+
+def test_an_original_the_store_refuses_is_a_503_and_leaves_no_record(env, tmp_path, model_store):
+    import shutil
+
+    blocked = tmp_path / "store"
+    shutil.copytree(model_store, blocked)
+    entry, log = _entry({**env, "INLINE_IMAGE_BYTES": "0", "MODEL_STORE": f"file://{blocked}"})
+    (blocked / "uploads").write_text("a file where the uploads folder should be")
+    answers = _at_once(entry, ["a.png", "b.png"])
+    assert [(status, body["error"]) for status, body in answers] == [(503, "store_unavailable")] * 2
+    assert ids_in_store(tmp_path / "predictions.db") == [] and log.pending() == 0

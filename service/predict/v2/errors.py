@@ -34,4 +34,4 @@ def for_protocol(request: Request, response: Response) -> Response:
     except (ValueError, KeyError, TypeError):
         return response
     rewritten = json_response(response.status, protocol_error(code, message), response.headers)
-    return rewritten.with_records(response.records)
+    return rewritten.with_records(response.records, response.originals)

@@ -173,7 +173,7 @@ class OpenInference:
         uploads = digits.uploads_of(inference, self.resources.settings.max_files_per_request)
         binary = digits.requested(inference)
         predictor = self._predictor(model_name, model_version)
-        recognition = self.recognise(uploads, predictor, self.resources.store, t)
+        recognition = self.recognise(uploads, predictor, t)
         outputs, parameters = digits.outputs_of(recognition)
         chosen = [output for output in outputs if output.name in binary]
         head = {
@@ -184,7 +184,7 @@ class OpenInference:
         }
         body, headers = write_response(head, chosen, binary)
         content_type = "application/octet-stream" if headers else "application/json"
-        return Response(200, body, content_type, headers, records=recognition.records)
+        return Response(200, body, content_type, headers).with_records(recognition.records, recognition.originals)
 
     def _predictor(self, model_name: str, model_version: str | None):
         _known(model_name)
