@@ -497,3 +497,58 @@ def test_ping_says_whether_todays_slots_answer_and_keeps_why_not(cassandra_node,
         assert nowhere.last_error is not None and "127.0.0.1" in nowhere.last_error
     finally:
         nowhere.close()
+
+
+def _legacy_and_new(fresh_keyspace, seed: int):
+    """A log on a keyspace holding the first schema's tables (not migrated) and the sharded ones, with records
+    of the last hour in each, their times interleaved; (log, the first schema's records, the new ones)."""
+    _, open_log = fresh_keyspace
+    log = open_log()
+    log.apply_schema(LOCAL)
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    times = sorted(now - timedelta(seconds=rng.randint(60, 3600)) for _ in range(24))
+    made = [record(id=new_prediction_id(at), confidence=rng.random()) for at in times]
+    old, new = made[0::2], made[1::2]
+    _fill_first_schema(log, old, [])
+    log = open_log()  # started on the keyspace: it sees the first schema's tables
+    log.write_many(new)
+    return log, old, new
+
+
+def test_recent_merges_both_schemas_newest_first_and_filters_the_first_ones_too(fresh_keyspace):
+    log, old, new = _legacy_and_new(fresh_keyspace, seed=7)
+    every = sorted([*old, *new], key=lambda r: (r.created_at, r.id), reverse=True)
+    assert [r.id for r in log.recent(10)] == [r.id for r in every[:10]]
+    doubtful = [r.id for r in every if r.confidence < 0.5][:10]
+    assert [r.id for r in log.recent(10, max_confidence=0.5)] == doubtful
+
+
+def test_export_merges_both_schemas_by_time_without_the_originals(fresh_keyspace):
+    log, old, new = _legacy_and_new(fresh_keyspace, seed=8)
+    exported = list(log.export(old[0].created_at.date(), new[-1].created_at.date()))
+    assert [r.id for r in exported] == [r.id for r in sorted([*old, *new], key=lambda r: (r.created_at, r.id))]
+    assert all(r.image is None for r in exported) and any(r.image for r in old)  # originals stay where they are
+
+
+def test_a_record_of_the_sharded_tables_is_labelled_while_the_first_schema_is_still_read(fresh_keyspace):
+    log, old, new = _legacy_and_new(fresh_keyspace, seed=9)
+    labelled = log.set_label(new[0].id, 3, NOW)
+    assert labelled is not None and labelled.label == 3 and log.get(new[0].id).label == 3
+    assert log.set_label(old[0].id, 5, NOW).label == 5  # and one of the first schema: copied, then labelled
+
+
+def test_corrections_carry_the_model_version_that_answered(log):
+    answered = record(model_version="v-answered")
+    log.write(answered)
+    log.set_label(answered.id, 4, NOW)
+    assert [(c.id, c.label, c.model_version) for c in log.corrections()] == [(answered.id, 4, "v-answered")]
+
+
+def test_a_keyspace_without_the_schema_is_refused_naming_the_log(fresh_keyspace):
+    from service.errors import LogUnavailable
+
+    _, open_log = fresh_keyspace
+    log = open_log()
+    with pytest.raises(LogUnavailable, match=re.escape(f"{log.describe()} has no prediction-log schema")):
+        log.ensure_schema()
