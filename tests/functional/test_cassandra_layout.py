@@ -552,3 +552,26 @@ def test_a_keyspace_without_the_schema_is_refused_naming_the_log(fresh_keyspace)
     log = open_log()
     with pytest.raises(LogUnavailable, match=re.escape(f"{log.describe()} has no prediction-log schema")):
         log.ensure_schema()
+
+
+def test_large_rows_go_fewer_at_a_time_by_their_bytes(log, monkeypatch):
+    """What keeps the driver from refusing a group of large rows as busy (a loopback node here never fills a
+    socket's buffer, so the refusal itself is not seen): the statements in flight at once, by the largest row's
+    bytes, original and normalised image together. A spy on the driver's concurrent execution: each group still
+    runs."""
+    import cassandra.concurrent
+
+    from service.predlog.cql import BYTES_IN_FLIGHT, IN_FLIGHT
+
+    real, asked = cassandra.concurrent.execute_concurrent, []
+
+    def spy(session, statements, concurrency, **options):
+        asked.append(concurrency)
+        return real(session, statements, concurrency, **options)
+
+    monkeypatch.setattr(cassandra.concurrent, "execute_concurrent", spy)
+    large = [record(image=bytes(200_000 - 784), image_size=200_000 - 784) for _ in range(3)]  # 784: normalised
+    log.write_many([record(image=b"x" * 100)])
+    log.write_many([record(image=b"y"), *large])
+    assert asked[0] == IN_FLIGHT and BYTES_IN_FLIGHT // 200_000 in asked  # (an ended slot's clearing: its own)
+    assert all(log.get(r.id) is not None for r in large)
