@@ -64,3 +64,20 @@ def test_the_log_connects_to_every_host_on_its_own_port_and_describes_them():
         assert log.cql.url.contact_points == (("db1", 9142), ("db2", 9043))
     finally:
         log.close()
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "login"),
+    [
+        (None, None, None),
+        ("", "s3cret", None),
+        ("reader", None, ("reader", "")),
+        ("reader", "s3cret", ("reader", "s3cret")),
+    ],
+)
+def test_a_login_is_offered_only_with_a_username_and_a_missing_password_is_empty(username, password, login):
+    log = CassandraPredictionLog("cassandra://db1/eu", username, password, "LOCAL_QUORUM")  # not connected
+    try:
+        assert log.cql.login == login
+    finally:
+        log.close()
