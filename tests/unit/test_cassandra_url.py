@@ -81,3 +81,19 @@ def test_a_login_is_offered_only_with_a_username_and_a_missing_password_is_empty
         assert log.cql.login == login
     finally:
         log.close()
+
+
+def test_the_connection_settings_reach_the_driver_session_as_given(tmp_path):
+    ca = tmp_path / "ca.pem"
+    log = CassandraPredictionLog("cassandra://db1/eu", None, None, "ONE", "eu-west", str(ca), 4)  # not connected
+    try:
+        cql = log.cql
+        assert (cql.consistency, cql.local_dc, cql.tls_ca, cql.tls, cql.protocol_version) == (
+            "ONE",
+            "eu-west",
+            str(ca),
+            True,
+            4,
+        )
+    finally:
+        log.close()
