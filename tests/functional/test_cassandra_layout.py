@@ -575,3 +575,12 @@ def test_large_rows_go_fewer_at_a_time_by_their_bytes(log, monkeypatch):
     log.write_many([record(image=b"y"), *large])
     assert asked[0] == IN_FLIGHT and BYTES_IN_FLIGHT // 200_000 in asked  # (an ended slot's clearing: its own)
     assert all(log.get(r.id) is not None for r in large)
+
+
+def test_applying_the_schema_to_a_keyspace_not_there_without_replication_is_refused_naming_the_log(fresh_keyspace):
+    from service.predlog.cassandra import SchemaError
+
+    _, open_log = fresh_keyspace
+    log = open_log()
+    with pytest.raises(SchemaError, match=re.escape(f"does not exist on {log.describe()}: create it")):
+        log.apply_schema()
