@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scripts.cassandra_node import SUPERUSER, free_port
+from scripts.cassandra_node import free_port
 from service.analytics import summarise
 from service.predlog import cassandra_tables, layout, new_prediction_id
 from service.predlog.base import created_at_of
@@ -475,11 +475,9 @@ def test_large_originals_written_together_are_not_refused_and_export_in_pages(fr
 
 def test_a_url_giving_each_host_its_own_port_reaches_the_node_behind_a_closed_one(cassandra_node, log):
     """The driver is handed every host with its port: the first refuses, the second is the node."""
-    closed = free_port(cassandra_node.address)
-    url = f"cassandra://{cassandra_node.address}:{closed},{cassandra_node.address}:{cassandra_node.native_port}"
-    login = SUPERUSER if cassandra_node.password_auth else (None, None)
-    tls_ca = str(cassandra_node.tls_ca) if cassandra_node.tls_ca else None
-    other = CassandraPredictionLog(f"{url}/{log.keyspace}", *login, "ONE", tls_ca=tls_ca)
+    address = cassandra_node.address
+    hosts = f"{address}:{free_port(address)},{address}:{cassandra_node.native_port}"
+    other = open_log(cassandra_node, log.keyspace, "ONE", hosts=hosts)
     try:
         pid = new_prediction_id()
         other.write(record(id=pid))
